@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The single table of tlsd errors: names, messages, embedded-API names and errno mapping.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "error.h"
+#include "macro.h"
+
+typedef struct ErrorInfo {
+        const char *name;
+        const char *embedded;
+        const char *message;
+        int errno_value;
+} ErrorInfo;
+
+static const ErrorInfo error_table[_TLSD_ERR_MAX] = {
+        [TLSD_OK] = { "Ok", "TLS_OK", "Success", 0 },
+        [TLSD_ERR_WAIT] = { "Wait", "TLS_WAIT", "Operation in progress", EINPROGRESS },
+        [TLSD_ERR_NOT_FOUND] = { "NotFound", "TLS_NOT_FOUND_ERR", "No such object", ENOENT },
+        [TLSD_ERR_PARAM] = { "InvalidArgument", "TLS_PARAM_ERR", "Invalid argument", EINVAL },
+        [TLSD_ERR_MEM] = { "NoMemory", "TLS_MEM_ERR", "Out of memory", ENOMEM },
+        [TLSD_ERR_VERIFY] = { "VerifyFailed", "TLS_VERIFY_ERR",
+                              "Peer certificate verification failed", EKEYREJECTED },
+        [TLSD_ERR_CERTIFICATE] = { "BadCertificate", "TLS_CERTIFICATE_ERR",
+                                   "Bad certificate, key or password", EKEYEXPIRED },
+        [TLSD_ERR_HANDSHAKE] = { "HandshakeFailed", "TLS_HS_ERR", "Handshake failed", EPROTO },
+        [TLSD_ERR_TIMEOUT] = { "Timeout", "TLS_TIMEOUT_ERR", "Timed out", ETIMEDOUT },
+        [TLSD_ERR_PROTOCOL] = { "ProtocolError", "TLS_PROTOCOL_ERR",
+                                "Malformed control message", EBADMSG },
+        [TLSD_ERR_PERMISSION] = { "PermissionDenied", "TLS_PERMISSION_ERR",
+                                  "Permission denied", EPERM },
+        [TLSD_ERR_LIMIT] = { "LimitExceeded", "TLS_LIMIT_ERR", "Limit exceeded", EUSERS },
+        [TLSD_ERR_STATE] = { "InvalidState", "TLS_STATE_ERR",
+                             "Operation not possible in the current state", EBUSY },
+        [TLSD_ERR_REFUSED] = { "RefusedByPolicy", "TLS_POLICY_ERR",
+                               "Refused by security policy", EPROTONOSUPPORT },
+        [TLSD_ERR_UNSUPPORTED] = { "NotSupported", "TLS_UNSUPPORTED_ERR", "Not supported",
+                                   EOPNOTSUPP },
+        [TLSD_ERR_IO] = { "IOError", "TLS_IO_ERR", "Input/output error", EIO },
+        [TLSD_ERR_CONNECT] = { "ConnectFailed", "TLS_CONNECT_ERR", "Connection failed",
+                               ECONNREFUSED },
+        [TLSD_ERR_RESOLVE] = { "ResolveFailed", "TLS_RESOLVE_ERR",
+                               "Host name could not be resolved", EADDRNOTAVAIL },
+        [TLSD_ERR_DISCONNECTED] = { "Disconnected", "TLS_DISCONNECTED_ERR",
+                                    "Connection to tlsd lost", ECONNRESET },
+        [TLSD_ERR_INTERNAL] = { "Internal", "TLS_INTERNAL_ERR", "Internal error", EFAULT },
+};
+
+static const ErrorInfo *error_info(int err) {
+        err = abs(err);
+        if (err >= _TLSD_ERR_MAX)
+                err = TLSD_ERR_INTERNAL;
+        return &error_table[err];
+}
+
+const char *tlsd_strerror(int err) {
+        return error_info(err)->message;
+}
+
+const char *tlsd_error_name(int err) {
+        return error_info(err)->name;
+}
+
+const char *tlsd_error_embedded_name(int err) {
+        return error_info(err)->embedded;
+}
+
+int tlsd_error_to_errno(enum tlsd_error e) {
+        return error_info((int) e)->errno_value;
+}
+
+enum tlsd_error tlsd_error_from_errno(int negative_errno) {
+        switch (-negative_errno) {
+        case 0:
+                return TLSD_OK;
+        case EINPROGRESS:
+        case EAGAIN:
+                return TLSD_ERR_WAIT;
+        case ENOENT:
+        case ESRCH:
+                return TLSD_ERR_NOT_FOUND;
+        case EINVAL:
+        case ERANGE:
+        case E2BIG:
+        case ENAMETOOLONG:
+        case EMSGSIZE:
+        case EDOM:
+                return TLSD_ERR_PARAM;
+        case ENOMEM:
+        case ENOBUFS:
+                return TLSD_ERR_MEM;
+        case EKEYREJECTED:
+                return TLSD_ERR_VERIFY;
+        case EKEYEXPIRED:
+        case ENOKEY:
+        case EKEYREVOKED:
+                return TLSD_ERR_CERTIFICATE;
+        case EPROTO:
+                return TLSD_ERR_HANDSHAKE;
+        case ETIMEDOUT:
+                return TLSD_ERR_TIMEOUT;
+        case EBADMSG:
+                return TLSD_ERR_PROTOCOL;
+        case EPERM:
+        case EACCES:
+                return TLSD_ERR_PERMISSION;
+        case EUSERS:
+        case EDQUOT:
+        case EMFILE:
+        case ENFILE:
+                return TLSD_ERR_LIMIT;
+        case EBUSY:
+        case EALREADY:
+        case EISCONN:
+        case ENOTCONN:
+                return TLSD_ERR_STATE;
+        case EPROTONOSUPPORT:
+                return TLSD_ERR_REFUSED;
+        case EOPNOTSUPP:
+        case EAFNOSUPPORT:
+        case ENOSYS:
+                return TLSD_ERR_UNSUPPORTED;
+        case EIO:
+                return TLSD_ERR_IO;
+        case ECONNREFUSED:
+        case ENETUNREACH:
+        case EHOSTUNREACH:
+                return TLSD_ERR_CONNECT;
+        case EADDRNOTAVAIL:
+                return TLSD_ERR_RESOLVE;
+        case ECONNRESET:
+        case EPIPE:
+        case ECONNABORTED:
+                return TLSD_ERR_DISCONNECTED;
+        default:
+                return TLSD_ERR_INTERNAL;
+        }
+}

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The tlsd control protocol on the Unix socket: one message per SOCK_SEQPACKET packet.
+ *
+ *   header (16 bytes, host byte order; the socket never leaves the machine)
+ *     u32 magic "tlsd"   u8 version   u8 flags   u16 type   u32 request id   u32 payload length
+ *   payload: attributes, netlink style, each 4-byte aligned
+ *     u16 length (header + value, unpadded)   u16 type   value   zero padding to 4
+ *   ancillary: up to TLSD_FDS_MAX file descriptors (SCM_RIGHTS) where the message type allows.
+ *
+ * Requests (flags 0, id != 0) go to the daemon. The daemon answers each with a reply of the same
+ * type and id (flag REPLY), or an error reply (REPLY|ERROR) carrying ERROR, ERRNO, MESSAGE and
+ * maybe ALERT. Events (flag EVENT, id 0) arrive unsolicited.
+ *
+ * This file and proto.c are the one codec, compiled into both the daemon and libtlsclient.
+ * Decoding is strict and total: every byte is accounted for or the message is rejected with a
+ * TlsdProtoError naming what was wrong.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TLSD_PROTO_MAGIC UINT32_C(0x64736c74) /* "tlsd" in memory on little endian */
+#define TLSD_PROTO_VERSION 1
+#define TLSD_HEADER_SIZE 16
+#define TLSD_ATTR_HEADER_SIZE 4
+#define TLSD_MSG_MAX (128u * 1024u) /* whole packet; fits the default unix socket send buffer */
+#define TLSD_FDS_MAX 4
+
+enum {
+        TLSD_F_REPLY = 1u << 0,
+        TLSD_F_ERROR = 1u << 1,
+        TLSD_F_EVENT = 1u << 2,
+        _TLSD_F_ALL = TLSD_F_REPLY | TLSD_F_ERROR | TLSD_F_EVENT,
+};
+
+typedef enum TlsdMsgType {
+        TLSD_MSG_INVALID = 0,
+        TLSD_MSG_VERSION = 1, /* daemon and protocol version */
+        TLSD_MSG_PING = 2,    /* echo an optional payload */
+        TLSD_MSG_WHOAMI = 3,  /* the uid/gid/pid the daemon attributes this client to */
+        _TLSD_MSG_MAX,
+} TlsdMsgType;
+
+typedef enum TlsdAttrType {
+        TLSD_A_INVALID = 0,
+        TLSD_A_ERROR = 1,           /* u32 enum tlsd_error */
+        TLSD_A_ERRNO = 2,           /* u32 errno behind it */
+        TLSD_A_MESSAGE = 3,         /* string, human readable */
+        TLSD_A_ALERT = 4,           /* u32 TLS alert description */
+        TLSD_A_VERSION_STRING = 5,  /* string, daemon package version */
+        TLSD_A_PROTO_VERSION = 6,   /* u32 */
+        TLSD_A_PAYLOAD = 7,         /* binary */
+        TLSD_A_UID = 8,             /* u32 */
+        TLSD_A_GID = 9,             /* u32 */
+        TLSD_A_PID = 10,            /* u32 */
+        TLSD_A_TLS_LIBRARY = 11,    /* string, "wolfSSL 5.7.2" */
+        _TLSD_A_MAX,
+} TlsdAttrType;
+
+typedef enum TlsdProtoError {
+        TLSD_PROTO_OK = 0,
+        TLSD_PROTO_TOO_SHORT,           /* shorter than the header */
+        TLSD_PROTO_TOO_LARGE,           /* larger than TLSD_MSG_MAX */
+        TLSD_PROTO_BAD_MAGIC,
+        TLSD_PROTO_BAD_VERSION,
+        TLSD_PROTO_BAD_FLAGS,           /* unknown bits, or a combination not valid here */
+        TLSD_PROTO_LENGTH_MISMATCH,     /* header length != bytes received */
+        TLSD_PROTO_UNKNOWN_TYPE,
+        TLSD_PROTO_WRONG_DIRECTION,     /* e.g. an event type sent as a request */
+        TLSD_PROTO_BAD_ID,              /* request/reply with id 0, event with id != 0 */
+        TLSD_PROTO_ATTR_TRUNCATED,      /* attribute runs past the end of the payload */
+        TLSD_PROTO_ATTR_BAD_LENGTH,     /* attribute length below its own header */
+        TLSD_PROTO_ATTR_UNKNOWN,        /* attribute type not defined */
+        TLSD_PROTO_ATTR_NOT_ALLOWED,    /* defined, but not in this message */
+        TLSD_PROTO_ATTR_DUPLICATE,
+        TLSD_PROTO_ATTR_SIZE,           /* wrong size for a fixed type, or over its maximum */
+        TLSD_PROTO_STRING_UNTERMINATED, /* string without its final NUL */
+        TLSD_PROTO_STRING_EMBEDDED_NUL,
+        TLSD_PROTO_STRING_NOT_UTF8,
+        TLSD_PROTO_ATTR_MISSING,        /* a required attribute is absent */
+        TLSD_PROTO_PADDING,             /* non-zero padding bytes */
+        TLSD_PROTO_UNEXPECTED_FDS,      /* more descriptors than this message takes */
+        TLSD_PROTO_FDS_TRUNCATED,       /* the kernel dropped descriptors (MSG_CTRUNC) */
+        _TLSD_PROTO_MAX,
+} TlsdProtoError;
+
+typedef enum TlsdDirection {
+        TLSD_DIR_TO_DAEMON,   /* requests */
+        TLSD_DIR_FROM_DAEMON, /* replies, error replies, events */
+} TlsdDirection;
+
+typedef struct TlsdHeader {
+        uint32_t magic;
+        uint8_t version;
+        uint8_t flags;
+        uint16_t type;
+        uint32_t id;
+        uint32_t length;
+} TlsdHeader;
+
+_Static_assert(sizeof(TlsdHeader) == TLSD_HEADER_SIZE, "header layout");
+
+/* A validated message: pointers into the caller's buffer, valid as long as it is. */
+typedef struct TlsdMsgView {
+        TlsdHeader header;
+        bool header_valid;     /* type/id readable: an error reply can echo them */
+        TlsdProtoError error;  /* why parsing failed */
+        uint16_t error_attr;   /* offending attribute, if any */
+        const uint8_t *value[_TLSD_A_MAX];
+        uint32_t length[_TLSD_A_MAX];
+        unsigned n_fds;
+} TlsdMsgView;
+
+int tlsd_msg_parse(const void *buf, size_t size, unsigned n_fds, TlsdDirection dir,
+                   TlsdMsgView *ret);
+
+bool tlsd_msg_has(const TlsdMsgView *v, TlsdAttrType a);
+/* Getters return -ENODATA when the attribute is absent; types were checked by the parser. */
+int tlsd_msg_get_u32(const TlsdMsgView *v, TlsdAttrType a, uint32_t *ret);
+int tlsd_msg_get_u64(const TlsdMsgView *v, TlsdAttrType a, uint64_t *ret);
+int tlsd_msg_get_str(const TlsdMsgView *v, TlsdAttrType a, const char **ret);
+int tlsd_msg_get_bytes(const TlsdMsgView *v, TlsdAttrType a, const void **ret, size_t *ret_size);
+
+/* Builder. Errors are sticky: check the result of tlsd_msg_end() only. */
+typedef struct TlsdMsg {
+        uint8_t *buf;
+        size_t size;
+        size_t allocated;
+        int error;
+} TlsdMsg;
+
+#define TLSD_MSG_INIT { .buf = NULL }
+
+int tlsd_msg_begin(TlsdMsg *m, TlsdMsgType type, uint8_t flags, uint32_t id);
+void tlsd_msg_put(TlsdMsg *m, TlsdAttrType a, const void *data, size_t size);
+void tlsd_msg_put_u32(TlsdMsg *m, TlsdAttrType a, uint32_t v);
+void tlsd_msg_put_u64(TlsdMsg *m, TlsdAttrType a, uint64_t v);
+void tlsd_msg_put_str(TlsdMsg *m, TlsdAttrType a, const char *s);
+/* Finishes the header and validates the message against the protocol tables: a message we
+ * build that our own decoder would reject is a bug, reported as -EBADMSG. */
+int tlsd_msg_end(TlsdMsg *m);
+void tlsd_msg_done(TlsdMsg *m);
+
+/* Error reply to request (type, id): error is enum tlsd_error, err a negative errno or 0. */
+int tlsd_msg_build_error(TlsdMsg *m, uint16_t type, uint32_t id, int err, const char *message);
+
+const char *tlsd_msg_type_name(unsigned type);
+const char *tlsd_attr_name(unsigned attr);
+const char *tlsd_proto_error_name(TlsdProtoError e);
+/* How many descriptors a message of this type may carry in the given direction. */
+unsigned tlsd_msg_max_fds(unsigned type, TlsdDirection dir, uint8_t flags);

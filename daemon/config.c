@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Configuration file parsing with inih. inih does the INI syntax; this file owns the keys, their
+ * value checks and the FILE:LINE error messages. inih does not report line numbers to the
+ * handler, so a counting reader feeds it.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+
+int config_new(Config **ret) {
+        Config *c = calloc(1, sizeof(*c));
+
+        if (!c)
+                return -ENOMEM;
+        c->log_level = LOG_INFO;
+        c->max_clients = 1024;
+        c->max_clients_per_uid = 64;
+        c->client_queue_bytes = 4u * 1024 * 1024;
+        c->max_protocol_errors = 16;
+        *ret = c;
+        return 0;
+}
+
+Config *config_free(Config *c) {
+        if (!c)
+                return NULL;
+        free(c->runtime_dir);
+        free(c->socket_group);
+        free(c);
+        return NULL;
+}
+
+typedef struct Parser {
+        Config *config;
+        FILE *file;
+        FILE *errors;
+        const char *path;
+        unsigned line;
+        unsigned n_errors;
+} Parser;
+
+static char *counting_reader(char *str, int num, void *stream) {
+        Parser *p = stream;
+        char *s = fgets(str, num, p->file);
+
+        if (s && strchr(s, '\n'))
+                p->line++;
+        else if (s && feof(p->file))
+                p->line++; /* last line without newline */
+        return s;
+}
+
+static int parse_unsigned(const char *v, unsigned long long min, unsigned long long max,
+                          unsigned long long *ret) {
+        unsigned long long x;
+        char *end;
+
+        if (!*v || *v == '-' || *v == '+')
+                return -EINVAL;
+        errno = 0;
+        x = strtoull(v, &end, 10);
+        if (errno != 0 || end == v)
+                return -EINVAL;
+        /* optional binary size suffix */
+        if (*end) {
+                unsigned long long mul;
+
+                if (strcmp(end, "K") == 0)
+                        mul = 1024ULL;
+                else if (strcmp(end, "M") == 0)
+                        mul = 1024ULL * 1024;
+                else if (strcmp(end, "G") == 0)
+                        mul = 1024ULL * 1024 * 1024;
+                else
+                        return -EINVAL;
+                if (x > ULLONG_MAX / mul)
+                        return -ERANGE;
+                x *= mul;
+        }
+        if (x < min || x > max)
+                return -ERANGE;
+        *ret = x;
+        return 0;
+}
+
+typedef enum KeyType { KEY_STRING, KEY_UNSIGNED, KEY_SIZE, KEY_LOG_LEVEL, KEY_PATH } KeyType;
+
+typedef struct Key {
+        const char *section;
+        const char *name;
+        KeyType type;
+        size_t offset;
+        unsigned long long min, max;
+} Key;
+
+#define KEY(s, n, t, field, lo, hi) { s, n, t, offsetof(Config, field), lo, hi }
+
+static const Key keys[] = {
+        KEY("Daemon", "RuntimeDirectory", KEY_PATH, runtime_dir, 0, 0),
+        KEY("Daemon", "LogLevel", KEY_LOG_LEVEL, log_level, 0, 0),
+        KEY("Daemon", "SocketGroup", KEY_STRING, socket_group, 0, 0),
+        KEY("Limits", "MaxClients", KEY_UNSIGNED, max_clients, 1, 1000000),
+        KEY("Limits", "MaxClientsPerUser", KEY_UNSIGNED, max_clients_per_uid, 1, 1000000),
+        KEY("Limits", "ClientQueueBytes", KEY_SIZE, client_queue_bytes, 64 * 1024,
+            1024ULL * 1024 * 1024),
+        KEY("Limits", "MaxProtocolErrors", KEY_UNSIGNED, max_protocol_errors, 1, 1000000),
+};
+
+_printf_(2, 3) static int parse_error(Parser *p, const char *fmt, ...) {
+        va_list ap;
+
+        p->n_errors++;
+        if (!p->errors)
+                return 1;
+        fprintf(p->errors, "%s:%u: ", p->path, p->line);
+        va_start(ap, fmt);
+        vfprintf(p->errors, fmt, ap);
+        va_end(ap);
+        fputc('\n', p->errors);
+        return 1; /* keep going: report every problem in one run */
+}
+
+static int set_key(Parser *p, const Key *k, const char *value) {
+        void *field = (uint8_t *) p->config + k->offset;
+        unsigned long long u;
+        int r;
+
+        switch (k->type) {
+        case KEY_PATH:
+                if (value[0] != '/')
+                        return parse_error(p, "%s= must be an absolute path, got \"%s\"", k->name,
+                                           value);
+                _fallthrough_;
+        case KEY_STRING: {
+                char *s, **dst = field;
+
+                if (!*value)
+                        return parse_error(p, "%s= must not be empty", k->name);
+                s = strdup(value);
+                if (!s)
+                        return 0;
+                free(*dst);
+                *dst = s;
+                return 1;
+        }
+        case KEY_UNSIGNED:
+        case KEY_SIZE:
+                r = parse_unsigned(value, k->min, k->max, &u);
+                if (r < 0)
+                        return parse_error(p, "%s=%s is invalid: expected %s between %llu and %llu",
+                                           k->name, value,
+                                           k->type == KEY_SIZE ? "a size (optionally K, M, G)"
+                                                               : "an integer",
+                                           k->min, k->max);
+                if (k->type == KEY_SIZE)
+                        *(size_t *) field = (size_t) u;
+                else
+                        *(unsigned *) field = (unsigned) u;
+                return 1;
+        case KEY_LOG_LEVEL:
+                r = log_level_from_string(value);
+                if (r < 0)
+                        return parse_error(p,
+                                           "%s=%s is invalid: expected debug, info, notice, "
+                                           "warning, err, crit, alert, emerg or 0..7",
+                                           k->name, value);
+                *(int *) field = r;
+                return 1;
+        }
+        return 0;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value) {
+        Parser *p = user;
+        bool section_known = false;
+
+        if (!name) /* section start (INI_CALL_HANDLER_ON_NEW_SECTION builds) */
+                return 1;
+
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                if (strcmp(section, keys[i].section) != 0)
+                        continue;
+                section_known = true;
+                if (strcmp(name, keys[i].name) == 0)
+                        return set_key(p, &keys[i], value);
+        }
+        if (!section_known)
+                return parse_error(p, "unknown section [%s] (key %s=)", section, name);
+        return parse_error(p, "unknown key %s= in section [%s]", name, section);
+}
+
+int config_load_file(Config *c, const char *path, FILE *errors) {
+        _cleanup_(fclosep) FILE *f = NULL;
+        Parser p = { .config = c, .errors = errors, .path = path };
+        int r;
+
+        f = fopen(path, "re");
+        if (!f) {
+                r = -errno;
+                if (errors)
+                        fprintf(errors, "%s: cannot open: %s\n", path, strerror(-r));
+                return r;
+        }
+        p.file = f;
+
+        r = ini_parse_stream(counting_reader, &p, handler, &p);
+        if (r > 0) {
+                /* a syntax error inih found by itself (e.g. a line that is not key=value) */
+                p.line = (unsigned) r;
+                parse_error(&p, "syntax error: expected [Section] or Key=Value");
+        } else if (r < 0) {
+                parse_error(&p, "cannot parse file");
+        }
+        return p.n_errors > 0 ? -EINVAL : 0;
+}
+
+int config_resolve_runtime_dir(Config *c) {
+        const char *e;
+        char *d;
+
+        if (c->runtime_dir)
+                return 0;
+
+        e = getenv("RUNTIME_DIRECTORY"); /* systemd's RuntimeDirectory= */
+        if (e && *e) {
+                /* may list several, separated by ':'; the first is ours */
+                d = strndup(e, strcspn(e, ":"));
+        } else if (geteuid() == 0) {
+                d = strdup("/run/tlsd");
+        } else {
+                e = getenv("XDG_RUNTIME_DIR");
+                if (!e || e[0] != '/')
+                        return -ENXIO;
+                if (asprintf(&d, "%s/tlsd", e) < 0)
+                        d = NULL;
+        }
+        if (!d)
+                return -ENOMEM;
+        c->runtime_dir = d;
+        return 0;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * tlsd configuration: embedded defaults, overridden by an INI file (tlsd.conf(5)), overridden
+ * by the command line. Parsing uses inih; every problem is reported as FILE:LINE: message.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define TLSD_DEFAULT_CONFIG_FILE SYSCONFDIR "/tlsd/tlsd.conf"
+
+typedef struct Config {
+        char *runtime_dir;         /* NULL: derived at start, see config_resolve_runtime_dir() */
+        int log_level;             /* syslog priority */
+        char *socket_group;        /* group of tlsd.sock; NULL: the daemon's own */
+        unsigned max_clients;      /* control connections, all users */
+        unsigned max_clients_per_uid;
+        size_t client_queue_bytes; /* replies/events queued to a slow client before it is cut */
+        unsigned max_protocol_errors; /* malformed messages before a client is cut */
+} Config;
+
+int config_new(Config **ret);
+Config *config_free(Config *c);
+static inline void config_freep(Config **c) {
+        config_free(*c);
+}
+
+/* Loads FILE over the current values. Errors are written to `errors` (one per line,
+ * "FILE:LINE: message") and the call returns -EINVAL; -ENOENT if the file does not exist. */
+int config_load_file(Config *c, const char *path, FILE *errors);
+
+/* Sets runtime_dir from $RUNTIME_DIRECTORY, else /run/tlsd as root, else $XDG_RUNTIME_DIR/tlsd,
+ * unless already set. -ENXIO if none applies. */
+int config_resolve_runtime_dir(Config *c);

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The core API: what the IPC adapters (Unix socket, D-Bus) call. Plain C, no IPC types; every
+ * call that touches an object takes the requesting Peer and checks ownership itself. Results
+ * are 0 or a negative errno; adapters map errno to the wire/D-Bus error with
+ * tlsd_error_from_errno() and add the message.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "peer.h"
+
+typedef struct CoreVersion {
+        const char *version;     /* tlsd package version */
+        uint32_t protocol;       /* Unix-socket protocol version */
+        const char *tls_library; /* "wolfSSL 5.7.2" */
+} CoreVersion;
+
+void core_version(Manager *m, CoreVersion *ret);
+
+typedef struct CoreIdentity {
+        uid_t uid;
+        gid_t gid;
+        pid_t pid;
+} CoreIdentity;
+
+/* The credentials the daemon attributes a client's requests to. */
+void core_whoami(const Peer *p, CoreIdentity *ret);

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The Manager owns the daemon: the main sd-event loop, the configuration, the control-plane
+ * adapters and the per-user accounting that limits are enforced against.
+ *
+ * Threading: for now everything runs on the main loop thread. Connection I/O will move to
+ * per-core worker loops; the Manager will own those and stay the only place that creates and
+ * destroys core objects.
+ */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+
+typedef struct UnixServer UnixServer;
+
+typedef struct UidCount {
+        uid_t uid;
+        unsigned n_peers;
+} UidCount;
+
+typedef struct Manager {
+        sd_event *event;
+        Config *config;
+        UnixServer *unix_server;
+        uint64_t next_id;
+
+        unsigned n_peers;
+        UidCount *uids;
+        size_t n_uids;
+        size_t allocated_uids;
+} Manager;
+
+/* Takes ownership of config. */
+int manager_new(Config *config, Manager **ret);
+Manager *manager_free(Manager *m);
+static inline void manager_freep(Manager **m) {
+        manager_free(*m);
+}
+
+/* Opens the control socket (or takes the one systemd passed) and installs signal handlers. */
+int manager_start(Manager *m);
+/* Runs the loop until SIGTERM/SIGINT; notifies READY=1 before, STOPPING=1 on the way out. */
+int manager_run(Manager *m);
+
+uint64_t manager_next_id(Manager *m);
+/* Per-uid and global client limits: admit returns -EUSERS when one is reached. */
+int manager_peer_admit(Manager *m, uid_t uid);
+void manager_peer_release(Manager *m, uid_t uid);

@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A control-socket client. Requests are handled in arrival order; each gets exactly one reply
+ * (or error reply) with its id. Malformed messages get an error reply naming the problem; a
+ * client that keeps sending them (MaxProtocolErrors=) or does not read its replies
+ * (ClientQueueBytes=) is disconnected. Nothing a client sends can stall other clients: all
+ * sockets are non-blocking and every loop is bounded.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core.h"
+#include "error.h"
+#include "log.h"
+#include "manager.h"
+#include "proto.h"
+#include "transport.h"
+#include "unix-client.h"
+
+struct OutPacket {
+        OutPacket *next;
+        size_t size;
+        unsigned n_fds;
+        int fds[TLSD_FDS_MAX];
+        uint8_t data[];
+};
+
+/* One request being handled: what a handler gets and fills. */
+typedef struct UnixRequest {
+        UnixClient *client;
+        const TlsdMsgView *msg;
+        int *fds;          /* received descriptors; a handler that keeps one sets it to -EBADF */
+        unsigned n_fds;
+        TlsdMsg *reply;    /* begun by the dispatcher with type, REPLY flag and id */
+        char error[256];   /* optional human message for an error result */
+} UnixRequest;
+
+typedef int (*UnixHandler)(UnixRequest *req);
+
+static int handle_version(UnixRequest *req) {
+        CoreVersion v;
+
+        core_version(unix_server_manager(req->client->server), &v);
+        tlsd_msg_put_str(req->reply, TLSD_A_VERSION_STRING, v.version);
+        tlsd_msg_put_u32(req->reply, TLSD_A_PROTO_VERSION, v.protocol);
+        tlsd_msg_put_str(req->reply, TLSD_A_TLS_LIBRARY, v.tls_library);
+        return 0;
+}
+
+static int handle_ping(UnixRequest *req) {
+        const void *p;
+        size_t n;
+
+        if (tlsd_msg_get_bytes(req->msg, TLSD_A_PAYLOAD, &p, &n) >= 0)
+                tlsd_msg_put(req->reply, TLSD_A_PAYLOAD, p, n);
+        return 0;
+}
+
+static int handle_whoami(UnixRequest *req) {
+        CoreIdentity id;
+
+        core_whoami(req->client->peer, &id);
+        tlsd_msg_put_u32(req->reply, TLSD_A_UID, (uint32_t) id.uid);
+        tlsd_msg_put_u32(req->reply, TLSD_A_GID, (uint32_t) id.gid);
+        tlsd_msg_put_u32(req->reply, TLSD_A_PID, (uint32_t) id.pid);
+        return 0;
+}
+
+static const UnixHandler handlers[_TLSD_MSG_MAX] = {
+        [TLSD_MSG_VERSION] = handle_version,
+        [TLSD_MSG_PING] = handle_ping,
+        [TLSD_MSG_WHOAMI] = handle_whoami,
+};
+
+static void out_packet_free(OutPacket *p) {
+        tlsd_close_fds(p->fds, p->n_fds);
+        free(p);
+}
+
+static int flush_queue(UnixClient *c) {
+        while (c->out_head) {
+                OutPacket *p = c->out_head;
+                int r;
+
+                r = tlsd_send_packet(c->fd, p->data, p->size, p->fds, p->n_fds);
+                if (r == -EAGAIN)
+                        break;
+                if (r < 0)
+                        return r;
+                c->out_head = p->next;
+                if (!c->out_head)
+                        c->out_tail = NULL;
+                c->out_bytes -= p->size;
+                out_packet_free(p);
+        }
+        return sd_event_source_set_io_events(c->io, c->out_head ? EPOLLIN | EPOLLOUT : EPOLLIN);
+}
+
+int unix_client_send(UnixClient *c, const void *buf, size_t size, const int *fds, unsigned n_fds) {
+        Manager *m = unix_server_manager(c->server);
+        OutPacket *p;
+        int r;
+
+        if (!c->out_head) {
+                r = tlsd_send_packet(c->fd, buf, size, fds, n_fds);
+                if (r != -EAGAIN)
+                        return r;
+        }
+
+        if (c->out_bytes + size > m->config->client_queue_bytes) {
+                log_warning("client %" PRIu64 " (uid %u) does not read its replies, "
+                            "disconnecting", c->peer->id, (unsigned) c->peer->uid);
+                return -ENOBUFS;
+        }
+
+        p = malloc(sizeof(*p) + size);
+        if (!p)
+                return -ENOMEM;
+        p->next = NULL;
+        p->size = size;
+        p->n_fds = 0;
+        memcpy(p->data, buf, size);
+        for (unsigned i = 0; i < n_fds; i++) {
+                p->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+                if (p->fds[i] < 0) {
+                        r = -errno;
+                        out_packet_free(p);
+                        return r;
+                }
+                p->n_fds++;
+        }
+        if (c->out_tail)
+                c->out_tail->next = p;
+        else
+                c->out_head = p;
+        c->out_tail = p;
+        c->out_bytes += size;
+        return sd_event_source_set_io_events(c->io, EPOLLIN | EPOLLOUT);
+}
+
+static int send_error(UnixClient *c, uint16_t type, uint32_t id, int err, const char *message) {
+        TlsdMsg m = TLSD_MSG_INIT;
+        int r;
+
+        r = tlsd_msg_build_error(&m, type, id, err, message);
+        if (r >= 0)
+                r = unix_client_send(c, m.buf, m.size, NULL, 0);
+        tlsd_msg_done(&m);
+        return r;
+}
+
+static int protocol_error(UnixClient *c, const TlsdMsgView *v) {
+        Manager *m = unix_server_manager(c->server);
+        char text[160];
+        int r;
+
+        if (v->error_attr)
+                (void) snprintf(text, sizeof(text), "%s (attribute %s, type %u)",
+                                tlsd_proto_error_name(v->error), tlsd_attr_name(v->error_attr),
+                                v->error_attr);
+        else
+                (void) snprintf(text, sizeof(text), "%s", tlsd_proto_error_name(v->error));
+        log_debug("client %" PRIu64 ": malformed message: %s", c->peer->id, text);
+
+        r = send_error(c, v->header_valid ? v->header.type : 0, v->header_valid ? v->header.id : 0,
+                       -EBADMSG, text);
+        if (r < 0)
+                return r;
+        if (++c->n_protocol_errors >= m->config->max_protocol_errors) {
+                log_notice("client %" PRIu64 " (uid %u) sent %u malformed messages, "
+                           "disconnecting", c->peer->id, (unsigned) c->peer->uid,
+                           c->n_protocol_errors);
+                return -EBADMSG;
+        }
+        return 0;
+}
+
+static int dispatch(UnixClient *c, const TlsdMsgView *v, int *fds, unsigned n_fds) {
+        TlsdMsg reply = TLSD_MSG_INIT;
+        UnixRequest req = {
+                .client = c,
+                .msg = v,
+                .fds = fds,
+                .n_fds = n_fds,
+                .reply = &reply,
+        };
+        int r;
+
+        r = tlsd_msg_begin(&reply, (TlsdMsgType) v->header.type, TLSD_F_REPLY, v->header.id);
+        if (r >= 0)
+                r = handlers[v->header.type](&req);
+        if (r >= 0) {
+                r = tlsd_msg_end(&reply);
+                if (r >= 0)
+                        r = unix_client_send(c, reply.buf, reply.size, NULL, 0);
+                else
+                        log_error_errno(r, "Reply to %s does not encode: %m",
+                                        tlsd_msg_type_name(v->header.type));
+        } else
+                r = send_error(c, v->header.type, v->header.id, r,
+                               req.error[0] ? req.error : tlsd_strerror(tlsd_error_from_errno(r)));
+        tlsd_msg_done(&reply);
+        return r;
+}
+
+/* Returns < 0 when the client must be disconnected. */
+static int receive_one(UnixClient *c) {
+        uint8_t *buf = unix_server_buffer(c->server);
+        int fds[TLSD_FDS_MAX];
+        unsigned n_fds = 0;
+        bool fds_truncated = false;
+        TlsdMsgView v;
+        ssize_t n;
+        int r;
+
+        n = tlsd_recv_packet(c->fd, buf, TLSD_MSG_MAX + 1, fds, &n_fds, &fds_truncated);
+        if (n < 0)
+                return (int) n;
+
+        if (fds_truncated) {
+                tlsd_close_fds(fds, n_fds);
+                v = (TlsdMsgView) { .error = TLSD_PROTO_FDS_TRUNCATED };
+                return protocol_error(c, &v);
+        }
+
+        r = tlsd_msg_parse(buf, (size_t) n, n_fds, TLSD_DIR_TO_DAEMON, &v);
+        if (r < 0)
+                r = protocol_error(c, &v);
+        else
+                r = dispatch(c, &v, fds, n_fds);
+        tlsd_close_fds(fds, n_fds); /* whatever a handler did not take */
+        return r;
+}
+
+static int on_io(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+        UnixClient *c = userdata;
+        int r = 0;
+
+        if (revents & EPOLLOUT) {
+                r = flush_queue(c);
+                if (r < 0)
+                        goto drop;
+        }
+        if (revents & EPOLLIN) {
+                /* A bounded batch, then back to the loop: fairness between clients. */
+                for (unsigned i = 0; i < 32; i++) {
+                        r = receive_one(c);
+                        if (r == -EAGAIN)
+                                break;
+                        if (r < 0)
+                                goto drop;
+                }
+                return 0;
+        }
+        if (revents & (EPOLLHUP | EPOLLERR)) {
+                r = -ECONNRESET;
+                goto drop;
+        }
+        return 0;
+
+drop:
+        if (r != -ESHUTDOWN && r != -ECONNRESET && r != -EPIPE)
+                log_debug_errno(r, "client %" PRIu64 ": dropping: %m", c->peer->id);
+        unix_client_free(c);
+        return 0;
+}
+
+int unix_client_new(UnixServer *s, int fd, UnixClient **ret) {
+        Manager *m = unix_server_manager(s);
+        _cleanup_close_ int cfd = fd;
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        UnixClient *c;
+        int r;
+
+        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return log_warning_errno(-errno, "Cannot get peer credentials: %m");
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return log_oom();
+        c->server = s;
+        c->fd = -EBADF;
+
+        r = peer_new(m, PEER_TRANSPORT_UNIX, cred.uid, cred.gid, cred.pid, &c->peer);
+        if (r < 0) {
+                free(c);
+                if (r == -EUSERS) {
+                        /* Tell the client why before hanging up. */
+                        TlsdMsg msg = TLSD_MSG_INIT;
+
+                        log_warning("Refusing client uid=%u pid=%d: client limit reached",
+                                    (unsigned) cred.uid, (int) cred.pid);
+                        if (tlsd_msg_build_error(&msg, 0, 0, r,
+                                                 "too many clients (MaxClients=, "
+                                                 "MaxClientsPerUser=)") >= 0)
+                                (void) tlsd_send_packet(cfd, msg.buf, msg.size, NULL, 0);
+                        tlsd_msg_done(&msg);
+                }
+                return r;
+        }
+
+        c->fd = TAKE_FD(cfd);
+        unix_server_link_client(s, c);
+        r = sd_event_add_io(m->event, &c->io, c->fd, EPOLLIN, on_io, c);
+        if (r < 0) {
+                unix_client_free(c);
+                return log_error_errno(r, "Cannot watch client socket: %m");
+        }
+        *ret = c;
+        return 0;
+}
+
+UnixClient *unix_client_free(UnixClient *c) {
+        if (!c)
+                return NULL;
+        unix_server_unlink_client(c->server, c);
+        while (c->out_head) {
+                OutPacket *p = c->out_head;
+
+                c->out_head = p->next;
+                out_packet_free(p);
+        }
+        c->io = sd_event_source_disable_unref(c->io);
+        c->fd = safe_close(c->fd);
+        c->peer = peer_free(c->peer); /* tears down the client's core objects */
+        free(c);
+        return NULL;
+}

@@ -1,0 +1,548 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libtlsclient: request/reply bookkeeping over the shared wire codec. Each request gets a fresh
+ * id; replies are matched by id, so blocking and async calls can interleave. The library never
+ * blocks except inside a blocking call, and never longer than the timeout.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "macro.h"
+#include "proto.h"
+#include "tlsd/client.h"
+#include "transport.h"
+
+#define _public_ __attribute__((visibility("default")))
+
+typedef enum PendingKind { PENDING_DONE, PENDING_VERSION, PENDING_IDENTITY } PendingKind;
+
+typedef struct Pending {
+        struct Pending *next;
+        uint32_t id;
+        PendingKind kind;
+        union {
+                tlsc_done_cb done;
+                tlsc_version_cb version;
+                tlsc_identity_cb identity;
+        } cb;
+        void *userdata;
+} Pending;
+
+typedef struct Outgoing {
+        struct Outgoing *next;
+        size_t size;
+        uint8_t data[];
+} Outgoing;
+
+struct tlsc_client {
+        int fd;
+        uint32_t next_id;
+        int timeout_ms;
+        bool disconnected;
+        Pending *pending;
+        Outgoing *out_head, *out_tail;
+        uint8_t *buffer; /* TLSD_MSG_MAX + 1 */
+        char error_message[1024];
+};
+
+/* The reply a blocking call is waiting for, filled by handle_message(). */
+typedef struct Waiter {
+        uint32_t id;
+        bool done;
+        int result;
+        TlsdMsgView view; /* valid until the next receive */
+} Waiter;
+
+_public_ const char *tlsc_default_socket_path(void) {
+        static __thread char buf[sizeof(((struct sockaddr_un *) NULL)->sun_path)];
+        const char *e;
+
+        e = getenv("TLSD_SOCKET");
+        if (e && *e)
+                return e;
+        if (access("/run/tlsd/tlsd.sock", F_OK) == 0)
+                return "/run/tlsd/tlsd.sock";
+        e = getenv("XDG_RUNTIME_DIR");
+        if (e && *e) {
+                (void) snprintf(buf, sizeof(buf), "%s/tlsd/tlsd.sock", e);
+                return buf;
+        }
+        return "/run/tlsd/tlsd.sock";
+}
+
+_public_ int tlsc_open(const char *path, tlsc_client **ret) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        tlsc_client *c;
+
+        if (!ret)
+                return -TLSD_ERR_PARAM;
+        if (!path)
+                path = tlsc_default_socket_path();
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -TLSD_ERR_PARAM;
+        strcpy(sa.sun_path, path);
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -TLSD_ERR_MEM;
+        c->next_id = 1;
+        c->timeout_ms = 25000;
+        c->buffer = malloc(TLSD_MSG_MAX + 1);
+        c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (!c->buffer || c->fd < 0) {
+                int e = c->fd < 0 ? -errno : -ENOMEM;
+
+                tlsc_close(c);
+                return -(int) tlsd_error_from_errno(e);
+        }
+        /* connect() on a non-blocking unix socket completes at once or fails with EAGAIN when
+         * the backlog is full; treat that as the daemon being overloaded. */
+        if (connect(c->fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                int e = errno;
+
+                tlsc_close(c);
+                switch (e) {
+                case ENOENT:
+                case ECONNREFUSED:
+                        return -TLSD_ERR_CONNECT;
+                case EACCES:
+                case EPERM:
+                        return -TLSD_ERR_PERMISSION;
+                case EAGAIN:
+                        return -TLSD_ERR_LIMIT;
+                default:
+                        return -(int) tlsd_error_from_errno(-e);
+                }
+        }
+        *ret = c;
+        return 0;
+}
+
+static void fail_pending(tlsc_client *c, int result) {
+        while (c->pending) {
+                Pending *p = c->pending;
+
+                c->pending = p->next;
+                switch (p->kind) {
+                case PENDING_DONE:
+                        p->cb.done(c, result, p->userdata);
+                        break;
+                case PENDING_VERSION:
+                        p->cb.version(c, result, NULL, p->userdata);
+                        break;
+                case PENDING_IDENTITY:
+                        p->cb.identity(c, result, NULL, p->userdata);
+                        break;
+                }
+                free(p);
+        }
+}
+
+_public_ void tlsc_close(tlsc_client *c) {
+        if (!c)
+                return;
+        c->disconnected = true;
+        fail_pending(c, -TLSD_ERR_DISCONNECTED);
+        while (c->out_head) {
+                Outgoing *o = c->out_head;
+
+                c->out_head = o->next;
+                free(o);
+        }
+        c->fd = safe_close(c->fd);
+        free(c->buffer);
+        free(c);
+}
+
+_public_ void tlsc_set_timeout(tlsc_client *c, int timeout_ms) {
+        c->timeout_ms = timeout_ms;
+}
+
+_public_ const char *tlsc_last_error_message(const tlsc_client *c) {
+        return c->error_message;
+}
+
+_public_ int tlsc_get_fd(const tlsc_client *c) {
+        return c->fd;
+}
+
+_public_ short tlsc_get_events(const tlsc_client *c) {
+        return (short) (POLLIN | (c->out_head ? POLLOUT : 0));
+}
+
+_public_ unsigned tlsc_pending(const tlsc_client *c) {
+        unsigned n = 0;
+
+        for (const Pending *p = c->pending; p; p = p->next)
+                n++;
+        return n;
+}
+
+static int disconnect(tlsc_client *c) {
+        if (!c->disconnected) {
+                c->disconnected = true;
+                (void) snprintf(c->error_message, sizeof(c->error_message),
+                                "connection to tlsd lost");
+                fail_pending(c, -TLSD_ERR_DISCONNECTED);
+        }
+        return -TLSD_ERR_DISCONNECTED;
+}
+
+static int flush(tlsc_client *c) {
+        while (c->out_head) {
+                Outgoing *o = c->out_head;
+                int r = tlsd_send_packet(c->fd, o->data, o->size, NULL, 0);
+
+                if (r == -EAGAIN)
+                        return 0;
+                if (r < 0)
+                        return disconnect(c);
+                c->out_head = o->next;
+                if (!c->out_head)
+                        c->out_tail = NULL;
+                free(o);
+        }
+        return 0;
+}
+
+/* Sends (or queues) a finished message. */
+static int submit(tlsc_client *c, TlsdMsg *m) {
+        Outgoing *o;
+        int r;
+
+        if (c->disconnected)
+                return -TLSD_ERR_DISCONNECTED;
+        r = tlsd_msg_end(m);
+        if (r < 0)
+                return r == -EMSGSIZE ? -TLSD_ERR_PARAM : -(int) tlsd_error_from_errno(r);
+        if (!c->out_head) {
+                r = tlsd_send_packet(c->fd, m->buf, m->size, NULL, 0);
+                if (r == 0)
+                        return 0;
+                if (r != -EAGAIN)
+                        return disconnect(c);
+        }
+        o = malloc(sizeof(*o) + m->size);
+        if (!o)
+                return -TLSD_ERR_MEM;
+        o->next = NULL;
+        o->size = m->size;
+        memcpy(o->data, m->buf, m->size);
+        if (c->out_tail)
+                c->out_tail->next = o;
+        else
+                c->out_head = o;
+        c->out_tail = o;
+        return 0;
+}
+
+static int result_of(tlsc_client *c, const TlsdMsgView *v) {
+        const char *msg = NULL;
+        uint32_t e = TLSD_ERR_INTERNAL;
+
+        if (!(v->header.flags & TLSD_F_ERROR)) {
+                c->error_message[0] = 0;
+                return 0;
+        }
+        (void) tlsd_msg_get_u32(v, TLSD_A_ERROR, &e);
+        if (e == 0 || e >= _TLSD_ERR_MAX)
+                e = TLSD_ERR_INTERNAL;
+        if (tlsd_msg_get_str(v, TLSD_A_MESSAGE, &msg) < 0)
+                msg = tlsd_strerror((int) e);
+        (void) snprintf(c->error_message, sizeof(c->error_message), "%s", msg);
+        return -(int) e;
+}
+
+static void fill_version(const TlsdMsgView *v, tlsc_version *ret) {
+        const char *s = "";
+        uint32_t u = 0;
+
+        memset(ret, 0, sizeof(*ret));
+        (void) tlsd_msg_get_str(v, TLSD_A_VERSION_STRING, &s);
+        (void) snprintf(ret->version, sizeof(ret->version), "%s", s);
+        (void) tlsd_msg_get_u32(v, TLSD_A_PROTO_VERSION, &u);
+        ret->protocol = u;
+        s = "";
+        (void) tlsd_msg_get_str(v, TLSD_A_TLS_LIBRARY, &s);
+        (void) snprintf(ret->tls_library, sizeof(ret->tls_library), "%s", s);
+}
+
+static void fill_identity(const TlsdMsgView *v, tlsc_identity *ret) {
+        uint32_t u = 0, g = 0, p = 0;
+
+        (void) tlsd_msg_get_u32(v, TLSD_A_UID, &u);
+        (void) tlsd_msg_get_u32(v, TLSD_A_GID, &g);
+        (void) tlsd_msg_get_u32(v, TLSD_A_PID, &p);
+        *ret = (tlsc_identity) { .uid = (uid_t) u, .gid = (gid_t) g, .pid = (pid_t) p };
+}
+
+static void complete_pending(tlsc_client *c, Pending *p, const TlsdMsgView *v) {
+        int r = result_of(c, v);
+
+        switch (p->kind) {
+        case PENDING_DONE:
+                p->cb.done(c, r, p->userdata);
+                break;
+        case PENDING_VERSION: {
+                tlsc_version ver;
+
+                if (r >= 0)
+                        fill_version(v, &ver);
+                p->cb.version(c, r, r >= 0 ? &ver : NULL, p->userdata);
+                break;
+        }
+        case PENDING_IDENTITY: {
+                tlsc_identity id;
+
+                if (r >= 0)
+                        fill_identity(v, &id);
+                p->cb.identity(c, r, r >= 0 ? &id : NULL, p->userdata);
+                break;
+        }
+        }
+}
+
+/* Receives one message and routes it. Returns 1 if one was handled, 0 if none was pending. */
+static int receive_one(tlsc_client *c, Waiter *w) {
+        int fds[TLSD_FDS_MAX];
+        unsigned n_fds = 0;
+        bool truncated;
+        TlsdMsgView v;
+        ssize_t n;
+
+        n = tlsd_recv_packet(c->fd, c->buffer, TLSD_MSG_MAX + 1, fds, &n_fds, &truncated);
+        if (n == -EAGAIN)
+                return 0;
+        if (n < 0)
+                return disconnect(c);
+        tlsd_close_fds(fds, n_fds); /* no message type carries descriptors to clients yet */
+
+        if (tlsd_msg_parse(c->buffer, (size_t) n, 0, TLSD_DIR_FROM_DAEMON, &v) < 0)
+                return 1; /* a newer daemon's message we cannot read: skip it */
+
+        if (v.header.flags & TLSD_F_EVENT)
+                return 1; /* no events defined in this protocol version */
+
+        if (w && v.header.id == w->id) {
+                w->done = true;
+                w->result = result_of(c, &v);
+                w->view = v;
+                return 1;
+        }
+        for (Pending **pp = &c->pending; *pp; pp = &(*pp)->next) {
+                Pending *p = *pp;
+
+                if (p->id != v.header.id)
+                        continue;
+                *pp = p->next;
+                complete_pending(c, p, &v);
+                free(p);
+                return 1;
+        }
+        /* An id of 0 with an error: the daemon refused us before any request (limits). */
+        if (v.header.id == 0 && (v.header.flags & TLSD_F_ERROR))
+                (void) result_of(c, &v);
+        return 1;
+}
+
+_public_ int tlsc_dispatch(tlsc_client *c) {
+        int n = 0, r;
+
+        if (c->disconnected)
+                return -TLSD_ERR_DISCONNECTED;
+        r = flush(c);
+        if (r < 0)
+                return r;
+        for (;;) {
+                r = receive_one(c, NULL);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        return n;
+                n++;
+        }
+}
+
+static int64_t now_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint32_t new_id(tlsc_client *c) {
+        uint32_t id = c->next_id++;
+
+        if (c->next_id == 0)
+                c->next_id = 1;
+        return id;
+}
+
+/* Sends m (already begun with id w->id) and waits for the matching reply. */
+static int call(tlsc_client *c, TlsdMsg *m, Waiter *w) {
+        int64_t deadline = c->timeout_ms > 0 ? now_ms() + c->timeout_ms : -1;
+        int r;
+
+        r = submit(c, m);
+        if (r < 0)
+                return r;
+        while (!w->done) {
+                struct pollfd pfd = { .fd = c->fd, .events = tlsc_get_events(c) };
+                int timeout = -1;
+
+                r = flush(c);
+                if (r < 0)
+                        return r;
+                r = receive_one(c, w);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                if (deadline >= 0) {
+                        int64_t left = deadline - now_ms();
+
+                        if (left <= 0) {
+                                (void) snprintf(c->error_message, sizeof(c->error_message),
+                                                "no reply from tlsd within %d ms", c->timeout_ms);
+                                return -TLSD_ERR_TIMEOUT;
+                        }
+                        timeout = (int) left;
+                }
+                pfd.events = tlsc_get_events(c);
+                r = poll(&pfd, 1, timeout);
+                if (r < 0 && errno != EINTR)
+                        return disconnect(c);
+        }
+        return w->result;
+}
+
+static int begin(tlsc_client *c, TlsdMsg *m, TlsdMsgType type, uint32_t *ret_id) {
+        uint32_t id = new_id(c);
+        int r = tlsd_msg_begin(m, type, 0, id);
+
+        if (r < 0)
+                return -TLSD_ERR_MEM;
+        *ret_id = id;
+        return 0;
+}
+
+static int call_simple(tlsc_client *c, TlsdMsgType type, const void *payload, size_t size,
+                       Waiter *w) {
+        _cleanup_(tlsd_msg_done) TlsdMsg m = TLSD_MSG_INIT;
+        int r;
+
+        if (!c)
+                return -TLSD_ERR_PARAM;
+        r = begin(c, &m, type, &w->id);
+        if (r < 0)
+                return r;
+        if (payload)
+                tlsd_msg_put(&m, TLSD_A_PAYLOAD, payload, size);
+        return call(c, &m, w);
+}
+
+_public_ int tlsc_ping(tlsc_client *c, const void *payload, size_t size) {
+        Waiter w = {};
+        const void *back;
+        size_t n;
+        int r;
+
+        if (size > 4096 || (size > 0 && !payload))
+                return -TLSD_ERR_PARAM;
+        r = call_simple(c, TLSD_MSG_PING, payload, size, &w);
+        if (r < 0)
+                return r;
+        if (payload && size > 0) {
+                if (tlsd_msg_get_bytes(&w.view, TLSD_A_PAYLOAD, &back, &n) < 0 || n != size ||
+                    memcmp(back, payload, size) != 0)
+                        return -TLSD_ERR_PROTOCOL;
+        }
+        return 0;
+}
+
+_public_ int tlsc_get_version(tlsc_client *c, tlsc_version *ret) {
+        Waiter w = {};
+        int r;
+
+        if (!ret)
+                return -TLSD_ERR_PARAM;
+        r = call_simple(c, TLSD_MSG_VERSION, NULL, 0, &w);
+        if (r < 0)
+                return r;
+        fill_version(&w.view, ret);
+        return 0;
+}
+
+_public_ int tlsc_whoami(tlsc_client *c, tlsc_identity *ret) {
+        Waiter w = {};
+        int r;
+
+        if (!ret)
+                return -TLSD_ERR_PARAM;
+        r = call_simple(c, TLSD_MSG_WHOAMI, NULL, 0, &w);
+        if (r < 0)
+                return r;
+        fill_identity(&w.view, ret);
+        return 0;
+}
+
+static int call_async(tlsc_client *c, TlsdMsgType type, const void *payload, size_t size,
+                      Pending *proto) {
+        _cleanup_(tlsd_msg_done) TlsdMsg m = TLSD_MSG_INIT;
+        Pending *p;
+        int r;
+
+        if (!c)
+                return -TLSD_ERR_PARAM;
+        r = begin(c, &m, type, &proto->id);
+        if (r < 0)
+                return r;
+        if (payload)
+                tlsd_msg_put(&m, TLSD_A_PAYLOAD, payload, size);
+        p = malloc(sizeof(*p));
+        if (!p)
+                return -TLSD_ERR_MEM;
+        *p = *proto;
+        r = submit(c, &m);
+        if (r < 0) {
+                free(p);
+                return r;
+        }
+        p->next = c->pending;
+        c->pending = p;
+        return 0;
+}
+
+_public_ int tlsc_ping_async(tlsc_client *c, const void *payload, size_t size, tlsc_done_cb cb,
+                             void *userdata) {
+        Pending p = { .kind = PENDING_DONE, .cb.done = cb, .userdata = userdata };
+
+        if (!cb || size > 4096 || (size > 0 && !payload))
+                return -TLSD_ERR_PARAM;
+        return call_async(c, TLSD_MSG_PING, payload, size, &p);
+}
+
+_public_ int tlsc_get_version_async(tlsc_client *c, tlsc_version_cb cb, void *userdata) {
+        Pending p = { .kind = PENDING_VERSION, .cb.version = cb, .userdata = userdata };
+
+        if (!cb)
+                return -TLSD_ERR_PARAM;
+        return call_async(c, TLSD_MSG_VERSION, NULL, 0, &p);
+}
+
+_public_ int tlsc_whoami_async(tlsc_client *c, tlsc_identity_cb cb, void *userdata) {
+        Pending p = { .kind = PENDING_IDENTITY, .cb.identity = cb, .userdata = userdata };
+
+        if (!cb)
+                return -TLSD_ERR_PARAM;
+        return call_async(c, TLSD_MSG_WHOAMI, NULL, 0, &p);
+}
