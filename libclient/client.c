@@ -48,6 +48,7 @@ struct tlsc_client {
         uint32_t next_id;
         int timeout_ms;
         bool disconnected;
+        int refused; /* error the daemon gave when it refused this connection */
         Pending *pending;
         Outgoing *out_head, *out_tail;
         uint8_t *buffer; /* TLSD_MSG_MAX + 1 */
@@ -127,6 +128,8 @@ _public_ int tlsc_open(const char *path, tlsc_client **ret) {
         return 0;
 }
 
+static int result_of(tlsc_client *c, const TlsdMsgView *v);
+
 static void fail_pending(tlsc_client *c, int result) {
         while (c->pending) {
                 Pending *p = c->pending;
@@ -187,14 +190,40 @@ _public_ unsigned tlsc_pending(const tlsc_client *c) {
         return n;
 }
 
+/* When the daemon refuses a connection (limits) it sends one error with id 0 and hangs up; a
+ * send can fail before we read it. Look for it in what is still queued to us. */
+static void find_refusal(tlsc_client *c) {
+        for (unsigned i = 0; i < 64 && !c->refused; i++) {
+                int fds[TLSD_FDS_MAX];
+                unsigned n_fds = 0;
+                bool truncated;
+                TlsdMsgView v;
+                ssize_t n;
+
+                n = tlsd_recv_packet(c->fd, c->buffer, TLSD_MSG_MAX + 1, fds, &n_fds, &truncated);
+                if (n < 0)
+                        return;
+                tlsd_close_fds(fds, n_fds);
+                if (tlsd_msg_parse(c->buffer, (size_t) n, 0, TLSD_DIR_FROM_DAEMON, &v) >= 0 &&
+                    v.header.id == 0 && (v.header.flags & TLSD_F_ERROR))
+                        c->refused = result_of(c, &v);
+        }
+}
+
 static int disconnect(tlsc_client *c) {
+        int r;
+
+        if (!c->disconnected && !c->refused)
+                find_refusal(c);
+        r = c->refused ? c->refused : -TLSD_ERR_DISCONNECTED;
         if (!c->disconnected) {
                 c->disconnected = true;
-                (void) snprintf(c->error_message, sizeof(c->error_message),
-                                "connection to tlsd lost");
-                fail_pending(c, -TLSD_ERR_DISCONNECTED);
+                if (!c->refused)
+                        (void) snprintf(c->error_message, sizeof(c->error_message),
+                                        "connection to tlsd lost");
+                fail_pending(c, r);
         }
-        return -TLSD_ERR_DISCONNECTED;
+        return r;
 }
 
 static int flush(tlsc_client *c) {
@@ -220,7 +249,7 @@ static int submit(tlsc_client *c, TlsdMsg *m) {
         int r;
 
         if (c->disconnected)
-                return -TLSD_ERR_DISCONNECTED;
+                return c->refused ? c->refused : -TLSD_ERR_DISCONNECTED;
         r = tlsd_msg_end(m);
         if (r < 0)
                 return r == -EMSGSIZE ? -TLSD_ERR_PARAM : -(int) tlsd_error_from_errno(r);
@@ -350,7 +379,7 @@ static int receive_one(tlsc_client *c, Waiter *w) {
         }
         /* An id of 0 with an error: the daemon refused us before any request (limits). */
         if (v.header.id == 0 && (v.header.flags & TLSD_F_ERROR))
-                (void) result_of(c, &v);
+                c->refused = result_of(c, &v);
         return 1;
 }
 
@@ -358,7 +387,7 @@ _public_ int tlsc_dispatch(tlsc_client *c) {
         int n = 0, r;
 
         if (c->disconnected)
-                return -TLSD_ERR_DISCONNECTED;
+                return c->refused ? c->refused : -TLSD_ERR_DISCONNECTED;
         r = flush(c);
         if (r < 0)
                 return r;

@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Shared helpers for the shell tests. Sourced; expects $top_builddir (set by make check).
+set -u
+
+: "${top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
+TLSD="$top_builddir/tlsd"
+TLSCTL="$top_builddir/tlsctl"
+n_pass=0
+n_fail=0
+n_skip=0
+
+pass() { n_pass=$((n_pass + 1)); echo "PASS: $*"; }
+fail() { n_fail=$((n_fail + 1)); echo "FAIL: $*"; }
+skip() { n_skip=$((n_skip + 1)); echo "SKIP: $*"; }
+
+# expect_exit CODE DESCRIPTION -- COMMAND...: runs COMMAND, output in $out
+expect_exit() {
+  local want=$1 what=$2 rc
+  shift 3
+  out=$("$@" 2>&1) && rc=0 || rc=$?
+  if [ "$rc" -eq "$want" ]; then pass "$what"; else fail "$what (exit $rc, want $want): $out"; fi
+}
+
+expect_output() {
+  local what=$1 pattern=$2
+  if printf '%s' "$out" | grep -qE -- "$pattern"; then
+    pass "$what"
+  else
+    fail "$what: /$pattern/ not in: $out"
+  fi
+}
+
+# wait_for_socket PATH [SECONDS]
+wait_for_socket() {
+  local i
+  for i in $(seq 1 $((${2:-10} * 20))); do
+    [ -S "$1" ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+finish() {
+  echo "$n_pass passed, $n_fail failed, $n_skip skipped"
+  [ "$n_fail" -eq 0 ] || exit 1
+  exit 0
+}

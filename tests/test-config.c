@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Configuration parsing: good files, unknown keys and sections, bad values, syntax errors and
+ * missing files, each reported as FILE:LINE; runtime-directory resolution.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+
+static char path[64];
+
+static void setup(void) {
+        int fd;
+
+        snprintf(path, sizeof(path), "/tmp/tlsd-config.XXXXXX");
+        fd = mkstemp(path);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+}
+
+static void teardown(void) {
+        unlink(path);
+}
+
+/* Loads text as a config file; returns the result and the error output in *errors. */
+static int load(const char *text, Config **ret, char **errors) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *out, *f;
+        int r;
+
+        f = fopen(path, "we");
+        ck_assert_ptr_nonnull(f);
+        fputs(text, f);
+        fclose(f);
+
+        ck_assert_int_eq(config_new(ret), 0);
+        out = open_memstream(&buf, &size);
+        ck_assert_ptr_nonnull(out);
+        r = config_load_file(*ret, path, out);
+        fclose(out);
+        *errors = buf;
+        return r;
+}
+
+static void expect_error(const char *text, unsigned line, const char *fragment) {
+        Config *c = NULL;
+        char *errors = NULL, want[128];
+
+        ck_assert_int_eq(load(text, &c, &errors), -EINVAL);
+        snprintf(want, sizeof(want), "%s:%u: ", path, line);
+        ck_assert_msg(strstr(errors, want), "expected '%s' in '%s'", want, errors);
+        ck_assert_msg(strstr(errors, fragment), "expected '%s' in '%s'", fragment, errors);
+        free(errors);
+        config_free(c);
+}
+
+START_TEST(test_defaults) {
+        Config *c = NULL;
+
+        ck_assert_int_eq(config_new(&c), 0);
+        ck_assert_ptr_null(c->runtime_dir);
+        ck_assert_int_eq(c->log_level, LOG_INFO);
+        ck_assert_uint_gt(c->max_clients, 0);
+        ck_assert_uint_gt(c->max_clients_per_uid, 0);
+        ck_assert_uint_le(c->max_clients_per_uid, c->max_clients);
+        ck_assert_uint_gt(c->client_queue_bytes, 0);
+        config_free(c);
+        config_free(NULL);
+}
+END_TEST
+
+START_TEST(test_good_file) {
+        Config *c = NULL;
+        char *errors = NULL;
+
+        ck_assert_int_eq(load("# tlsd test configuration\n"
+                              "; both comment styles\n"
+                              "\n"
+                              "[Daemon]\n"
+                              "RuntimeDirectory = /run/tlsd-test\n"
+                              "LogLevel=debug\n"
+                              "SocketGroup=adm\n"
+                              "[Limits]\n"
+                              "MaxClients=10\n"
+                              "MaxClientsPerUser=2\n"
+                              "ClientQueueBytes=1M\n"
+                              "MaxProtocolErrors=3\n",
+                              &c, &errors),
+                         0);
+        ck_assert_str_eq(errors, "");
+        ck_assert_str_eq(c->runtime_dir, "/run/tlsd-test");
+        ck_assert_int_eq(c->log_level, LOG_DEBUG);
+        ck_assert_str_eq(c->socket_group, "adm");
+        ck_assert_uint_eq(c->max_clients, 10);
+        ck_assert_uint_eq(c->max_clients_per_uid, 2);
+        ck_assert_uint_eq(c->client_queue_bytes, 1024 * 1024);
+        ck_assert_uint_eq(c->max_protocol_errors, 3);
+        free(errors);
+        config_free(c);
+}
+END_TEST
+
+START_TEST(test_empty_file) {
+        Config *c = NULL;
+        char *errors = NULL;
+
+        ck_assert_int_eq(load("", &c, &errors), 0);
+        ck_assert_str_eq(errors, "");
+        ck_assert_uint_eq(c->max_clients, 1024);
+        free(errors);
+        config_free(c);
+}
+END_TEST
+
+START_TEST(test_unknown_key) {
+        expect_error("[Daemon]\nLogLevel=info\n\nFrobnicate=yes\n", 4, "unknown key Frobnicate=");
+}
+END_TEST
+
+START_TEST(test_unknown_section) {
+        expect_error("[Daemon]\nLogLevel=info\n[Bogus]\nX=1\n", 4, "unknown section [Bogus]");
+}
+END_TEST
+
+START_TEST(test_key_outside_section) {
+        expect_error("LogLevel=info\n", 1, "unknown section []");
+}
+END_TEST
+
+START_TEST(test_bad_values) {
+        expect_error("[Limits]\nMaxClients=lots\n", 2, "MaxClients=lots is invalid");
+        expect_error("[Limits]\nMaxClients=0\n", 2, "between 1 and");
+        expect_error("[Limits]\nMaxClients=-5\n", 2, "MaxClients=-5 is invalid");
+        expect_error("[Limits]\nMaxClients=99999999999999999999999\n", 2, "is invalid");
+        expect_error("[Limits]\nClientQueueBytes=12Q\n", 2, "a size (optionally K, M, G)");
+        expect_error("[Limits]\nClientQueueBytes=1K\n", 2, "between 65536 and");
+        expect_error("[Daemon]\nLogLevel=loud\n", 2, "LogLevel=loud is invalid");
+        expect_error("[Daemon]\nRuntimeDirectory=relative/dir\n", 2, "absolute path");
+        expect_error("[Daemon]\nSocketGroup=\n", 2, "must not be empty");
+}
+END_TEST
+
+START_TEST(test_all_errors_reported) {
+        Config *c = NULL;
+        char *errors = NULL, want[128];
+
+        ck_assert_int_eq(load("[Limits]\nMaxClients=x\nMaxClientsPerUser=y\nNope=1\n", &c,
+                              &errors),
+                         -EINVAL);
+        for (unsigned line = 2; line <= 4; line++) {
+                snprintf(want, sizeof(want), "%s:%u: ", path, line);
+                ck_assert_msg(strstr(errors, want), "no error for line %u in '%s'", line, errors);
+        }
+        free(errors);
+        config_free(c);
+}
+END_TEST
+
+START_TEST(test_syntax_error) {
+        expect_error("[Daemon]\nLogLevel=info\nthis is not a key value pair\n", 3, "syntax error");
+        expect_error("[Daemon\nLogLevel=info\n", 1, "syntax error");
+}
+END_TEST
+
+START_TEST(test_missing_file) {
+        Config *c = NULL;
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *out;
+
+        ck_assert_int_eq(config_new(&c), 0);
+        out = open_memstream(&buf, &size);
+        ck_assert_int_eq(config_load_file(c, "/nonexistent/tlsd.conf", out), -ENOENT);
+        fclose(out);
+        ck_assert_ptr_nonnull(strstr(buf, "/nonexistent/tlsd.conf: cannot open"));
+        free(buf);
+        config_free(c);
+}
+END_TEST
+
+START_TEST(test_runtime_dir) {
+        Config *c = NULL;
+
+        ck_assert_int_eq(config_new(&c), 0);
+        setenv("RUNTIME_DIRECTORY", "/run/a:/run/b", 1);
+        ck_assert_int_eq(config_resolve_runtime_dir(c), 0);
+        ck_assert_str_eq(c->runtime_dir, "/run/a");
+        config_free(c);
+
+        ck_assert_int_eq(config_new(&c), 0);
+        unsetenv("RUNTIME_DIRECTORY");
+        setenv("XDG_RUNTIME_DIR", "/run/user/1234", 1);
+        ck_assert_int_eq(config_resolve_runtime_dir(c), 0);
+        ck_assert_str_eq(c->runtime_dir, geteuid() == 0 ? "/run/tlsd" : "/run/user/1234/tlsd");
+        config_free(c);
+
+        if (geteuid() != 0) {
+                ck_assert_int_eq(config_new(&c), 0);
+                unsetenv("XDG_RUNTIME_DIR");
+                ck_assert_int_eq(config_resolve_runtime_dir(c), -ENXIO);
+                config_free(c);
+        }
+}
+END_TEST
+
+int main(void) {
+        Suite *s = suite_create("config");
+        TCase *tc = tcase_create("parse");
+        SRunner *sr;
+        int failed;
+
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_defaults);
+        tcase_add_test(tc, test_good_file);
+        tcase_add_test(tc, test_empty_file);
+        tcase_add_test(tc, test_unknown_key);
+        tcase_add_test(tc, test_unknown_section);
+        tcase_add_test(tc, test_key_outside_section);
+        tcase_add_test(tc, test_bad_values);
+        tcase_add_test(tc, test_all_errors_reported);
+        tcase_add_test(tc, test_syntax_error);
+        tcase_add_test(tc, test_missing_file);
+        tcase_add_test(tc, test_runtime_dir);
+        suite_add_tcase(s, tc);
+        sr = srunner_create(s);
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
