@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "macro.h"
+#include "tlsd/client.h"
 
 typedef struct ErrorInfo {
         const char *name;
@@ -137,4 +138,55 @@ enum tlsd_error tlsd_error_from_errno(int negative_errno) {
         default:
                 return TLSD_ERR_INTERNAL;
         }
+}
+
+static const char *const verify_names[_TLSC_VERIFY_RESULT_MAX] = {
+        [TLSC_VERIFY_OK] = "ok",
+        [TLSC_VERIFY_EXPIRED] = "expired",
+        [TLSC_VERIFY_NOT_YET_VALID] = "not-yet-valid",
+        [TLSC_VERIFY_SELF_SIGNED] = "self-signed",
+        [TLSC_VERIFY_UNKNOWN_ISSUER] = "unknown-issuer",
+        [TLSC_VERIFY_HOSTNAME_MISMATCH] = "hostname-mismatch",
+        [TLSC_VERIFY_REVOKED] = "revoked",
+        [TLSC_VERIFY_CA_INVALID] = "ca-invalid",
+        [TLSC_VERIFY_BAD_SIGNATURE] = "bad-signature",
+        [TLSC_VERIFY_PIN_MISMATCH] = "pin-mismatch",
+        [TLSC_VERIFY_NO_CERTIFICATE] = "no-certificate",
+        [TLSC_VERIFY_OTHER] = "other",
+};
+
+const char *tlsc_verify_result_name(int result) {
+        if (result < 0 || result >= _TLSC_VERIFY_RESULT_MAX)
+                return "invalid";
+        return verify_names[result];
+}
+
+static const char *const state_names[_TLSC_STATE_MAX] = {
+        [TLSC_STATE_CLOSED] = "closed",
+        [TLSC_STATE_CONNECTING] = "connecting",
+        [TLSC_STATE_HANDSHAKE] = "handshake",
+        [TLSC_STATE_CERT_PENDING] = "cert-pending",
+        [TLSC_STATE_OPERATING] = "operating",
+        [TLSC_STATE_CLOSING] = "closing",
+};
+
+const char *tlsc_state_name(int state) {
+        if (state < 0 || state >= _TLSC_STATE_MAX)
+                return "invalid";
+        return state_names[state];
+}
+
+static const char *const reason_names[_TLSC_DISCONNECT_MAX] = {
+        [TLSC_DISCONNECT_CLOSE_NOTIFY] = "close_notify",
+        [TLSC_DISCONNECT_TRUNCATED] = "truncated",
+        [TLSC_DISCONNECT_ALERT] = "alert",
+        [TLSC_DISCONNECT_RESET] = "reset",
+        [TLSC_DISCONNECT_TIMEOUT] = "timeout",
+        [TLSC_DISCONNECT_LOCAL] = "local",
+};
+
+const char *tlsc_disconnect_reason_name(int reason) {
+        if (reason < 0 || reason >= _TLSC_DISCONNECT_MAX)
+                return "invalid";
+        return reason_names[reason];
 }

@@ -39,6 +39,45 @@ static const AttrSpec attr_table[_TLSD_A_MAX] = {
         [TLSD_A_GID] = { "gid", KIND_U32, 0 },
         [TLSD_A_PID] = { "pid", KIND_U32, 0 },
         [TLSD_A_TLS_LIBRARY] = { "tls-library", KIND_STRING, 64 },
+        [TLSD_A_SESSION_ID] = { "session-id", KIND_U64, 0 },
+        [TLSD_A_CONNECTION_ID] = { "connection-id", KIND_U64, 0 },
+        [TLSD_A_ROLE] = { "role", KIND_U32, 0 },
+        [TLSD_A_VERSION_MIN] = { "version-min", KIND_U32, 0 },
+        [TLSD_A_VERSION_MAX] = { "version-max", KIND_U32, 0 },
+        [TLSD_A_CIPHERS] = { "ciphers", KIND_STRING, 4096 },
+        [TLSD_A_LEGACY] = { "legacy", KIND_U32, 0 },
+        [TLSD_A_GROUPS] = { "groups", KIND_STRING, 256 },
+        [TLSD_A_CERT] = { "certificate", KIND_BINARY, 65000 },
+        [TLSD_A_KEY] = { "key", KIND_BINARY, 16384 },
+        [TLSD_A_KEY_PASSWORD] = { "key-password", KIND_STRING, 1024 },
+        [TLSD_A_PSK_IDENTITY] = { "psk-identity", KIND_STRING, 129 },
+        [TLSD_A_PSK_KEY] = { "psk-key", KIND_BINARY, 64 },
+        [TLSD_A_CA] = { "ca", KIND_BINARY, 65000 },
+        [TLSD_A_SYSTEM_TRUST] = { "system-trust", KIND_U32, 0 },
+        [TLSD_A_VERIFY_MODE] = { "verify-mode", KIND_U32, 0 },
+        [TLSD_A_PIN] = { "pin", KIND_BINARY, 32 },
+        [TLSD_A_ALPN] = { "alpn", KIND_STRING, 1024 },
+        [TLSD_A_SERVER_NAME] = { "server-name", KIND_STRING, 254 },
+        [TLSD_A_COMPRESSION] = { "compression", KIND_U32, 0 },
+        [TLSD_A_HANDSHAKE_TIMEOUT] = { "handshake-timeout", KIND_U32, 0 },
+        [TLSD_A_FAMILY] = { "family", KIND_U32, 0 },
+        [TLSD_A_ADDRESS] = { "address", KIND_STRING, 64 },
+        [TLSD_A_PORT] = { "port", KIND_U32, 0 },
+        [TLSD_A_HOST] = { "host", KIND_STRING, 254 },
+        [TLSD_A_ACCEPT] = { "accept", KIND_U32, 0 },
+        [TLSD_A_STATE] = { "state", KIND_U32, 0 },
+        [TLSD_A_TLS_VERSION] = { "tls-version", KIND_STRING, 16 },
+        [TLSD_A_CIPHER] = { "cipher", KIND_STRING, 64 },
+        [TLSD_A_GROUP] = { "group", KIND_STRING, 32 },
+        [TLSD_A_ALPN_SELECTED] = { "alpn-selected", KIND_STRING, 256 },
+        [TLSD_A_PEER_SUBJECT] = { "peer-subject", KIND_STRING, 1024 },
+        [TLSD_A_VERIFY_RESULT] = { "verify-result", KIND_U32, 0 },
+        [TLSD_A_BYTES_IN] = { "bytes-in", KIND_U64, 0 },
+        [TLSD_A_BYTES_OUT] = { "bytes-out", KIND_U64, 0 },
+        [TLSD_A_HANDSHAKE_USEC] = { "handshake-usec", KIND_U64, 0 },
+        [TLSD_A_RESUMED] = { "resumed", KIND_U32, 0 },
+        [TLSD_A_REASON] = { "reason", KIND_U32, 0 },
+        [TLSD_A_PEER_CHAIN] = { "peer-chain", KIND_BINARY, 65000 },
 };
 
 typedef struct AttrRule {
@@ -75,10 +114,85 @@ static const AttrRule error_reply[] = {
         END,
 };
 
+#define SESSION_OPTIONS                                                                            \
+        OPT(TLSD_A_VERSION_MIN), OPT(TLSD_A_VERSION_MAX), OPT(TLSD_A_CIPHERS),                     \
+                OPT(TLSD_A_LEGACY), OPT(TLSD_A_GROUPS), OPT(TLSD_A_CERT), OPT(TLSD_A_KEY),         \
+                OPT(TLSD_A_KEY_PASSWORD), OPT(TLSD_A_PSK_IDENTITY), OPT(TLSD_A_PSK_KEY),           \
+                OPT(TLSD_A_CA), OPT(TLSD_A_SYSTEM_TRUST), OPT(TLSD_A_VERIFY_MODE),                 \
+                OPT(TLSD_A_PIN), OPT(TLSD_A_ALPN), OPT(TLSD_A_SERVER_NAME),                        \
+                OPT(TLSD_A_COMPRESSION), OPT(TLSD_A_HANDSHAKE_TIMEOUT)
+
+static const AttrRule session_create_request[] = { REQ(TLSD_A_ROLE), SESSION_OPTIONS, END };
+static const AttrRule session_configure_request[] = { REQ(TLSD_A_SESSION_ID), SESSION_OPTIONS,
+                                                      END };
+static const AttrRule session_id_only[] = { REQ(TLSD_A_SESSION_ID), END };
+static const AttrRule connection_create_request[] = { REQ(TLSD_A_SESSION_ID), OPT(TLSD_A_FAMILY),
+                                                      END };
+static const AttrRule connection_id_only[] = { REQ(TLSD_A_CONNECTION_ID), END };
+static const AttrRule connection_bind_request[] = {
+        REQ(TLSD_A_CONNECTION_ID), OPT(TLSD_A_ADDRESS), OPT(TLSD_A_PORT), END,
+};
+static const AttrRule connection_connect_request[] = {
+        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_HOST), REQ(TLSD_A_PORT), OPT(TLSD_A_SERVER_NAME),
+        END,
+};
+static const AttrRule certificate_response_request[] = {
+        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_ACCEPT), END,
+};
+static const AttrRule connection_info_reply[] = {
+        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_STATE), OPT(TLSD_A_TLS_VERSION), OPT(TLSD_A_CIPHER),
+        OPT(TLSD_A_GROUP), OPT(TLSD_A_ALPN_SELECTED), OPT(TLSD_A_PEER_SUBJECT),
+        OPT(TLSD_A_VERIFY_RESULT), OPT(TLSD_A_RESUMED), REQ(TLSD_A_BYTES_IN),
+        REQ(TLSD_A_BYTES_OUT), OPT(TLSD_A_HANDSHAKE_USEC), END,
+};
+static const AttrRule event_handshake_done[] = {
+        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_TLS_VERSION), REQ(TLSD_A_CIPHER), OPT(TLSD_A_GROUP),
+        OPT(TLSD_A_ALPN_SELECTED), OPT(TLSD_A_PEER_SUBJECT), REQ(TLSD_A_VERIFY_RESULT),
+        OPT(TLSD_A_RESUMED), OPT(TLSD_A_HANDSHAKE_USEC), END,
+};
+static const AttrRule event_handshake_failed[] = {
+        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_ERROR), OPT(TLSD_A_ERRNO), OPT(TLSD_A_MESSAGE),
+        OPT(TLSD_A_ALERT), OPT(TLSD_A_VERIFY_RESULT), END,
+};
+static const AttrRule event_certificate[] = {
+        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_VERIFY_RESULT), OPT(TLSD_A_PEER_CHAIN),
+        OPT(TLSD_A_PEER_SUBJECT), END,
+};
+static const AttrRule event_disconnected[] = {
+        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_REASON), OPT(TLSD_A_ALERT), OPT(TLSD_A_BYTES_IN),
+        OPT(TLSD_A_BYTES_OUT), END,
+};
+static const AttrRule session_id_reply[] = { REQ(TLSD_A_SESSION_ID), END };
+static const AttrRule connection_id_reply[] = { REQ(TLSD_A_CONNECTION_ID), END };
+
 static const MsgSpec msg_table[_TLSD_MSG_MAX] = {
         [TLSD_MSG_VERSION] = { "Version", false, NULL, version_reply, 0, 0 },
         [TLSD_MSG_PING] = { "Ping", false, ping_rules, ping_rules, 0, 0 },
         [TLSD_MSG_WHOAMI] = { "WhoAmI", false, NULL, whoami_reply, 0, 0 },
+        [TLSD_MSG_SESSION_CREATE] = { "CreateSession", false, session_create_request,
+                                      session_id_reply, 0, 0 },
+        [TLSD_MSG_SESSION_CONFIGURE] = { "ConfigureSession", false, session_configure_request,
+                                         NULL, 0, 0 },
+        [TLSD_MSG_SESSION_DESTROY] = { "DestroySession", false, session_id_only, NULL, 0, 0 },
+        [TLSD_MSG_CONNECTION_CREATE] = { "CreateConnection", false, connection_create_request,
+                                         connection_id_reply, 0, 0 },
+        [TLSD_MSG_CONNECTION_BIND] = { "Bind", false, connection_bind_request, NULL, 0, 0 },
+        [TLSD_MSG_CONNECTION_CONNECT] = { "Connect", false, connection_connect_request, NULL, 0,
+                                          0 },
+        [TLSD_MSG_CERTIFICATE_RESPONSE] = { "CertificateResponse", false,
+                                            certificate_response_request, NULL, 0, 0 },
+        [TLSD_MSG_CONNECTION_INFO] = { "GetInfo", false, connection_id_only,
+                                       connection_info_reply, 0, 0 },
+        [TLSD_MSG_CONNECTION_DISCONNECT] = { "Disconnect", false, connection_id_only, NULL, 0, 0 },
+        [TLSD_MSG_CONNECTION_DESTROY] = { "DestroyConnection", false, connection_id_only, NULL, 0,
+                                          0 },
+        [TLSD_MSG_EVENT_HANDSHAKE_DONE] = { "HandshakeDone", true, NULL, event_handshake_done, 0,
+                                            1 },
+        [TLSD_MSG_EVENT_HANDSHAKE_FAILED] = { "HandshakeFailed", true, NULL,
+                                              event_handshake_failed, 0, 0 },
+        [TLSD_MSG_EVENT_CERTIFICATE] = { "CertificateIndication", true, NULL, event_certificate, 0,
+                                         0 },
+        [TLSD_MSG_EVENT_DISCONNECTED] = { "Disconnected", true, NULL, event_disconnected, 0, 0 },
 };
 
 static const char *const proto_error_names[_TLSD_PROTO_MAX] = {
@@ -450,6 +564,35 @@ void tlsd_msg_put_u64(TlsdMsg *m, TlsdAttrType a, uint64_t v) {
 
 void tlsd_msg_put_str(TlsdMsg *m, TlsdAttrType a, const char *s) {
         tlsd_msg_put(m, a, s, strlen(s) + 1);
+}
+
+void tlsd_msg_put_str_lossy(TlsdMsg *m, TlsdAttrType a, const char *s) {
+        size_t max = (unsigned) a < _TLSD_A_MAX && attr_table[a].max ? attr_table[a].max - 1 : 0;
+        size_t n = strnlen(s, max);
+        char *copy = malloc(n + 1);
+
+        if (!copy) {
+                if (m->error == 0)
+                        m->error = -ENOMEM;
+                return;
+        }
+        memcpy(copy, s, n);
+        copy[n] = 0;
+        /* Replace each byte that does not start a valid sequence; a cut at the end may leave a
+         * partial sequence, which is replaced the same way. */
+        for (size_t i = 0; i < n;) {
+                size_t len = 1;
+
+                while (len <= 4 && i + len <= n && !utf8_valid((uint8_t *) copy + i, len))
+                        len++;
+                if (len > 4 || i + len > n) {
+                        copy[i++] = '?';
+                        continue;
+                }
+                i += len;
+        }
+        tlsd_msg_put_str(m, a, copy);
+        free(copy);
 }
 
 int tlsd_msg_end(TlsdMsg *m) {

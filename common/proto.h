@@ -41,6 +41,20 @@ typedef enum TlsdMsgType {
         TLSD_MSG_VERSION = 1, /* daemon and protocol version */
         TLSD_MSG_PING = 2,    /* echo an optional payload */
         TLSD_MSG_WHOAMI = 3,  /* the uid/gid/pid the daemon attributes this client to */
+        TLSD_MSG_SESSION_CREATE = 4,
+        TLSD_MSG_SESSION_CONFIGURE = 5,
+        TLSD_MSG_SESSION_DESTROY = 6,
+        TLSD_MSG_CONNECTION_CREATE = 7,
+        TLSD_MSG_CONNECTION_BIND = 8,
+        TLSD_MSG_CONNECTION_CONNECT = 9,
+        TLSD_MSG_CERTIFICATE_RESPONSE = 10,
+        TLSD_MSG_CONNECTION_INFO = 11,
+        TLSD_MSG_CONNECTION_DISCONNECT = 12,
+        TLSD_MSG_CONNECTION_DESTROY = 13,
+        TLSD_MSG_EVENT_HANDSHAKE_DONE = 14,   /* carries the app's data fd */
+        TLSD_MSG_EVENT_HANDSHAKE_FAILED = 15,
+        TLSD_MSG_EVENT_CERTIFICATE = 16,      /* app-decides verification */
+        TLSD_MSG_EVENT_DISCONNECTED = 17,
         _TLSD_MSG_MAX,
 } TlsdMsgType;
 
@@ -57,6 +71,45 @@ typedef enum TlsdAttrType {
         TLSD_A_GID = 9,             /* u32 */
         TLSD_A_PID = 10,            /* u32 */
         TLSD_A_TLS_LIBRARY = 11,    /* string, "wolfSSL 5.7.2" */
+        TLSD_A_SESSION_ID = 12,     /* u64 */
+        TLSD_A_CONNECTION_ID = 13,  /* u64 */
+        TLSD_A_ROLE = 14,           /* u32: 0 client, 1 server */
+        TLSD_A_VERSION_MIN = 15,    /* u32: 0x0303 TLS 1.2, 0x0304 TLS 1.3 */
+        TLSD_A_VERSION_MAX = 16,    /* u32 */
+        TLSD_A_CIPHERS = 17,        /* string, IANA or OpenSSL names, ':' separated */
+        TLSD_A_LEGACY = 18,         /* u32 bool: allow ECDHE CBC suites */
+        TLSD_A_GROUPS = 19,         /* string */
+        TLSD_A_CERT = 20,           /* binary, PEM chain or DER */
+        TLSD_A_KEY = 21,            /* binary, PEM or DER private key */
+        TLSD_A_KEY_PASSWORD = 22,   /* string */
+        TLSD_A_PSK_IDENTITY = 23,   /* string */
+        TLSD_A_PSK_KEY = 24,        /* binary */
+        TLSD_A_CA = 25,             /* binary, PEM bundle or DER */
+        TLSD_A_SYSTEM_TRUST = 26,   /* u32 bool */
+        TLSD_A_VERIFY_MODE = 27,    /* u32 enum tlsc_verify_mode */
+        TLSD_A_PIN = 28,            /* binary, SHA-256 of the peer's SubjectPublicKeyInfo */
+        TLSD_A_ALPN = 29,           /* string, ',' separated */
+        TLSD_A_SERVER_NAME = 30,    /* string: name to verify and send as SNI */
+        TLSD_A_COMPRESSION = 31,    /* u32: only 0 */
+        TLSD_A_HANDSHAKE_TIMEOUT = 32, /* u32 ms */
+        TLSD_A_FAMILY = 33,         /* u32: AF_UNSPEC, AF_INET, AF_INET6 */
+        TLSD_A_ADDRESS = 34,        /* string, numeric IP */
+        TLSD_A_PORT = 35,           /* u32 */
+        TLSD_A_HOST = 36,           /* string, name or address */
+        TLSD_A_ACCEPT = 37,         /* u32 bool */
+        TLSD_A_STATE = 38,          /* u32 enum tlsc_state */
+        TLSD_A_TLS_VERSION = 39,    /* string "TLSv1.3" */
+        TLSD_A_CIPHER = 40,         /* string, IANA name */
+        TLSD_A_GROUP = 41,          /* string */
+        TLSD_A_ALPN_SELECTED = 42,  /* string */
+        TLSD_A_PEER_SUBJECT = 43,   /* string */
+        TLSD_A_VERIFY_RESULT = 44,  /* u32 enum tlsc_verify_result */
+        TLSD_A_BYTES_IN = 45,       /* u64 plaintext bytes received */
+        TLSD_A_BYTES_OUT = 46,      /* u64 */
+        TLSD_A_HANDSHAKE_USEC = 47, /* u64 */
+        TLSD_A_RESUMED = 48,        /* u32 bool */
+        TLSD_A_REASON = 49,         /* u32 enum tlsc_disconnect_reason */
+        TLSD_A_PEER_CHAIN = 50,     /* binary, PEM */
         _TLSD_A_MAX,
 } TlsdAttrType;
 
@@ -139,6 +192,9 @@ void tlsd_msg_put(TlsdMsg *m, TlsdAttrType a, const void *data, size_t size);
 void tlsd_msg_put_u32(TlsdMsg *m, TlsdAttrType a, uint32_t v);
 void tlsd_msg_put_u64(TlsdMsg *m, TlsdAttrType a, uint64_t v);
 void tlsd_msg_put_str(TlsdMsg *m, TlsdAttrType a, const char *s);
+/* For text that did not come from us (peer certificate names, library messages): invalid UTF-8
+ * becomes '?', and it is cut to the attribute's maximum. */
+void tlsd_msg_put_str_lossy(TlsdMsg *m, TlsdAttrType a, const char *s);
 /* Finishes the header and validates the message against the protocol tables: a message we
  * build that our own decoder would reject is a bug, reported as -EBADMSG. */
 int tlsd_msg_end(TlsdMsg *m);

@@ -27,6 +27,10 @@ int config_new(Config **ret) {
         c->max_clients_per_uid = 64;
         c->client_queue_bytes = 4u * 1024 * 1024;
         c->max_protocol_errors = 16;
+        c->max_sessions_per_client = 256;
+        c->max_connections_per_uid = 4096;
+        c->max_pending_handshakes_per_uid = 256;
+        c->handshake_timeout_ms = 30000;
         *ret = c;
         return 0;
 }
@@ -114,6 +118,12 @@ static const Key keys[] = {
         KEY("Limits", "ClientQueueBytes", KEY_SIZE, client_queue_bytes, 64 * 1024,
             1024ULL * 1024 * 1024),
         KEY("Limits", "MaxProtocolErrors", KEY_UNSIGNED, max_protocol_errors, 1, 1000000),
+        KEY("Limits", "MaxSessionsPerClient", KEY_UNSIGNED, max_sessions_per_client, 1, 1000000),
+        KEY("Limits", "MaxConnectionsPerUser", KEY_UNSIGNED, max_connections_per_uid, 1,
+            10000000),
+        KEY("Limits", "MaxPendingHandshakesPerUser", KEY_UNSIGNED,
+            max_pending_handshakes_per_uid, 1, 1000000),
+        KEY("Limits", "HandshakeTimeoutMSec", KEY_UNSIGNED, handshake_timeout_ms, 100, 600000),
 };
 
 _printf_(2, 3) static int parse_error(Parser *p, const char *fmt, ...) {

@@ -19,6 +19,10 @@ typedef struct Config {
         unsigned max_clients_per_uid;
         size_t client_queue_bytes; /* replies/events queued to a slow client before it is cut */
         unsigned max_protocol_errors; /* malformed messages before a client is cut */
+        unsigned max_sessions_per_client;  /* per control connection (client), see session_new() */
+        unsigned max_connections_per_uid;
+        unsigned max_pending_handshakes_per_uid;
+        unsigned handshake_timeout_ms;
 } Config;
 
 int config_new(Config **ret);

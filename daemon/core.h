@@ -27,3 +27,30 @@ typedef struct CoreIdentity {
 
 /* The credentials the daemon attributes a client's requests to. */
 void core_whoami(const Peer *p, CoreIdentity *ret);
+
+/* ---- events: the core tells a Peer's adapter about its connections ---- */
+
+typedef enum CoreEventType {
+        CORE_EVENT_HANDSHAKE_DONE,
+        CORE_EVENT_HANDSHAKE_FAILED,
+        CORE_EVENT_CERTIFICATE,
+        CORE_EVENT_DISCONNECTED,
+} CoreEventType;
+
+struct EngineInfo;
+
+struct CoreEvent {
+        CoreEventType type;
+        uint64_t connection;
+        const struct EngineInfo *info; /* HANDSHAKE_DONE */
+        uint64_t handshake_us;         /* HANDSHAKE_DONE */
+        int fd;              /* HANDSHAKE_DONE: the app's data end; the adapter sends a copy */
+        int error;           /* HANDSHAKE_FAILED: negative errno */
+        const char *message; /* HANDSHAKE_FAILED */
+        int alert;           /* HANDSHAKE_FAILED, DISCONNECTED: -1 when none */
+        int verify;          /* HANDSHAKE_FAILED, CERTIFICATE */
+        const char *chain;   /* CERTIFICATE: PEM */
+        size_t chain_size;
+        int reason;          /* DISCONNECTED */
+        uint64_t bytes_in, bytes_out;
+};

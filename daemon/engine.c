@@ -1,17 +1,52 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * wolfSSL glue. Global library state (wolfSSL_Init) is process-wide by wolfSSL's design; it is
- * set up once in main() before any worker exists and torn down last.
+ * wolfSSL glue: policies (WOLFSSL_CTX), associations (WOLFSSL) on non-blocking sockets,
+ * certificate verification and the mapping of wolfSSL outcomes to tlsd errors.
+ *
+ * Global library state (wolfSSL_Init) is process-wide by wolfSSL's design; main() sets it up
+ * once before anything else and tears it down last.
  */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>
 #include <wolfssl/version.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfcrypt/sha256.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <strings.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "engine.h"
+#include "engine-ciphers.h"
 #include "log.h"
+
+struct EngineCtx {
+        WOLFSSL_CTX *ctx;
+        EngineRole role;
+        char *psk_identity;
+        uint8_t *psk_key;
+        size_t psk_key_size;
+};
+
+struct EngineConn {
+        WOLFSSL *ssl;
+        EngineCtx *ctx; /* the session's policy; outlives its connections */
+        EngineConnParams params;
+        char *peer_name;
+        uint8_t pin[32];
+        bool has_pin;
+        enum tlsc_verify_result verify; /* first failure seen, or OK */
+        char *chain_pem;                /* peer chain captured in the verify callback */
+        size_t chain_size;
+        bool shutdown_sent;
+};
+
 
 static void engine_log(const int level, const char *msg) {
         /* wolfSSL's debug output, when its debugging is compiled in, joins our log at debug. */
@@ -49,4 +84,615 @@ void engine_features(EngineFeatures *ret) {
                 .dtls_cid = true,
 #endif
         };
+}
+
+
+static void set_error(char *error, const char *fmt, ...) _printf_(2, 3);
+static void set_error(char *error, const char *fmt, ...) {
+        va_list ap;
+
+        if (!error)
+                return;
+        va_start(ap, fmt);
+        (void) vsnprintf(error, 256, fmt, ap);
+        va_end(ap);
+}
+
+/* ---- policy ---- */
+
+int engine_ctx_new(EngineRole role, EngineCtx **ret) {
+        EngineCtx *c;
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->role = role;
+        c->ctx = wolfSSL_CTX_new(role == ENGINE_CLIENT ? wolfSSLv23_client_method()
+                                                       : wolfSSLv23_server_method());
+        if (!c->ctx) {
+                free(c);
+                return -ENOMEM;
+        }
+        /* Secure defaults: TLS 1.2 and 1.3, AEAD suites with (EC)DHE, strict verification. */
+        if (wolfSSL_CTX_SetMinVersion(c->ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS ||
+            wolfSSL_CTX_set_cipher_list(c->ctx, engine_default_cipher_list()) != WOLFSSL_SUCCESS) {
+                engine_ctx_free(c);
+                return -EIO;
+        }
+        wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_PEER, NULL);
+        *ret = c;
+        return 0;
+}
+
+EngineCtx *engine_ctx_free(EngineCtx *c) {
+        if (!c)
+                return NULL;
+        wolfSSL_CTX_free(c->ctx);
+        free(c->psk_identity);
+        if (c->psk_key) {
+                explicit_bzero(c->psk_key, c->psk_key_size);
+                free(c->psk_key);
+        }
+        free(c);
+        return NULL;
+}
+
+int engine_ctx_set_versions(EngineCtx *c, unsigned min, unsigned max, char *error) {
+        if (min < 0x0303 || max < 0x0303) {
+                set_error(error, "TLS versions before 1.2 are refused: they lack modern AEAD "
+                                 "suites and have known attacks");
+                return -EPROTONOSUPPORT;
+        }
+        if (min > 0x0304 || max > 0x0304 || min > max) {
+                set_error(error, "invalid version range 0x%04x..0x%04x (TLS 1.2 = 0x0303, "
+                                 "TLS 1.3 = 0x0304)", min, max);
+                return -EINVAL;
+        }
+        if (wolfSSL_CTX_set_min_proto_version(c->ctx, (int) min) != WOLFSSL_SUCCESS ||
+            wolfSSL_CTX_set_max_proto_version(c->ctx, (int) max) != WOLFSSL_SUCCESS) {
+                set_error(error, "the TLS library refused the version range");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int engine_ctx_set_ciphers(EngineCtx *c, const char *list, bool legacy, char *error) {
+        _cleanup_free_ char *wolf = NULL;
+        int r;
+
+        r = engine_ciphers_translate(list, legacy, &wolf, error);
+        if (r < 0)
+                return r;
+        if (wolfSSL_CTX_set_cipher_list(c->ctx, wolf) != WOLFSSL_SUCCESS) {
+                set_error(error, "the TLS library refused cipher list '%s'", wolf);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int engine_ctx_set_groups(EngineCtx *c, const char *list, char *error) {
+        _cleanup_free_ char *copy = strdup(list), *out = NULL;
+        size_t n = 0;
+        char *save = NULL;
+
+        if (!copy)
+                return -ENOMEM;
+        out = calloc(1, strlen(list) * 2 + 16);
+        if (!out)
+                return -ENOMEM;
+        for (char *g = strtok_r(copy, ":, ", &save); g; g = strtok_r(NULL, ":, ", &save)) {
+                static const struct {
+                        const char *name, *alias, *wolf;
+                } groups[] = {
+                        { "P-256", "secp256r1", "P-256" }, { "P-384", "secp384r1", "P-384" },
+                        { "P-521", "secp521r1", "P-521" }, { "X25519", "x25519", "X25519" },
+                        { "X448", "x448", "X448" },
+                };
+                const char *w = NULL;
+
+                for (size_t i = 0; i < ELEMENTSOF(groups); i++)
+                        if (strcasecmp(g, groups[i].name) == 0 ||
+                            strcasecmp(g, groups[i].alias) == 0)
+                                w = groups[i].wolf;
+                if (!w) {
+                        set_error(error, "unknown or unsupported key-exchange group '%s' "
+                                         "(supported: P-256, P-384, P-521, X25519, X448)", g);
+                        return -EINVAL;
+                }
+                if (n++)
+                        strcat(out, ":");
+                strcat(out, w);
+        }
+        if (n == 0) {
+                set_error(error, "empty group list");
+                return -EINVAL;
+        }
+        if (wolfSSL_CTX_set1_groups_list(c->ctx, out) != WOLFSSL_SUCCESS) {
+                set_error(error, "the TLS library refused group list '%s'", out);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static bool looks_pem(const void *data, size_t size) {
+        return size >= 11 && memmem(data, size, "-----BEGIN ", 11) != NULL;
+}
+
+static int password_cb(char *buf, int size, int rwflag, void *userdata) {
+        const char *pw = userdata;
+        size_t n;
+
+        if (!pw)
+                return 0;
+        n = strlen(pw);
+        if ((int) n >= size)
+                return 0;
+        memcpy(buf, pw, n);
+        return (int) n;
+}
+
+int engine_ctx_set_identity(EngineCtx *c, const void *cert, size_t cert_size, const void *key,
+                            size_t key_size, const char *password, char *error) {
+        int fmt, r;
+
+        fmt = looks_pem(cert, cert_size) ? WOLFSSL_FILETYPE_PEM : WOLFSSL_FILETYPE_ASN1;
+        if (fmt == WOLFSSL_FILETYPE_PEM)
+                r = wolfSSL_CTX_use_certificate_chain_buffer_format(c->ctx, cert, (long) cert_size,
+                                                                    fmt);
+        else
+                r = wolfSSL_CTX_use_certificate_buffer(c->ctx, cert, (long) cert_size, fmt);
+        if (r != WOLFSSL_SUCCESS) {
+                set_error(error, "certificate is not valid %s (%s)",
+                          fmt == WOLFSSL_FILETYPE_PEM ? "PEM" : "DER",
+                          wolfSSL_ERR_reason_error_string((unsigned long) r));
+                return -EKEYEXPIRED;
+        }
+
+        fmt = looks_pem(key, key_size) ? WOLFSSL_FILETYPE_PEM : WOLFSSL_FILETYPE_ASN1;
+        wolfSSL_CTX_set_default_passwd_cb(c->ctx, password_cb);
+        wolfSSL_CTX_set_default_passwd_cb_userdata(c->ctx, (void *) password);
+        r = wolfSSL_CTX_use_PrivateKey_buffer(c->ctx, key, (long) key_size, fmt);
+        wolfSSL_CTX_set_default_passwd_cb_userdata(c->ctx, NULL);
+        wolfSSL_CTX_set_default_passwd_cb(c->ctx, NULL);
+        if (r != WOLFSSL_SUCCESS) {
+                bool encrypted = memmem(key, key_size, "ENCRYPTED", 9) != NULL;
+
+                if (encrypted && !password)
+                        set_error(error, "private key is encrypted and no password was given");
+                else if (encrypted)
+                        set_error(error, "private key could not be decrypted: wrong password?");
+                else
+                        set_error(error, "private key is not a valid %s key",
+                                  fmt == WOLFSSL_FILETYPE_PEM ? "PEM" : "DER");
+                return -EKEYEXPIRED;
+        }
+        if (wolfSSL_CTX_check_private_key(c->ctx) != WOLFSSL_SUCCESS) {
+                set_error(error, "private key does not match the certificate");
+                return -EKEYEXPIRED;
+        }
+        return 0;
+}
+
+int engine_ctx_add_trust(EngineCtx *c, const void *ca, size_t size, char *error) {
+        int fmt = looks_pem(ca, size) ? WOLFSSL_FILETYPE_PEM : WOLFSSL_FILETYPE_ASN1;
+        int r = wolfSSL_CTX_load_verify_buffer(c->ctx, ca, (long) size, fmt);
+
+        if (r != WOLFSSL_SUCCESS) {
+                set_error(error, "CA certificates are not valid %s (%s)",
+                          fmt == WOLFSSL_FILETYPE_PEM ? "PEM" : "DER",
+                          wolfSSL_ERR_reason_error_string((unsigned long) r));
+                return -EKEYEXPIRED;
+        }
+        return 0;
+}
+
+int engine_ctx_add_system_trust(EngineCtx *c, char *error) {
+        if (wolfSSL_CTX_load_system_CA_certs(c->ctx) != WOLFSSL_SUCCESS) {
+                set_error(error, "no usable system trust store (/etc/ssl/certs)");
+                return -ENOENT;
+        }
+        return 0;
+}
+
+static unsigned int psk_client_cb(WOLFSSL *ssl, const char *hint, char *identity,
+                                  unsigned int id_max, unsigned char *key, unsigned int key_max) {
+        EngineConn *conn = wolfSSL_get_psk_callback_ctx(ssl);
+        EngineCtx *c = conn ? conn->ctx : NULL;
+
+        if (!c || !c->psk_identity || strlen(c->psk_identity) >= id_max ||
+            c->psk_key_size > key_max)
+                return 0;
+        strcpy(identity, c->psk_identity);
+        memcpy(key, c->psk_key, c->psk_key_size);
+        return (unsigned int) c->psk_key_size;
+}
+
+int engine_ctx_set_psk(EngineCtx *c, const char *identity, const void *key, size_t key_size,
+                       char *error) {
+        if (!identity || !*identity || strlen(identity) > 128) {
+                set_error(error, "PSK identity must be 1..128 bytes");
+                return -EINVAL;
+        }
+        if (key_size < 16 || key_size > 64) {
+                set_error(error, "PSK must be 16..64 bytes");
+                return -EINVAL;
+        }
+        free(c->psk_identity);
+        c->psk_identity = strdup(identity);
+        if (c->psk_key) {
+                explicit_bzero(c->psk_key, c->psk_key_size);
+                free(c->psk_key);
+        }
+        c->psk_key = malloc(key_size);
+        if (!c->psk_identity || !c->psk_key)
+                return -ENOMEM;
+        memcpy(c->psk_key, key, key_size);
+        c->psk_key_size = key_size;
+        wolfSSL_CTX_set_psk_client_callback(c->ctx, psk_client_cb);
+        return 0;
+}
+
+/* ---- verification ---- */
+
+static enum tlsc_verify_result verify_result_from(int err, WOLFSSL_X509 *cert) {
+        switch (err) {
+        case 0:
+                return TLSC_VERIFY_OK;
+        case ASN_AFTER_DATE_E:
+                return TLSC_VERIFY_EXPIRED;
+        case ASN_BEFORE_DATE_E:
+                return TLSC_VERIFY_NOT_YET_VALID;
+        case ASN_SELF_SIGNED_E:
+                return TLSC_VERIFY_SELF_SIGNED;
+        case ASN_NO_SIGNER_E: {
+                /* wolfSSL reports self-signed and unknown issuer alike: compare names. */
+                WOLFSSL_X509_NAME *s = cert ? wolfSSL_X509_get_subject_name(cert) : NULL;
+                WOLFSSL_X509_NAME *i = cert ? wolfSSL_X509_get_issuer_name(cert) : NULL;
+
+                if (s && i && wolfSSL_X509_NAME_cmp(s, i) == 0)
+                        return TLSC_VERIFY_SELF_SIGNED;
+                return TLSC_VERIFY_UNKNOWN_ISSUER;
+        }
+        case DOMAIN_NAME_MISMATCH:
+        case IPADDR_MISMATCH:
+                return TLSC_VERIFY_HOSTNAME_MISMATCH;
+        case CRL_CERT_REVOKED:
+                return TLSC_VERIFY_REVOKED;
+        case ASN_PATHLEN_SIZE_E:
+        case ASN_PATHLEN_INV_E:
+                return TLSC_VERIFY_CA_INVALID;
+        case ASN_SIG_CONFIRM_E:
+                return TLSC_VERIFY_BAD_SIGNATURE;
+        default:
+                return TLSC_VERIFY_OTHER;
+        }
+}
+
+static void append_pem(EngineConn *c, WOLFSSL_X509 *cert) {
+        const unsigned char *der;
+        int der_size, pem_size;
+        char *p;
+
+        der = wolfSSL_X509_get_der(cert, &der_size);
+        if (!der || der_size <= 0)
+                return;
+        pem_size = wc_DerToPem(der, (word32) der_size, NULL, 0, CERT_TYPE);
+        if (pem_size <= 0)
+                return;
+        p = realloc(c->chain_pem, c->chain_size + (size_t) pem_size + 1);
+        if (!p)
+                return;
+        c->chain_pem = p;
+        pem_size = wc_DerToPem(der, (word32) der_size, (byte *) p + c->chain_size,
+                               (word32) pem_size, CERT_TYPE);
+        if (pem_size > 0)
+                c->chain_size += (size_t) pem_size;
+        c->chain_pem[c->chain_size] = 0;
+}
+
+static bool pin_matches(EngineConn *c, WOLFSSL_X509 *cert) {
+        unsigned char spki[4096], hash[WC_SHA256_DIGEST_SIZE];
+        int n;
+
+        n = wolfSSL_i2d_PUBKEY(wolfSSL_X509_get_pubkey(cert), NULL);
+        if (n <= 0 || (size_t) n > sizeof(spki))
+                return false;
+        {
+                WOLFSSL_EVP_PKEY *k = wolfSSL_X509_get_pubkey(cert);
+                unsigned char *p = spki;
+
+                n = wolfSSL_i2d_PUBKEY(k, &p);
+                wolfSSL_EVP_PKEY_free(k);
+        }
+        if (n <= 0 || wc_Sha256Hash(spki, (word32) n, hash) != 0)
+                return false;
+        return memcmp(hash, c->pin, sizeof(hash)) == 0;
+}
+
+/* Called for every certificate of the chain, root first, leaf (depth 0) last. */
+static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store) {
+        EngineConn *c = store->userCtx; /* wolfSSL_SetCertCbCtx() */
+        WOLFSSL_X509 *cert = wolfSSL_X509_STORE_CTX_get_current_cert(store);
+        int depth = wolfSSL_X509_STORE_CTX_get_error_depth(store);
+        int err = wolfSSL_X509_STORE_CTX_get_error(store);
+
+        if (!c)
+                return preverify;
+        if (cert)
+                append_pem(c, cert);
+
+        if (c->params.verify == TLSC_VERIFY_PINNED) {
+                /* Only the leaf's key counts; CA trust is not consulted. */
+                if (depth != 0)
+                        return 1;
+                if (!cert || !pin_matches(c, cert)) {
+                        c->verify = TLSC_VERIFY_PIN_MISMATCH;
+                        return 0;
+                }
+                return 1;
+        }
+
+        if (!preverify && c->verify == TLSC_VERIFY_OK)
+                c->verify = verify_result_from(err, cert);
+
+        if (c->params.verify == TLSC_VERIFY_APP_DECIDES)
+                return 1; /* the app decides after the handshake, before any data flows */
+        return preverify;
+}
+
+/* ---- associations ---- */
+
+static bool is_ip_literal(const char *s) {
+        unsigned char buf[16];
+
+        return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+int engine_conn_new(EngineCtx *ctx, int fd, const EngineConnParams *p, EngineConn **ret) {
+        EngineConn *c;
+        int line = 0;
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->params = *p;
+        c->ctx = ctx;
+        c->params.peer_name = c->params.sni = c->params.alpn = NULL;
+        c->params.pin = NULL;
+        if (p->pin) {
+                memcpy(c->pin, p->pin, sizeof(c->pin));
+                c->has_pin = true;
+        }
+        c->ssl = wolfSSL_new(ctx->ctx);
+        if (!c->ssl)
+                do { line = __LINE__; goto oom; } while (0);
+        /* How the verify and PSK callbacks find this object (this build has no ex_data). */
+        wolfSSL_SetCertCbCtx(c->ssl, c);
+        (void) wolfSSL_set_psk_callback_ctx(c->ssl, c);
+        if (wolfSSL_set_fd(c->ssl, fd) != WOLFSSL_SUCCESS)
+                do { line = __LINE__; goto oom; } while (0);
+        wolfSSL_set_using_nonblock(c->ssl, 1);
+
+        if (ctx->role == ENGINE_CLIENT) {
+                const char *sni = p->sni;
+
+                if (p->verify == TLSC_VERIFY_PINNED && !p->pin) {
+                        engine_conn_free(c);
+                        return -EINVAL;
+                }
+                wolfSSL_set_verify(c->ssl, WOLFSSL_VERIFY_PEER, verify_cb);
+                if (p->peer_name) {
+                        c->peer_name = strdup(p->peer_name);
+                        if (!c->peer_name)
+                                do { line = __LINE__; goto oom; } while (0);
+                        if (p->verify != TLSC_VERIFY_PINNED) {
+                                int r;
+
+                                if (is_ip_literal(p->peer_name))
+                                        r = wolfSSL_X509_VERIFY_PARAM_set1_ip_asc(
+                                                wolfSSL_get0_param(c->ssl), p->peer_name);
+                                else
+                                        r = wolfSSL_check_domain_name(c->ssl, p->peer_name);
+                                if (r != WOLFSSL_SUCCESS)
+                                        do { line = __LINE__; goto oom; } while (0);
+                        }
+                        if (!sni && !is_ip_literal(p->peer_name))
+                                sni = p->peer_name;
+                }
+                if (sni && wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, sni,
+                                          (unsigned short) strlen(sni)) != WOLFSSL_SUCCESS)
+                        do { line = __LINE__; goto oom; } while (0);
+        }
+        if (p->alpn && *p->alpn) {
+                _cleanup_free_ char *list = strdup(p->alpn);
+
+                if (!list ||
+                    wolfSSL_UseALPN(c->ssl, list, (unsigned) strlen(list),
+                                    WOLFSSL_ALPN_FAILED_ON_MISMATCH) != WOLFSSL_SUCCESS)
+                        do { line = __LINE__; goto oom; } while (0);
+        }
+        *ret = c;
+        return 0;
+
+oom:
+        log_debug("engine_conn_new: wolfSSL setup failed at engine.c:%d", line);
+        engine_conn_free(c);
+        return -ENOMEM;
+}
+
+EngineConn *engine_conn_free(EngineConn *c) {
+        if (!c)
+                return NULL;
+        wolfSSL_free(c->ssl);
+        free(c->peer_name);
+        free(c->chain_pem);
+        free(c);
+        return NULL;
+}
+
+static int alert_of(WOLFSSL *ssl, EngineFailure *fail) {
+        WOLFSSL_ALERT_HISTORY h;
+
+        if (wolfSSL_get_alert_history(ssl, &h) != WOLFSSL_SUCCESS)
+                return -1;
+        if (h.last_rx.code > 0 || h.last_rx.level > 0) {
+                fail->alert = h.last_rx.code;
+                fail->alert_received = true;
+        } else if (h.last_tx.code > 0 || h.last_tx.level > 0) {
+                fail->alert = h.last_tx.code;
+        }
+        return fail->alert;
+}
+
+/* Maps a failed wolfSSL call to -EAGAIN/-errno and fills *fail. */
+static int map_error(EngineConn *c, int ret, EngineWait *wait, EngineFailure *fail) {
+        int err = wolfSSL_get_error(c->ssl, ret);
+        char buf[WOLFSSL_MAX_ERROR_SZ];
+
+        *wait = ENGINE_WAIT_NONE;
+        switch (err) {
+        case WOLFSSL_ERROR_WANT_READ:
+                *wait = ENGINE_WAIT_READ;
+                return -EAGAIN;
+        case WOLFSSL_ERROR_WANT_WRITE:
+                *wait = ENGINE_WAIT_WRITE;
+                return -EAGAIN;
+        case WOLFSSL_ERROR_ZERO_RETURN:
+                return 0;
+        default:
+                break;
+        }
+
+        *fail = (EngineFailure) { .alert = -1, .verify = c->verify };
+        (void) alert_of(c->ssl, fail);
+        wolfSSL_ERR_error_string_n((unsigned long) err, buf, sizeof(buf));
+        if (c->verify != TLSC_VERIFY_OK) {
+                (void) snprintf(fail->message, sizeof(fail->message),
+                                "certificate verification failed: %s",
+                                tlsc_verify_result_name(c->verify));
+                return -EKEYREJECTED;
+        }
+        if (err == SOCKET_PEER_CLOSED_E || err == SOCKET_ERROR_E) {
+                (void) snprintf(fail->message, sizeof(fail->message),
+                                "connection closed by peer without close_notify");
+                return -ECONNRESET;
+        }
+        if (fail->alert >= 0)
+                (void) snprintf(fail->message, sizeof(fail->message), "%s alert %d (%s): %s",
+                                fail->alert_received ? "received" : "sent", fail->alert,
+                                wolfSSL_alert_desc_string_long(fail->alert), buf);
+        else
+                (void) snprintf(fail->message, sizeof(fail->message), "%s", buf);
+        return -EPROTO;
+}
+
+int engine_conn_handshake(EngineConn *c, EngineWait *wait, EngineFailure *fail) {
+        int ret = wolfSSL_negotiate(c->ssl);
+
+        if (ret == WOLFSSL_SUCCESS) {
+                *wait = ENGINE_WAIT_NONE;
+                return 0;
+        }
+        ret = map_error(c, ret, wait, fail);
+        return ret == 0 ? -ECONNRESET : ret;
+}
+
+ssize_t engine_conn_read(EngineConn *c, void *buf, size_t size, EngineWait *wait,
+                         EngineFailure *fail) {
+        int n = wolfSSL_read(c->ssl, buf, (int) (size > INT32_MAX ? INT32_MAX : size));
+
+        if (n > 0)
+                return n;
+        return map_error(c, n, wait, fail);
+}
+
+ssize_t engine_conn_write(EngineConn *c, const void *buf, size_t size, EngineWait *wait,
+                          EngineFailure *fail) {
+        int n = wolfSSL_write(c->ssl, buf, (int) (size > INT32_MAX ? INT32_MAX : size));
+        int r;
+
+        if (n > 0)
+                return n;
+        r = map_error(c, n, wait, fail);
+        return r == 0 ? -ECONNRESET : r;
+}
+
+int engine_conn_shutdown(EngineConn *c, EngineWait *wait) {
+        int ret;
+
+        if (c->shutdown_sent)
+                return 0;
+        ret = wolfSSL_shutdown(c->ssl);
+        /* 2 (WOLFSSL_SHUTDOWN_NOT_DONE): our close_notify is out, the peer's not yet in. */
+        if (ret == WOLFSSL_SUCCESS || ret == WOLFSSL_SHUTDOWN_NOT_DONE) {
+                c->shutdown_sent = true;
+                *wait = ENGINE_WAIT_NONE;
+                return 0;
+        }
+        switch (wolfSSL_get_error(c->ssl, ret)) {
+        case WOLFSSL_ERROR_WANT_READ:
+                *wait = ENGINE_WAIT_READ;
+                return -EAGAIN;
+        case WOLFSSL_ERROR_WANT_WRITE:
+                *wait = ENGINE_WAIT_WRITE;
+                return -EAGAIN;
+        default:
+                c->shutdown_sent = true;
+                return -EPIPE;
+        }
+}
+
+size_t engine_conn_pending(EngineConn *c) {
+        int n = wolfSSL_pending(c->ssl);
+
+        return n > 0 ? (size_t) n : 0;
+}
+
+void engine_conn_info(EngineConn *c, EngineInfo *ret) {
+        WOLFSSL_X509 *peer;
+        const char *s;
+        char *proto = NULL;
+        unsigned short proto_size = 0;
+
+        memset(ret, 0, sizeof(*ret));
+        s = wolfSSL_get_version(c->ssl);
+        (void) snprintf(ret->version, sizeof(ret->version), "%s", s ? s : "");
+        s = wolfSSL_get_cipher_name(c->ssl);
+        (void) snprintf(ret->cipher, sizeof(ret->cipher), "%s",
+                        s ? engine_cipher_iana_name(s) : "");
+        s = wolfSSL_get_curve_name(c->ssl);
+        (void) snprintf(ret->group, sizeof(ret->group), "%s", s ? s : "");
+        if (wolfSSL_ALPN_GetProtocol(c->ssl, &proto, &proto_size) == WOLFSSL_SUCCESS && proto)
+                (void) snprintf(ret->alpn, sizeof(ret->alpn), "%.*s", (int) proto_size, proto);
+        peer = wolfSSL_get_peer_certificate(c->ssl);
+        if (peer) {
+                char *name = wolfSSL_X509_NAME_oneline(wolfSSL_X509_get_subject_name(peer), NULL,
+                                                       0);
+
+                if (name) {
+                        (void) snprintf(ret->peer_subject, sizeof(ret->peer_subject), "%s", name);
+                        XFREE(name, NULL, DYNAMIC_TYPE_OPENSSL);
+                }
+                wolfSSL_X509_free(peer);
+        }
+        ret->resumed = wolfSSL_session_reused(c->ssl) == 1;
+        ret->verify = c->verify;
+}
+
+int engine_conn_peer_chain_pem(EngineConn *c, char **ret, size_t *ret_size) {
+        char *p;
+
+        if (!c->chain_pem)
+                return -ENODATA;
+        p = malloc(c->chain_size + 1);
+        if (!p)
+                return -ENOMEM;
+        memcpy(p, c->chain_pem, c->chain_size + 1);
+        *ret = p;
+        *ret_size = c->chain_size;
+        return 0;
+}
+
+enum tlsc_verify_result engine_conn_verify_result(EngineConn *c) {
+        return c->verify;
 }

@@ -1,11 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The TLS engine boundary: the only part of tlsd that includes wolfSSL headers. The rest of the
- * daemon sees tlsd types and negative errno values.
+ * daemon sees tlsd types and negative errno values; library outcomes are mapped to them here,
+ * once. An EngineCtx is a session's policy (a WOLFSSL_CTX); an EngineConn one association on a
+ * non-blocking socket (a WOLFSSL). The engine does no event-loop work: callers drive it when
+ * their fd is ready and it says what it waits for.
  */
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tlsd/client.h"
 
 int engine_global_init(void);
 void engine_global_done(void);
@@ -20,3 +27,89 @@ typedef struct EngineFeatures {
 } EngineFeatures;
 
 void engine_features(EngineFeatures *ret);
+
+/* ---- policy (a session) ---- */
+
+typedef struct EngineCtx EngineCtx;
+
+typedef enum EngineRole { ENGINE_CLIENT, ENGINE_SERVER } EngineRole;
+
+/* Errors carry a human message in `error` (at least 256 bytes) where one helps. */
+int engine_ctx_new(EngineRole role, EngineCtx **ret);
+EngineCtx *engine_ctx_free(EngineCtx *c);
+
+/* TLS versions as wire codes: 0x0303 = TLS 1.2, 0x0304 = TLS 1.3. Older: -EPROTONOSUPPORT. */
+int engine_ctx_set_versions(EngineCtx *c, unsigned min, unsigned max, char *error);
+/* Colon/comma separated IANA (TLS_ECDHE_..._WITH_...) or OpenSSL names. CBC suites need
+ * legacy; RC4, NULL, anon, export, DES, MD5 and static-RSA suites are always refused. */
+int engine_ctx_set_ciphers(EngineCtx *c, const char *list, bool legacy, char *error);
+/* Key-exchange groups: P-256, P-384, P-521, X25519, X448 (also secp256r1 etc.). */
+int engine_ctx_set_groups(EngineCtx *c, const char *list, char *error);
+/* Own certificate chain and key, PEM or DER (detected), key optionally encrypted. */
+int engine_ctx_set_identity(EngineCtx *c, const void *cert, size_t cert_size, const void *key,
+                            size_t key_size, const char *password, char *error);
+/* Adds CA certificates (PEM or DER) to the trust anchors. */
+int engine_ctx_add_trust(EngineCtx *c, const void *ca, size_t size, char *error);
+/* Adds the system trust store (/etc/ssl/certs). */
+int engine_ctx_add_system_trust(EngineCtx *c, char *error);
+/* External PSK (TLS 1.2 PSK suites and TLS 1.3 PSK). */
+int engine_ctx_set_psk(EngineCtx *c, const char *identity, const void *key, size_t key_size,
+                       char *error);
+
+/* ---- one association ---- */
+
+typedef struct EngineConn EngineConn;
+
+typedef struct EngineConnParams {
+        const char *peer_name;   /* verified against the certificate (DNS name or IP); may be NULL */
+        const char *sni;         /* server_name to send; NULL: peer_name if it is a DNS name */
+        const char *alpn;        /* comma separated, or NULL */
+        enum tlsc_verify_mode verify;
+        const uint8_t *pin;      /* SHA-256 of the peer's SubjectPublicKeyInfo, for PINNED */
+} EngineConnParams;
+
+int engine_conn_new(EngineCtx *c, int fd, const EngineConnParams *p, EngineConn **ret);
+EngineConn *engine_conn_free(EngineConn *c);
+
+/* What a call waits for when it returns -EAGAIN. */
+typedef enum EngineWait { ENGINE_WAIT_NONE, ENGINE_WAIT_READ, ENGINE_WAIT_WRITE } EngineWait;
+
+typedef struct EngineFailure {
+        enum tlsc_verify_result verify; /* why verification failed, if it did */
+        int alert;                      /* TLS alert received or sent, -1 if none */
+        bool alert_received;
+        char message[256];
+} EngineFailure;
+
+/* 0 when the handshake is complete, -EAGAIN with *wait, or a negative errno with *fail filled:
+ * -EKEYREJECTED (verification), -EPROTO (handshake/alert), -ECONNRESET (peer closed). */
+int engine_conn_handshake(EngineConn *c, EngineWait *wait, EngineFailure *fail);
+
+/* Bytes read (> 0), 0 on close_notify, -EAGAIN with *wait, -ECONNRESET when the transport closed
+ * without close_notify (truncation), -EPROTO on an alert or record error (details in *fail). */
+ssize_t engine_conn_read(EngineConn *c, void *buf, size_t size, EngineWait *wait,
+                         EngineFailure *fail);
+/* Bytes written (all of size, or -EAGAIN: call again with the same buffer and size). */
+ssize_t engine_conn_write(EngineConn *c, const void *buf, size_t size, EngineWait *wait,
+                          EngineFailure *fail);
+/* Sends close_notify. 0 when sent, -EAGAIN with *wait. */
+int engine_conn_shutdown(EngineConn *c, EngineWait *wait);
+/* Plaintext already decrypted inside the engine and not yet returned by read. */
+size_t engine_conn_pending(EngineConn *c);
+
+typedef struct EngineInfo EngineInfo;
+struct EngineInfo {
+        char version[16];
+        char cipher[64];
+        char group[32];
+        char alpn[64];
+        char peer_subject[256];
+        bool resumed;
+        enum tlsc_verify_result verify;
+};
+
+void engine_conn_info(EngineConn *c, EngineInfo *ret);
+/* The peer's chain as concatenated PEM (malloc'd), captured during verification. */
+int engine_conn_peer_chain_pem(EngineConn *c, char **ret, size_t *ret_size);
+/* The verification result as seen during the handshake (app-decides mode lets it complete). */
+enum tlsc_verify_result engine_conn_verify_result(EngineConn *c);

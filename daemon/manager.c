@@ -7,6 +7,9 @@
 
 #include "log.h"
 #include "manager.h"
+#include "connection.h"
+#include "peer.h"
+#include "session.h"
 #include "unix-server.h"
 
 int manager_new(Config *config, Manager **ret) {
@@ -18,6 +21,9 @@ int manager_new(Config *config, Manager **ret) {
                 return -ENOMEM;
         m->config = config;
         m->next_id = 1;
+        m->scratch = malloc(64 * 1024);
+        if (!m->scratch)
+                return -ENOMEM;
 
         r = sd_event_new(&m->event);
         if (r < 0)
@@ -34,6 +40,7 @@ Manager *manager_free(Manager *m) {
         m->event = sd_event_unref(m->event);
         config_free(m->config);
         free(m->uids);
+        free(m->scratch);
         free(m);
         return NULL;
 }
@@ -87,7 +94,7 @@ uint64_t manager_next_id(Manager *m) {
         return m->next_id++;
 }
 
-static UidCount *uid_count(Manager *m, uid_t uid) {
+UidCount *manager_uid_counts(Manager *m, uid_t uid) {
         for (size_t i = 0; i < m->n_uids; i++)
                 if (m->uids[i].uid == uid)
                         return &m->uids[i];
@@ -99,7 +106,7 @@ int manager_peer_admit(Manager *m, uid_t uid) {
 
         if (m->n_peers >= m->config->max_clients)
                 return -EUSERS;
-        u = uid_count(m, uid);
+        u = manager_uid_counts(m, uid);
         if (u && u->n_peers >= m->config->max_clients_per_uid)
                 return -EUSERS;
         if (!u) {
@@ -121,11 +128,46 @@ int manager_peer_admit(Manager *m, uid_t uid) {
 }
 
 void manager_peer_release(Manager *m, uid_t uid) {
-        UidCount *u = uid_count(m, uid);
+        UidCount *u = manager_uid_counts(m, uid);
 
         if (!u)
                 return;
         m->n_peers--;
         if (--u->n_peers == 0)
                 *u = m->uids[--m->n_uids]; /* order does not matter */
+}
+
+/* A linear walk: the control plane only, bounded by the per-user limits. */
+Session *manager_find_session(Manager *m, Peer *p, uint64_t id) {
+        for (Peer *q = m->peers; q; q = q->next) {
+                if (!peer_may_access(p, q->uid))
+                        continue;
+                for (Session *s = q->sessions; s; s = s->next)
+                        if (s->id == id)
+                                return s;
+        }
+        return NULL;
+}
+
+Connection *manager_find_connection(Manager *m, Peer *p, uint64_t id) {
+        for (Peer *q = m->peers; q; q = q->next) {
+                if (!peer_may_access(p, q->uid))
+                        continue;
+                for (Session *s = q->sessions; s; s = s->next)
+                        for (Connection *c = s->connections; c; c = c->next)
+                                if (c->id == id)
+                                        return c;
+        }
+        return NULL;
+}
+
+uint8_t *manager_scratch(Manager *m) {
+        return m->scratch;
+}
+
+void manager_count_handshake(Manager *m, bool ok) {
+        if (ok)
+                m->stats.handshakes_ok++;
+        else
+                m->stats.handshakes_failed++;
 }

@@ -9,6 +9,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <systemd/sd-event.h>
@@ -17,16 +18,31 @@
 
 typedef struct UnixServer UnixServer;
 
+typedef struct Peer Peer;
+typedef struct Session Session;
+typedef struct Connection Connection;
+
+/* What one user holds; limits are checked against it. */
 typedef struct UidCount {
         uid_t uid;
         unsigned n_peers;
+        unsigned n_connections;
+        unsigned n_pending; /* handshakes in progress */
 } UidCount;
+
+typedef struct ManagerStats {
+        uint64_t handshakes_ok;
+        uint64_t handshakes_failed;
+} ManagerStats;
 
 typedef struct Manager {
         sd_event *event;
         Config *config;
         UnixServer *unix_server;
         uint64_t next_id;
+        Peer *peers;
+        uint8_t *scratch; /* the data path's bounce buffer (one thread) */
+        ManagerStats stats;
 
         unsigned n_peers;
         UidCount *uids;
@@ -50,3 +66,12 @@ uint64_t manager_next_id(Manager *m);
 /* Per-uid and global client limits: admit returns -EUSERS when one is reached. */
 int manager_peer_admit(Manager *m, uid_t uid);
 void manager_peer_release(Manager *m, uid_t uid);
+/* The counters of a uid that has at least one client (never NULL for a live Peer's uid). */
+UidCount *manager_uid_counts(Manager *m, uid_t uid);
+
+/* Lookup by id with the ownership check: NULL unless p owns it or is root. */
+Session *manager_find_session(Manager *m, Peer *p, uint64_t id);
+Connection *manager_find_connection(Manager *m, Peer *p, uint64_t id);
+
+uint8_t *manager_scratch(Manager *m);
+void manager_count_handshake(Manager *m, bool ok);

@@ -6,8 +6,10 @@
 #include "log.h"
 #include "manager.h"
 #include "peer.h"
+#include "session.h"
 
-int peer_new(Manager *m, PeerTransport transport, uid_t uid, gid_t gid, pid_t pid, Peer **ret) {
+int peer_new(Manager *m, PeerTransport transport, uid_t uid, gid_t gid, pid_t pid,
+             const PeerOps *ops, void *userdata, Peer **ret) {
         Peer *p;
         int r;
 
@@ -27,7 +29,13 @@ int peer_new(Manager *m, PeerTransport transport, uid_t uid, gid_t gid, pid_t pi
                 .uid = uid,
                 .gid = gid,
                 .pid = pid,
+                .ops = ops,
+                .userdata = userdata,
         };
+        p->next = m->peers;
+        if (m->peers)
+                m->peers->prev = p;
+        m->peers = p;
         log_debug("client %" PRIu64 " connected: uid=%u gid=%u pid=%d", p->id, (unsigned) uid,
                   (unsigned) gid, (int) pid);
         *ret = p;
@@ -38,9 +46,23 @@ Peer *peer_free(Peer *p) {
         if (!p)
                 return NULL;
         log_debug("client %" PRIu64 " gone", p->id);
+        /* Everything the client created goes with it. */
+        while (p->sessions)
+                session_free(p->sessions);
+        if (p->prev)
+                p->prev->next = p->next;
+        else
+                p->manager->peers = p->next;
+        if (p->next)
+                p->next->prev = p->prev;
         manager_peer_release(p->manager, p->uid);
         free(p);
         return NULL;
+}
+
+void peer_emit(Peer *p, const CoreEvent *e) {
+        if (p->ops && p->ops->emit)
+                p->ops->emit(p, e, p->userdata);
 }
 
 int peer_may_access(const Peer *p, uid_t owner) {

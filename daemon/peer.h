@@ -11,26 +11,45 @@
 #include <sys/types.h>
 
 typedef struct Manager Manager;
+typedef struct Session Session;
+typedef struct CoreEvent CoreEvent;
+typedef struct Peer Peer;
+
+/* How the adapter that owns a Peer delivers core events to its client. A failure to deliver is
+ * the adapter's business (it may schedule the client's disconnection, never synchronously). */
+typedef struct PeerOps {
+        void (*emit)(Peer *p, const CoreEvent *e, void *userdata);
+} PeerOps;
 
 typedef enum PeerTransport {
         PEER_TRANSPORT_UNIX,
         PEER_TRANSPORT_DBUS,
 } PeerTransport;
 
-typedef struct Peer {
+struct Peer {
         Manager *manager;
         uint64_t id;
         PeerTransport transport;
         uid_t uid;
         gid_t gid;
         pid_t pid;
-} Peer;
+        Peer *prev, *next; /* in the manager */
 
-int peer_new(Manager *m, PeerTransport transport, uid_t uid, gid_t gid, pid_t pid, Peer **ret);
+        const PeerOps *ops;
+        void *userdata;
+
+        Session *sessions; /* owned */
+        unsigned n_sessions;
+};
+
+int peer_new(Manager *m, PeerTransport transport, uid_t uid, gid_t gid, pid_t pid,
+             const PeerOps *ops, void *userdata, Peer **ret);
 Peer *peer_free(Peer *p);
 static inline void peer_freep(Peer **p) {
         peer_free(*p);
 }
+
+void peer_emit(Peer *p, const CoreEvent *e);
 
 /* Whether p may see and use objects owned by `owner`: the same uid, or root. */
 int peer_may_access(const Peer *p, uid_t owner);

@@ -14,7 +14,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "connection.h"
 #include "core.h"
+#include "session.h"
 #include "error.h"
 #include "log.h"
 #include "manager.h"
@@ -71,10 +73,289 @@ static int handle_whoami(UnixRequest *req) {
         return 0;
 }
 
+/* ---- sessions and connections ---- */
+
+static int get_u64_id(UnixRequest *req, TlsdAttrType a, uint64_t *ret) {
+        return tlsd_msg_get_u64(req->msg, a, ret);
+}
+
+static Session *find_session(UnixRequest *req) {
+        uint64_t id = 0;
+
+        (void) get_u64_id(req, TLSD_A_SESSION_ID, &id);
+        return session_find(req->client->peer, id);
+}
+
+static Connection *find_connection(UnixRequest *req) {
+        uint64_t id = 0;
+
+        (void) get_u64_id(req, TLSD_A_CONNECTION_ID, &id);
+        return connection_find(req->client->peer, id);
+}
+
+#define NOT_FOUND(req, what)                                                                       \
+        ({                                                                                         \
+                snprintf((req)->error, sizeof((req)->error), "no such " what);                     \
+                -ENOENT;                                                                           \
+        })
+
+static void parse_session_options(const TlsdMsgView *v, SessionOptions *o) {
+        uint32_t u;
+
+        *o = (SessionOptions) {};
+        if (tlsd_msg_get_u32(v, TLSD_A_VERSION_MIN, &u) >= 0) {
+                o->has_versions = true;
+                o->version_min = u;
+                o->version_max = 0x0304;
+        }
+        if (tlsd_msg_get_u32(v, TLSD_A_VERSION_MAX, &u) >= 0) {
+                if (!o->has_versions)
+                        o->version_min = 0x0303;
+                o->has_versions = true;
+                o->version_max = u;
+        }
+        (void) tlsd_msg_get_str(v, TLSD_A_CIPHERS, &o->ciphers);
+        if (tlsd_msg_get_u32(v, TLSD_A_LEGACY, &u) >= 0) {
+                o->has_legacy = true;
+                o->legacy = u != 0;
+        }
+        (void) tlsd_msg_get_str(v, TLSD_A_GROUPS, &o->groups);
+        (void) tlsd_msg_get_bytes(v, TLSD_A_CERT, &o->cert, &o->cert_size);
+        (void) tlsd_msg_get_bytes(v, TLSD_A_KEY, &o->key, &o->key_size);
+        (void) tlsd_msg_get_str(v, TLSD_A_KEY_PASSWORD, &o->key_password);
+        (void) tlsd_msg_get_str(v, TLSD_A_PSK_IDENTITY, &o->psk_identity);
+        (void) tlsd_msg_get_bytes(v, TLSD_A_PSK_KEY, &o->psk_key, &o->psk_key_size);
+        (void) tlsd_msg_get_bytes(v, TLSD_A_CA, &o->ca, &o->ca_size);
+        if (tlsd_msg_get_u32(v, TLSD_A_SYSTEM_TRUST, &u) >= 0)
+                o->system_trust = u != 0;
+        if (tlsd_msg_get_u32(v, TLSD_A_VERIFY_MODE, &u) >= 0) {
+                o->has_verify = true;
+                o->verify = u;
+        }
+        (void) tlsd_msg_get_bytes(v, TLSD_A_PIN, &o->pin, &o->pin_size);
+        (void) tlsd_msg_get_str(v, TLSD_A_ALPN, &o->alpn);
+        (void) tlsd_msg_get_str(v, TLSD_A_SERVER_NAME, &o->server_name);
+        if (tlsd_msg_get_u32(v, TLSD_A_COMPRESSION, &u) >= 0) {
+                o->has_compression = true;
+                o->compression = u;
+        }
+        if (tlsd_msg_get_u32(v, TLSD_A_HANDSHAKE_TIMEOUT, &u) >= 0) {
+                o->has_handshake_timeout = true;
+                o->handshake_timeout_ms = u;
+        }
+}
+
+static int handle_session_create(UnixRequest *req) {
+        SessionOptions o;
+        Session *s;
+        uint32_t role = 0;
+        int r;
+
+        (void) tlsd_msg_get_u32(req->msg, TLSD_A_ROLE, &role);
+        parse_session_options(req->msg, &o);
+        r = session_new(req->client->peer, role, &o, req->error, &s);
+        if (r < 0)
+                return r;
+        tlsd_msg_put_u64(req->reply, TLSD_A_SESSION_ID, s->id);
+        return 0;
+}
+
+static int handle_session_configure(UnixRequest *req) {
+        SessionOptions o;
+        Session *s = find_session(req);
+
+        if (!s)
+                return NOT_FOUND(req, "session");
+        parse_session_options(req->msg, &o);
+        return session_configure(s, &o, req->error);
+}
+
+static int handle_session_destroy(UnixRequest *req) {
+        Session *s = find_session(req);
+
+        if (!s)
+                return NOT_FOUND(req, "session");
+        session_free(s);
+        return 0;
+}
+
+static int handle_connection_create(UnixRequest *req) {
+        Session *s = find_session(req);
+        Connection *c;
+        uint32_t family = AF_UNSPEC;
+        int r;
+
+        if (!s)
+                return NOT_FOUND(req, "session");
+        (void) tlsd_msg_get_u32(req->msg, TLSD_A_FAMILY, &family);
+        r = connection_new(s, (int) family, req->error, &c);
+        if (r < 0)
+                return r;
+        tlsd_msg_put_u64(req->reply, TLSD_A_CONNECTION_ID, c->id);
+        return 0;
+}
+
+static int handle_connection_bind(UnixRequest *req) {
+        Connection *c = find_connection(req);
+        const char *address = NULL;
+        uint32_t port = 0;
+
+        if (!c)
+                return NOT_FOUND(req, "connection");
+        (void) tlsd_msg_get_str(req->msg, TLSD_A_ADDRESS, &address);
+        (void) tlsd_msg_get_u32(req->msg, TLSD_A_PORT, &port);
+        return connection_bind(c, address, port, req->error);
+}
+
+static int handle_connection_connect(UnixRequest *req) {
+        Connection *c = find_connection(req);
+        const char *host = NULL, *sni = NULL;
+        uint32_t port = 0;
+
+        if (!c)
+                return NOT_FOUND(req, "connection");
+        (void) tlsd_msg_get_str(req->msg, TLSD_A_HOST, &host);
+        (void) tlsd_msg_get_u32(req->msg, TLSD_A_PORT, &port);
+        (void) tlsd_msg_get_str(req->msg, TLSD_A_SERVER_NAME, &sni);
+        return connection_connect(c, host, port, sni, req->error);
+}
+
+static int handle_certificate_response(UnixRequest *req) {
+        Connection *c = find_connection(req);
+        uint32_t accept = 0;
+
+        if (!c)
+                return NOT_FOUND(req, "connection");
+        (void) tlsd_msg_get_u32(req->msg, TLSD_A_ACCEPT, &accept);
+        return connection_certificate_response(c, accept != 0, req->error);
+}
+
+static void put_engine_info(TlsdMsg *m, const EngineInfo *i) {
+        if (i->version[0])
+                tlsd_msg_put_str_lossy(m, TLSD_A_TLS_VERSION, i->version);
+        if (i->cipher[0])
+                tlsd_msg_put_str_lossy(m, TLSD_A_CIPHER, i->cipher);
+        if (i->group[0])
+                tlsd_msg_put_str_lossy(m, TLSD_A_GROUP, i->group);
+        if (i->alpn[0])
+                tlsd_msg_put_str_lossy(m, TLSD_A_ALPN_SELECTED, i->alpn);
+        if (i->peer_subject[0])
+                tlsd_msg_put_str_lossy(m, TLSD_A_PEER_SUBJECT, i->peer_subject);
+        tlsd_msg_put_u32(m, TLSD_A_VERIFY_RESULT, (uint32_t) i->verify);
+        tlsd_msg_put_u32(m, TLSD_A_RESUMED, i->resumed);
+}
+
+static int handle_connection_info(UnixRequest *req) {
+        Connection *c = find_connection(req);
+        ConnectionInfo info;
+
+        if (!c)
+                return NOT_FOUND(req, "connection");
+        connection_get_info(c, &info);
+        tlsd_msg_put_u64(req->reply, TLSD_A_CONNECTION_ID, c->id);
+        tlsd_msg_put_u32(req->reply, TLSD_A_STATE, (uint32_t) info.state);
+        if (info.engine.version[0])
+                put_engine_info(req->reply, &info.engine);
+        tlsd_msg_put_u64(req->reply, TLSD_A_BYTES_IN, info.bytes_in);
+        tlsd_msg_put_u64(req->reply, TLSD_A_BYTES_OUT, info.bytes_out);
+        tlsd_msg_put_u64(req->reply, TLSD_A_HANDSHAKE_USEC, info.handshake_us);
+        return 0;
+}
+
+static int handle_connection_disconnect(UnixRequest *req) {
+        Connection *c = find_connection(req);
+
+        if (!c)
+                return NOT_FOUND(req, "connection");
+        return connection_disconnect(c);
+}
+
+static int handle_connection_destroy(UnixRequest *req) {
+        Connection *c = find_connection(req);
+
+        if (!c)
+                return NOT_FOUND(req, "connection");
+        connection_free(c);
+        return 0;
+}
+
 static const UnixHandler handlers[_TLSD_MSG_MAX] = {
         [TLSD_MSG_VERSION] = handle_version,
         [TLSD_MSG_PING] = handle_ping,
         [TLSD_MSG_WHOAMI] = handle_whoami,
+        [TLSD_MSG_SESSION_CREATE] = handle_session_create,
+        [TLSD_MSG_SESSION_CONFIGURE] = handle_session_configure,
+        [TLSD_MSG_SESSION_DESTROY] = handle_session_destroy,
+        [TLSD_MSG_CONNECTION_CREATE] = handle_connection_create,
+        [TLSD_MSG_CONNECTION_BIND] = handle_connection_bind,
+        [TLSD_MSG_CONNECTION_CONNECT] = handle_connection_connect,
+        [TLSD_MSG_CERTIFICATE_RESPONSE] = handle_certificate_response,
+        [TLSD_MSG_CONNECTION_INFO] = handle_connection_info,
+        [TLSD_MSG_CONNECTION_DISCONNECT] = handle_connection_disconnect,
+        [TLSD_MSG_CONNECTION_DESTROY] = handle_connection_destroy,
+};
+
+/* ---- events ---- */
+
+static void unix_client_emit(Peer *p, const CoreEvent *e, void *userdata) {
+        UnixClient *c = userdata;
+        TlsdMsg m = TLSD_MSG_INIT;
+        int fds[1];
+        unsigned n_fds = 0;
+        int r;
+
+        if (c->dropping)
+                return;
+        switch (e->type) {
+        case CORE_EVENT_HANDSHAKE_DONE:
+                tlsd_msg_begin(&m, TLSD_MSG_EVENT_HANDSHAKE_DONE, TLSD_F_EVENT, 0);
+                tlsd_msg_put_u64(&m, TLSD_A_CONNECTION_ID, e->connection);
+                put_engine_info(&m, e->info);
+                tlsd_msg_put_u64(&m, TLSD_A_HANDSHAKE_USEC, e->handshake_us);
+                fds[n_fds++] = e->fd;
+                break;
+        case CORE_EVENT_HANDSHAKE_FAILED:
+                tlsd_msg_begin(&m, TLSD_MSG_EVENT_HANDSHAKE_FAILED, TLSD_F_EVENT, 0);
+                tlsd_msg_put_u64(&m, TLSD_A_CONNECTION_ID, e->connection);
+                tlsd_msg_put_u32(&m, TLSD_A_ERROR, (uint32_t) tlsd_error_from_errno(e->error));
+                tlsd_msg_put_u32(&m, TLSD_A_ERRNO, (uint32_t) -e->error);
+                if (e->message && *e->message)
+                        tlsd_msg_put_str_lossy(&m, TLSD_A_MESSAGE, e->message);
+                if (e->alert >= 0)
+                        tlsd_msg_put_u32(&m, TLSD_A_ALERT, (uint32_t) e->alert);
+                tlsd_msg_put_u32(&m, TLSD_A_VERIFY_RESULT, (uint32_t) e->verify);
+                break;
+        case CORE_EVENT_CERTIFICATE:
+                tlsd_msg_begin(&m, TLSD_MSG_EVENT_CERTIFICATE, TLSD_F_EVENT, 0);
+                tlsd_msg_put_u64(&m, TLSD_A_CONNECTION_ID, e->connection);
+                tlsd_msg_put_u32(&m, TLSD_A_VERIFY_RESULT, (uint32_t) e->verify);
+                if (e->chain)
+                        tlsd_msg_put(&m, TLSD_A_PEER_CHAIN, e->chain,
+                                     e->chain_size > 65000 ? 65000 : e->chain_size);
+                break;
+        case CORE_EVENT_DISCONNECTED:
+                tlsd_msg_begin(&m, TLSD_MSG_EVENT_DISCONNECTED, TLSD_F_EVENT, 0);
+                tlsd_msg_put_u64(&m, TLSD_A_CONNECTION_ID, e->connection);
+                tlsd_msg_put_u32(&m, TLSD_A_REASON, (uint32_t) e->reason);
+                if (e->alert >= 0)
+                        tlsd_msg_put_u32(&m, TLSD_A_ALERT, (uint32_t) e->alert);
+                tlsd_msg_put_u64(&m, TLSD_A_BYTES_IN, e->bytes_in);
+                tlsd_msg_put_u64(&m, TLSD_A_BYTES_OUT, e->bytes_out);
+                break;
+        }
+        r = tlsd_msg_end(&m);
+        if (r < 0)
+                log_error_errno(r, "Event for connection %" PRIu64 " does not encode: %m",
+                                e->connection);
+        else
+                r = unix_client_send(c, m.buf, m.size, fds, n_fds);
+        tlsd_msg_done(&m);
+        if (r < 0)
+                unix_client_schedule_drop(c);
+}
+
+static const PeerOps unix_peer_ops = {
+        .emit = unix_client_emit,
 };
 
 static void out_packet_free(OutPacket *p) {
@@ -248,7 +529,7 @@ static int on_io(sd_event_source *es, int fd, uint32_t revents, void *userdata) 
         }
         if (revents & EPOLLIN) {
                 /* A bounded batch, then back to the loop: fairness between clients. */
-                for (unsigned i = 0; i < 32; i++) {
+                for (unsigned i = 0; i < 32 && !c->dropping; i++) {
                         r = receive_one(c);
                         if (r == -EAGAIN)
                                 break;
@@ -287,7 +568,8 @@ int unix_client_new(UnixServer *s, int fd, UnixClient **ret) {
         c->server = s;
         c->fd = -EBADF;
 
-        r = peer_new(m, PEER_TRANSPORT_UNIX, cred.uid, cred.gid, cred.pid, &c->peer);
+        r = peer_new(m, PEER_TRANSPORT_UNIX, cred.uid, cred.gid, cred.pid, &unix_peer_ops, c,
+                     &c->peer);
         if (r < 0) {
                 free(c);
                 if (r == -EUSERS) {
@@ -316,9 +598,28 @@ int unix_client_new(UnixServer *s, int fd, UnixClient **ret) {
         return 0;
 }
 
+static int on_drop(sd_event_source *s, void *userdata) {
+        unix_client_free(userdata);
+        return 0;
+}
+
+/* Disconnects the client from a fresh loop iteration: callers may be deep inside core code that
+ * the client's objects belong to. */
+void unix_client_schedule_drop(UnixClient *c) {
+        Manager *m = unix_server_manager(c->server);
+
+        if (c->dropping)
+                return;
+        c->dropping = true;
+        (void) sd_event_source_set_enabled(c->io, SD_EVENT_OFF);
+        if (sd_event_add_defer(m->event, &c->drop, on_drop, c) < 0)
+                log_error("Cannot schedule disconnection of client %" PRIu64, c->peer->id);
+}
+
 UnixClient *unix_client_free(UnixClient *c) {
         if (!c)
                 return NULL;
+        c->drop = sd_event_source_disable_unref(c->drop);
         unix_server_unlink_client(c->server, c);
         while (c->out_head) {
                 OutPacket *p = c->out_head;

@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <systemd/sd-event.h>
 
@@ -23,11 +24,15 @@ struct UnixClient {
         OutPacket *out_head, *out_tail;
         size_t out_bytes;
         unsigned n_protocol_errors;
+        bool dropping;
+        sd_event_source *drop;
 };
 
 /* Takes ownership of fd (closed on failure). */
 int unix_client_new(UnixServer *s, int fd, UnixClient **ret);
 UnixClient *unix_client_free(UnixClient *c);
+
+void unix_client_schedule_drop(UnixClient *c);
 
 /* Queues a finished message (and dups of fds) for the client. When the queue exceeds
  * ClientQueueBytes= the client is disconnected and -ENOBUFS returned. */

@@ -53,6 +53,8 @@ struct tlsc_client {
         Outgoing *out_head, *out_tail;
         uint8_t *buffer; /* TLSD_MSG_MAX + 1 */
         char error_message[1024];
+        tlsc_event_cb event_cb;
+        void *event_userdata;
 };
 
 /* The reply a blocking call is waiting for, filled by handle_message(). */
@@ -61,6 +63,11 @@ typedef struct Waiter {
         bool done;
         int result;
         TlsdMsgView view; /* valid until the next receive */
+
+        /* tlsc_connect(): the outcome event of one connection instead of a reply */
+        uint64_t connection;
+        tlsc_connection_info *info;
+        int fd;
 } Waiter;
 
 _public_ const char *tlsc_default_socket_path(void) {
@@ -340,6 +347,110 @@ static void complete_pending(tlsc_client *c, Pending *p, const TlsdMsgView *v) {
         }
 }
 
+
+static void copy_str(char *dst, size_t size, const TlsdMsgView *v, TlsdAttrType a) {
+        const char *s = "";
+
+        (void) tlsd_msg_get_str(v, a, &s);
+        (void) snprintf(dst, size, "%s", s);
+}
+
+static void fill_info(const TlsdMsgView *v, tlsc_connection_info *i) {
+        uint32_t u;
+
+        memset(i, 0, sizeof(*i));
+        i->alert = -1;
+        if (tlsd_msg_get_u32(v, TLSD_A_STATE, &u) >= 0)
+                i->state = (int) u;
+        copy_str(i->version, sizeof(i->version), v, TLSD_A_TLS_VERSION);
+        copy_str(i->cipher, sizeof(i->cipher), v, TLSD_A_CIPHER);
+        copy_str(i->group, sizeof(i->group), v, TLSD_A_GROUP);
+        copy_str(i->alpn, sizeof(i->alpn), v, TLSD_A_ALPN_SELECTED);
+        copy_str(i->peer_subject, sizeof(i->peer_subject), v, TLSD_A_PEER_SUBJECT);
+        copy_str(i->message, sizeof(i->message), v, TLSD_A_MESSAGE);
+        if (tlsd_msg_get_u32(v, TLSD_A_VERIFY_RESULT, &u) >= 0)
+                i->verify_result = (int) u;
+        if (tlsd_msg_get_u32(v, TLSD_A_RESUMED, &u) >= 0)
+                i->resumed = u != 0;
+        if (tlsd_msg_get_u32(v, TLSD_A_ALERT, &u) >= 0)
+                i->alert = (int) u;
+        if (tlsd_msg_get_u32(v, TLSD_A_ERROR, &u) >= 0)
+                i->error = -(int) (u > 0 && u < _TLSD_ERR_MAX ? u : TLSD_ERR_INTERNAL);
+        (void) tlsd_msg_get_u64(v, TLSD_A_BYTES_IN, &i->bytes_in);
+        (void) tlsd_msg_get_u64(v, TLSD_A_BYTES_OUT, &i->bytes_out);
+        (void) tlsd_msg_get_u64(v, TLSD_A_HANDSHAKE_USEC, &i->handshake_us);
+}
+
+/* Routes one event: to a blocking tlsc_connect() waiting for it, else to the handler. */
+static void handle_event(tlsc_client *c, const TlsdMsgView *v, int fd, Waiter *w) {
+        tlsc_connection_info info;
+        tlsc_event ev = { .fd = -EBADF, .alert = -1 };
+        uint64_t id = 0;
+        uint32_t u;
+
+        (void) tlsd_msg_get_u64(v, TLSD_A_CONNECTION_ID, &id);
+        ev.connection = id;
+        switch (v->header.type) {
+        case TLSD_MSG_EVENT_HANDSHAKE_DONE:
+        case TLSD_MSG_EVENT_HANDSHAKE_FAILED:
+                fill_info(v, &info);
+                if (v->header.type == TLSD_MSG_EVENT_HANDSHAKE_DONE) {
+                        ev.type = TLSC_EVENT_HANDSHAKE_DONE;
+                        info.state = TLSC_STATE_OPERATING;
+                        ev.fd = fd;
+                        fd = -EBADF;
+                } else {
+                        ev.type = TLSC_EVENT_HANDSHAKE_FAILED;
+                        info.state = TLSC_STATE_CLOSED;
+                }
+                ev.info = &info;
+                if (w && w->connection == id && id != 0) {
+                        if (w->info)
+                                *w->info = info;
+                        w->done = true;
+                        w->fd = ev.fd;
+                        w->result = ev.type == TLSC_EVENT_HANDSHAKE_DONE ? 0 : info.error;
+                        if (w->result < 0)
+                                (void) snprintf(c->error_message, sizeof(c->error_message), "%s",
+                                                info.message);
+                        return;
+                }
+                break;
+        case TLSD_MSG_EVENT_CERTIFICATE:
+                ev.type = TLSC_EVENT_CERTIFICATE;
+                if (tlsd_msg_get_u32(v, TLSD_A_VERIFY_RESULT, &u) >= 0)
+                        ev.verify_result = (int) u;
+                {
+                        const void *chain = NULL;
+
+                        (void) tlsd_msg_get_bytes(v, TLSD_A_PEER_CHAIN, &chain, &ev.chain_size);
+                        ev.chain = chain;
+                }
+                break;
+        case TLSD_MSG_EVENT_DISCONNECTED:
+                ev.type = TLSC_EVENT_DISCONNECTED;
+                if (tlsd_msg_get_u32(v, TLSD_A_REASON, &u) >= 0)
+                        ev.reason = (int) u;
+                if (tlsd_msg_get_u32(v, TLSD_A_ALERT, &u) >= 0)
+                        ev.alert = (int) u;
+                (void) tlsd_msg_get_u64(v, TLSD_A_BYTES_IN, &ev.bytes_in);
+                (void) tlsd_msg_get_u64(v, TLSD_A_BYTES_OUT, &ev.bytes_out);
+                break;
+        default:
+                safe_close(fd);
+                return;
+        }
+        if (c->event_cb)
+                c->event_cb(c, &ev, c->event_userdata);
+        safe_close(ev.fd);
+        safe_close(fd);
+}
+
+_public_ void tlsc_set_event_handler(tlsc_client *c, tlsc_event_cb cb, void *userdata) {
+        c->event_cb = cb;
+        c->event_userdata = userdata;
+}
+
 /* Receives one message and routes it. Returns 1 if one was handled, 0 if none was pending. */
 static int receive_one(tlsc_client *c, Waiter *w) {
         int fds[TLSD_FDS_MAX];
@@ -353,15 +464,19 @@ static int receive_one(tlsc_client *c, Waiter *w) {
                 return 0;
         if (n < 0)
                 return disconnect(c);
-        tlsd_close_fds(fds, n_fds); /* no message type carries descriptors to clients yet */
 
-        if (tlsd_msg_parse(c->buffer, (size_t) n, 0, TLSD_DIR_FROM_DAEMON, &v) < 0)
+        if (tlsd_msg_parse(c->buffer, (size_t) n, n_fds, TLSD_DIR_FROM_DAEMON, &v) < 0) {
+                tlsd_close_fds(fds, n_fds);
                 return 1; /* a newer daemon's message we cannot read: skip it */
+        }
 
-        if (v.header.flags & TLSD_F_EVENT)
-                return 1; /* no events defined in this protocol version */
+        if (v.header.flags & TLSD_F_EVENT) {
+                handle_event(c, &v, n_fds > 0 ? fds[0] : -EBADF, w);
+                return 1;
+        }
+        tlsd_close_fds(fds, n_fds);
 
-        if (w && v.header.id == w->id) {
+        if (w && w->id != 0 && v.header.id == w->id) {
                 w->done = true;
                 w->result = result_of(c, &v);
                 w->view = v;
@@ -574,4 +689,256 @@ _public_ int tlsc_whoami_async(tlsc_client *c, tlsc_identity_cb cb, void *userda
         if (!cb)
                 return -TLSD_ERR_PARAM;
         return call_async(c, TLSD_MSG_WHOAMI, NULL, 0, &p);
+}
+
+/* ---- sessions and connections ---- */
+
+static void put_session_options(TlsdMsg *m, const tlsc_session_options *o) {
+        if (!o)
+                return;
+        if (o->version_min)
+                tlsd_msg_put_u32(m, TLSD_A_VERSION_MIN, o->version_min);
+        if (o->version_max)
+                tlsd_msg_put_u32(m, TLSD_A_VERSION_MAX, o->version_max);
+        if (o->legacy)
+                tlsd_msg_put_u32(m, TLSD_A_LEGACY, 1);
+        if (o->ciphers)
+                tlsd_msg_put_str(m, TLSD_A_CIPHERS, o->ciphers);
+        if (o->groups)
+                tlsd_msg_put_str(m, TLSD_A_GROUPS, o->groups);
+        if (o->cert)
+                tlsd_msg_put(m, TLSD_A_CERT, o->cert, o->cert_size);
+        if (o->key)
+                tlsd_msg_put(m, TLSD_A_KEY, o->key, o->key_size);
+        if (o->key_password)
+                tlsd_msg_put_str(m, TLSD_A_KEY_PASSWORD, o->key_password);
+        if (o->psk_identity)
+                tlsd_msg_put_str(m, TLSD_A_PSK_IDENTITY, o->psk_identity);
+        if (o->psk_key)
+                tlsd_msg_put(m, TLSD_A_PSK_KEY, o->psk_key, o->psk_key_size);
+        if (o->ca)
+                tlsd_msg_put(m, TLSD_A_CA, o->ca, o->ca_size);
+        if (o->system_trust)
+                tlsd_msg_put_u32(m, TLSD_A_SYSTEM_TRUST, 1);
+        if (o->verify_mode)
+                tlsd_msg_put_u32(m, TLSD_A_VERIFY_MODE, (uint32_t) o->verify_mode);
+        if (o->pin)
+                tlsd_msg_put(m, TLSD_A_PIN, o->pin, 32);
+        if (o->alpn)
+                tlsd_msg_put_str(m, TLSD_A_ALPN, o->alpn);
+        if (o->server_name)
+                tlsd_msg_put_str(m, TLSD_A_SERVER_NAME, o->server_name);
+        if (o->handshake_timeout_ms)
+                tlsd_msg_put_u32(m, TLSD_A_HANDSHAKE_TIMEOUT, o->handshake_timeout_ms);
+}
+
+_public_ int tlsc_session_create(tlsc_client *c, int role, const tlsc_session_options *o,
+                                 uint64_t *ret_session) {
+        _cleanup_(tlsd_msg_done) TlsdMsg m = TLSD_MSG_INIT;
+        Waiter w = {};
+        int r;
+
+        if (!c || !ret_session || role < 0)
+                return -TLSD_ERR_PARAM;
+        r = begin(c, &m, TLSD_MSG_SESSION_CREATE, &w.id);
+        if (r < 0)
+                return r;
+        tlsd_msg_put_u32(&m, TLSD_A_ROLE, (uint32_t) role);
+        put_session_options(&m, o);
+        r = call(c, &m, &w);
+        if (r < 0)
+                return r;
+        return tlsd_msg_get_u64(&w.view, TLSD_A_SESSION_ID, ret_session) < 0 ? -TLSD_ERR_PROTOCOL
+                                                                             : 0;
+}
+
+_public_ int tlsc_session_configure(tlsc_client *c, uint64_t session,
+                                    const tlsc_session_options *o) {
+        _cleanup_(tlsd_msg_done) TlsdMsg m = TLSD_MSG_INIT;
+        Waiter w = {};
+        int r;
+
+        if (!c)
+                return -TLSD_ERR_PARAM;
+        r = begin(c, &m, TLSD_MSG_SESSION_CONFIGURE, &w.id);
+        if (r < 0)
+                return r;
+        tlsd_msg_put_u64(&m, TLSD_A_SESSION_ID, session);
+        put_session_options(&m, o);
+        return call(c, &m, &w);
+}
+
+static int call_with_id(tlsc_client *c, TlsdMsgType type, TlsdAttrType a, uint64_t id,
+                        Waiter *w) {
+        _cleanup_(tlsd_msg_done) TlsdMsg m = TLSD_MSG_INIT;
+        int r;
+
+        if (!c)
+                return -TLSD_ERR_PARAM;
+        r = begin(c, &m, type, &w->id);
+        if (r < 0)
+                return r;
+        tlsd_msg_put_u64(&m, a, id);
+        return call(c, &m, w);
+}
+
+_public_ int tlsc_session_destroy(tlsc_client *c, uint64_t session) {
+        Waiter w = {};
+
+        return call_with_id(c, TLSD_MSG_SESSION_DESTROY, TLSD_A_SESSION_ID, session, &w);
+}
+
+_public_ int tlsc_connection_create(tlsc_client *c, uint64_t session, int family,
+                                    uint64_t *ret_connection) {
+        _cleanup_(tlsd_msg_done) TlsdMsg m = TLSD_MSG_INIT;
+        Waiter w = {};
+        int r;
+
+        if (!c || !ret_connection || family < 0)
+                return -TLSD_ERR_PARAM;
+        r = begin(c, &m, TLSD_MSG_CONNECTION_CREATE, &w.id);
+        if (r < 0)
+                return r;
+        tlsd_msg_put_u64(&m, TLSD_A_SESSION_ID, session);
+        if (family)
+                tlsd_msg_put_u32(&m, TLSD_A_FAMILY, (uint32_t) family);
+        r = call(c, &m, &w);
+        if (r < 0)
+                return r;
+        return tlsd_msg_get_u64(&w.view, TLSD_A_CONNECTION_ID, ret_connection) < 0
+                       ? -TLSD_ERR_PROTOCOL
+                       : 0;
+}
+
+_public_ int tlsc_connection_bind(tlsc_client *c, uint64_t connection, const char *address,
+                                  unsigned port) {
+        _cleanup_(tlsd_msg_done) TlsdMsg m = TLSD_MSG_INIT;
+        Waiter w = {};
+        int r;
+
+        if (!c)
+                return -TLSD_ERR_PARAM;
+        r = begin(c, &m, TLSD_MSG_CONNECTION_BIND, &w.id);
+        if (r < 0)
+                return r;
+        tlsd_msg_put_u64(&m, TLSD_A_CONNECTION_ID, connection);
+        if (address)
+                tlsd_msg_put_str(&m, TLSD_A_ADDRESS, address);
+        tlsd_msg_put_u32(&m, TLSD_A_PORT, port);
+        return call(c, &m, &w);
+}
+
+_public_ int tlsc_connection_connect(tlsc_client *c, uint64_t connection, const char *host,
+                                     unsigned port, const char *sni) {
+        _cleanup_(tlsd_msg_done) TlsdMsg m = TLSD_MSG_INIT;
+        Waiter w = {};
+        int r;
+
+        if (!c || !host)
+                return -TLSD_ERR_PARAM;
+        r = begin(c, &m, TLSD_MSG_CONNECTION_CONNECT, &w.id);
+        if (r < 0)
+                return r;
+        tlsd_msg_put_u64(&m, TLSD_A_CONNECTION_ID, connection);
+        tlsd_msg_put_str(&m, TLSD_A_HOST, host);
+        tlsd_msg_put_u32(&m, TLSD_A_PORT, port);
+        if (sni)
+                tlsd_msg_put_str(&m, TLSD_A_SERVER_NAME, sni);
+        return call(c, &m, &w);
+}
+
+_public_ int tlsc_connect(tlsc_client *c, uint64_t connection, const char *host, unsigned port,
+                          const char *sni, tlsc_connection_info *ret) {
+        Waiter w = { .connection = connection, .info = ret, .fd = -EBADF };
+        int64_t deadline;
+        int r;
+
+        r = tlsc_connection_connect(c, connection, host, port, sni);
+        if (r < 0) {
+                if (ret) {
+                        memset(ret, 0, sizeof(*ret));
+                        ret->error = r;
+                        ret->alert = -1;
+                        (void) snprintf(ret->message, sizeof(ret->message), "%s",
+                                        c->error_message);
+                }
+                return r;
+        }
+        /* The handshake has its own timeout in the daemon; this one only guards against a
+         * daemon that stopped answering. */
+        deadline = c->timeout_ms > 0 ? now_ms() + c->timeout_ms + 600000 : -1;
+        while (!w.done) {
+                struct pollfd pfd = { .fd = c->fd, .events = tlsc_get_events(c) };
+
+                r = flush(c);
+                if (r < 0)
+                        return r;
+                r = receive_one(c, &w);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                if (deadline >= 0 && now_ms() > deadline)
+                        return -TLSD_ERR_TIMEOUT;
+                if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)
+                        return disconnect(c);
+        }
+        return w.result < 0 ? w.result : w.fd;
+}
+
+static void ignore_done(tlsc_client *c, int result, void *userdata) {
+}
+
+_public_ int tlsc_certificate_response(tlsc_client *c, uint64_t connection, int accept) {
+        _cleanup_(tlsd_msg_done) TlsdMsg m = TLSD_MSG_INIT;
+        Pending *p;
+        int r;
+
+        if (!c)
+                return -TLSD_ERR_PARAM;
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -TLSD_ERR_MEM;
+        p->kind = PENDING_DONE;
+        p->cb.done = ignore_done;
+        r = begin(c, &m, TLSD_MSG_CERTIFICATE_RESPONSE, &p->id);
+        if (r >= 0) {
+                tlsd_msg_put_u64(&m, TLSD_A_CONNECTION_ID, connection);
+                tlsd_msg_put_u32(&m, TLSD_A_ACCEPT, accept ? 1 : 0);
+                r = submit(c, &m);
+        }
+        if (r < 0) {
+                free(p);
+                return r;
+        }
+        p->next = c->pending;
+        c->pending = p;
+        return 0;
+}
+
+_public_ int tlsc_connection_info_get(tlsc_client *c, uint64_t connection,
+                                      tlsc_connection_info *ret) {
+        Waiter w = {};
+        int r;
+
+        if (!ret)
+                return -TLSD_ERR_PARAM;
+        r = call_with_id(c, TLSD_MSG_CONNECTION_INFO, TLSD_A_CONNECTION_ID, connection, &w);
+        if (r < 0)
+                return r;
+        fill_info(&w.view, ret);
+        return 0;
+}
+
+_public_ int tlsc_connection_disconnect(tlsc_client *c, uint64_t connection) {
+        Waiter w = {};
+
+        return call_with_id(c, TLSD_MSG_CONNECTION_DISCONNECT, TLSD_A_CONNECTION_ID, connection,
+                            &w);
+}
+
+_public_ int tlsc_connection_destroy(tlsc_client *c, uint64_t connection) {
+        Waiter w = {};
+
+        return call_with_id(c, TLSD_MSG_CONNECTION_DESTROY, TLSD_A_CONNECTION_ID, connection, &w);
 }

@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "tlsd/client.h"
 
@@ -23,12 +27,29 @@ static void help(void) {
                "  version           show the daemon's version, protocol and TLS library\n"
                "  ping [COUNT]      round-trip COUNT requests (default 1) and report timing\n"
                "  whoami            show the uid/gid/pid tlsd attributes your requests to\n"
+               "  connect HOST:PORT open a verified TLS channel through tlsd, print what was\n"
+               "                    negotiated, then copy stdin to it and it to stdout\n"
                "\n"
                "Options:\n"
                "  -s, --socket=PATH control socket (default: $TLSD_SOCKET, /run/tlsd/tlsd.sock,\n"
                "                    or $XDG_RUNTIME_DIR/tlsd/tlsd.sock)\n"
                "  -h, --help        show this help\n"
                "  -V, --version     show tlsctl's version\n"
+               "\n"
+               "\n"
+               "connect options:\n"
+               "  --ca=FILE             trust the CAs in FILE (default: the system store)\n"
+               "  --cert=FILE --key=FILE  client certificate chain and key (PEM or DER)\n"
+               "  --pass=PASSWORD       password of an encrypted key\n"
+               "  --psk-identity=ID --psk=HEX  external pre-shared key\n"
+               "  --servername=NAME     name to verify and send as SNI (default: HOST)\n"
+               "  --alpn=LIST           offer these protocols, e.g. h2,http/1.1\n"
+               "  --tls1.2, --tls1.3    allow only this version (default: both)\n"
+               "  --ciphers=LIST        cipher suites, IANA or OpenSSL names\n"
+               "  --groups=LIST         key-exchange groups, e.g. X25519:P-256\n"
+               "  --pin=HEX             accept only this SHA-256 of the server's public key\n"
+               "  --app-verify          show the certificate verdict and accept it anyway\n"
+               "  --quiet               print nothing but the data\n"
                "\n"
                "Exit status: 0 on success, 1 on failure, 2 on usage errors.\n");
 }
@@ -118,6 +139,264 @@ static int cmd_ping(tlsc_client *c, int argc, char **argv) {
         return 0;
 }
 
+
+static int read_file(const char *path, char **ret, size_t *ret_size) {
+        FILE *f = fopen(path, "re");
+        char *buf = NULL;
+        size_t size = 0, n;
+
+        if (!f) {
+                fprintf(stderr, "tlsctl: %s: %s\n", path, strerror(errno));
+                return -1;
+        }
+        buf = malloc(1024 * 1024);
+        if (!buf) {
+                fclose(f);
+                return -1;
+        }
+        while ((n = fread(buf + size, 1, 1024 * 1024 - size, f)) > 0)
+                size += n;
+        fclose(f);
+        *ret = buf;
+        *ret_size = size;
+        return 0;
+}
+
+static int parse_hex(const char *hex, unsigned char *out, size_t max, size_t *ret_size) {
+        size_t n = strlen(hex);
+
+        if (n % 2 != 0 || n / 2 > max)
+                return -1;
+        for (size_t i = 0; i < n / 2; i++) {
+                unsigned v;
+
+                if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+                        return -1;
+                out[i] = (unsigned char) v;
+        }
+        *ret_size = n / 2;
+        return 0;
+}
+
+static bool quiet;
+
+static void on_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
+        if (ev->type == TLSC_EVENT_CERTIFICATE) {
+                if (!quiet)
+                        fprintf(stderr, "certificate: %s (accepted by --app-verify)\n",
+                                tlsc_verify_result_name(ev->verify_result));
+                (void) tlsc_certificate_response(c, ev->connection, 1);
+        }
+}
+
+/* Copies stdin to fd and fd to stdout until the peer closes. */
+static int pipe_data(int fd) {
+        bool in_open = true;
+        char buf[16384];
+
+        for (;;) {
+                struct pollfd p[2] = {
+                        { .fd = fd, .events = POLLIN },
+                        { .fd = STDIN_FILENO, .events = in_open ? POLLIN : 0 },
+                };
+                ssize_t n;
+
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -1;
+                }
+                if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+                        n = read(fd, buf, sizeof(buf));
+                        if (n <= 0)
+                                return n < 0 ? -1 : 0;
+                        for (ssize_t off = 0; off < n;) {
+                                ssize_t w = write(STDOUT_FILENO, buf + off, (size_t) (n - off));
+
+                                if (w < 0)
+                                        return -1;
+                                off += w;
+                        }
+                }
+                if (in_open && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+                        n = read(STDIN_FILENO, buf, sizeof(buf));
+                        if (n <= 0) {
+                                in_open = false;
+                                (void) shutdown(fd, SHUT_WR); /* close_notify to the peer */
+                                continue;
+                        }
+                        for (ssize_t off = 0; off < n;) {
+                                ssize_t w = write(fd, buf + off, (size_t) (n - off));
+
+                                if (w < 0)
+                                        return -1;
+                                off += w;
+                        }
+                }
+        }
+}
+
+static int cmd_connect(tlsc_client *c, int argc, char **argv) {
+        enum {
+                O_CA = 0x100, O_CERT, O_KEY, O_PASS, O_SERVERNAME, O_ALPN, O_TLS12, O_TLS13,
+                O_CIPHERS, O_GROUPS, O_PIN, O_APP_VERIFY, O_QUIET, O_PSK_ID, O_PSK,
+        };
+        static const struct option options[] = {
+                { "ca", required_argument, NULL, O_CA },
+                { "cert", required_argument, NULL, O_CERT },
+                { "key", required_argument, NULL, O_KEY },
+                { "pass", required_argument, NULL, O_PASS },
+                { "servername", required_argument, NULL, O_SERVERNAME },
+                { "alpn", required_argument, NULL, O_ALPN },
+                { "tls1.2", no_argument, NULL, O_TLS12 },
+                { "tls1.3", no_argument, NULL, O_TLS13 },
+                { "ciphers", required_argument, NULL, O_CIPHERS },
+                { "groups", required_argument, NULL, O_GROUPS },
+                { "pin", required_argument, NULL, O_PIN },
+                { "app-verify", no_argument, NULL, O_APP_VERIFY },
+                { "quiet", no_argument, NULL, O_QUIET },
+                { "psk-identity", required_argument, NULL, O_PSK_ID },
+                { "psk", required_argument, NULL, O_PSK },
+                {},
+        };
+        tlsc_session_options o = {};
+        tlsc_connection_info info;
+        char *ca = NULL, *cert = NULL, *key = NULL, *host, *colon;
+        unsigned char pin[32], psk[64];
+        size_t size;
+        uint64_t session, conn;
+        unsigned long port;
+        int opt, r, fd;
+
+        optind = 1;
+        while ((opt = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+                switch (opt) {
+                case O_CA:
+                        if (read_file(optarg, &ca, &o.ca_size) < 0)
+                                return 1;
+                        o.ca = ca;
+                        break;
+                case O_CERT:
+                        if (read_file(optarg, &cert, &o.cert_size) < 0)
+                                return 1;
+                        o.cert = cert;
+                        break;
+                case O_KEY:
+                        if (read_file(optarg, &key, &o.key_size) < 0)
+                                return 1;
+                        o.key = key;
+                        break;
+                case O_PASS:
+                        o.key_password = optarg;
+                        break;
+                case O_SERVERNAME:
+                        o.server_name = optarg;
+                        break;
+                case O_ALPN:
+                        o.alpn = optarg;
+                        break;
+                case O_TLS12:
+                        o.version_min = o.version_max = 0x0303;
+                        break;
+                case O_TLS13:
+                        o.version_min = o.version_max = 0x0304;
+                        break;
+                case O_CIPHERS:
+                        o.ciphers = optarg;
+                        break;
+                case O_GROUPS:
+                        o.groups = optarg;
+                        break;
+                case O_PIN:
+                        if (parse_hex(optarg, pin, sizeof(pin), &size) < 0 || size != 32) {
+                                fprintf(stderr, "tlsctl: --pin needs 64 hex digits\n");
+                                return 2;
+                        }
+                        o.pin = pin;
+                        o.verify_mode = TLSC_VERIFY_PINNED;
+                        break;
+                case O_APP_VERIFY:
+                        o.verify_mode = TLSC_VERIFY_APP_DECIDES;
+                        break;
+                case O_QUIET:
+                        quiet = true;
+                        break;
+                case O_PSK_ID:
+                        o.psk_identity = optarg;
+                        break;
+                case O_PSK:
+                        if (parse_hex(optarg, psk, sizeof(psk), &o.psk_key_size) < 0) {
+                                fprintf(stderr, "tlsctl: --psk needs hex digits (16..64 bytes)\n");
+                                return 2;
+                        }
+                        o.psk_key = psk;
+                        break;
+                default:
+                        fprintf(stderr, "Try 'tlsctl --help' for more information.\n");
+                        return 2;
+                }
+        }
+        if (optind != argc - 1) {
+                fprintf(stderr, "tlsctl: connect needs exactly one HOST:PORT\n");
+                return 2;
+        }
+        host = argv[optind];
+        colon = strrchr(host, ':');
+        if (!colon || colon == host) {
+                fprintf(stderr, "tlsctl: '%s' is not HOST:PORT\n", host);
+                return 2;
+        }
+        *colon = 0;
+        errno = 0;
+        port = strtoul(colon + 1, NULL, 10);
+        if (errno || port == 0 || port > 65535) {
+                fprintf(stderr, "tlsctl: invalid port '%s'\n", colon + 1);
+                return 2;
+        }
+        if (host[0] == '[' && host[strlen(host) - 1] == ']') { /* [::1]:443 */
+                host[strlen(host) - 1] = 0;
+                host++;
+        }
+
+        tlsc_set_event_handler(c, on_event, NULL);
+        r = tlsc_session_create(c, TLSC_ROLE_CLIENT, &o, &session);
+        free(ca);
+        free(cert);
+        if (key) {
+                explicit_bzero(key, o.key_size);
+                free(key);
+        }
+        if (r < 0)
+                return fail(c, "session", r);
+        r = tlsc_connection_create(c, session, 0, &conn);
+        if (r < 0)
+                return fail(c, "connection", r);
+        fd = tlsc_connect(c, conn, host, (unsigned) port, NULL, &info);
+        if (fd < 0) {
+                fprintf(stderr, "tlsctl: connect %s:%lu: %s: %s\n", host, port,
+                        tlsd_strerror(fd), info.message);
+                if (info.verify_result != TLSC_VERIFY_OK)
+                        fprintf(stderr, "verification: %s\n",
+                                tlsc_verify_result_name(info.verify_result));
+                return 1;
+        }
+        if (!quiet)
+                fprintf(stderr,
+                        "connected: %s %s, group %s%s%s\n"
+                        "peer: %s\n"
+                        "verification: %s\n"
+                        "handshake: %.1f ms\n",
+                        info.version, info.cipher, info.group[0] ? info.group : "-",
+                        info.alpn[0] ? ", ALPN " : "", info.alpn, info.peer_subject,
+                        o.verify_mode == TLSC_VERIFY_PINNED ? "pinned key matches"
+                                                            : tlsc_verify_result_name(
+                                                                      info.verify_result),
+                        (double) info.handshake_us / 1000.0);
+        r = pipe_data(fd);
+        close(fd);
+        return r < 0 ? 1 : 0;
+}
+
 int main(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
@@ -156,7 +435,8 @@ int main(int argc, char *argv[]) {
                 return 0;
         }
         if (strcmp(cmd, "status") != 0 && strcmp(cmd, "version") != 0 &&
-            strcmp(cmd, "ping") != 0 && strcmp(cmd, "whoami") != 0) {
+            strcmp(cmd, "ping") != 0 && strcmp(cmd, "whoami") != 0 &&
+            strcmp(cmd, "connect") != 0) {
                 fprintf(stderr, "tlsctl: unknown command '%s'\nTry 'tlsctl --help' for more "
                                 "information.\n", cmd);
                 return 2;
@@ -171,6 +451,8 @@ int main(int argc, char *argv[]) {
                 r = cmd_version(c);
         else if (strcmp(cmd, "whoami") == 0)
                 r = cmd_whoami(c);
+        else if (strcmp(cmd, "connect") == 0)
+                r = cmd_connect(c, argc - optind, argv + optind);
         else
                 r = cmd_ping(c, argc - optind, argv + optind);
         tlsc_close(c);

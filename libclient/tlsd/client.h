@@ -30,6 +30,58 @@ extern "C" {
 
 typedef struct tlsc_client tlsc_client;
 
+/* How a client connection checks the server's certificate. */
+enum tlsc_verify_mode {
+        TLSC_VERIFY_STRICT = 0,      /* chain to a trusted CA, dates, host name (default) */
+        TLSC_VERIFY_APP_DECIDES = 1, /* the app gets a certificate event and accepts/rejects */
+        TLSC_VERIFY_PINNED = 2,      /* only the pinned SHA-256 of the peer's public key counts */
+        _TLSC_VERIFY_MODE_MAX,
+};
+
+/* Outcome of certificate verification. */
+enum tlsc_verify_result {
+        TLSC_VERIFY_OK = 0,
+        TLSC_VERIFY_EXPIRED = 1,
+        TLSC_VERIFY_NOT_YET_VALID = 2,
+        TLSC_VERIFY_SELF_SIGNED = 3,
+        TLSC_VERIFY_UNKNOWN_ISSUER = 4,
+        TLSC_VERIFY_HOSTNAME_MISMATCH = 5,
+        TLSC_VERIFY_REVOKED = 6,
+        TLSC_VERIFY_CA_INVALID = 7,
+        TLSC_VERIFY_BAD_SIGNATURE = 8,
+        TLSC_VERIFY_PIN_MISMATCH = 9,
+        TLSC_VERIFY_NO_CERTIFICATE = 10,
+        TLSC_VERIFY_OTHER = 11,
+        _TLSC_VERIFY_RESULT_MAX,
+};
+
+/* Connection states. */
+enum tlsc_state {
+        TLSC_STATE_CLOSED = 0,
+        TLSC_STATE_CONNECTING = 1,   /* resolving, TCP connect */
+        TLSC_STATE_HANDSHAKE = 2,
+        TLSC_STATE_CERT_PENDING = 3, /* waiting for the app's certificate decision */
+        TLSC_STATE_OPERATING = 4,
+        TLSC_STATE_CLOSING = 5,
+        _TLSC_STATE_MAX,
+};
+
+/* Why a connection ended. */
+enum tlsc_disconnect_reason {
+        TLSC_DISCONNECT_CLOSE_NOTIFY = 0, /* orderly TLS close by both sides */
+        TLSC_DISCONNECT_TRUNCATED = 1,    /* peer dropped TCP without close_notify */
+        TLSC_DISCONNECT_ALERT = 2,        /* fatal TLS alert */
+        TLSC_DISCONNECT_RESET = 3,        /* TCP reset or I/O error */
+        TLSC_DISCONNECT_TIMEOUT = 4,
+        TLSC_DISCONNECT_LOCAL = 5,        /* Disconnect/Destroy by the app, or the app went away */
+        _TLSC_DISCONNECT_MAX,
+};
+
+const char *tlsc_state_name(int state);
+const char *tlsc_disconnect_reason_name(int reason);
+/* "expired", "hostname-mismatch", ... */
+const char *tlsc_verify_result_name(int result);
+
 typedef struct tlsc_version {
         char version[64];     /* tlsd package version */
         uint32_t protocol;    /* control protocol version */
@@ -82,6 +134,111 @@ int tlsc_ping_async(tlsc_client *c, const void *payload, size_t size, tlsc_done_
                     void *userdata);
 int tlsc_get_version_async(tlsc_client *c, tlsc_version_cb cb, void *userdata);
 int tlsc_whoami_async(tlsc_client *c, tlsc_identity_cb cb, void *userdata);
+
+/* ---- sessions: the policy for a set of connections ---- */
+
+enum tlsc_role { TLSC_ROLE_CLIENT = 0, TLSC_ROLE_SERVER = 1 };
+
+/* All fields optional: a zeroed struct means tlsd's secure defaults (TLS 1.2-1.3, AEAD suites,
+ * strict verification against the system trust store). Buffers are copied by the call. */
+typedef struct tlsc_session_options {
+        unsigned version_min;        /* 0x0303 TLS 1.2, 0x0304 TLS 1.3; 0: default */
+        unsigned version_max;
+        const char *ciphers;         /* IANA or OpenSSL names, ':' separated */
+        int legacy;                  /* allow ECDHE CBC suites (logged) */
+        const char *groups;          /* "X25519:P-256" */
+        const void *cert;            /* own certificate chain, PEM or DER */
+        size_t cert_size;
+        const void *key;             /* its private key, PEM or DER, maybe encrypted */
+        size_t key_size;
+        const char *key_password;
+        const char *psk_identity;    /* external PSK */
+        const void *psk_key;
+        size_t psk_key_size;
+        const void *ca;              /* trusted CAs, PEM bundle or DER (adds to the trust) */
+        size_t ca_size;
+        int system_trust;            /* also trust the system store */
+        int verify_mode;             /* enum tlsc_verify_mode; 0 = strict */
+        const unsigned char *pin;    /* 32 bytes: SHA-256 of the peer's SubjectPublicKeyInfo */
+        const char *alpn;            /* "h2,http/1.1" */
+        const char *server_name;     /* name to verify and send as SNI (default: the host) */
+        unsigned handshake_timeout_ms; /* 0: the daemon's default */
+} tlsc_session_options;
+
+int tlsc_session_create(tlsc_client *c, int role, const tlsc_session_options *o,
+                        uint64_t *ret_session);
+/* Changes a session's options (only the fields that are set). */
+int tlsc_session_configure(tlsc_client *c, uint64_t session, const tlsc_session_options *o);
+int tlsc_session_destroy(tlsc_client *c, uint64_t session);
+
+/* ---- connections ---- */
+
+typedef struct tlsc_connection_info {
+        int state;                   /* enum tlsc_state */
+        char version[16];            /* "TLSv1.3" */
+        char cipher[64];             /* IANA name */
+        char group[32];
+        char alpn[256];
+        char peer_subject[1024];
+        int verify_result;           /* enum tlsc_verify_result */
+        int resumed;
+        uint64_t bytes_in, bytes_out, handshake_us;
+        /* why a connect failed (tlsc_connect()) */
+        int error;                   /* negated enum tlsd_error */
+        int alert;                   /* TLS alert, -1 if none */
+        char message[1024];
+} tlsc_connection_info;
+
+/* family: AF_UNSPEC, AF_INET or AF_INET6. */
+int tlsc_connection_create(tlsc_client *c, uint64_t session, int family, uint64_t *ret_connection);
+int tlsc_connection_bind(tlsc_client *c, uint64_t connection, const char *address, unsigned port);
+/* Starts connecting (name resolution, TCP, handshake) and returns; the outcome arrives as an
+ * event (HANDSHAKE_DONE with the data fd, HANDSHAKE_FAILED, or CERTIFICATE first in
+ * app-decides mode). sni may be NULL. */
+int tlsc_connection_connect(tlsc_client *c, uint64_t connection, const char *host, unsigned port,
+                            const char *sni);
+/* Blocking: connects and waits for the outcome. Returns the plaintext data fd (yours to close)
+ * or a negated error, with details in *ret (may be NULL). In app-decides mode the certificate
+ * event goes to the event handler, which answers with tlsc_certificate_response(). */
+int tlsc_connect(tlsc_client *c, uint64_t connection, const char *host, unsigned port,
+                 const char *sni, tlsc_connection_info *ret);
+/* The app-decides answer. Does not wait for the daemon's reply, so it is safe in an event
+ * handler; a failure shows as the connection's HANDSHAKE_FAILED event. */
+int tlsc_certificate_response(tlsc_client *c, uint64_t connection, int accept);
+int tlsc_connection_info_get(tlsc_client *c, uint64_t connection, tlsc_connection_info *ret);
+/* Sends close_notify and closes; a Disconnected event (reason "local") follows. */
+int tlsc_connection_disconnect(tlsc_client *c, uint64_t connection);
+int tlsc_connection_destroy(tlsc_client *c, uint64_t connection);
+
+/* ---- events ---- */
+
+enum tlsc_event_type {
+        TLSC_EVENT_HANDSHAKE_DONE = 0,
+        TLSC_EVENT_HANDSHAKE_FAILED = 1,
+        TLSC_EVENT_CERTIFICATE = 2,  /* app-decides: answer with tlsc_certificate_response() */
+        TLSC_EVENT_DISCONNECTED = 3,
+};
+
+typedef struct tlsc_event {
+        int type;                    /* enum tlsc_event_type */
+        uint64_t connection;
+        /* HANDSHAKE_DONE: the plaintext fd. Set it to -1 to keep it; otherwise it is closed
+         * when the callback returns. */
+        int fd;
+        const tlsc_connection_info *info; /* HANDSHAKE_DONE, HANDSHAKE_FAILED */
+        int verify_result;           /* CERTIFICATE */
+        const char *chain;           /* CERTIFICATE: the peer's chain as PEM */
+        size_t chain_size;
+        int reason;                  /* DISCONNECTED: enum tlsc_disconnect_reason */
+        int alert;                   /* DISCONNECTED with reason alert */
+        uint64_t bytes_in, bytes_out;
+} tlsc_event;
+
+typedef void (*tlsc_event_cb)(tlsc_client *c, tlsc_event *event, void *userdata);
+/* Events are delivered from tlsc_dispatch() and from inside blocking calls. Without a handler
+ * they are dropped (data fds closed). A handler must not call blocking functions; use the
+ * async ones or remember what to do. */
+void tlsc_set_event_handler(tlsc_client *c, tlsc_event_cb cb, void *userdata);
 
 #ifdef __cplusplus
 }

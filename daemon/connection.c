@@ -1,0 +1,738 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Client connections: resolution, TCP connect, handshake, certificate decision, and the data
+ * bridge between the app's socketpair end and the network.
+ *
+ * The bridge reads into the manager's scratch buffer and writes straight on; only what the other
+ * side did not take is copied into the connection's own per-direction buffer, and while that
+ * buffer holds anything the reading side is not polled. So each byte is read once and written
+ * once besides crypto, and a slow reader on either side stalls the writer instead of growing
+ * memory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "connection.h"
+#include "core.h"
+#include "log.h"
+#include "manager.h"
+
+#define CHUNK (16 * 1024) /* one TLS record of plaintext */
+
+static uint64_t now_us(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+static void pending_done(Connection *c) {
+        if (c->counted_pending) {
+                manager_uid_counts(c->manager, c->session->owner->uid)->n_pending--;
+                c->counted_pending = false;
+        }
+}
+
+static void close_io(Connection *c) {
+        c->net_io = sd_event_source_disable_unref(c->net_io);
+        c->app_io = sd_event_source_disable_unref(c->app_io);
+        c->timer = sd_event_source_disable_unref(c->timer);
+        c->resolve = resolve_cancel(c->resolve);
+        c->tls = engine_conn_free(c->tls);
+        c->net_fd = safe_close(c->net_fd);
+        c->app_fd = safe_close(c->app_fd);
+        free(c->to_app.data);
+        free(c->to_net.data);
+        c->to_app = c->to_net = (Buffer) {};
+        pending_done(c);
+}
+
+static void emit(Connection *c, const CoreEvent *e) {
+        peer_emit(c->session->owner, e);
+}
+
+static void fail_handshake(Connection *c, int error, const char *message, int alert,
+                           int verify) {
+        CoreEvent e = {
+                .type = CORE_EVENT_HANDSHAKE_FAILED,
+                .connection = c->id,
+                .fd = -EBADF,
+                .error = error,
+                .message = message,
+                .alert = alert,
+                .verify = verify,
+        };
+
+        log_info("connection %" PRIu64 " (uid %u) to %s:%u: handshake failed: %s", c->id,
+                 (unsigned) c->session->owner->uid, c->host ? c->host : "?", c->port, message);
+        manager_count_handshake(c->manager, false);
+        close_io(c);
+        c->state = CONNECTION_CLOSED;
+        emit(c, &e);
+}
+
+/* After HandshakeDone: the end of an operating connection. */
+static void finish(Connection *c, int reason, int alert) {
+        CoreEvent e = {
+                .type = CORE_EVENT_DISCONNECTED,
+                .connection = c->id,
+                .fd = -EBADF,
+                .reason = reason,
+                .alert = alert,
+                .bytes_in = c->bytes_in,
+                .bytes_out = c->bytes_out,
+        };
+
+        if (c->state == CONNECTION_CLOSED)
+                return;
+        log_debug("connection %" PRIu64 ": closed (%s), %" PRIu64 " bytes in, %" PRIu64
+                  " bytes out", c->id, tlsc_disconnect_reason_name(reason), c->bytes_in,
+                  c->bytes_out);
+        c->disconnect_reason = reason;
+        close_io(c);
+        c->state = CONNECTION_CLOSED;
+        emit(c, &e);
+}
+
+/* ---- the bridge ---- */
+
+static int buffer_keep(Buffer *b, const uint8_t *data, size_t size) {
+        if (!b->data) {
+                b->data = malloc(CHUNK);
+                if (!b->data)
+                        return -ENOMEM;
+        }
+        memcpy(b->data, data, size);
+        b->start = 0;
+        b->end = size;
+        return 0;
+}
+
+static bool buffer_empty(const Buffer *b) {
+        return b->start == b->end;
+}
+
+static uint32_t net_events(Connection *c) {
+        uint32_t ev = 0;
+
+        if (c->read_wait == ENGINE_WAIT_READ || c->write_wait == ENGINE_WAIT_READ)
+                ev |= EPOLLIN;
+        if (c->read_wait == ENGINE_WAIT_WRITE || c->write_wait == ENGINE_WAIT_WRITE)
+                ev |= EPOLLOUT;
+        return ev;
+}
+
+static uint32_t app_events(Connection *c) {
+        uint32_t ev = 0;
+
+        if (!c->app_eof && buffer_empty(&c->to_net) && !c->app_gone)
+                ev |= EPOLLIN;
+        if (!buffer_empty(&c->to_app))
+                ev |= EPOLLOUT;
+        return ev;
+}
+
+/* Moves data until neither direction can progress. Returns < 0 when the connection ended
+ * (already reported). */
+static int pump(Connection *c) {
+        uint8_t *scratch = manager_scratch(c->manager);
+        EngineFailure fail;
+        bool progress;
+
+        do {
+                progress = false;
+
+                /* network -> app */
+                if (!buffer_empty(&c->to_app)) {
+                        ssize_t w = write(c->app_fd, c->to_app.data + c->to_app.start,
+                                          c->to_app.end - c->to_app.start);
+
+                        if (w > 0) {
+                                c->to_app.start += (size_t) w;
+                                progress = true;
+                        } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+                                c->app_gone = true; /* the app closed its end */
+                                c->to_app.start = c->to_app.end;
+                        }
+                } else if (!c->peer_closed) {
+                        ssize_t n = engine_conn_read(c->tls, scratch, CHUNK, &c->read_wait, &fail);
+
+                        if (n > 0) {
+                                ssize_t w = c->app_gone ? n : write(c->app_fd, scratch, (size_t) n);
+
+                                c->read_wait = ENGINE_WAIT_NONE;
+                                c->bytes_in += (uint64_t) n;
+                                progress = true;
+                                if (w < 0 && errno != EAGAIN && errno != EINTR) {
+                                        c->app_gone = true;
+                                } else if (w < n) {
+                                        if (w < 0)
+                                                w = 0;
+                                        if (buffer_keep(&c->to_app, scratch + w,
+                                                        (size_t) (n - w)) < 0) {
+                                                finish(c, TLSC_DISCONNECT_RESET, -1);
+                                                return -ENOMEM;
+                                        }
+                                }
+                        } else if (n == 0) {
+                                /* close_notify: the app reads EOF */
+                                c->peer_closed = true;
+                                c->read_wait = ENGINE_WAIT_NONE;
+                                (void) shutdown(c->app_fd, SHUT_WR);
+                                progress = true;
+                        } else if (n == -ECONNRESET) {
+                                finish(c, TLSC_DISCONNECT_TRUNCATED, -1);
+                                return -ECONNRESET;
+                        } else if (n != -EAGAIN) {
+                                finish(c, fail.alert >= 0 ? TLSC_DISCONNECT_ALERT
+                                                          : TLSC_DISCONNECT_RESET,
+                                       fail.alert);
+                                return (int) n;
+                        }
+                }
+
+                /* app -> network */
+                if (!buffer_empty(&c->to_net)) {
+                        ssize_t w = engine_conn_write(c->tls, c->to_net.data + c->to_net.start,
+                                                      c->to_net.end - c->to_net.start,
+                                                      &c->write_wait, &fail);
+
+                        if (w > 0) {
+                                c->bytes_out += (uint64_t) w;
+                                c->to_net.start = c->to_net.end;
+                                c->write_wait = ENGINE_WAIT_NONE;
+                                progress = true;
+                        } else if (w != -EAGAIN) {
+                                finish(c, w == -ECONNRESET ? TLSC_DISCONNECT_RESET
+                                                           : TLSC_DISCONNECT_ALERT,
+                                       fail.alert);
+                                return (int) w;
+                        }
+                } else if (!c->app_eof && !c->app_gone) {
+                        ssize_t n = read(c->app_fd, scratch, CHUNK);
+
+                        if (n > 0) {
+                                ssize_t w = engine_conn_write(c->tls, scratch, (size_t) n,
+                                                              &c->write_wait, &fail);
+
+                                progress = true;
+                                if (w > 0) {
+                                        c->bytes_out += (uint64_t) w;
+                                        c->write_wait = ENGINE_WAIT_NONE;
+                                } else if (w == -EAGAIN) {
+                                        if (buffer_keep(&c->to_net, scratch, (size_t) n) < 0) {
+                                                finish(c, TLSC_DISCONNECT_RESET, -1);
+                                                return -ENOMEM;
+                                        }
+                                } else {
+                                        finish(c, w == -ECONNRESET ? TLSC_DISCONNECT_RESET
+                                                                   : TLSC_DISCONNECT_ALERT,
+                                               fail.alert);
+                                        return (int) w;
+                                }
+                        } else if (n == 0) {
+                                c->app_eof = true;
+                                progress = true;
+                        } else if (errno != EAGAIN && errno != EINTR) {
+                                c->app_gone = true;
+                                progress = true;
+                        }
+                }
+
+                /* The app is done sending: close_notify once everything it sent is out. */
+                if ((c->app_eof || c->app_gone) && !c->close_sent && buffer_empty(&c->to_net)) {
+                        EngineWait w = ENGINE_WAIT_NONE;
+                        int r = engine_conn_shutdown(c->tls, &w);
+
+                        if (r == 0) {
+                                c->close_sent = true;
+                                c->state = CONNECTION_CLOSING;
+                                progress = true;
+                        } else if (r == -EAGAIN) {
+                                c->write_wait = w;
+                        } else {
+                                c->close_sent = true;
+                        }
+                }
+        } while (progress);
+
+        if (c->close_sent && (c->peer_closed || c->app_gone)) {
+                /* Both directions are closed (or nobody is left to read): done. */
+                finish(c, c->peer_closed ? TLSC_DISCONNECT_CLOSE_NOTIFY : TLSC_DISCONNECT_LOCAL,
+                       -1);
+                return -ESHUTDOWN;
+        }
+
+        /* Waiting on the network for reading only makes sense when the app can take data. */
+        if (!buffer_empty(&c->to_app) || c->peer_closed)
+                c->read_wait = ENGINE_WAIT_NONE;
+        else if (c->read_wait == ENGINE_WAIT_NONE)
+                c->read_wait = ENGINE_WAIT_READ;
+        (void) sd_event_source_set_io_events(c->net_io, net_events(c));
+        (void) sd_event_source_set_io_events(c->app_io, app_events(c));
+        return 0;
+}
+
+static int on_app_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Connection *c = userdata;
+
+        if ((revents & (EPOLLERR | EPOLLHUP)) && !(revents & EPOLLIN))
+                c->app_gone = true;
+        (void) pump(c);
+        return 0;
+}
+
+/* ---- handshake ---- */
+
+static int start_operating(Connection *c) {
+        int pair[2], r;
+        CoreEvent e = {
+                .type = CORE_EVENT_HANDSHAKE_DONE,
+                .connection = c->id,
+                .info = &c->info,
+                .handshake_us = 0,
+        };
+
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) < 0) {
+                r = -errno;
+                fail_handshake(c, r, "cannot create the data socketpair", -1, TLSC_VERIFY_OK);
+                return r;
+        }
+        c->app_fd = pair[0];
+        /* The app's end is blocking by default, as apps expect from a plain socket. */
+        (void) fcntl(pair[1], F_SETFL, fcntl(pair[1], F_GETFL) & ~O_NONBLOCK);
+
+        r = sd_event_add_io(c->manager->event, &c->app_io, c->app_fd, EPOLLIN, on_app_io, c);
+        if (r < 0) {
+                safe_close(pair[1]);
+                fail_handshake(c, r, "cannot watch the data socket", -1, TLSC_VERIFY_OK);
+                return r;
+        }
+        c->timer = sd_event_source_disable_unref(c->timer);
+        pending_done(c);
+        c->state = CONNECTION_OPERATING;
+        c->t_handshake_us = now_us() - c->t_start_us;
+        manager_count_handshake(c->manager, true);
+        log_debug("connection %" PRIu64 ": %s %s established with %s:%u in %" PRIu64 " us",
+                  c->id, c->info.version, c->info.cipher, c->host, c->port, c->t_handshake_us);
+
+        e.fd = pair[1];
+        e.handshake_us = c->t_handshake_us;
+        emit(c, &e);
+        safe_close(pair[1]); /* the adapter sent a duplicate */
+        return pump(c);
+}
+
+static void handshake_complete(Connection *c) {
+        engine_conn_info(c->tls, &c->info);
+        if (c->session->verify == TLSC_VERIFY_APP_DECIDES) {
+                _cleanup_free_ char *chain = NULL;
+                size_t size = 0;
+                CoreEvent e = {
+                        .type = CORE_EVENT_CERTIFICATE,
+                        .connection = c->id,
+                        .fd = -EBADF,
+                        .verify = c->info.verify,
+                };
+
+                (void) engine_conn_peer_chain_pem(c->tls, &chain, &size);
+                e.chain = chain;
+                e.chain_size = size;
+                c->state = CONNECTION_CERT_PENDING;
+                (void) sd_event_source_set_io_events(c->net_io, 0);
+                emit(c, &e);
+                return;
+        }
+        (void) start_operating(c);
+}
+
+static void drive_handshake(Connection *c) {
+        EngineWait wait = ENGINE_WAIT_NONE;
+        EngineFailure fail = { .alert = -1 };
+        int r;
+
+        r = engine_conn_handshake(c->tls, &wait, &fail);
+        if (r == -EAGAIN) {
+                (void) sd_event_source_set_io_events(c->net_io,
+                                                     wait == ENGINE_WAIT_WRITE ? EPOLLOUT : EPOLLIN);
+                return;
+        }
+        if (r < 0) {
+                fail_handshake(c, r, fail.message, fail.alert, fail.verify);
+                return;
+        }
+        handshake_complete(c);
+}
+
+static int on_net_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Connection *c = userdata;
+
+        switch (c->state) {
+        case CONNECTION_HANDSHAKE:
+                drive_handshake(c);
+                break;
+        case CONNECTION_OPERATING:
+        case CONNECTION_CLOSING:
+                (void) pump(c);
+                break;
+        default:
+                (void) sd_event_source_set_io_events(s, 0);
+        }
+        return 0;
+}
+
+static int begin_handshake(Connection *c) {
+        Session *s = c->session;
+        EngineConnParams p = {
+                .peer_name = s->server_name ? s->server_name : c->host,
+                .sni = c->sni,
+                .alpn = s->alpn,
+                .verify = (enum tlsc_verify_mode) s->verify,
+                .pin = s->has_pin ? s->pin : NULL,
+        };
+        int r;
+
+        r = engine_conn_new(s->engine, c->net_fd, &p, &c->tls);
+        if (r < 0)
+                return r;
+        c->state = CONNECTION_HANDSHAKE;
+        drive_handshake(c);
+        return 0;
+}
+
+static void try_next_address(Connection *c);
+
+static int on_connected(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Connection *c = userdata;
+        int err = 0;
+        socklen_t len = sizeof(err);
+        int r;
+
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+                err = errno;
+        if (err != 0) {
+                c->last_connect_error = -err;
+                c->net_io = sd_event_source_disable_unref(c->net_io);
+                c->net_fd = safe_close(c->net_fd);
+                try_next_address(c);
+                return 0;
+        }
+        /* Connected: from now on the socket is driven by the TLS state machine. */
+        c->net_io = sd_event_source_disable_unref(c->net_io);
+        r = sd_event_add_io(c->manager->event, &c->net_io, c->net_fd, EPOLLIN, on_net_io, c);
+        if (r >= 0)
+                r = begin_handshake(c);
+        if (r < 0)
+                fail_handshake(c, r, "cannot start the handshake", -1, TLSC_VERIFY_OK);
+        return 0;
+}
+
+static void try_next_address(Connection *c) {
+        while (c->addr_next) {
+                struct addrinfo *a = c->addr_next;
+                int one = 1, fd, r;
+
+                c->addr_next = a->ai_next;
+                if (c->bind_len > 0 && c->bind_addr.ss_family != a->ai_family)
+                        continue;
+                fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+                if (fd < 0) {
+                        c->last_connect_error = -errno;
+                        continue;
+                }
+                (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                if (c->bind_len > 0) {
+                        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+                        if (bind(fd, (struct sockaddr *) &c->bind_addr, c->bind_len) < 0) {
+                                c->last_connect_error = -errno;
+                                safe_close(fd);
+                                continue;
+                        }
+                }
+                if (connect(fd, a->ai_addr, a->ai_addrlen) < 0 && errno != EINPROGRESS) {
+                        c->last_connect_error = -errno;
+                        safe_close(fd);
+                        continue;
+                }
+                c->net_fd = fd;
+                r = sd_event_add_io(c->manager->event, &c->net_io, fd, EPOLLOUT, on_connected, c);
+                if (r < 0) {
+                        fail_handshake(c, r, "cannot watch the socket", -1, TLSC_VERIFY_OK);
+                        return;
+                }
+                return;
+        }
+        {
+                char msg[256];
+                int e = c->last_connect_error ? c->last_connect_error : -ECONNREFUSED;
+
+                (void) snprintf(msg, sizeof(msg), "cannot connect to %s port %u: %s", c->host,
+                                c->port, strerror(-e));
+                fail_handshake(c, e, msg, -1, TLSC_VERIFY_OK);
+        }
+}
+
+static struct addrinfo *copy_addrinfo(const struct addrinfo *src) {
+        struct addrinfo *head = NULL, **tail = &head;
+
+        for (const struct addrinfo *a = src; a; a = a->ai_next) {
+                struct addrinfo *n = calloc(1, sizeof(*n) + a->ai_addrlen);
+
+                if (!n)
+                        break;
+                *n = *a;
+                n->ai_addr = (struct sockaddr *) (n + 1);
+                memcpy(n->ai_addr, a->ai_addr, a->ai_addrlen);
+                n->ai_canonname = NULL;
+                n->ai_next = NULL;
+                *tail = n;
+                tail = &n->ai_next;
+        }
+        return head;
+}
+
+static void free_addrinfo_copy(struct addrinfo *a) {
+        while (a) {
+                struct addrinfo *n = a->ai_next;
+
+                free(a);
+                a = n;
+        }
+}
+
+static void on_resolved(ResolveQuery *q, int error, const struct addrinfo *result,
+                        void *userdata) {
+        Connection *c = userdata;
+        char msg[256];
+
+        c->resolve = NULL; /* finished; must not be cancelled any more */
+        if (error < 0) {
+                (void) snprintf(msg, sizeof(msg), "cannot resolve '%s'", c->host);
+                fail_handshake(c, error, msg, -1, TLSC_VERIFY_OK);
+                return;
+        }
+        free_addrinfo_copy(c->addrs);
+        c->addrs = c->addr_next = copy_addrinfo(result);
+        if (!c->addrs) {
+                fail_handshake(c, -ENOMEM, "out of memory", -1, TLSC_VERIFY_OK);
+                return;
+        }
+        try_next_address(c);
+}
+
+static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Connection *c = userdata;
+        char msg[128];
+
+        (void) snprintf(msg, sizeof(msg), "no %s within %u ms",
+                        c->state == CONNECTION_CERT_PENDING ? "certificate decision from the app"
+                                                            : "completed handshake",
+                        c->session->handshake_timeout_ms);
+        fail_handshake(c, -ETIMEDOUT, msg, -1, TLSC_VERIFY_OK);
+        return 0;
+}
+
+/* ---- operations ---- */
+
+int connection_new(Session *s, int family, char *error, Connection **ret) {
+        Manager *m = s->manager;
+        UidCount *u = manager_uid_counts(m, s->owner->uid);
+        Connection *c;
+
+        if (family != AF_UNSPEC && family != AF_INET && family != AF_INET6) {
+                snprintf(error, 256, "address family must be unspecified, IPv4 or IPv6");
+                return -EAFNOSUPPORT;
+        }
+        if (u->n_connections >= m->config->max_connections_per_uid) {
+                snprintf(error, 256, "too many connections for this user "
+                                     "(MaxConnectionsPerUser=%u)",
+                         m->config->max_connections_per_uid);
+                return -EUSERS;
+        }
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->manager = m;
+        c->session = s;
+        c->id = manager_next_id(m);
+        c->family = family;
+        c->net_fd = c->app_fd = -EBADF;
+        c->state = CONNECTION_CLOSED;
+
+        c->next = s->connections;
+        if (s->connections)
+                s->connections->prev = c;
+        s->connections = c;
+        s->n_connections++;
+        u->n_connections++;
+        *ret = c;
+        return 0;
+}
+
+Connection *connection_free(Connection *c) {
+        if (!c)
+                return NULL;
+        if (c->state == CONNECTION_OPERATING || c->state == CONNECTION_CLOSING)
+                finish(c, TLSC_DISCONNECT_LOCAL, -1);
+        close_io(c);
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                c->session->connections = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        c->session->n_connections--;
+        manager_uid_counts(c->manager, c->session->owner->uid)->n_connections--;
+        free_addrinfo_copy(c->addrs);
+        free(c->host);
+        free(c->sni);
+        free(c);
+        return NULL;
+}
+
+Connection *connection_find(Peer *p, uint64_t id) {
+        return manager_find_connection(p->manager, p, id);
+}
+
+int connection_bind(Connection *c, const char *address, unsigned port, char *error) {
+        struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
+                                  .ai_family = c->family,
+                                  .ai_socktype = SOCK_STREAM };
+        struct addrinfo *res = NULL;
+        char service[8];
+        int r;
+
+        if (c->started) {
+                snprintf(error, 256, "bind must come before connect");
+                return -EBUSY;
+        }
+        if (port > 65535) {
+                snprintf(error, 256, "port %u out of range", port);
+                return -EINVAL;
+        }
+        (void) snprintf(service, sizeof(service), "%u", port);
+        r = getaddrinfo(address && *address ? address : NULL, service, &hints, &res);
+        if (r != 0) {
+                snprintf(error, 256, "'%s' is not a local IP address", address ? address : "");
+                return -EINVAL;
+        }
+        memcpy(&c->bind_addr, res->ai_addr, res->ai_addrlen);
+        c->bind_len = res->ai_addrlen;
+        freeaddrinfo(res);
+        return 0;
+}
+
+int connection_connect(Connection *c, const char *host, unsigned port, const char *sni,
+                       char *error) {
+        Manager *m = c->manager;
+        UidCount *u = manager_uid_counts(m, c->session->owner->uid);
+        int r;
+
+        if (c->started) {
+                snprintf(error, 256, "connection %" PRIu64 " was already started; create a new "
+                                     "one", c->id);
+                return -EBUSY;
+        }
+        if (!host || !*host || strlen(host) > 253) {
+                snprintf(error, 256, "host must be a name or address of 1..253 bytes");
+                return -EINVAL;
+        }
+        if (port == 0 || port > 65535) {
+                snprintf(error, 256, "port must be 1..65535");
+                return -EINVAL;
+        }
+        if (!c->session->trust_configured && c->session->verify != TLSC_VERIFY_PINNED) {
+                /* No trust anchors given: the system store, as any TLS client would. */
+                r = engine_ctx_add_system_trust(c->session->engine, error);
+                if (r < 0)
+                        return r;
+                c->session->trust_configured = true;
+        }
+        if (u->n_pending >= m->config->max_pending_handshakes_per_uid) {
+                snprintf(error, 256, "too many handshakes in progress for this user "
+                                     "(MaxPendingHandshakesPerUser=%u)",
+                         m->config->max_pending_handshakes_per_uid);
+                return -EUSERS;
+        }
+
+        c->host = strdup(host);
+        if (!c->host)
+                return -ENOMEM;
+        if (sni && *sni) {
+                c->sni = strdup(sni);
+                if (!c->sni)
+                        return -ENOMEM;
+        }
+        c->port = port;
+        r = sd_event_add_time_relative(m->event, &c->timer, CLOCK_MONOTONIC,
+                                       (uint64_t) c->session->handshake_timeout_ms * 1000, 1000,
+                                       on_timeout, c);
+        if (r < 0)
+                return r;
+        r = resolve_start(m->event, host, port, c->family, on_resolved, c, &c->resolve);
+        if (r < 0) {
+                c->timer = sd_event_source_disable_unref(c->timer);
+                return r;
+        }
+        c->started = true;
+        c->state = CONNECTION_CONNECTING;
+        c->t_start_us = now_us();
+        u->n_pending++;
+        c->counted_pending = true;
+        return 0;
+}
+
+int connection_certificate_response(Connection *c, bool accept, char *error) {
+        if (c->state != CONNECTION_CERT_PENDING) {
+                snprintf(error, 256, "connection %" PRIu64 " is not waiting for a certificate "
+                                     "decision (state %s)", c->id, tlsc_state_name(c->state));
+                return -EBUSY;
+        }
+        if (!accept) {
+                fail_handshake(c, -EKEYREJECTED, "certificate rejected by the application", -1,
+                               c->info.verify);
+                return 0;
+        }
+        c->info.verify = TLSC_VERIFY_OK; /* the app vouched for it */
+        (void) start_operating(c);
+        return 0;
+}
+
+int connection_disconnect(Connection *c) {
+        switch (c->state) {
+        case CONNECTION_OPERATING:
+        case CONNECTION_CLOSING:
+                if (!c->close_sent) {
+                        EngineWait w;
+
+                        (void) engine_conn_shutdown(c->tls, &w);
+                }
+                finish(c, TLSC_DISCONNECT_LOCAL, -1);
+                return 0;
+        case CONNECTION_CLOSED:
+                return 0;
+        default:
+                fail_handshake(c, -ECANCELED, "cancelled by the application", -1,
+                               TLSC_VERIFY_OK);
+                return 0;
+        }
+}
+
+void connection_get_info(Connection *c, ConnectionInfo *ret) {
+        *ret = (ConnectionInfo) {
+                .state = c->state,
+                .engine = c->info,
+                .bytes_in = c->bytes_in,
+                .bytes_out = c->bytes_out,
+                .handshake_us = c->t_handshake_us,
+        };
+}

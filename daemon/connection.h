@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A Connection is one TLS association inside a Session:
+ *
+ *   CLOSED -> CONNECTING (resolve, TCP connect) -> HANDSHAKE -> [CERT_PENDING] -> OPERATING
+ *          -> CLOSING (close_notify sent or received) -> CLOSED
+ *
+ * Once OPERATING, the app holds one end of a SOCK_STREAM socketpair and the connection bridges
+ * it to the network through the engine, with backpressure both ways: it reads from one side only
+ * while the other side has taken the previous buffer. At most one buffer per direction is held.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <systemd/sd-event.h>
+
+#include "engine.h"
+#include "resolve.h"
+#include "session.h"
+
+typedef enum ConnectionState {
+        CONNECTION_CLOSED = TLSC_STATE_CLOSED,
+        CONNECTION_CONNECTING = TLSC_STATE_CONNECTING,
+        CONNECTION_HANDSHAKE = TLSC_STATE_HANDSHAKE,
+        CONNECTION_CERT_PENDING = TLSC_STATE_CERT_PENDING,
+        CONNECTION_OPERATING = TLSC_STATE_OPERATING,
+        CONNECTION_CLOSING = TLSC_STATE_CLOSING,
+} ConnectionState;
+
+typedef struct Buffer {
+        uint8_t *data;
+        size_t start, end; /* bytes [start, end) are pending */
+} Buffer;
+
+struct Connection {
+        Manager *manager;
+        Session *session;
+        uint64_t id;
+        Connection *prev, *next; /* in the session */
+        ConnectionState state;
+        bool started; /* Connect was called: it can happen once */
+        bool counted_pending;
+
+        int family;
+        struct sockaddr_storage bind_addr;
+        socklen_t bind_len;
+        char *host;
+        char *sni;
+        unsigned port;
+
+        ResolveQuery *resolve;
+        struct addrinfo *addrs; /* copy of the lookup result, tried in order */
+        struct addrinfo *addr_next;
+        int last_connect_error;
+
+        int net_fd;
+        sd_event_source *net_io;
+        int app_fd; /* our end of the socketpair */
+        sd_event_source *app_io;
+        sd_event_source *timer;
+        EngineConn *tls;
+
+        Buffer to_app; /* decrypted, not yet written to the app */
+        Buffer to_net; /* from the app, not yet accepted by the engine */
+        EngineWait read_wait, write_wait;
+        bool app_eof;        /* app shut its write side: close_notify goes out */
+        bool close_sent;
+        bool peer_closed;    /* close_notify received: app reads EOF */
+        bool app_gone;       /* app closed its end entirely */
+
+        EngineInfo info;
+        uint64_t bytes_in, bytes_out; /* plaintext */
+        uint64_t t_start_us, t_handshake_us;
+        int disconnect_reason;
+};
+
+int connection_new(Session *s, int family, char *error, Connection **ret);
+Connection *connection_free(Connection *c);
+Connection *connection_find(Peer *p, uint64_t id);
+
+/* local address may be NULL (any); port 0 (any). */
+int connection_bind(Connection *c, const char *address, unsigned port, char *error);
+/* Starts resolution, TCP connect and handshake; the outcome arrives as an event. */
+int connection_connect(Connection *c, const char *host, unsigned port, const char *sni,
+                       char *error);
+/* App-decides mode: the answer to the certificate event. */
+int connection_certificate_response(Connection *c, bool accept, char *error);
+/* Sends close_notify and closes; the Disconnected event says "local". */
+int connection_disconnect(Connection *c);
+
+typedef struct ConnectionInfo {
+        ConnectionState state;
+        EngineInfo engine;
+        uint64_t bytes_in, bytes_out;
+        uint64_t handshake_us;
+} ConnectionInfo;
+
+void connection_get_info(Connection *c, ConnectionInfo *ret);

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Sessions: validation of policy options, mapping to the engine, ownership.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connection.h"
+#include "log.h"
+#include "manager.h"
+#include "session.h"
+
+static int set_string(char **dst, const char *s) {
+        char *c = NULL;
+
+        if (s && *s) {
+                c = strdup(s);
+                if (!c)
+                        return -ENOMEM;
+        }
+        free(*dst);
+        *dst = c;
+        return 0;
+}
+
+static int validate_alpn(const char *list, char *error) {
+        _cleanup_free_ char *copy = strdup(list);
+        char *save = NULL;
+        unsigned n = 0;
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+                size_t len = strlen(p);
+
+                if (len == 0 || len > 255) {
+                        snprintf(error, 256, "ALPN protocol names must be 1..255 bytes");
+                        return -EINVAL;
+                }
+                n++;
+        }
+        if (n == 0 || n > 16) {
+                snprintf(error, 256, "ALPN list must name 1..16 protocols");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int session_configure(Session *s, const SessionOptions *o, char *error) {
+        int r;
+
+        if (o->has_compression && o->compression != 0) {
+                snprintf(error, 256, "compression is refused: only method 0 (none) is allowed "
+                                     "(CRIME)");
+                return -EPROTONOSUPPORT;
+        }
+        if (o->has_verify && o->verify >= _TLSC_VERIFY_MODE_MAX) {
+                snprintf(error, 256, "unknown verify mode %u", o->verify);
+                return -EINVAL;
+        }
+        if (o->pin && o->pin_size != 32) {
+                snprintf(error, 256, "a pin is the 32-byte SHA-256 of the peer's public key");
+                return -EINVAL;
+        }
+        if (o->has_verify && o->verify == TLSC_VERIFY_PINNED && !o->pin && !s->has_pin) {
+                snprintf(error, 256, "verify mode 'pinned' needs a pin");
+                return -EINVAL;
+        }
+        if (o->alpn && *o->alpn) {
+                r = validate_alpn(o->alpn, error);
+                if (r < 0)
+                        return r;
+        }
+        if (o->has_handshake_timeout &&
+            (o->handshake_timeout_ms < 100 || o->handshake_timeout_ms > 600000)) {
+                snprintf(error, 256, "handshake timeout must be 100..600000 ms");
+                return -EINVAL;
+        }
+        if (o->has_legacy)
+                s->legacy = o->legacy;
+        if (o->has_versions) {
+                r = engine_ctx_set_versions(s->engine, o->version_min, o->version_max, error);
+                if (r < 0)
+                        return r;
+        }
+        if (o->ciphers) {
+                r = engine_ctx_set_ciphers(s->engine, o->ciphers, s->legacy, error);
+                if (r < 0)
+                        return r;
+                if (s->legacy)
+                        log_notice("session %" PRIu64 " (uid %u): legacy cipher suites enabled: "
+                                   "%s", s->id, (unsigned) s->owner->uid, o->ciphers);
+        }
+        if (o->groups) {
+                r = engine_ctx_set_groups(s->engine, o->groups, error);
+                if (r < 0)
+                        return r;
+        }
+        if (o->cert || o->key) {
+                if (!o->cert || !o->key) {
+                        snprintf(error, 256, "an identity needs both certificate and key");
+                        return -EINVAL;
+                }
+                r = engine_ctx_set_identity(s->engine, o->cert, o->cert_size, o->key,
+                                            o->key_size, o->key_password, error);
+                if (r < 0)
+                        return r;
+        }
+        if (o->psk_identity || o->psk_key) {
+                if (!o->psk_identity || !o->psk_key) {
+                        snprintf(error, 256, "a PSK needs both identity and key");
+                        return -EINVAL;
+                }
+                r = engine_ctx_set_psk(s->engine, o->psk_identity, o->psk_key, o->psk_key_size,
+                                       error);
+                if (r < 0)
+                        return r;
+                s->trust_configured = true; /* a PSK authenticates the peer itself */
+        }
+        if (o->ca) {
+                r = engine_ctx_add_trust(s->engine, o->ca, o->ca_size, error);
+                if (r < 0)
+                        return r;
+                s->trust_configured = true;
+        }
+        if (o->system_trust) {
+                r = engine_ctx_add_system_trust(s->engine, error);
+                if (r < 0)
+                        return r;
+                s->trust_configured = true;
+        }
+        if (o->pin) {
+                memcpy(s->pin, o->pin, 32);
+                s->has_pin = true;
+        }
+        if (o->has_verify)
+                s->verify = o->verify;
+        if (o->alpn && (r = set_string(&s->alpn, o->alpn)) < 0)
+                return r;
+        if (o->server_name && (r = set_string(&s->server_name, o->server_name)) < 0)
+                return r;
+        if (o->has_handshake_timeout)
+                s->handshake_timeout_ms = o->handshake_timeout_ms;
+        return 0;
+}
+
+int session_new(Peer *owner, unsigned role, const SessionOptions *o, char *error, Session **ret) {
+        Manager *m = owner->manager;
+        Session *s;
+        int r;
+
+        if (role != ENGINE_CLIENT) {
+                snprintf(error, 256, "only the client role is available in this version");
+                return -EOPNOTSUPP;
+        }
+        if (owner->n_sessions >= m->config->max_sessions_per_client) {
+                snprintf(error, 256, "too many sessions (MaxSessionsPerClient=%u)",
+                         m->config->max_sessions_per_client);
+                return -EUSERS;
+        }
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->manager = m;
+        s->owner = owner;
+        s->id = manager_next_id(m);
+        s->role = (EngineRole) role;
+        s->verify = TLSC_VERIFY_STRICT;
+        s->handshake_timeout_ms = m->config->handshake_timeout_ms;
+        r = engine_ctx_new(s->role, &s->engine);
+        if (r < 0) {
+                free(s);
+                return r;
+        }
+        r = session_configure(s, o, error);
+        if (r < 0) {
+                session_free(s);
+                return r;
+        }
+
+        s->next = owner->sessions;
+        if (owner->sessions)
+                owner->sessions->prev = s;
+        owner->sessions = s;
+        owner->n_sessions++;
+        log_debug("session %" PRIu64 " created by uid %u", s->id, (unsigned) owner->uid);
+        *ret = s;
+        return 0;
+}
+
+Session *session_free(Session *s) {
+        if (!s)
+                return NULL;
+        while (s->connections)
+                connection_free(s->connections);
+        if (s->owner && (s->prev || s->next || s->owner->sessions == s)) {
+                if (s->prev)
+                        s->prev->next = s->next;
+                else
+                        s->owner->sessions = s->next;
+                if (s->next)
+                        s->next->prev = s->prev;
+                s->owner->n_sessions--;
+        }
+        engine_ctx_free(s->engine);
+        free(s->alpn);
+        free(s->server_name);
+        free(s);
+        return NULL;
+}
+
+Session *session_find(Peer *p, uint64_t id) {
+        return manager_find_session(p->manager, p, id);
+}
