@@ -189,10 +189,16 @@ static int pump(Connection *c) {
                                 c->read_wait = ENGINE_WAIT_NONE;
                                 (void) shutdown(c->app_fd, SHUT_WR);
                                 progress = true;
-                        } else if (n == -ECONNRESET) {
+                        } else if (n == -ECONNRESET && !c->app_gone) {
                                 finish(c, TLSC_DISCONNECT_TRUNCATED, -1);
                                 return -ECONNRESET;
+                        } else if (n != -EAGAIN && c->app_gone) {
+                                /* Nobody is left to tell: the app went away first. */
+                                finish(c, TLSC_DISCONNECT_LOCAL, -1);
+                                return (int) n;
                         } else if (n != -EAGAIN) {
+                                log_debug("connection %" PRIu64 ": read failed: %s", c->id,
+                                          fail.message);
                                 finish(c, fail.alert >= 0 ? TLSC_DISCONNECT_ALERT
                                                           : TLSC_DISCONNECT_RESET,
                                        fail.alert);

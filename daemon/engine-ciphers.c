@@ -47,8 +47,8 @@ static const Suite suites[] = {
         { "TLS_ECDHE_PSK_WITH_AES_128_GCM_SHA256", "ECDHE-PSK-AES128-GCM-SHA256", SUITE_ALLOWED },
         { "TLS_DHE_PSK_WITH_AES_128_GCM_SHA256", "DHE-PSK-AES128-GCM-SHA256", SUITE_ALLOWED },
         { "TLS_DHE_PSK_WITH_AES_256_GCM_SHA384", "DHE-PSK-AES256-GCM-SHA384", SUITE_ALLOWED },
-        { "TLS_PSK_WITH_AES_128_GCM_SHA256", "PSK-AES128-GCM-SHA256", SUITE_ALLOWED },
-        { "TLS_PSK_WITH_AES_256_GCM_SHA384", "PSK-AES256-GCM-SHA384", SUITE_ALLOWED },
+        { "TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-PSK-CHACHA20-POLY1305", SUITE_ALLOWED },
+        { "TLS_DHE_PSK_WITH_CHACHA20_POLY1305_SHA256", "DHE-PSK-CHACHA20-POLY1305", SUITE_ALLOWED },
         /* TLS 1.2 ECDHE with CBC: legacy opt-in only */
         { "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256", "ECDHE-ECDSA-AES128-SHA256", SUITE_LEGACY },
         { "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256", "ECDHE-RSA-AES128-SHA256", SUITE_LEGACY },
@@ -81,6 +81,7 @@ static const struct {
         { "TLS_RSA_", "static RSA key exchange has no forward secrecy" },
         { "TLS_DH_", "static DH key exchange has no forward secrecy" },
         { "TLS_ECDH_", "static ECDH key exchange has no forward secrecy" },
+        { "TLS_PSK_", "plain PSK key exchange has no forward secrecy (use DHE-PSK or ECDHE-PSK)" },
         { "SRP", "SRP suites are not supported" },
 };
 
@@ -121,6 +122,11 @@ static bool is_openssl_static_rsa(const char *upper) {
         return strncmp(upper, "AES", 3) == 0;
 }
 
+/* OpenSSL names for plain PSK (PSK-AES128-GCM-SHA256) and RSA-PSK: no ephemeral key exchange. */
+static bool is_openssl_static_psk(const char *upper) {
+        return strncmp(upper, "PSK-", 4) == 0 || strncmp(upper, "RSA-PSK-", 8) == 0;
+}
+
 int engine_ciphers_translate(const char *list, bool legacy, char **ret, char *error) {
         _cleanup_free_ char *copy = strdup(list), *out = NULL;
         char *save = NULL;
@@ -151,6 +157,12 @@ int engine_ciphers_translate(const char *list, bool legacy, char **ret, char *er
                         if (is_openssl_static_rsa(upper)) {
                                 set_error(error, "cipher suite '%s' refused: static RSA key "
                                                  "exchange has no forward secrecy", name);
+                                return -EPROTONOSUPPORT;
+                        }
+                        if (is_openssl_static_psk(upper)) {
+                                set_error(error, "cipher suite '%s' refused: plain PSK key "
+                                                 "exchange has no forward secrecy (use DHE-PSK "
+                                                 "or ECDHE-PSK)", name);
                                 return -EPROTONOSUPPORT;
                         }
                         set_error(error, "unknown cipher suite '%s'", name);

@@ -32,6 +32,7 @@ struct EngineCtx {
         char *psk_identity;
         uint8_t *psk_key;
         size_t psk_key_size;
+        char psk13_suite[48]; /* the TLS 1.3 suite an external PSK is offered with */
 };
 
 struct EngineConn {
@@ -98,6 +99,30 @@ static void set_error(char *error, const char *fmt, ...) {
         va_end(ap);
 }
 
+/* An external PSK has no hash of its own: SHA-256 unless agreed otherwise (RFC 9258), which is
+ * what OpenSSL and GnuTLS assume. So TLS 1.3 offers it with the first SHA-256 suite of the list
+ * (wolfSSL syntax), else the first TLS 1.3 suite, else wolfSSL's default. */
+static void pick_psk13_suite(EngineCtx *c, const char *list) {
+        _cleanup_free_ char *copy = strdup(list);
+        const char *first = NULL, *sha256 = NULL;
+        char *save = NULL;
+
+        if (copy)
+                for (char *s = strtok_r(copy, ":", &save); s && !sha256;
+                     s = strtok_r(NULL, ":", &save)) {
+                        size_t n = strlen(s);
+
+                        if (strncmp(s, "TLS13-", 6) != 0)
+                                continue;
+                        if (!first)
+                                first = s;
+                        if (n > 7 && strcmp(s + n - 7, "-SHA256") == 0)
+                                sha256 = s;
+                }
+        (void) snprintf(c->psk13_suite, sizeof(c->psk13_suite), "%s",
+                        sha256 ? sha256 : first ? first : "TLS13-AES128-GCM-SHA256");
+}
+
 /* ---- policy ---- */
 
 int engine_ctx_new(EngineRole role, EngineCtx **ret) {
@@ -119,6 +144,7 @@ int engine_ctx_new(EngineRole role, EngineCtx **ret) {
                 engine_ctx_free(c);
                 return -EIO;
         }
+        pick_psk13_suite(c, engine_default_cipher_list());
         wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_PEER, NULL);
         *ret = c;
         return 0;
@@ -167,6 +193,7 @@ int engine_ctx_set_ciphers(EngineCtx *c, const char *list, bool legacy, char *er
                 set_error(error, "the TLS library refused cipher list '%s'", wolf);
                 return -EINVAL;
         }
+        pick_psk13_suite(c, wolf);
         return 0;
 }
 
@@ -307,6 +334,21 @@ static unsigned int psk_client_cb(WOLFSSL *ssl, const char *hint, char *identity
         return (unsigned int) c->psk_key_size;
 }
 
+/* TLS 1.3 binds an external PSK to one suite's hash. Without this callback wolfSSL offers the
+ * PSK only with TLS_AES_128_GCM_SHA256, so a session limited to other suites (ChaCha20, CCM)
+ * could not use it. wolfSSL calls it twice (ClientHello, ServerHello) and wants the same suite
+ * both times: the one picked when the cipher list was set. */
+static unsigned int psk_client_tls13_cb(WOLFSSL *ssl, const char *hint, char *identity,
+                                        unsigned int id_max, unsigned char *key,
+                                        unsigned int key_max, const char **ciphersuite) {
+        EngineConn *conn = wolfSSL_get_psk_callback_ctx(ssl);
+
+        if (!conn)
+                return 0;
+        *ciphersuite = conn->ctx->psk13_suite;
+        return psk_client_cb(ssl, hint, identity, id_max, key, key_max);
+}
+
 int engine_ctx_set_psk(EngineCtx *c, const char *identity, const void *key, size_t key_size,
                        char *error) {
         if (!identity || !*identity || strlen(identity) > 128) {
@@ -329,6 +371,7 @@ int engine_ctx_set_psk(EngineCtx *c, const char *identity, const void *key, size
         memcpy(c->psk_key, key, key_size);
         c->psk_key_size = key_size;
         wolfSSL_CTX_set_psk_client_callback(c->ctx, psk_client_cb);
+        wolfSSL_CTX_set_psk_client_tls13_callback(c->ctx, psk_client_tls13_cb);
         return 0;
 }
 
@@ -535,10 +578,11 @@ static int alert_of(WOLFSSL *ssl, EngineFailure *fail) {
 
         if (wolfSSL_get_alert_history(ssl, &h) != WOLFSSL_SUCCESS)
                 return -1;
-        if (h.last_rx.code > 0 || h.last_rx.level > 0) {
+        /* Only fatal alerts explain a failure; a close_notify we sent does not. */
+        if (h.last_rx.level == alert_fatal) {
                 fail->alert = h.last_rx.code;
                 fail->alert_received = true;
-        } else if (h.last_tx.code > 0 || h.last_tx.level > 0) {
+        } else if (h.last_tx.level == alert_fatal) {
                 fail->alert = h.last_tx.code;
         }
         return fail->alert;
@@ -572,7 +616,13 @@ static int map_error(EngineConn *c, int ret, EngineWait *wait, EngineFailure *fa
                                 tlsc_verify_result_name(c->verify));
                 return -EKEYREJECTED;
         }
-        if (err == SOCKET_PEER_CLOSED_E || err == SOCKET_ERROR_E) {
+        if (err == WOLFSSL_ERROR_SYSCALL || err == SOCKET_PEER_CLOSED_E || err == SOCKET_ERROR_E) {
+                /* The transport failed under TLS: a reset, or an EOF without close_notify. */
+                if (errno == ECONNRESET || errno == EPIPE) {
+                        (void) snprintf(fail->message, sizeof(fail->message),
+                                        "connection reset by peer");
+                        return -EPIPE;
+                }
                 (void) snprintf(fail->message, sizeof(fail->message),
                                 "connection closed by peer without close_notify");
                 return -ECONNRESET;

@@ -86,7 +86,8 @@ typedef struct EngineFailure {
 int engine_conn_handshake(EngineConn *c, EngineWait *wait, EngineFailure *fail);
 
 /* Bytes read (> 0), 0 on close_notify, -EAGAIN with *wait, -ECONNRESET when the transport closed
- * without close_notify (truncation), -EPROTO on an alert or record error (details in *fail). */
+ * without close_notify (truncation), -EPIPE on a TCP reset, -EPROTO on an alert or record error
+ * (details in *fail). */
 ssize_t engine_conn_read(EngineConn *c, void *buf, size_t size, EngineWait *wait,
                          EngineFailure *fail);
 /* Bytes written (all of size, or -EAGAIN: call again with the same buffer and size). */

@@ -619,6 +619,8 @@ void unix_client_schedule_drop(UnixClient *c) {
 UnixClient *unix_client_free(UnixClient *c) {
         if (!c)
                 return NULL;
+        /* Tearing down the peer's connections emits events: nobody is left to receive them. */
+        c->dropping = true;
         c->drop = sd_event_source_disable_unref(c->drop);
         unix_server_unlink_client(c->server, c);
         while (c->out_head) {

@@ -45,3 +45,41 @@ finish() {
   [ "$n_fail" -eq 0 ] || exit 1
   exit 0
 }
+
+# free_port: prints a TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_for_port PORT [SECONDS]: until something accepts TCP connections on 127.0.0.1:PORT.
+wait_for_port() {
+  local i
+  for i in $(seq 1 $((${2:-10} * 20))); do
+    python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $1)))" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+# start_tlsd DIR [ARGS...]: runs tlsd on DIR/run, logs to DIR/tlsd.log, exports TLSD_SOCKET and
+# TLSD_PID. stop_tlsd stops it and fails the test if it did not exit 0.
+start_tlsd() {
+  local dir=$1
+  shift
+  mkdir -p "$dir"
+  "$TLSD" --runtime-dir="$dir/run" --log-level=debug "$@" >"$dir/tlsd.log" 2>&1 &
+  TLSD_PID=$!
+  TLSD_SOCKET="$dir/run/tlsd.sock"
+  export TLSD_SOCKET TLSD_PID
+  if ! wait_for_socket "$TLSD_SOCKET"; then
+    fail "tlsd did not start: $(cat "$dir/tlsd.log")"
+    return 1
+  fi
+}
+
+stop_tlsd() {
+  local rc
+  kill -TERM "$TLSD_PID" 2>/dev/null
+  wait "$TLSD_PID" && rc=0 || rc=$?
+  [ "$rc" -eq 0 ] || fail "tlsd exited with $rc"
+}

@@ -1,0 +1,618 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * TLS client channels end to end against a real peer (tests/peers/tls-peer.py, i.e. OpenSSL):
+ * 64 MiB each way checked byte for byte, truncation, app-decides verification, apps killed
+ * mid-stream with the daemon's fd count and RSS measured, and isolation between uids.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <endian.h>
+#include <grp.h>
+#include <unistd.h>
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/hash.h>
+
+#include "harness.h"
+#include "tlsd/client.h"
+
+#define BLOCK (1u << 20)
+
+static const char *pki(const char *file) {
+        static char buf[8][512];
+        static unsigned i;
+        const char *dir = getenv("TLSD_TEST_PKI");
+
+        ck_assert_msg(dir, "TLSD_TEST_PKI is not set");
+        i = (i + 1) % 8;
+        snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, file);
+        return buf[i];
+}
+
+static char *slurp(const char *path, size_t *ret_size) {
+        FILE *f = fopen(path, "re");
+        char *buf;
+        size_t n;
+
+        ck_assert_msg(f, "%s: %s", path, strerror(errno));
+        buf = malloc(1 << 20);
+        n = fread(buf, 1, (1 << 20) - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        *ret_size = n;
+        return buf;
+}
+
+/* The deterministic stream both sides agree on (see tls-peer.py). */
+static uint8_t *make_block(const char *seed) {
+        uint8_t *b = malloc(BLOCK);
+        size_t slen = strlen(seed);
+
+        for (uint32_t i = 0; i < BLOCK / 32; i++) {
+                uint8_t in[64];
+                uint32_t be = htobe32(i);
+
+                memcpy(in, seed, slen);
+                memcpy(in + slen, &be, 4);
+                ck_assert_int_eq(wc_Sha256Hash(in, (word32) (slen + 4), b + (size_t) i * 32), 0);
+        }
+        return b;
+}
+
+typedef struct Peer {
+        pid_t pid;
+        unsigned port;
+        int out; /* its stdout (JSON lines) */
+} Peer;
+
+static void peer_start(Peer *p, const Daemon *d, const char *mode, const char *cert,
+                       const char *key, size_t bytes, unsigned count) {
+        char port_file[300], bytes_s[32], count_s[16];
+        int pipefd[2];
+        long deadline;
+
+        snprintf(port_file, sizeof(port_file), "%s/peer-port", d->dir);
+        unlink(port_file);
+        snprintf(bytes_s, sizeof(bytes_s), "%zu", bytes);
+        snprintf(count_s, sizeof(count_s), "%u", count);
+        ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
+        p->pid = fork();
+        ck_assert_int_ge(p->pid, 0);
+        if (p->pid == 0) {
+                char script[512];
+
+                snprintf(script, sizeof(script), "%s/tests/peers/tls-peer.py",
+                         getenv("top_srcdir") ? getenv("top_srcdir") : "..");
+                dup2(pipefd[1], STDOUT_FILENO);
+                execlp("python3", "python3", script, "--mode", mode, "--cert", cert, "--key", key,
+                       "--port-file", port_file, "--bytes", bytes_s, "--count", count_s,
+                       (char *) NULL);
+                perror("python3");
+                _exit(127);
+        }
+        close(pipefd[1]);
+        p->out = pipefd[0];
+        deadline = now_ms() + 10000;
+        for (;;) {
+                FILE *f = fopen(port_file, "re");
+
+                if (f) {
+                        ck_assert_int_eq(fscanf(f, "%u", &p->port), 1);
+                        fclose(f);
+                        return;
+                }
+                ck_assert_msg(now_ms() < deadline, "TLS peer did not start");
+                usleep(20000);
+        }
+}
+
+/* Reads the peer's next JSON line. */
+static void peer_result(Peer *p, char *buf, size_t size) {
+        size_t n = 0;
+
+        while (n < size - 1) {
+                struct pollfd pfd = { .fd = p->out, .events = POLLIN };
+                ssize_t k;
+
+                ck_assert_int_eq(poll(&pfd, 1, 60000), 1);
+                k = read(p->out, buf + n, 1);
+                ck_assert_int_eq(k, 1);
+                if (buf[n] == '\n')
+                        break;
+                n++;
+        }
+        buf[n] = 0;
+}
+
+static void peer_stop(Peer *p) {
+        kill(p->pid, SIGTERM);
+        waitpid(p->pid, NULL, 0);
+        close(p->out);
+}
+
+static tlsc_client *open_client(const Daemon *d) {
+        tlsc_client *c = NULL;
+
+        ck_assert_int_eq(tlsc_open(d->socket_path, &c), 0);
+        return c;
+}
+
+static uint64_t make_session(tlsc_client *c, int verify_mode) {
+        tlsc_session_options o = { .verify_mode = verify_mode };
+        uint64_t s;
+        size_t n;
+        char *ca = slurp(pki("ca.pem"), &n);
+        int r;
+
+        o.ca = ca;
+        o.ca_size = n;
+        r = tlsc_session_create(c, TLSC_ROLE_CLIENT, &o, &s);
+        ck_assert_msg(r == 0, "session: %s: %s", tlsd_strerror(r), tlsc_last_error_message(c));
+        free(ca);
+        return s;
+}
+
+typedef struct Events {
+        int disconnect_reason;
+        unsigned n_disconnected;
+        unsigned n_certificate;
+        int verify_result;
+        bool accept;
+        bool chain_is_pem;
+} Events;
+
+static void on_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
+        Events *e = userdata;
+
+        switch (ev->type) {
+        case TLSC_EVENT_DISCONNECTED:
+                e->n_disconnected++;
+                e->disconnect_reason = ev->reason;
+                break;
+        case TLSC_EVENT_CERTIFICATE:
+                e->n_certificate++;
+                e->verify_result = ev->verify_result;
+                e->chain_is_pem = ev->chain && ev->chain_size > 0 &&
+                                  memmem(ev->chain, ev->chain_size, "-----BEGIN CERTIFICATE-----",
+                                         27);
+                ck_assert_int_eq(tlsc_certificate_response(c, ev->connection, e->accept), 0);
+                break;
+        default:
+                break;
+        }
+}
+
+static void wait_disconnected(tlsc_client *c, Events *e) {
+        long deadline = now_ms() + 10000;
+
+        while (e->n_disconnected == 0 && now_ms() < deadline) {
+                struct pollfd pfd = { .fd = tlsc_get_fd(c), .events = POLLIN };
+
+                (void) poll(&pfd, 1, 200);
+                ck_assert_int_ge(tlsc_dispatch(c), 0);
+        }
+        ck_assert_uint_eq(e->n_disconnected, 1);
+}
+
+static void start_daemon(Daemon *d, const char *config) {
+        daemon_init(d);
+        d->config = config;
+        ck_assert_int_eq(daemon_start(d), 0);
+}
+
+START_TEST(test_stream_64mib_each_way) {
+        const size_t total = 64u * BLOCK;
+        uint8_t *out = make_block("client"), *in = make_block("server");
+        uint8_t *buf = malloc(256 * 1024);
+        size_t sent = 0, received = 0;
+        tlsc_connection_info info;
+        Events ev = {};
+        Daemon d;
+        Peer p;
+        tlsc_client *c;
+        uint64_t s, conn;
+        char result[512];
+        bool eof = false;
+        int fd;
+
+        start_daemon(&d, NULL);
+        peer_start(&p, &d, "stream", pki("server-ecdsa-chain.pem"), pki("server-ecdsa.key"),
+                   total, 1);
+        c = open_client(&d);
+        tlsc_set_event_handler(c, on_event, &ev);
+        s = make_session(c, TLSC_VERIFY_STRICT);
+        ck_assert_int_eq(tlsc_connection_create(c, s, 0, &conn), 0);
+        fd = tlsc_connect(c, conn, "localhost", p.port, NULL, &info);
+        ck_assert_msg(fd >= 0, "connect: %s: %s", tlsd_strerror(fd), info.message);
+        ck_assert_str_eq(info.version, "TLSv1.3");
+        ck_assert_int_eq(info.verify_result, TLSC_VERIFY_OK);
+        ck_assert_int_ge(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+
+        while (!eof || sent < total) {
+                struct pollfd pfd = { .fd = fd,
+                                      .events = (short) ((eof ? 0 : POLLIN) |
+                                                         (sent < total ? POLLOUT : 0)) };
+
+                ck_assert_msg(poll(&pfd, 1, 30000) > 0, "stalled at sent %zu received %zu",
+                              sent, received);
+                if (pfd.revents & (POLLIN | POLLHUP)) {
+                        ssize_t n = read(fd, buf, 256 * 1024);
+
+                        if (n == 0)
+                                eof = true;
+                        else if (n > 0) {
+                                for (ssize_t k = 0; k < n;) {
+                                        size_t off = (received + (size_t) k) % BLOCK;
+                                        size_t m = BLOCK - off < (size_t) (n - k) ? BLOCK - off
+                                                                                 : (size_t) (n - k);
+
+                                        ck_assert_msg(memcmp(buf + k, in + off, m) == 0,
+                                                      "corrupt data near offset %zu",
+                                                      received + (size_t) k);
+                                        k += (ssize_t) m;
+                                }
+                                received += (size_t) n;
+                        } else
+                                ck_assert_int_eq(errno, EAGAIN);
+                }
+                if (sent < total && (pfd.revents & POLLOUT)) {
+                        size_t off = sent % BLOCK;
+                        size_t m = BLOCK - off < total - sent ? BLOCK - off : total - sent;
+                        ssize_t n = write(fd, out + off, m > 65536 ? 65536 : m);
+
+                        if (n > 0)
+                                sent += (size_t) n;
+                        if (sent == total)
+                                ck_assert_int_eq(shutdown(fd, SHUT_WR), 0); /* close_notify */
+                }
+        }
+        ck_assert_uint_eq(received, total);
+        peer_result(&p, result, sizeof(result));
+        ck_assert_msg(strstr(result, "\"ok\": true"), "peer says: %s", result);
+        ck_assert_ptr_nonnull(strstr(result, "\"received\": 67108864"));
+
+        wait_disconnected(c, &ev);
+        ck_assert_int_eq(ev.disconnect_reason, TLSC_DISCONNECT_CLOSE_NOTIFY);
+        ck_assert_int_eq(tlsc_connection_info_get(c, conn, &info), 0);
+        ck_assert_uint_eq(info.bytes_in, total);
+        ck_assert_uint_eq(info.bytes_out, total);
+        ck_assert_int_eq(info.state, TLSC_STATE_CLOSED);
+
+        close(fd);
+        tlsc_close(c);
+        peer_stop(&p);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+        free(out);
+        free(in);
+        free(buf);
+}
+END_TEST
+
+START_TEST(test_truncation_reported) {
+        Events ev = {};
+        tlsc_connection_info info;
+        Daemon d;
+        Peer p;
+        tlsc_client *c;
+        uint64_t s, conn;
+        char buf[4096];
+        size_t got = 0;
+        int fd;
+
+        start_daemon(&d, NULL);
+        peer_start(&p, &d, "abort", pki("server-ecdsa-chain.pem"), pki("server-ecdsa.key"), 1000,
+                   1);
+        c = open_client(&d);
+        tlsc_set_event_handler(c, on_event, &ev);
+        s = make_session(c, TLSC_VERIFY_STRICT);
+        ck_assert_int_eq(tlsc_connection_create(c, s, 0, &conn), 0);
+        fd = tlsc_connect(c, conn, "localhost", p.port, NULL, &info);
+        ck_assert_msg(fd >= 0, "connect: %s", info.message);
+        for (;;) {
+                ssize_t n = read(fd, buf, sizeof(buf));
+
+                ck_assert_int_ge(n, 0);
+                if (n == 0)
+                        break;
+                got += (size_t) n;
+        }
+        ck_assert_uint_eq(got, 1000);
+        wait_disconnected(c, &ev);
+        ck_assert_msg(ev.disconnect_reason == TLSC_DISCONNECT_TRUNCATED, "reason %s",
+                      tlsc_disconnect_reason_name(ev.disconnect_reason));
+        close(fd);
+        tlsc_close(c);
+        peer_stop(&p);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
+START_TEST(test_app_decides) {
+        tlsc_connection_info info;
+        Events ev = {};
+        Daemon d;
+        Peer p;
+        tlsc_client *c;
+        uint64_t s, conn;
+        int fd;
+
+        start_daemon(&d, NULL);
+        peer_start(&p, &d, "hold", pki("server-selfsigned.pem"), pki("server-selfsigned.key"), 0,
+                   2);
+        c = open_client(&d);
+        tlsc_set_event_handler(c, on_event, &ev);
+        s = make_session(c, TLSC_VERIFY_APP_DECIDES);
+
+        /* rejected by the app */
+        ev.accept = false;
+        ck_assert_int_eq(tlsc_connection_create(c, s, 0, &conn), 0);
+        fd = tlsc_connect(c, conn, "localhost", p.port, NULL, &info);
+        ck_assert_int_eq(fd, -TLSD_ERR_VERIFY);
+        ck_assert_uint_eq(ev.n_certificate, 1);
+        ck_assert_int_eq(ev.verify_result, TLSC_VERIFY_SELF_SIGNED);
+        ck_assert(ev.chain_is_pem);
+        ck_assert_ptr_nonnull(strstr(info.message, "rejected by the application"));
+
+        /* accepted by the app */
+        ev.accept = true;
+        ck_assert_int_eq(tlsc_connection_create(c, s, 0, &conn), 0);
+        fd = tlsc_connect(c, conn, "localhost", p.port, NULL, &info);
+        ck_assert_msg(fd >= 0, "connect: %s", info.message);
+        ck_assert_uint_eq(ev.n_certificate, 2);
+        ck_assert_int_eq(write(fd, "x", 1), 1);
+        close(fd);
+        tlsc_close(c);
+        peer_stop(&p);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
+static int count_fds(pid_t pid) {
+        char path[64];
+        int n = 0;
+        DIR *dir;
+        struct dirent *de;
+
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
+        dir = opendir(path);
+        ck_assert_ptr_nonnull(dir);
+        while ((de = readdir(dir)))
+                if (de->d_name[0] != '.')
+                        n++;
+        closedir(dir);
+        return n;
+}
+
+static long rss_kib(pid_t pid) {
+        char path[64], line[256];
+        long v = -1;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        f = fopen(path, "re");
+        ck_assert_ptr_nonnull(f);
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "VmRSS: %ld kB", &v) == 1)
+                        break;
+        fclose(f);
+        return v;
+}
+
+/* A child app: connects through tlsd, sends data, tells the parent, then waits to be killed. */
+static void app_child(const Daemon *d, unsigned port, int ready_fd) {
+        tlsc_connection_info info;
+        tlsc_client *c = NULL;
+        uint64_t s, conn;
+        char buf[8192];
+        int fd;
+
+        if (tlsc_open(d->socket_path, &c) < 0)
+                _exit(10);
+        s = make_session(c, TLSC_VERIFY_STRICT);
+        if (tlsc_connection_create(c, s, 0, &conn) < 0)
+                _exit(11);
+        fd = tlsc_connect(c, conn, "localhost", port, NULL, &info);
+        if (fd < 0)
+                _exit(12);
+        memset(buf, 'k', sizeof(buf));
+        for (int i = 0; i < 8; i++)
+                if (write(fd, buf, sizeof(buf)) != sizeof(buf))
+                        _exit(13);
+        (void) !write(ready_fd, "r", 1);
+        for (;;)
+                pause();
+}
+
+static void kill_cycle(const Daemon *d, unsigned port) {
+        int ready[2];
+        pid_t pid;
+        char ch;
+        int status;
+
+        ck_assert_int_eq(pipe2(ready, O_CLOEXEC), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                close(ready[0]);
+                app_child(d, port, ready[1]);
+        }
+        close(ready[1]);
+        {
+                struct pollfd pfd = { .fd = ready[0], .events = POLLIN };
+
+                ck_assert_int_eq(poll(&pfd, 1, 20000), 1);
+        }
+        if (read(ready[0], &ch, 1) != 1) {
+                waitpid(pid, &status, 0);
+                ck_abort_msg("app child failed (exit %d)", WEXITSTATUS(status));
+        }
+        close(ready[0]);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+}
+
+START_TEST(test_killed_apps_leak_nothing) {
+        const unsigned warmup = 10, cycles = 100;
+        int fds_before, fds_after = -1;
+        long rss_before, rss_after;
+        Daemon d;
+        Peer p;
+        long deadline;
+
+        start_daemon(&d, NULL);
+        peer_start(&p, &d, "hold", pki("server-ecdsa-chain.pem"), pki("server-ecdsa.key"), 0,
+                   warmup + cycles);
+        for (unsigned i = 0; i < warmup; i++)
+                kill_cycle(&d, p.port);
+        usleep(200000);
+        fds_before = count_fds(d.pid);
+        rss_before = rss_kib(d.pid);
+        for (unsigned i = 0; i < cycles; i++)
+                kill_cycle(&d, p.port);
+
+        /* The daemon notices each death on its own loop: give it a moment to settle. */
+        deadline = now_ms() + 5000;
+        while (now_ms() < deadline) {
+                fds_after = count_fds(d.pid);
+                if (fds_after == fds_before)
+                        break;
+                usleep(50000);
+        }
+        rss_after = rss_kib(d.pid);
+        fprintf(stderr, "kill cycles: fds %d -> %d, RSS %ld -> %ld KiB\n", fds_before, fds_after,
+                rss_before, rss_after);
+        ck_assert_int_eq(fds_after, fds_before);
+        /* Flat: 100 connections' worth of buffers and wolfSSL state would be megabytes. */
+        ck_assert_msg(rss_after - rss_before < 1024, "RSS grew by %ld KiB over %u cycles",
+                      rss_after - rss_before, cycles);
+        peer_stop(&p);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
+/* Runs fn as uid in a child; returns its exit status. */
+static void as_uid(uid_t uid, void (*fn)(const Daemon *, int, int), const Daemon *d, int in,
+                   int out, pid_t *ret) {
+        pid_t pid = fork();
+
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+                    setresuid(uid, uid, uid) < 0)
+                        _exit(99);
+                fn(d, in, out);
+                _exit(0);
+        }
+        *ret = pid;
+}
+
+static void owner_a(const Daemon *d, int in, int out) {
+        tlsc_connection_info info;
+        tlsc_client *c = NULL;
+        uint64_t ids[2];
+        char ch;
+
+        if (tlsc_open(d->socket_path, &c) < 0)
+                _exit(20);
+        if (tlsc_session_create(c, TLSC_ROLE_CLIENT, NULL, &ids[0]) < 0 ||
+            tlsc_connection_create(c, ids[0], 0, &ids[1]) < 0)
+                _exit(21);
+        if (write(out, ids, sizeof(ids)) != sizeof(ids))
+                _exit(22);
+        if (read(in, &ch, 1) != 1) /* B is done */
+                _exit(23);
+        /* B's attempts changed nothing for A. */
+        if (tlsc_connection_info_get(c, ids[1], &info) < 0 || info.state != TLSC_STATE_CLOSED)
+                _exit(24);
+        if (tlsc_session_destroy(c, ids[0]) < 0)
+                _exit(25);
+        tlsc_close(c);
+}
+
+static void intruder_b(const Daemon *d, int in, int out) {
+        tlsc_session_options o = { .alpn = "h2" };
+        tlsc_connection_info info;
+        tlsc_client *c = NULL;
+        uint64_t ids[2], mine, conn;
+
+        if (read(in, ids, sizeof(ids)) != sizeof(ids))
+                _exit(30);
+        if (tlsc_open(d->socket_path, &c) < 0)
+                _exit(31);
+        if (tlsc_session_configure(c, ids[0], &o) != -TLSD_ERR_NOT_FOUND)
+                _exit(32);
+        if (tlsc_connection_create(c, ids[0], 0, &conn) != -TLSD_ERR_NOT_FOUND)
+                _exit(33);
+        if (tlsc_connection_info_get(c, ids[1], &info) != -TLSD_ERR_NOT_FOUND)
+                _exit(34);
+        if (tlsc_connection_connect(c, ids[1], "127.0.0.1", 9, NULL) != -TLSD_ERR_NOT_FOUND)
+                _exit(35);
+        if (tlsc_connection_destroy(c, ids[1]) != -TLSD_ERR_NOT_FOUND)
+                _exit(36);
+        if (tlsc_session_destroy(c, ids[0]) != -TLSD_ERR_NOT_FOUND)
+                _exit(37);
+        /* ... while B's own objects work. */
+        if (tlsc_session_create(c, TLSC_ROLE_CLIENT, NULL, &mine) < 0 ||
+            tlsc_connection_create(c, mine, 0, &conn) < 0)
+                _exit(38);
+        tlsc_close(c);
+        (void) !write(out, "d", 1);
+}
+
+START_TEST(test_other_uid_is_refused) {
+        int a_to_b[2], b_to_a[2], status;
+        pid_t a, b;
+        Daemon d;
+
+        if (geteuid() != 0)
+                return; /* needs two uids */
+        start_daemon(&d, "[Daemon]\nSocketGroup=nogroup\n");
+        ck_assert_int_eq(pipe(a_to_b), 0);
+        ck_assert_int_eq(pipe(b_to_a), 0);
+        as_uid(4242, owner_a, &d, b_to_a[0], a_to_b[1], &a);
+        as_uid(4243, intruder_b, &d, a_to_b[0], b_to_a[1], &b);
+        ck_assert_int_eq(waitpid(b, &status, 0), b);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "uid B: exit %d",
+                      WEXITSTATUS(status));
+        ck_assert_int_eq(waitpid(a, &status, 0), a);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "uid A: exit %d",
+                      WEXITSTATUS(status));
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
+int main(void) {
+        Suite *s = suite_create("tls");
+        TCase *tc = tcase_create("client");
+        SRunner *sr;
+        int failed;
+
+        /* Freed memory must show in RSS for the leak measurement: no ASan quarantine. */
+        setenv("ASAN_OPTIONS", "detect_leaks=1:quarantine_size_mb=0", 1);
+        tcase_set_timeout(tc, 240);
+        tcase_add_test(tc, test_stream_64mib_each_way);
+        tcase_add_test(tc, test_truncation_reported);
+        tcase_add_test(tc, test_app_decides);
+        tcase_add_test(tc, test_killed_apps_leak_nothing);
+        tcase_add_test(tc, test_other_uid_is_refused);
+        suite_add_tcase(s, tc);
+        sr = srunner_create(s);
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
