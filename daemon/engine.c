@@ -42,6 +42,8 @@ struct EngineConn {
         char *peer_name;
         uint8_t pin[32];
         bool has_pin;
+        uint8_t ip[16];                 /* peer_name as an address, checked by verify_cb */
+        size_t ip_size;                 /* 4, 16, or 0 for a DNS name */
         enum tlsc_verify_result verify; /* first failure seen, or OK */
         char *chain_pem;                /* peer chain captured in the verify callback */
         size_t chain_size;
@@ -213,7 +215,9 @@ int engine_ctx_set_groups(EngineCtx *c, const char *list, char *error) {
                 } groups[] = {
                         { "P-256", "secp256r1", "P-256" }, { "P-384", "secp384r1", "P-384" },
                         { "P-521", "secp521r1", "P-521" }, { "X25519", "x25519", "X25519" },
+#ifdef HAVE_CURVE448
                         { "X448", "x448", "X448" },
+#endif
                 };
                 const char *w = NULL;
 
@@ -222,8 +226,14 @@ int engine_ctx_set_groups(EngineCtx *c, const char *list, char *error) {
                             strcasecmp(g, groups[i].alias) == 0)
                                 w = groups[i].wolf;
                 if (!w) {
+                        char known[64] = "";
+
+                        for (size_t i = 0; i < ELEMENTSOF(groups); i++)
+                                (void) snprintf(known + strlen(known),
+                                                sizeof(known) - strlen(known), "%s%s",
+                                                i ? ", " : "", groups[i].name);
                         set_error(error, "unknown or unsupported key-exchange group '%s' "
-                                         "(supported: P-256, P-384, P-521, X25519, X448)", g);
+                                         "(supported: %s)", g, known);
                         return -EINVAL;
                 }
                 if (n++)
@@ -433,23 +443,119 @@ static void append_pem(EngineConn *c, WOLFSSL_X509 *cert) {
         c->chain_pem[c->chain_size] = 0;
 }
 
-static bool pin_matches(EngineConn *c, WOLFSSL_X509 *cert) {
-        unsigned char spki[4096], hash[WC_SHA256_DIGEST_SIZE];
-        int n;
+/* One DER TLV from *d: its tag and contents; advances *d. false on malformed input. */
+typedef struct Der {
+        const uint8_t *p;
+        size_t n;
+} Der;
 
-        n = wolfSSL_i2d_PUBKEY(wolfSSL_X509_get_pubkey(cert), NULL);
-        if (n <= 0 || (size_t) n > sizeof(spki))
-                return false;
-        {
-                WOLFSSL_EVP_PKEY *k = wolfSSL_X509_get_pubkey(cert);
-                unsigned char *p = spki;
+static bool der_next(Der *d, uint8_t *tag, Der *contents) {
+        size_t len, hdr = 2;
 
-                n = wolfSSL_i2d_PUBKEY(k, &p);
-                wolfSSL_EVP_PKEY_free(k);
+        if (d->n < 2 || (d->p[0] & 0x1f) == 0x1f)
+                return false; /* certificates use no multi-byte tags on the path we walk */
+        *tag = d->p[0];
+        len = d->p[1];
+        if (len & 0x80) {
+                size_t k = len & 0x7f;
+
+                if (k == 0 || k > 4 || d->n < 2 + k)
+                        return false;
+                len = 0;
+                for (size_t i = 0; i < k; i++)
+                        len = (len << 8) | d->p[2 + i];
+                hdr += k;
         }
-        if (n <= 0 || wc_Sha256Hash(spki, (word32) n, hash) != 0)
+        if (len > d->n - hdr)
                 return false;
-        return memcmp(hash, c->pin, sizeof(hash)) == 0;
+        *contents = (Der) { d->p + hdr, len };
+        d->p += hdr + len;
+        d->n -= hdr + len;
+        return true;
+}
+
+/* The tbsCertificate of a certificate's DER encoding. */
+static bool cert_tbs(WOLFSSL_X509 *cert, Der *tbs) {
+        const unsigned char *der;
+        int der_size;
+        Der d, crt;
+        uint8_t tag;
+
+        der = wolfSSL_X509_get_der(cert, &der_size);
+        if (!der || der_size <= 0)
+                return false;
+        d = (Der) { der, (size_t) der_size };
+        return der_next(&d, &tag, &crt) && tag == 0x30 && der_next(&crt, &tag, tbs) &&
+               tag == 0x30;
+}
+
+/* Whether the certificate names the address in an iPAddress subjectAltName (RFC 6125: the only
+ * place an IP identity may come from). wolfSSL 5.7.2 built without WOLFSSL_IP_ALT_NAME drops
+ * those entries while decoding, so its own IP check (X509_VERIFY_PARAM_set1_ip_asc) never
+ * matches: read the extension from the DER instead. */
+static bool cert_has_ip(WOLFSSL_X509 *cert, const uint8_t *ip, size_t ip_size) {
+        Der tbs, field;
+        uint8_t tag;
+
+        if (!cert_tbs(cert, &tbs))
+                return false;
+        while (der_next(&tbs, &tag, &field)) {
+                Der exts, ext;
+
+                if (tag != 0xa3) /* [3] extensions; version, serial, names etc. come before */
+                        continue;
+                if (!der_next(&field, &tag, &exts) || tag != 0x30)
+                        return false;
+                while (der_next(&exts, &tag, &ext)) {
+                        Der oid, value, names, name;
+
+                        if (tag != 0x30 || !der_next(&ext, &tag, &oid) || tag != 0x06)
+                                return false;
+                        if (oid.n != 3 || memcmp(oid.p, "\x55\x1d\x11", 3) != 0)
+                                continue; /* not subjectAltName (2.5.29.17) */
+                        if (!der_next(&ext, &tag, &value))
+                                return false;
+                        if (tag == 0x01 && !der_next(&ext, &tag, &value)) /* critical */
+                                return false;
+                        if (tag != 0x04 || !der_next(&value, &tag, &names) || tag != 0x30)
+                                return false;
+                        while (der_next(&names, &tag, &name))
+                                if (tag == 0x87 && name.n == ip_size &&
+                                    memcmp(name.p, ip, ip_size) == 0) /* [7] iPAddress */
+                                        return true;
+                        return false;
+                }
+                return false;
+        }
+        return false;
+}
+
+/* SHA-256 of the DER SubjectPublicKeyInfo, as `openssl pkey -pubin -outform DER | sha256sum`
+ * computes it. Taken from the certificate's DER: wolfSSL_i2d_PUBKEY() of 5.7.2 gives the bare EC
+ * point for EC keys, not the SubjectPublicKeyInfo, so its hash never matched a pin. */
+static bool pin_matches(EngineConn *c, WOLFSSL_X509 *cert) {
+        unsigned char hash[WC_SHA256_DIGEST_SIZE];
+        Der tbs, field;
+        uint8_t tag;
+        unsigned i = 0;
+
+        if (!cert_tbs(cert, &tbs))
+                return false;
+        /* [0] version (optional), serial, signature, issuer, validity, subject, spki */
+        for (;;) {
+                const uint8_t *start = tbs.p;
+
+                if (!der_next(&tbs, &tag, &field))
+                        return false;
+                if (i == 0 && tag == 0xa0)
+                        continue;
+                if (++i < 6)
+                        continue;
+                if (tag != 0x30 ||
+                    wc_Sha256Hash(start, (word32) (tbs.p - start), hash) != 0)
+                        return false;
+                return memcmp(hash, c->pin, sizeof(hash)) == 0;
+        }
 }
 
 /* Called for every certificate of the chain, root first, leaf (depth 0) last. */
@@ -477,6 +583,11 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store) {
 
         if (!preverify && c->verify == TLSC_VERIFY_OK)
                 c->verify = verify_result_from(err, cert);
+        if (depth == 0 && c->ip_size > 0 && (!cert || !cert_has_ip(cert, c->ip, c->ip_size))) {
+                if (c->verify == TLSC_VERIFY_OK)
+                        c->verify = TLSC_VERIFY_HOSTNAME_MISMATCH;
+                preverify = 0;
+        }
 
         if (c->params.verify == TLSC_VERIFY_APP_DECIDES)
                 return 1; /* the app decides after the handshake, before any data flows */
@@ -529,14 +640,13 @@ int engine_conn_new(EngineCtx *ctx, int fd, const EngineConnParams *p, EngineCon
                         if (!c->peer_name)
                                 do { line = __LINE__; goto oom; } while (0);
                         if (p->verify != TLSC_VERIFY_PINNED) {
-                                int r;
-
-                                if (is_ip_literal(p->peer_name))
-                                        r = wolfSSL_X509_VERIFY_PARAM_set1_ip_asc(
-                                                wolfSSL_get0_param(c->ssl), p->peer_name);
-                                else
-                                        r = wolfSSL_check_domain_name(c->ssl, p->peer_name);
-                                if (r != WOLFSSL_SUCCESS)
+                                /* An address is matched by verify_cb (see cert_has_ip). */
+                                if (inet_pton(AF_INET, p->peer_name, c->ip) == 1)
+                                        c->ip_size = 4;
+                                else if (inet_pton(AF_INET6, p->peer_name, c->ip) == 1)
+                                        c->ip_size = 16;
+                                else if (wolfSSL_check_domain_name(c->ssl, p->peer_name) !=
+                                         WOLFSSL_SUCCESS)
                                         do { line = __LINE__; goto oom; } while (0);
                         }
                         if (!sni && !is_ip_literal(p->peer_name))
@@ -571,6 +681,29 @@ EngineConn *engine_conn_free(EngineConn *c) {
         free(c->chain_pem);
         free(c);
         return NULL;
+}
+
+/* RFC 8446 names; wolfSSL 5.7.2 has none for some (certificate_required among them) and
+ * returns NULL. */
+static const char *alert_name(int code) {
+        static const struct {
+                int code;
+                const char *name;
+        } names[] = {
+                { 21, "decryption_failed" }, { 60, "decompression_failure" },
+                { 86, "inappropriate_fallback" }, { 109, "missing_extension" },
+                { 110, "unsupported_extension" }, { 111, "certificate_unobtainable" },
+                { 114, "bad_certificate_hash_value" }, { 115, "unknown_psk_identity" },
+                { 116, "certificate_required" },
+        };
+        const char *s = wolfSSL_alert_desc_string_long(code);
+
+        if (s)
+                return s;
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (names[i].code == code)
+                        return names[i].name;
+        return "unknown alert";
 }
 
 static int alert_of(WOLFSSL *ssl, EngineFailure *fail) {
@@ -630,7 +763,7 @@ static int map_error(EngineConn *c, int ret, EngineWait *wait, EngineFailure *fa
         if (fail->alert >= 0)
                 (void) snprintf(fail->message, sizeof(fail->message), "%s alert %d (%s): %s",
                                 fail->alert_received ? "received" : "sent", fail->alert,
-                                wolfSSL_alert_desc_string_long(fail->alert), buf);
+                                alert_name(fail->alert), buf);
         else
                 (void) snprintf(fail->message, sizeof(fail->message), "%s", buf);
         return -EPROTO;
@@ -710,7 +843,11 @@ void engine_conn_info(EngineConn *c, EngineInfo *ret) {
         s = wolfSSL_get_cipher_name(c->ssl);
         (void) snprintf(ret->cipher, sizeof(ret->cipher), "%s",
                         s ? engine_cipher_iana_name(s) : "");
-        s = wolfSSL_get_curve_name(c->ssl);
+        /* In TLS 1.2 only ECDHE suites use a group; for DHE ones wolfSSL names the key share it
+         * offered for TLS 1.3, which was not used. */
+        s = wolfSSL_version(c->ssl) == TLS1_3_VERSION || strstr(ret->cipher, "_ECDHE_")
+                    ? wolfSSL_get_curve_name(c->ssl)
+                    : NULL;
         (void) snprintf(ret->group, sizeof(ret->group), "%s", s ? s : "");
         if (wolfSSL_ALPN_GetProtocol(c->ssl, &proto, &proto_size) == WOLFSSL_SUCCESS && proto)
                 (void) snprintf(ret->alpn, sizeof(ret->alpn), "%.*s", (int) proto_size, proto);

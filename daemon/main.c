@@ -121,13 +121,20 @@ static int load_config(const Args *a, Config **ret) {
         if (r < 0)
                 return log_oom();
 
-        if (!path && access(TLSD_DEFAULT_CONFIG_FILE, F_OK) == 0)
-                path = TLSD_DEFAULT_CONFIG_FILE;
         if (path) {
                 r = config_load_file(c, path, stderr);
                 if (r < 0)
                         return log_error_errno(r, "Configuration %s is not usable, refusing to "
                                                   "start", path);
+        } else {
+                /* The default file is optional, but one that exists and cannot be read is a
+                 * misconfiguration, not a reason to run on defaults. */
+                r = config_load_file(c, TLSD_DEFAULT_CONFIG_FILE, NULL);
+                if (r < 0 && r != -ENOENT) {
+                        (void) config_load_file(c, TLSD_DEFAULT_CONFIG_FILE, stderr);
+                        return log_error_errno(r, "Configuration %s is not usable, refusing to "
+                                                  "start", TLSD_DEFAULT_CONFIG_FILE);
+                }
         }
 
         if (a->runtime_dir) {

@@ -64,6 +64,9 @@ int manager_start(Manager *m) {
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return log_error_errno(-errno, "Cannot block signals: %m");
         (void) signal(SIGPIPE, SIG_IGN);
+        /* No reloadable state yet: SIGHUP must not kill the service (systemd would count that
+         * as a clean exit and not restart it). */
+        (void) signal(SIGHUP, SIG_IGN);
 
         r = sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m);
         if (r >= 0)

@@ -70,7 +70,7 @@ static int socket_group(const Config *c, gid_t *ret) {
 static int bind_socket(UnixServer *s, const Config *c) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         _cleanup_close_ int fd = -EBADF;
-        gid_t gid;
+        gid_t gid = 0;
         int r;
 
         r = mkdir_p(c->runtime_dir, 0755);

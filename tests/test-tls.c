@@ -210,7 +210,11 @@ static void start_daemon(Daemon *d, const char *config) {
 }
 
 START_TEST(test_stream_64mib_each_way) {
-        const size_t total = 64u * BLOCK;
+        /* 64 MiB; less under valgrind (TLSD_TEST_STREAM_MIB), which is ~50x slower. */
+        const size_t total = (getenv("TLSD_TEST_STREAM_MIB") ? strtoul(getenv("TLSD_TEST_STREAM_MIB"),
+                                                                       NULL, 10)
+                                                             : 64u) *
+                             BLOCK;
         uint8_t *out = make_block("client"), *in = make_block("server");
         uint8_t *buf = malloc(256 * 1024);
         size_t sent = 0, received = 0;
@@ -278,7 +282,12 @@ START_TEST(test_stream_64mib_each_way) {
         ck_assert_uint_eq(received, total);
         peer_result(&p, result, sizeof(result));
         ck_assert_msg(strstr(result, "\"ok\": true"), "peer says: %s", result);
-        ck_assert_ptr_nonnull(strstr(result, "\"received\": 67108864"));
+        {
+                char want[64];
+
+                snprintf(want, sizeof(want), "\"received\": %zu", total);
+                ck_assert_ptr_nonnull(strstr(result, want));
+        }
 
         wait_disconnected(c, &ev);
         ck_assert_int_eq(ev.disconnect_reason, TLSC_DISCONNECT_CLOSE_NOTIFY);
@@ -464,7 +473,9 @@ static void kill_cycle(const Daemon *d, unsigned port) {
 }
 
 START_TEST(test_killed_apps_leak_nothing) {
-        const unsigned warmup = 10, cycles = 100;
+        const unsigned warmup = 10;
+        const unsigned cycles = getenv("TLSD_TEST_KILL_CYCLES") ? atoi(getenv("TLSD_TEST_KILL_CYCLES"))
+                                                                : 100;
         int fds_before, fds_after = -1;
         long rss_before, rss_after;
         Daemon d;
@@ -494,9 +505,11 @@ START_TEST(test_killed_apps_leak_nothing) {
         fprintf(stderr, "kill cycles: fds %d -> %d, RSS %ld -> %ld KiB\n", fds_before, fds_after,
                 rss_before, rss_after);
         ck_assert_int_eq(fds_after, fds_before);
-        /* Flat: 100 connections' worth of buffers and wolfSSL state would be megabytes. */
-        ck_assert_msg(rss_after - rss_before < 1024, "RSS grew by %ld KiB over %u cycles",
-                      rss_after - rss_before, cycles);
+        /* Flat: 100 connections' worth of buffers and wolfSSL state would be megabytes. (Under
+         * valgrind RSS is valgrind's; its leak check at daemon exit is the stricter test.) */
+        if (!getenv("TLSD_TEST_WRAPPER"))
+                ck_assert_msg(rss_after - rss_before < 1024, "RSS grew by %ld KiB over %u cycles",
+                              rss_after - rss_before, cycles);
         peer_stop(&p);
         ck_assert_int_eq(daemon_stop(&d, NULL), 0);
         daemon_cleanup(&d);
@@ -603,7 +616,7 @@ int main(void) {
 
         /* Freed memory must show in RSS for the leak measurement: no ASan quarantine. */
         setenv("ASAN_OPTIONS", "detect_leaks=1:quarantine_size_mb=0", 1);
-        tcase_set_timeout(tc, 240);
+        tcase_set_timeout(tc, getenv("TLSD_TEST_WRAPPER") ? 1200 : 240);
         tcase_add_test(tc, test_stream_64mib_each_way);
         tcase_add_test(tc, test_truncation_reported);
         tcase_add_test(tc, test_app_decides);
