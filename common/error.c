@@ -3,6 +3,7 @@
  * The single table of tlsd errors: names, messages, embedded-API names and errno mapping.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 
 #include "error.h"
@@ -50,10 +51,12 @@ static const ErrorInfo error_table[_TLSD_ERR_MAX] = {
 };
 
 static const ErrorInfo *error_info(int err) {
-        err = abs(err);
-        if (err >= _TLSD_ERR_MAX)
-                err = TLSD_ERR_INTERNAL;
-        return &error_table[err];
+        /* Negated or not; computed unsigned so INT_MIN cannot overflow. */
+        unsigned u = err < 0 ? 0u - (unsigned) err : (unsigned) err;
+
+        if (u >= _TLSD_ERR_MAX)
+                u = TLSD_ERR_INTERNAL;
+        return &error_table[u];
 }
 
 const char *tlsd_strerror(int err) {
@@ -73,6 +76,8 @@ int tlsd_error_to_errno(enum tlsd_error e) {
 }
 
 enum tlsd_error tlsd_error_from_errno(int negative_errno) {
+        if (negative_errno > 0 || negative_errno == INT_MIN)
+                return TLSD_ERR_INTERNAL;
         switch (-negative_errno) {
         case 0:
                 return TLSD_OK;

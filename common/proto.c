@@ -461,10 +461,14 @@ static int get_fixed(const TlsdMsgView *v, TlsdAttrType a, void *ret, size_t siz
 }
 
 int tlsd_msg_get_u32(const TlsdMsgView *v, TlsdAttrType a, uint32_t *ret) {
+        if (tlsd_msg_has(v, a) && attr_table[a].kind != KIND_U32)
+                return -EBADMSG; /* asked with the wrong getter: a bug */
         return get_fixed(v, a, ret, sizeof(*ret));
 }
 
 int tlsd_msg_get_u64(const TlsdMsgView *v, TlsdAttrType a, uint64_t *ret) {
+        if (tlsd_msg_has(v, a) && attr_table[a].kind != KIND_U64)
+                return -EBADMSG;
         return get_fixed(v, a, ret, sizeof(*ret));
 }
 
@@ -626,7 +630,7 @@ int tlsd_msg_build_error(TlsdMsg *m, uint16_t type, uint32_t id, int err, const 
         if (r < 0)
                 return r;
         tlsd_msg_put_u32(m, TLSD_A_ERROR, (uint32_t) tlsd_error_from_errno(err));
-        tlsd_msg_put_u32(m, TLSD_A_ERRNO, (uint32_t) -err);
+        tlsd_msg_put_u32(m, TLSD_A_ERRNO, 0u - (uint32_t) err);
         if (message)
                 tlsd_msg_put_str(m, TLSD_A_MESSAGE, message);
         return tlsd_msg_end(m);
