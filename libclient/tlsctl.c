@@ -180,8 +180,21 @@ static int parse_hex(const char *hex, unsigned char *out, size_t max, size_t *re
 
 static bool quiet;
 
+/* How the channel ended, from the Disconnected event. */
+typedef struct Outcome {
+        bool disconnected;
+        int reason;
+        int alert;
+} Outcome;
+
 static void on_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
-        if (ev->type == TLSC_EVENT_CERTIFICATE) {
+        Outcome *o = userdata;
+
+        if (ev->type == TLSC_EVENT_DISCONNECTED) {
+                o->disconnected = true;
+                o->reason = ev->reason;
+                o->alert = ev->alert;
+        } else if (ev->type == TLSC_EVENT_CERTIFICATE) {
                 if (!quiet)
                         fprintf(stderr, "certificate: %s (accepted by --app-verify)\n",
                                 tlsc_verify_result_name(ev->verify_result));
@@ -261,6 +274,7 @@ static int cmd_connect(tlsc_client *c, int argc, char **argv) {
         };
         tlsc_session_options o = {};
         tlsc_connection_info info;
+        Outcome outcome = {};
         char *ca = NULL, *cert = NULL, *key = NULL, *host, *colon;
         unsigned char pin[32], psk[64];
         size_t size;
@@ -268,7 +282,7 @@ static int cmd_connect(tlsc_client *c, int argc, char **argv) {
         unsigned long port;
         int opt, r, fd;
 
-        optind = 1;
+        optind = 0; /* re-initialize getopt: options may follow HOST:PORT here */
         while ((opt = getopt_long(argc, argv, "", options, NULL)) >= 0) {
                 switch (opt) {
                 case O_CA:
@@ -358,7 +372,7 @@ static int cmd_connect(tlsc_client *c, int argc, char **argv) {
                 host++;
         }
 
-        tlsc_set_event_handler(c, on_event, NULL);
+        tlsc_set_event_handler(c, on_event, &outcome);
         r = tlsc_session_create(c, TLSC_ROLE_CLIENT, &o, &session);
         free(ca);
         free(cert);
@@ -393,7 +407,29 @@ static int cmd_connect(tlsc_client *c, int argc, char **argv) {
                                                                       info.verify_result),
                         (double) info.handshake_us / 1000.0);
         r = pipe_data(fd);
+        if (r < 0)
+                fprintf(stderr, "tlsctl: data channel failed: %s\n", strerror(errno));
         close(fd);
+
+        /* EOF on the data fd does not say why: the Disconnected event does (in TLS 1.3 a server
+         * may reject our certificate only after the handshake). */
+        for (int i = 0; i < 50 && !outcome.disconnected; i++) {
+                struct pollfd p = { .fd = tlsc_get_fd(c), .events = POLLIN };
+
+                (void) poll(&p, 1, 100);
+                if (tlsc_dispatch(c) < 0)
+                        break;
+        }
+        if (outcome.disconnected && outcome.reason != TLSC_DISCONNECT_CLOSE_NOTIFY &&
+            outcome.reason != TLSC_DISCONNECT_LOCAL) {
+                if (outcome.alert >= 0)
+                        fprintf(stderr, "tlsctl: connection closed: %s, alert %d\n",
+                                tlsc_disconnect_reason_name(outcome.reason), outcome.alert);
+                else
+                        fprintf(stderr, "tlsctl: connection closed: %s\n",
+                                tlsc_disconnect_reason_name(outcome.reason));
+                return 1;
+        }
         return r < 0 ? 1 : 0;
 }
 
