@@ -567,8 +567,8 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store) {
 
         if (!c)
                 return preverify;
-        if (cert)
-                append_pem(c, cert);
+        if (cert && c->params.verify == TLSC_VERIFY_APP_DECIDES)
+                append_pem(c, cert); /* only the app-decides event shows the chain */
 
         if (c->params.verify == TLSC_VERIFY_PINNED) {
                 /* Only the leaf's key counts; CA trust is not consulted. */

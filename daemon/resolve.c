@@ -60,7 +60,8 @@ static struct addrinfo hints_for(int family, bool numeric) {
         return (struct addrinfo) {
                 .ai_family = family,
                 .ai_socktype = SOCK_STREAM,
-                .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG | (numeric ? AI_NUMERICHOST : 0),
+                /* AI_ADDRCONFIG dumps the host's addresses over netlink: not for literals. */
+                .ai_flags = AI_NUMERICSERV | (numeric ? AI_NUMERICHOST : AI_ADDRCONFIG),
         };
 }
 

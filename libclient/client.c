@@ -23,7 +23,7 @@
 
 #define _public_ __attribute__((visibility("default")))
 
-typedef enum PendingKind { PENDING_DONE, PENDING_VERSION, PENDING_IDENTITY } PendingKind;
+typedef enum PendingKind { PENDING_DONE, PENDING_VERSION, PENDING_IDENTITY, PENDING_ID } PendingKind;
 
 typedef struct Pending {
         struct Pending *next;
@@ -33,7 +33,9 @@ typedef struct Pending {
                 tlsc_done_cb done;
                 tlsc_version_cb version;
                 tlsc_identity_cb identity;
+                tlsc_id_cb id;
         } cb;
+        uint16_t id_attr; /* PENDING_ID: the attribute carrying the new object's id */
         void *userdata;
 } Pending;
 
@@ -151,6 +153,9 @@ static void fail_pending(tlsc_client *c, int result) {
                         break;
                 case PENDING_IDENTITY:
                         p->cb.identity(c, result, NULL, p->userdata);
+                        break;
+                case PENDING_ID:
+                        p->cb.id(c, result, 0, p->userdata);
                         break;
                 }
                 free(p);
@@ -342,6 +347,14 @@ static void complete_pending(tlsc_client *c, Pending *p, const TlsdMsgView *v) {
                 if (r >= 0)
                         fill_identity(v, &id);
                 p->cb.identity(c, r, r >= 0 ? &id : NULL, p->userdata);
+                break;
+        }
+        case PENDING_ID: {
+                uint64_t id = 0;
+
+                if (r >= 0 && tlsd_msg_get_u64(v, (TlsdAttrType) p->id_attr, &id) < 0)
+                        r = -TLSD_ERR_PROTOCOL;
+                p->cb.id(c, r, id, p->userdata);
                 break;
         }
         }
@@ -693,6 +706,29 @@ _public_ int tlsc_whoami_async(tlsc_client *c, tlsc_identity_cb cb, void *userda
 
 /* ---- sessions and connections ---- */
 
+/* Sends a built request: with `async` it is queued and answered through its callback, else the
+ * call blocks for the reply (in *w). */
+static int finish_request(tlsc_client *c, TlsdMsg *m, const Pending *async, Waiter *w) {
+        Pending *p;
+        int r;
+
+        if (!async)
+                return call(c, m, w);
+        p = malloc(sizeof(*p));
+        if (!p)
+                return -TLSD_ERR_MEM;
+        *p = *async;
+        p->id = w->id;
+        r = submit(c, m);
+        if (r < 0) {
+                free(p);
+                return r;
+        }
+        p->next = c->pending;
+        c->pending = p;
+        return 0;
+}
+
 static void put_session_options(TlsdMsg *m, const tlsc_session_options *o) {
         if (!o)
                 return;
@@ -732,8 +768,8 @@ static void put_session_options(TlsdMsg *m, const tlsc_session_options *o) {
                 tlsd_msg_put_u32(m, TLSD_A_HANDSHAKE_TIMEOUT, o->handshake_timeout_ms);
 }
 
-_public_ int tlsc_session_create(tlsc_client *c, int role, const tlsc_session_options *o,
-                                 uint64_t *ret_session) {
+static int session_create(tlsc_client *c, int role, const tlsc_session_options *o,
+                          uint64_t *ret_session, const Pending *async) {
         _cleanup_(tlsd_msg_done) TlsdMsg m = TLSD_MSG_INIT;
         Waiter w = {};
         int r;
@@ -745,15 +781,15 @@ _public_ int tlsc_session_create(tlsc_client *c, int role, const tlsc_session_op
                 return r;
         tlsd_msg_put_u32(&m, TLSD_A_ROLE, (uint32_t) role);
         put_session_options(&m, o);
-        r = call(c, &m, &w);
-        if (r < 0)
+        r = finish_request(c, &m, async, &w);
+        if (r < 0 || async)
                 return r;
         return tlsd_msg_get_u64(&w.view, TLSD_A_SESSION_ID, ret_session) < 0 ? -TLSD_ERR_PROTOCOL
                                                                              : 0;
 }
 
-_public_ int tlsc_session_configure(tlsc_client *c, uint64_t session,
-                                    const tlsc_session_options *o) {
+static int session_configure(tlsc_client *c, uint64_t session, const tlsc_session_options *o,
+                             const Pending *async) {
         _cleanup_(tlsd_msg_done) TlsdMsg m = TLSD_MSG_INIT;
         Waiter w = {};
         int r;
@@ -765,11 +801,11 @@ _public_ int tlsc_session_configure(tlsc_client *c, uint64_t session,
                 return r;
         tlsd_msg_put_u64(&m, TLSD_A_SESSION_ID, session);
         put_session_options(&m, o);
-        return call(c, &m, &w);
+        return finish_request(c, &m, async, &w);
 }
 
 static int call_with_id(tlsc_client *c, TlsdMsgType type, TlsdAttrType a, uint64_t id,
-                        Waiter *w) {
+                        const Pending *async, Waiter *w) {
         _cleanup_(tlsd_msg_done) TlsdMsg m = TLSD_MSG_INIT;
         int r;
 
@@ -779,17 +815,11 @@ static int call_with_id(tlsc_client *c, TlsdMsgType type, TlsdAttrType a, uint64
         if (r < 0)
                 return r;
         tlsd_msg_put_u64(&m, a, id);
-        return call(c, &m, w);
+        return finish_request(c, &m, async, w);
 }
 
-_public_ int tlsc_session_destroy(tlsc_client *c, uint64_t session) {
-        Waiter w = {};
-
-        return call_with_id(c, TLSD_MSG_SESSION_DESTROY, TLSD_A_SESSION_ID, session, &w);
-}
-
-_public_ int tlsc_connection_create(tlsc_client *c, uint64_t session, int family,
-                                    uint64_t *ret_connection) {
+static int connection_create(tlsc_client *c, uint64_t session, int family,
+                             uint64_t *ret_connection, const Pending *async) {
         _cleanup_(tlsd_msg_done) TlsdMsg m = TLSD_MSG_INIT;
         Waiter w = {};
         int r;
@@ -802,16 +832,16 @@ _public_ int tlsc_connection_create(tlsc_client *c, uint64_t session, int family
         tlsd_msg_put_u64(&m, TLSD_A_SESSION_ID, session);
         if (family)
                 tlsd_msg_put_u32(&m, TLSD_A_FAMILY, (uint32_t) family);
-        r = call(c, &m, &w);
-        if (r < 0)
+        r = finish_request(c, &m, async, &w);
+        if (r < 0 || async)
                 return r;
         return tlsd_msg_get_u64(&w.view, TLSD_A_CONNECTION_ID, ret_connection) < 0
                        ? -TLSD_ERR_PROTOCOL
                        : 0;
 }
 
-_public_ int tlsc_connection_bind(tlsc_client *c, uint64_t connection, const char *address,
-                                  unsigned port) {
+static int connection_bind(tlsc_client *c, uint64_t connection, const char *address,
+                           unsigned port, const Pending *async) {
         _cleanup_(tlsd_msg_done) TlsdMsg m = TLSD_MSG_INIT;
         Waiter w = {};
         int r;
@@ -825,11 +855,11 @@ _public_ int tlsc_connection_bind(tlsc_client *c, uint64_t connection, const cha
         if (address)
                 tlsd_msg_put_str(&m, TLSD_A_ADDRESS, address);
         tlsd_msg_put_u32(&m, TLSD_A_PORT, port);
-        return call(c, &m, &w);
+        return finish_request(c, &m, async, &w);
 }
 
-_public_ int tlsc_connection_connect(tlsc_client *c, uint64_t connection, const char *host,
-                                     unsigned port, const char *sni) {
+static int connection_connect(tlsc_client *c, uint64_t connection, const char *host,
+                              unsigned port, const char *sni, const Pending *async) {
         _cleanup_(tlsd_msg_done) TlsdMsg m = TLSD_MSG_INIT;
         Waiter w = {};
         int r;
@@ -844,7 +874,95 @@ _public_ int tlsc_connection_connect(tlsc_client *c, uint64_t connection, const 
         tlsd_msg_put_u32(&m, TLSD_A_PORT, port);
         if (sni)
                 tlsd_msg_put_str(&m, TLSD_A_SERVER_NAME, sni);
-        return call(c, &m, &w);
+        return finish_request(c, &m, async, &w);
+}
+
+/* Blocking and async public forms of each operation. */
+#define DONE_ASYNC(cb, ud) (&(Pending) { .kind = PENDING_DONE, .cb.done = (cb), .userdata = (ud) })
+#define ID_ASYNC(cb, ud, attr)                                                                     \
+        (&(Pending) { .kind = PENDING_ID, .cb.id = (cb), .id_attr = (attr), .userdata = (ud) })
+
+_public_ int tlsc_session_create(tlsc_client *c, int role, const tlsc_session_options *o,
+                                 uint64_t *ret_session) {
+        return session_create(c, role, o, ret_session, NULL);
+}
+
+_public_ int tlsc_session_create_async(tlsc_client *c, int role, const tlsc_session_options *o,
+                                       tlsc_id_cb cb, void *userdata) {
+        uint64_t unused;
+
+        if (!cb)
+                return -TLSD_ERR_PARAM;
+        return session_create(c, role, o, &unused, ID_ASYNC(cb, userdata, TLSD_A_SESSION_ID));
+}
+
+_public_ int tlsc_session_configure(tlsc_client *c, uint64_t session,
+                                    const tlsc_session_options *o) {
+        return session_configure(c, session, o, NULL);
+}
+
+_public_ int tlsc_session_configure_async(tlsc_client *c, uint64_t session,
+                                          const tlsc_session_options *o, tlsc_done_cb cb,
+                                          void *userdata) {
+        if (!cb)
+                return -TLSD_ERR_PARAM;
+        return session_configure(c, session, o, DONE_ASYNC(cb, userdata));
+}
+
+_public_ int tlsc_session_destroy(tlsc_client *c, uint64_t session) {
+        Waiter w = {};
+
+        return call_with_id(c, TLSD_MSG_SESSION_DESTROY, TLSD_A_SESSION_ID, session, NULL, &w);
+}
+
+_public_ int tlsc_session_destroy_async(tlsc_client *c, uint64_t session, tlsc_done_cb cb,
+                                        void *userdata) {
+        Waiter w = {};
+
+        if (!cb)
+                return -TLSD_ERR_PARAM;
+        return call_with_id(c, TLSD_MSG_SESSION_DESTROY, TLSD_A_SESSION_ID, session,
+                            DONE_ASYNC(cb, userdata), &w);
+}
+
+_public_ int tlsc_connection_create(tlsc_client *c, uint64_t session, int family,
+                                    uint64_t *ret_connection) {
+        return connection_create(c, session, family, ret_connection, NULL);
+}
+
+_public_ int tlsc_connection_create_async(tlsc_client *c, uint64_t session, int family,
+                                          tlsc_id_cb cb, void *userdata) {
+        uint64_t unused;
+
+        if (!cb)
+                return -TLSD_ERR_PARAM;
+        return connection_create(c, session, family, &unused,
+                                 ID_ASYNC(cb, userdata, TLSD_A_CONNECTION_ID));
+}
+
+_public_ int tlsc_connection_bind(tlsc_client *c, uint64_t connection, const char *address,
+                                  unsigned port) {
+        return connection_bind(c, connection, address, port, NULL);
+}
+
+_public_ int tlsc_connection_bind_async(tlsc_client *c, uint64_t connection, const char *address,
+                                        unsigned port, tlsc_done_cb cb, void *userdata) {
+        if (!cb)
+                return -TLSD_ERR_PARAM;
+        return connection_bind(c, connection, address, port, DONE_ASYNC(cb, userdata));
+}
+
+_public_ int tlsc_connection_connect(tlsc_client *c, uint64_t connection, const char *host,
+                                     unsigned port, const char *sni) {
+        return connection_connect(c, connection, host, port, sni, NULL);
+}
+
+_public_ int tlsc_connection_connect_async(tlsc_client *c, uint64_t connection, const char *host,
+                                           unsigned port, const char *sni, tlsc_done_cb cb,
+                                           void *userdata) {
+        if (!cb)
+                return -TLSD_ERR_PARAM;
+        return connection_connect(c, connection, host, port, sni, DONE_ASYNC(cb, userdata));
 }
 
 _public_ int tlsc_connect(tlsc_client *c, uint64_t connection, const char *host, unsigned port,
@@ -923,7 +1041,7 @@ _public_ int tlsc_connection_info_get(tlsc_client *c, uint64_t connection,
 
         if (!ret)
                 return -TLSD_ERR_PARAM;
-        r = call_with_id(c, TLSD_MSG_CONNECTION_INFO, TLSD_A_CONNECTION_ID, connection, &w);
+        r = call_with_id(c, TLSD_MSG_CONNECTION_INFO, TLSD_A_CONNECTION_ID, connection, NULL, &w);
         if (r < 0)
                 return r;
         fill_info(&w.view, ret);
@@ -934,11 +1052,32 @@ _public_ int tlsc_connection_disconnect(tlsc_client *c, uint64_t connection) {
         Waiter w = {};
 
         return call_with_id(c, TLSD_MSG_CONNECTION_DISCONNECT, TLSD_A_CONNECTION_ID, connection,
-                            &w);
+                            NULL, &w);
+}
+
+_public_ int tlsc_connection_disconnect_async(tlsc_client *c, uint64_t connection,
+                                              tlsc_done_cb cb, void *userdata) {
+        Waiter w = {};
+
+        if (!cb)
+                return -TLSD_ERR_PARAM;
+        return call_with_id(c, TLSD_MSG_CONNECTION_DISCONNECT, TLSD_A_CONNECTION_ID, connection,
+                            DONE_ASYNC(cb, userdata), &w);
 }
 
 _public_ int tlsc_connection_destroy(tlsc_client *c, uint64_t connection) {
         Waiter w = {};
 
-        return call_with_id(c, TLSD_MSG_CONNECTION_DESTROY, TLSD_A_CONNECTION_ID, connection, &w);
+        return call_with_id(c, TLSD_MSG_CONNECTION_DESTROY, TLSD_A_CONNECTION_ID, connection, NULL,
+                            &w);
+}
+
+_public_ int tlsc_connection_destroy_async(tlsc_client *c, uint64_t connection, tlsc_done_cb cb,
+                                           void *userdata) {
+        Waiter w = {};
+
+        if (!cb)
+                return -TLSD_ERR_PARAM;
+        return call_with_id(c, TLSD_MSG_CONNECTION_DESTROY, TLSD_A_CONNECTION_ID, connection,
+                            DONE_ASYNC(cb, userdata), &w);
 }

@@ -210,6 +210,31 @@ int tlsc_connection_info_get(tlsc_client *c, uint64_t connection, tlsc_connectio
 int tlsc_connection_disconnect(tlsc_client *c, uint64_t connection);
 int tlsc_connection_destroy(tlsc_client *c, uint64_t connection);
 
+/* ---- the same operations, non-blocking: queued at once, the callback runs from
+ * tlsc_dispatch() with the result (and the new object's id for the *_create_async ones). ---- */
+
+typedef void (*tlsc_id_cb)(tlsc_client *c, int result, uint64_t id, void *userdata);
+
+int tlsc_session_create_async(tlsc_client *c, int role, const tlsc_session_options *o,
+                              tlsc_id_cb cb, void *userdata);
+int tlsc_session_configure_async(tlsc_client *c, uint64_t session, const tlsc_session_options *o,
+                                 tlsc_done_cb cb, void *userdata);
+int tlsc_session_destroy_async(tlsc_client *c, uint64_t session, tlsc_done_cb cb,
+                               void *userdata);
+int tlsc_connection_create_async(tlsc_client *c, uint64_t session, int family, tlsc_id_cb cb,
+                                 void *userdata);
+int tlsc_connection_bind_async(tlsc_client *c, uint64_t connection, const char *address,
+                               unsigned port, tlsc_done_cb cb, void *userdata);
+/* The callback says whether the daemon accepted the request; the connection's outcome follows as
+ * an event. */
+int tlsc_connection_connect_async(tlsc_client *c, uint64_t connection, const char *host,
+                                  unsigned port, const char *sni, tlsc_done_cb cb,
+                                  void *userdata);
+int tlsc_connection_disconnect_async(tlsc_client *c, uint64_t connection, tlsc_done_cb cb,
+                                     void *userdata);
+int tlsc_connection_destroy_async(tlsc_client *c, uint64_t connection, tlsc_done_cb cb,
+                                  void *userdata);
+
 /* ---- events ---- */
 
 enum tlsc_event_type {
