@@ -493,6 +493,115 @@ static void on_identity(tlsc_client *c, int r, const tlsc_identity *id, void *u)
                 s->identities++;
 }
 
+typedef struct ObjState {
+        unsigned n;
+        uint64_t last_id;
+        int last_result;
+} ObjState;
+
+static void on_id(tlsc_client *c, int r, uint64_t id, void *u) {
+        ObjState *s = u;
+
+        s->n++;
+        s->last_result = r;
+        s->last_id = id;
+}
+
+static void on_done_obj(tlsc_client *c, int r, void *u) {
+        ObjState *s = u;
+
+        s->n++;
+        s->last_result = r;
+}
+
+static void run_until(tlsc_client *c, const unsigned *n, unsigned want) {
+        long deadline = now_ms() + 5000;
+
+        while (*n < want && now_ms() < deadline) {
+                struct pollfd pfd = { .fd = tlsc_get_fd(c), .events = tlsc_get_events(c) };
+
+                ck_assert_int_ge(poll(&pfd, 1, 1000), 0);
+                ck_assert_int_ge(tlsc_dispatch(c), 0);
+        }
+        ck_assert_uint_eq(*n, want);
+}
+
+START_TEST(test_async_objects) {
+        tlsc_session_options o = { .alpn = "h2" };
+        ObjState s = {};
+        uint64_t session, conn;
+        Daemon d;
+        tlsc_client *c = NULL;
+
+        daemon_init(&d);
+        ck_assert_int_eq(daemon_start(&d), 0);
+        ck_assert_int_eq(tlsc_open(d.socket_path, &c), 0);
+
+        ck_assert_int_eq(tlsc_session_create_async(c, TLSC_ROLE_CLIENT, NULL, on_id, &s), 0);
+        run_until(c, &s.n, 1);
+        ck_assert_int_eq(s.last_result, 0);
+        session = s.last_id;
+        ck_assert_uint_ne(session, 0);
+        ck_assert_int_eq(tlsc_session_configure_async(c, session, &o, on_done_obj, &s), 0);
+        run_until(c, &s.n, 2);
+        ck_assert_int_eq(s.last_result, 0);
+        ck_assert_int_eq(tlsc_connection_create_async(c, session, 0, on_id, &s), 0);
+        run_until(c, &s.n, 3);
+        ck_assert_int_eq(s.last_result, 0);
+        conn = s.last_id;
+        ck_assert_int_eq(tlsc_connection_bind_async(c, conn, "127.0.0.1", 0, on_done_obj, &s), 0);
+        run_until(c, &s.n, 4);
+        ck_assert_int_eq(s.last_result, 0);
+        /* errors come back through the callback too */
+        ck_assert_int_eq(tlsc_connection_destroy_async(c, conn + 1000, on_done_obj, &s), 0);
+        run_until(c, &s.n, 5);
+        ck_assert_int_eq(s.last_result, -TLSD_ERR_NOT_FOUND);
+        ck_assert_int_eq(tlsc_connection_destroy_async(c, conn, on_done_obj, &s), 0);
+        ck_assert_int_eq(tlsc_session_destroy_async(c, session, on_done_obj, &s), 0);
+        run_until(c, &s.n, 7);
+        ck_assert_int_eq(s.last_result, 0);
+        ck_assert_int_eq(tlsc_session_destroy(c, session), -TLSD_ERR_NOT_FOUND);
+
+        tlsc_close(c);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
+START_TEST(test_object_limits) {
+        uint64_t s1, s2, s3, c1, c2, c3;
+        Daemon d;
+        tlsc_client *a = NULL, *b = NULL;
+
+        daemon_init(&d);
+        d.config = "[Limits]\nMaxSessionsPerClient=2\nMaxConnectionsPerUser=2\n";
+        ck_assert_int_eq(daemon_start(&d), 0);
+        ck_assert_int_eq(tlsc_open(d.socket_path, &a), 0);
+        ck_assert_int_eq(tlsc_open(d.socket_path, &b), 0);
+        ck_assert_int_eq(tlsc_session_create(a, TLSC_ROLE_CLIENT, NULL, &s1), 0);
+        ck_assert_int_eq(tlsc_session_create(a, TLSC_ROLE_CLIENT, NULL, &s2), 0);
+        ck_assert_int_eq(tlsc_session_create(a, TLSC_ROLE_CLIENT, NULL, &s3), -TLSD_ERR_LIMIT);
+        ck_assert_ptr_nonnull(strstr(tlsc_last_error_message(a), "MaxSessionsPerClient"));
+        /* connections count per user, across that user's clients */
+        ck_assert_int_eq(tlsc_connection_create(a, s1, 0, &c1), 0);
+        ck_assert_int_eq(tlsc_session_create(b, TLSC_ROLE_CLIENT, NULL, &s3), 0);
+        ck_assert_int_eq(tlsc_connection_create(b, s3, 0, &c2), 0);
+        ck_assert_int_eq(tlsc_connection_create(a, s2, 0, &c3), -TLSD_ERR_LIMIT);
+        ck_assert_ptr_nonnull(strstr(tlsc_last_error_message(a), "MaxConnectionsPerUser"));
+        /* b going away frees its connection for a */
+        tlsc_close(b);
+        usleep(100000);
+        ck_assert_int_eq(tlsc_connection_create(a, s2, 0, &c3), 0);
+        /* the server role is not there yet: a clear error */
+        ck_assert_int_eq(tlsc_session_destroy(a, s1), 0);
+        ck_assert_int_eq(tlsc_session_create(a, TLSC_ROLE_SERVER, NULL, &s1),
+                         -TLSD_ERR_UNSUPPORTED);
+        tlsc_close(a);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
 START_TEST(test_async_api) {
         AsyncState s = {};
         Daemon d;
@@ -671,6 +780,8 @@ static Suite *daemon_suite(void) {
         tcase_add_test(tc, test_malformed_over_socket);
         tcase_add_test(tc, test_protocol_error_limit);
         tcase_add_test(tc, test_async_api);
+        tcase_add_test(tc, test_async_objects);
+        tcase_add_test(tc, test_object_limits);
         tcase_add_test(tc, test_client_limits);
         tcase_add_test(tc, test_slow_reader_is_cut);
         tcase_add_test(tc, test_second_daemon_and_stale_socket);
