@@ -23,6 +23,7 @@
 
 #include "connection.h"
 #include "core.h"
+#include "error-message.h"
 #include "log.h"
 #include "manager.h"
 
@@ -555,11 +556,11 @@ int connection_new(Session *s, int family, char *error, Connection **ret) {
         Connection *c;
 
         if (family != AF_UNSPEC && family != AF_INET && family != AF_INET6) {
-                snprintf(error, 256, "address family must be unspecified, IPv4 or IPv6");
+                error_message_set(error, "address family must be unspecified, IPv4 or IPv6");
                 return -EAFNOSUPPORT;
         }
         if (u->n_connections >= m->config->max_connections_per_uid) {
-                snprintf(error, 256, "too many connections for this user "
+                error_message_set(error, "too many connections for this user "
                                      "(MaxConnectionsPerUser=%u)",
                          m->config->max_connections_per_uid);
                 return -EUSERS;
@@ -618,17 +619,17 @@ int connection_bind(Connection *c, const char *address, unsigned port, char *err
         int r;
 
         if (c->started) {
-                snprintf(error, 256, "bind must come before connect");
+                error_message_set(error, "bind must come before connect");
                 return -EBUSY;
         }
         if (port > 65535) {
-                snprintf(error, 256, "port %u out of range", port);
+                error_message_set(error, "port %u out of range", port);
                 return -EINVAL;
         }
         (void) snprintf(service, sizeof(service), "%u", port);
         r = getaddrinfo(address && *address ? address : NULL, service, &hints, &res);
         if (r != 0) {
-                snprintf(error, 256, "'%s' is not a local IP address", address ? address : "");
+                error_message_set(error, "'%s' is not a local IP address", address ? address : "");
                 return -EINVAL;
         }
         memcpy(&c->bind_addr, res->ai_addr, res->ai_addrlen);
@@ -644,16 +645,16 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
         int r;
 
         if (c->started) {
-                snprintf(error, 256, "connection %" PRIu64 " was already started; create a new "
+                error_message_set(error, "connection %" PRIu64 " was already started; create a new "
                                      "one", c->id);
                 return -EBUSY;
         }
         if (!host || !*host || strlen(host) > 253) {
-                snprintf(error, 256, "host must be a name or address of 1..253 bytes");
+                error_message_set(error, "host must be a name or address of 1..253 bytes");
                 return -EINVAL;
         }
         if (port == 0 || port > 65535) {
-                snprintf(error, 256, "port must be 1..65535");
+                error_message_set(error, "port must be 1..65535");
                 return -EINVAL;
         }
         if (!c->session->trust_configured && c->session->verify != TLSC_VERIFY_PINNED) {
@@ -664,7 +665,7 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
                 c->session->trust_configured = true;
         }
         if (u->n_pending >= m->config->max_pending_handshakes_per_uid) {
-                snprintf(error, 256, "too many handshakes in progress for this user "
+                error_message_set(error, "too many handshakes in progress for this user "
                                      "(MaxPendingHandshakesPerUser=%u)",
                          m->config->max_pending_handshakes_per_uid);
                 return -EUSERS;
@@ -699,7 +700,7 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
 
 int connection_certificate_response(Connection *c, bool accept, char *error) {
         if (c->state != CONNECTION_CERT_PENDING) {
-                snprintf(error, 256, "connection %" PRIu64 " is not waiting for a certificate "
+                error_message_set(error, "connection %" PRIu64 " is not waiting for a certificate "
                                      "decision (state %s)", c->id, tlsc_state_name(c->state));
                 return -EBUSY;
         }

@@ -14,6 +14,7 @@
 #include <ctype.h>
 
 #include "engine-ciphers.h"
+#include "error-message.h"
 #include "macro.h"
 
 typedef enum SuiteClass { SUITE_DEFAULT, SUITE_ALLOWED, SUITE_LEGACY } SuiteClass;
@@ -85,16 +86,6 @@ static const struct {
         { "SRP", "SRP suites are not supported" },
 };
 
-static void set_error(char *error, const char *fmt, ...) _printf_(2, 3);
-static void set_error(char *error, const char *fmt, ...) {
-        va_list ap;
-
-        if (!error)
-                return;
-        va_start(ap, fmt);
-        (void) vsnprintf(error, 256, fmt, ap);
-        va_end(ap);
-}
 
 const char *engine_default_cipher_list(void) {
         static char buf[1024];
@@ -150,26 +141,26 @@ int engine_ciphers_translate(const char *list, bool legacy, char **ret, char *er
                         upper[k] = 0;
                         for (size_t i = 0; i < ELEMENTSOF(refused); i++)
                                 if (strstr(upper, refused[i].needle)) {
-                                        set_error(error, "cipher suite '%s' refused: %s", name,
+                                        error_message_set(error, "cipher suite '%s' refused: %s", name,
                                                   refused[i].why);
                                         return -EPROTONOSUPPORT;
                                 }
                         if (is_openssl_static_rsa(upper)) {
-                                set_error(error, "cipher suite '%s' refused: static RSA key "
+                                error_message_set(error, "cipher suite '%s' refused: static RSA key "
                                                  "exchange has no forward secrecy", name);
                                 return -EPROTONOSUPPORT;
                         }
                         if (is_openssl_static_psk(upper)) {
-                                set_error(error, "cipher suite '%s' refused: plain PSK key "
+                                error_message_set(error, "cipher suite '%s' refused: plain PSK key "
                                                  "exchange has no forward secrecy (use DHE-PSK "
                                                  "or ECDHE-PSK)", name);
                                 return -EPROTONOSUPPORT;
                         }
-                        set_error(error, "unknown cipher suite '%s'", name);
+                        error_message_set(error, "unknown cipher suite '%s'", name);
                         return -EINVAL;
                 }
                 if (s->class == SUITE_LEGACY && !legacy) {
-                        set_error(error, "cipher suite '%s' is CBC mode: allowed only with the "
+                        error_message_set(error, "cipher suite '%s' is CBC mode: allowed only with the "
                                          "session's legacy opt-in", name);
                         return -EPROTONOSUPPORT;
                 }
@@ -180,7 +171,7 @@ int engine_ciphers_translate(const char *list, bool legacy, char **ret, char *er
                 strcat(out, s->openssl);
         }
         if (n == 0) {
-                set_error(error, "empty cipher suite list");
+                error_message_set(error, "empty cipher suite list");
                 return -EINVAL;
         }
         *ret = TAKE_PTR(out);

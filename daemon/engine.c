@@ -24,6 +24,7 @@
 
 #include "engine.h"
 #include "engine-ciphers.h"
+#include "error-message.h"
 #include "log.h"
 
 struct EngineCtx {
@@ -90,16 +91,6 @@ void engine_features(EngineFeatures *ret) {
 }
 
 
-static void set_error(char *error, const char *fmt, ...) _printf_(2, 3);
-static void set_error(char *error, const char *fmt, ...) {
-        va_list ap;
-
-        if (!error)
-                return;
-        va_start(ap, fmt);
-        (void) vsnprintf(error, 256, fmt, ap);
-        va_end(ap);
-}
 
 /* An external PSK has no hash of its own: SHA-256 unless agreed otherwise (RFC 9258), which is
  * what OpenSSL and GnuTLS assume. So TLS 1.3 offers it with the first SHA-256 suite of the list
@@ -167,18 +158,18 @@ EngineCtx *engine_ctx_free(EngineCtx *c) {
 
 int engine_ctx_set_versions(EngineCtx *c, unsigned min, unsigned max, char *error) {
         if (min < 0x0303 || max < 0x0303) {
-                set_error(error, "TLS versions before 1.2 are refused: they lack modern AEAD "
+                error_message_set(error, "TLS versions before 1.2 are refused: they lack modern AEAD "
                                  "suites and have known attacks");
                 return -EPROTONOSUPPORT;
         }
         if (min > 0x0304 || max > 0x0304 || min > max) {
-                set_error(error, "invalid version range 0x%04x..0x%04x (TLS 1.2 = 0x0303, "
+                error_message_set(error, "invalid version range 0x%04x..0x%04x (TLS 1.2 = 0x0303, "
                                  "TLS 1.3 = 0x0304)", min, max);
                 return -EINVAL;
         }
         if (wolfSSL_CTX_set_min_proto_version(c->ctx, (int) min) != WOLFSSL_SUCCESS ||
             wolfSSL_CTX_set_max_proto_version(c->ctx, (int) max) != WOLFSSL_SUCCESS) {
-                set_error(error, "the TLS library refused the version range");
+                error_message_set(error, "the TLS library refused the version range");
                 return -EINVAL;
         }
         return 0;
@@ -192,7 +183,7 @@ int engine_ctx_set_ciphers(EngineCtx *c, const char *list, bool legacy, char *er
         if (r < 0)
                 return r;
         if (wolfSSL_CTX_set_cipher_list(c->ctx, wolf) != WOLFSSL_SUCCESS) {
-                set_error(error, "the TLS library refused cipher list '%s'", wolf);
+                error_message_set(error, "the TLS library refused cipher list '%s'", wolf);
                 return -EINVAL;
         }
         pick_psk13_suite(c, wolf);
@@ -232,7 +223,7 @@ int engine_ctx_set_groups(EngineCtx *c, const char *list, char *error) {
                                 (void) snprintf(known + strlen(known),
                                                 sizeof(known) - strlen(known), "%s%s",
                                                 i ? ", " : "", groups[i].name);
-                        set_error(error, "unknown or unsupported key-exchange group '%s' "
+                        error_message_set(error, "unknown or unsupported key-exchange group '%s' "
                                          "(supported: %s)", g, known);
                         return -EINVAL;
                 }
@@ -241,11 +232,11 @@ int engine_ctx_set_groups(EngineCtx *c, const char *list, char *error) {
                 strcat(out, w);
         }
         if (n == 0) {
-                set_error(error, "empty group list");
+                error_message_set(error, "empty group list");
                 return -EINVAL;
         }
         if (wolfSSL_CTX_set1_groups_list(c->ctx, out) != WOLFSSL_SUCCESS) {
-                set_error(error, "the TLS library refused group list '%s'", out);
+                error_message_set(error, "the TLS library refused group list '%s'", out);
                 return -EINVAL;
         }
         return 0;
@@ -279,7 +270,7 @@ int engine_ctx_set_identity(EngineCtx *c, const void *cert, size_t cert_size, co
         else
                 r = wolfSSL_CTX_use_certificate_buffer(c->ctx, cert, (long) cert_size, fmt);
         if (r != WOLFSSL_SUCCESS) {
-                set_error(error, "certificate is not valid %s (%s)",
+                error_message_set(error, "certificate is not valid %s (%s)",
                           fmt == WOLFSSL_FILETYPE_PEM ? "PEM" : "DER",
                           wolfSSL_ERR_reason_error_string((unsigned long) r));
                 return -EKEYEXPIRED;
@@ -295,16 +286,16 @@ int engine_ctx_set_identity(EngineCtx *c, const void *cert, size_t cert_size, co
                 bool encrypted = memmem(key, key_size, "ENCRYPTED", 9) != NULL;
 
                 if (encrypted && !password)
-                        set_error(error, "private key is encrypted and no password was given");
+                        error_message_set(error, "private key is encrypted and no password was given");
                 else if (encrypted)
-                        set_error(error, "private key could not be decrypted: wrong password?");
+                        error_message_set(error, "private key could not be decrypted: wrong password?");
                 else
-                        set_error(error, "private key is not a valid %s key",
+                        error_message_set(error, "private key is not a valid %s key",
                                   fmt == WOLFSSL_FILETYPE_PEM ? "PEM" : "DER");
                 return -EKEYEXPIRED;
         }
         if (wolfSSL_CTX_check_private_key(c->ctx) != WOLFSSL_SUCCESS) {
-                set_error(error, "private key does not match the certificate");
+                error_message_set(error, "private key does not match the certificate");
                 return -EKEYEXPIRED;
         }
         return 0;
@@ -315,7 +306,7 @@ int engine_ctx_add_trust(EngineCtx *c, const void *ca, size_t size, char *error)
         int r = wolfSSL_CTX_load_verify_buffer(c->ctx, ca, (long) size, fmt);
 
         if (r != WOLFSSL_SUCCESS) {
-                set_error(error, "CA certificates are not valid %s (%s)",
+                error_message_set(error, "CA certificates are not valid %s (%s)",
                           fmt == WOLFSSL_FILETYPE_PEM ? "PEM" : "DER",
                           wolfSSL_ERR_reason_error_string((unsigned long) r));
                 return -EKEYEXPIRED;
@@ -325,7 +316,7 @@ int engine_ctx_add_trust(EngineCtx *c, const void *ca, size_t size, char *error)
 
 int engine_ctx_add_system_trust(EngineCtx *c, char *error) {
         if (wolfSSL_CTX_load_system_CA_certs(c->ctx) != WOLFSSL_SUCCESS) {
-                set_error(error, "no usable system trust store (/etc/ssl/certs)");
+                error_message_set(error, "no usable system trust store (/etc/ssl/certs)");
                 return -ENOENT;
         }
         return 0;
@@ -362,11 +353,11 @@ static unsigned int psk_client_tls13_cb(WOLFSSL *ssl, const char *hint, char *id
 int engine_ctx_set_psk(EngineCtx *c, const char *identity, const void *key, size_t key_size,
                        char *error) {
         if (!identity || !*identity || strlen(identity) > 128) {
-                set_error(error, "PSK identity must be 1..128 bytes");
+                error_message_set(error, "PSK identity must be 1..128 bytes");
                 return -EINVAL;
         }
         if (key_size < 16 || key_size > 64) {
-                set_error(error, "PSK must be 16..64 bytes");
+                error_message_set(error, "PSK must be 16..64 bytes");
                 return -EINVAL;
         }
         free(c->psk_identity);

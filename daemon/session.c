@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "connection.h"
+#include "error-message.h"
 #include "log.h"
 #include "manager.h"
 #include "session.h"
@@ -37,13 +38,13 @@ static int validate_alpn(const char *list, char *error) {
                 size_t len = strlen(p);
 
                 if (len == 0 || len > 255) {
-                        snprintf(error, 256, "ALPN protocol names must be 1..255 bytes");
+                        error_message_set(error, "ALPN protocol names must be 1..255 bytes");
                         return -EINVAL;
                 }
                 n++;
         }
         if (n == 0 || n > 16) {
-                snprintf(error, 256, "ALPN list must name 1..16 protocols");
+                error_message_set(error, "ALPN list must name 1..16 protocols");
                 return -EINVAL;
         }
         return 0;
@@ -53,20 +54,20 @@ int session_configure(Session *s, const SessionOptions *o, char *error) {
         int r;
 
         if (o->has_compression && o->compression != 0) {
-                snprintf(error, 256, "compression is refused: only method 0 (none) is allowed "
+                error_message_set(error, "compression is refused: only method 0 (none) is allowed "
                                      "(CRIME)");
                 return -EPROTONOSUPPORT;
         }
         if (o->has_verify && o->verify >= _TLSC_VERIFY_MODE_MAX) {
-                snprintf(error, 256, "unknown verify mode %u", o->verify);
+                error_message_set(error, "unknown verify mode %u", o->verify);
                 return -EINVAL;
         }
         if (o->pin && o->pin_size != 32) {
-                snprintf(error, 256, "a pin is the 32-byte SHA-256 of the peer's public key");
+                error_message_set(error, "a pin is the 32-byte SHA-256 of the peer's public key");
                 return -EINVAL;
         }
         if (o->has_verify && o->verify == TLSC_VERIFY_PINNED && !o->pin && !s->has_pin) {
-                snprintf(error, 256, "verify mode 'pinned' needs a pin");
+                error_message_set(error, "verify mode 'pinned' needs a pin");
                 return -EINVAL;
         }
         if (o->alpn && *o->alpn) {
@@ -76,7 +77,7 @@ int session_configure(Session *s, const SessionOptions *o, char *error) {
         }
         if (o->has_handshake_timeout &&
             (o->handshake_timeout_ms < 100 || o->handshake_timeout_ms > 600000)) {
-                snprintf(error, 256, "handshake timeout must be 100..600000 ms");
+                error_message_set(error, "handshake timeout must be 100..600000 ms");
                 return -EINVAL;
         }
         if (o->has_legacy)
@@ -101,7 +102,7 @@ int session_configure(Session *s, const SessionOptions *o, char *error) {
         }
         if (o->cert || o->key) {
                 if (!o->cert || !o->key) {
-                        snprintf(error, 256, "an identity needs both certificate and key");
+                        error_message_set(error, "an identity needs both certificate and key");
                         return -EINVAL;
                 }
                 r = engine_ctx_set_identity(s->engine, o->cert, o->cert_size, o->key,
@@ -111,7 +112,7 @@ int session_configure(Session *s, const SessionOptions *o, char *error) {
         }
         if (o->psk_identity || o->psk_key) {
                 if (!o->psk_identity || !o->psk_key) {
-                        snprintf(error, 256, "a PSK needs both identity and key");
+                        error_message_set(error, "a PSK needs both identity and key");
                         return -EINVAL;
                 }
                 r = engine_ctx_set_psk(s->engine, o->psk_identity, o->psk_key, o->psk_key_size,
@@ -153,11 +154,11 @@ int session_new(Peer *owner, unsigned role, const SessionOptions *o, char *error
         int r;
 
         if (role != ENGINE_CLIENT) {
-                snprintf(error, 256, "only the client role is available in this version");
+                error_message_set(error, "only the client role is available in this version");
                 return -EOPNOTSUPP;
         }
         if (owner->n_sessions >= m->config->max_sessions_per_client) {
-                snprintf(error, 256, "too many sessions (MaxSessionsPerClient=%u)",
+                error_message_set(error, "too many sessions (MaxSessionsPerClient=%u)",
                          m->config->max_sessions_per_client);
                 return -EUSERS;
         }
