@@ -78,6 +78,14 @@ static const AttrSpec attr_table[_TLSD_A_MAX] = {
         [TLSD_A_RESUMED] = { "resumed", KIND_U32, 0 },
         [TLSD_A_REASON] = { "reason", KIND_U32, 0 },
         [TLSD_A_PEER_CHAIN] = { "peer-chain", KIND_BINARY, 65000 },
+        [TLSD_A_LISTENER_ID] = { "listener-id", KIND_U64, 0 },
+        [TLSD_A_BACKLOG] = { "backlog", KIND_U32, 0 },
+        [TLSD_A_MAX_PENDING] = { "max-pending", KIND_U32, 0 },
+        [TLSD_A_MAX_CONNECTIONS] = { "max-connections", KIND_U32, 0 },
+        [TLSD_A_PEER_ADDRESS] = { "peer-address", KIND_STRING, 64 },
+        [TLSD_A_PEER_PORT] = { "peer-port", KIND_U32, 0 },
+        [TLSD_A_SNI] = { "sni", KIND_STRING, 256 },
+        [TLSD_A_CLIENT_AUTH] = { "client-auth", KIND_U32, 0 },
 };
 
 typedef struct AttrRule {
@@ -120,7 +128,7 @@ static const AttrRule error_reply[] = {
                 OPT(TLSD_A_KEY_PASSWORD), OPT(TLSD_A_PSK_IDENTITY), OPT(TLSD_A_PSK_KEY),           \
                 OPT(TLSD_A_CA), OPT(TLSD_A_SYSTEM_TRUST), OPT(TLSD_A_VERIFY_MODE),                 \
                 OPT(TLSD_A_PIN), OPT(TLSD_A_ALPN), OPT(TLSD_A_SERVER_NAME),                        \
-                OPT(TLSD_A_COMPRESSION), OPT(TLSD_A_HANDSHAKE_TIMEOUT)
+                OPT(TLSD_A_COMPRESSION), OPT(TLSD_A_HANDSHAKE_TIMEOUT), OPT(TLSD_A_CLIENT_AUTH)
 
 static const AttrRule session_create_request[] = { REQ(TLSD_A_ROLE), SESSION_OPTIONS, END };
 static const AttrRule session_configure_request[] = { REQ(TLSD_A_SESSION_ID), SESSION_OPTIONS,
@@ -162,6 +170,23 @@ static const AttrRule event_disconnected[] = {
         REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_REASON), OPT(TLSD_A_ALERT), OPT(TLSD_A_BYTES_IN),
         OPT(TLSD_A_BYTES_OUT), END,
 };
+static const AttrRule listen_request[] = {
+        REQ(TLSD_A_SESSION_ID), OPT(TLSD_A_ADDRESS), REQ(TLSD_A_PORT), OPT(TLSD_A_BACKLOG),
+        OPT(TLSD_A_MAX_PENDING), OPT(TLSD_A_MAX_CONNECTIONS), END,
+};
+static const AttrRule listen_reply[] = {
+        REQ(TLSD_A_LISTENER_ID), REQ(TLSD_A_ADDRESS), REQ(TLSD_A_PORT), END,
+};
+static const AttrRule listener_id_only[] = { REQ(TLSD_A_LISTENER_ID), END };
+static const AttrRule adopt_request[] = {
+        REQ(TLSD_A_SESSION_ID), OPT(TLSD_A_HOST), OPT(TLSD_A_SERVER_NAME), END,
+};
+static const AttrRule event_accepted[] = {
+        REQ(TLSD_A_LISTENER_ID), REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_PEER_ADDRESS),
+        REQ(TLSD_A_PEER_PORT), REQ(TLSD_A_TLS_VERSION), REQ(TLSD_A_CIPHER), OPT(TLSD_A_GROUP),
+        OPT(TLSD_A_ALPN_SELECTED), OPT(TLSD_A_PEER_SUBJECT), OPT(TLSD_A_SNI),
+        OPT(TLSD_A_VERIFY_RESULT), OPT(TLSD_A_RESUMED), OPT(TLSD_A_HANDSHAKE_USEC), END,
+};
 static const AttrRule session_id_reply[] = { REQ(TLSD_A_SESSION_ID), END };
 static const AttrRule connection_id_reply[] = { REQ(TLSD_A_CONNECTION_ID), END };
 
@@ -193,6 +218,10 @@ static const MsgSpec msg_table[_TLSD_MSG_MAX] = {
         [TLSD_MSG_EVENT_CERTIFICATE] = { "CertificateIndication", true, NULL, event_certificate, 0,
                                          0 },
         [TLSD_MSG_EVENT_DISCONNECTED] = { "Disconnected", true, NULL, event_disconnected, 0, 0 },
+        [TLSD_MSG_LISTEN] = { "Listen", false, listen_request, listen_reply, 0, 0 },
+        [TLSD_MSG_LISTENER_CLOSE] = { "CloseListener", false, listener_id_only, NULL, 0, 0 },
+        [TLSD_MSG_ADOPT] = { "Adopt", false, adopt_request, connection_id_reply, 1, 0 },
+        [TLSD_MSG_EVENT_ACCEPTED] = { "Accepted", true, NULL, event_accepted, 0, 1 },
 };
 
 static const char *const proto_error_names[_TLSD_PROTO_MAX] = {

@@ -55,6 +55,10 @@ typedef enum TlsdMsgType {
         TLSD_MSG_EVENT_HANDSHAKE_FAILED = 15,
         TLSD_MSG_EVENT_CERTIFICATE = 16,      /* app-decides verification */
         TLSD_MSG_EVENT_DISCONNECTED = 17,
+        TLSD_MSG_LISTEN = 18,
+        TLSD_MSG_LISTENER_CLOSE = 19,
+        TLSD_MSG_ADOPT = 20,                  /* carries the app's connected TCP socket */
+        TLSD_MSG_EVENT_ACCEPTED = 21,         /* carries the app's data fd */
         _TLSD_MSG_MAX,
 } TlsdMsgType;
 
@@ -110,6 +114,14 @@ typedef enum TlsdAttrType {
         TLSD_A_RESUMED = 48,        /* u32 bool */
         TLSD_A_REASON = 49,         /* u32 enum tlsc_disconnect_reason */
         TLSD_A_PEER_CHAIN = 50,     /* binary, PEM */
+        TLSD_A_LISTENER_ID = 51,    /* u64 */
+        TLSD_A_BACKLOG = 52,        /* u32 */
+        TLSD_A_MAX_PENDING = 53,    /* u32 */
+        TLSD_A_MAX_CONNECTIONS = 54, /* u32 */
+        TLSD_A_PEER_ADDRESS = 55,   /* string, numeric IP */
+        TLSD_A_PEER_PORT = 56,      /* u32 */
+        TLSD_A_SNI = 57,            /* string: the name a client asked a server for */
+        TLSD_A_CLIENT_AUTH = 58,    /* u32 enum tlsc_client_auth */
         _TLSD_A_MAX,
 } TlsdAttrType;
 

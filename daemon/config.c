@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <ini.h>
+#include <pwd.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -31,6 +32,8 @@ int config_new(Config **ret) {
         c->max_connections_per_uid = 4096;
         c->max_pending_handshakes_per_uid = 256;
         c->handshake_timeout_ms = 30000;
+        c->listener_max_pending = 128;
+        c->listener_max_connections = 1024;
         *ret = c;
         return 0;
 }
@@ -40,6 +43,7 @@ Config *config_free(Config *c) {
                 return NULL;
         free(c->runtime_dir);
         free(c->socket_group);
+        free(c->privileged_port_users);
         free(c);
         return NULL;
 }
@@ -97,7 +101,14 @@ static int parse_unsigned(const char *v, unsigned long long min, unsigned long l
         return 0;
 }
 
-typedef enum KeyType { KEY_STRING, KEY_UNSIGNED, KEY_SIZE, KEY_LOG_LEVEL, KEY_PATH } KeyType;
+typedef enum KeyType {
+        KEY_STRING,
+        KEY_UNSIGNED,
+        KEY_SIZE,
+        KEY_LOG_LEVEL,
+        KEY_PATH,
+        KEY_USERS,
+} KeyType;
 
 typedef struct Key {
         const char *section;
@@ -124,6 +135,10 @@ static const Key keys[] = {
         KEY("Limits", "MaxPendingHandshakesPerUser", KEY_UNSIGNED,
             max_pending_handshakes_per_uid, 1, 1000000),
         KEY("Limits", "HandshakeTimeoutMSec", KEY_UNSIGNED, handshake_timeout_ms, 100, 600000),
+        KEY("Limits", "ListenerMaxPending", KEY_UNSIGNED, listener_max_pending, 1, 1000000),
+        KEY("Limits", "ListenerMaxConnections", KEY_UNSIGNED, listener_max_connections, 1,
+            10000000),
+        KEY("Listen", "PrivilegedPortUsers", KEY_USERS, privileged_port_users, 0, 0),
 };
 
 _printf_(2, 3) static int parse_error(Parser *p, const char *fmt, ...) {
@@ -177,6 +192,34 @@ static int set_key(Parser *p, const Key *k, const char *value) {
                 else
                         *(unsigned *) field = (unsigned) u;
                 return 1;
+        case KEY_USERS: {
+                /* user names or numeric uids, space separated; resolved now, not per request */
+                _cleanup_free_ char *copy = strdup(value);
+                char *save = NULL;
+
+                if (!copy)
+                        return 0;
+                for (char *w = strtok_r(copy, " \t,", &save); w; w = strtok_r(NULL, " \t,", &save)) {
+                        struct passwd *pw = getpwnam(w);
+                        char *end;
+                        unsigned long uid;
+                        uid_t *a;
+
+                        errno = 0;
+                        uid = strtoul(w, &end, 10);
+                        if (pw)
+                                uid = pw->pw_uid;
+                        else if (errno || *end || end == w || uid >= (uid_t) -1)
+                                return parse_error(p, "%s=: no such user '%s'", k->name, w);
+                        a = reallocarray(p->config->privileged_port_users,
+                                         p->config->n_privileged_port_users + 1, sizeof(uid_t));
+                        if (!a)
+                                return 0;
+                        a[p->config->n_privileged_port_users++] = (uid_t) uid;
+                        p->config->privileged_port_users = a;
+                }
+                return 1;
+        }
         case KEY_LOG_LEVEL:
                 r = log_level_from_string(value);
                 if (r < 0)

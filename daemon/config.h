@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #define TLSD_DEFAULT_CONFIG_FILE SYSCONFDIR "/tlsd/tlsd.conf"
 
@@ -23,6 +24,10 @@ typedef struct Config {
         unsigned max_connections_per_uid;
         unsigned max_pending_handshakes_per_uid;
         unsigned handshake_timeout_ms;
+        unsigned listener_max_pending;     /* handshakes in progress per listener */
+        unsigned listener_max_connections; /* live connections per listener */
+        uid_t *privileged_port_users;      /* may listen on ports < 1024 (root always may) */
+        size_t n_privileged_port_users;
 } Config;
 
 int config_new(Config **ret);

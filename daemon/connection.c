@@ -9,6 +9,7 @@
  * once besides crypto, and a slow reader on either side stalls the writer instead of growing
  * memory.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -61,6 +62,18 @@ static void emit(Connection *c, const CoreEvent *e) {
         peer_emit(c->session->owner, e);
 }
 
+static int on_release(sd_event_source *s, void *userdata) {
+        connection_free(userdata);
+        return 0;
+}
+
+/* Accepted connections belong to tlsd until announced and are freed when they end; that
+ * happens inside their own callbacks, so from a fresh loop iteration. */
+static void schedule_release(Connection *c) {
+        if (!c->release)
+                (void) sd_event_add_defer(c->manager->event, &c->release, on_release, c);
+}
+
 static void fail_handshake(Connection *c, int error, const char *message, int alert,
                            int verify) {
         CoreEvent e = {
@@ -73,11 +86,21 @@ static void fail_handshake(Connection *c, int error, const char *message, int al
                 .verify = verify,
         };
 
-        log_info("connection %" PRIu64 " (uid %u) to %s:%u: handshake failed: %s", c->id,
-                 (unsigned) c->session->owner->uid, c->host ? c->host : "?", c->port, message);
         manager_count_handshake(c->manager, false);
         close_io(c);
         c->state = CONNECTION_CLOSED;
+        if (c->accepted) {
+                /* Not announced: counted on the listener, logged, gone. */
+                log_debug("connection %" PRIu64 " from %s port %u: handshake failed: %s", c->id,
+                          c->peer_address, c->peer_port, message);
+                if (c->listener)
+                        listener_handshake_done(c->listener, false);
+                schedule_release(c);
+                return;
+        }
+        log_info("connection %" PRIu64 " (uid %u) %s %s:%u: handshake failed: %s", c->id,
+                 (unsigned) c->session->owner->uid, c->adopted ? "adopted from" : "to",
+                 c->host ? c->host : c->peer_address, c->host ? c->port : c->peer_port, message);
         emit(c, &e);
 }
 
@@ -102,6 +125,8 @@ static void finish(Connection *c, int reason, int alert) {
         close_io(c);
         c->state = CONNECTION_CLOSED;
         emit(c, &e);
+        if (c->accepted)
+                schedule_release(c);
 }
 
 /* ---- the bridge ---- */
@@ -334,6 +359,14 @@ static int start_operating(Connection *c) {
 
         e.fd = pair[1];
         e.handshake_us = c->t_handshake_us;
+        if (c->accepted) {
+                e.type = CORE_EVENT_ACCEPTED;
+                e.listener = c->listener ? c->listener->id : 0;
+                e.peer_address = c->peer_address;
+                e.peer_port = c->peer_port;
+                if (c->listener)
+                        listener_handshake_done(c->listener, true);
+        }
         emit(c, &e);
         safe_close(pair[1]); /* the adapter sent a duplicate */
         return pump(c);
@@ -400,7 +433,9 @@ static int on_net_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
 static int begin_handshake(Connection *c) {
         Session *s = c->session;
         EngineConnParams p = {
-                .peer_name = s->server_name ? s->server_name : c->host,
+                .peer_name = s->role == ENGINE_SERVER ? NULL
+                             : s->server_name         ? s->server_name
+                                                      : c->host,
                 .sni = c->sni,
                 .alpn = s->alpn,
                 .verify = (enum tlsc_verify_mode) s->verify,
@@ -412,8 +447,9 @@ static int begin_handshake(Connection *c) {
         if (r < 0)
                 return r;
         c->state = CONNECTION_HANDSHAKE;
-        drive_handshake(c);
-        return 0;
+        /* Driven from the loop, never from the request that started it: the requester learns
+         * the connection's id before any event about it can arrive. */
+        return sd_event_source_set_io_events(c->net_io, EPOLLIN | EPOLLOUT);
 }
 
 static void try_next_address(Connection *c);
@@ -585,11 +621,132 @@ int connection_new(Session *s, int family, char *error, Connection **ret) {
         return 0;
 }
 
+static void format_peer(Connection *c, const struct sockaddr *sa) {
+        if (sa->sa_family == AF_INET6) {
+                const struct sockaddr_in6 *a = (const struct sockaddr_in6 *) sa;
+
+                inet_ntop(AF_INET6, &a->sin6_addr, c->peer_address, sizeof(c->peer_address));
+                c->peer_port = ntohs(a->sin6_port);
+        } else if (sa->sa_family == AF_INET) {
+                const struct sockaddr_in *a = (const struct sockaddr_in *) sa;
+
+                inet_ntop(AF_INET, &a->sin_addr, c->peer_address, sizeof(c->peer_address));
+                c->peer_port = ntohs(a->sin_port);
+        }
+}
+
+/* Shared by accept and adopt: the socket is connected, the handshake starts now. */
+static int start_on_socket(Connection *c, int fd) {
+        int r;
+
+        c->net_fd = fd;
+        c->started = true;
+        c->t_start_us = now_us();
+        r = sd_event_add_time_relative(c->manager->event, &c->timer, CLOCK_MONOTONIC,
+                                       (uint64_t) c->session->handshake_timeout_ms * 1000, 1000,
+                                       on_timeout, c);
+        if (r < 0)
+                return r;
+        r = sd_event_add_io(c->manager->event, &c->net_io, fd, EPOLLIN, on_net_io, c);
+        if (r < 0)
+                return r;
+        return begin_handshake(c);
+}
+
+int connection_new_accepted(Session *s, Listener *l, int fd, const struct sockaddr *peer,
+                            socklen_t peer_len, Connection **ret) {
+        char error[ERROR_MESSAGE_MAX];
+        Connection *c;
+        int r;
+
+        r = connection_new(s, AF_UNSPEC, error, &c);
+        if (r < 0) {
+                safe_close(fd);
+                return r;
+        }
+        c->listener = l;
+        c->accepted = true;
+        format_peer(c, peer);
+        r = start_on_socket(c, fd);
+        if (r < 0) {
+                c->listener = NULL; /* the caller did not count it yet */
+                connection_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+int connection_adopt(Session *s, int fd, const char *host, const char *sni, char *error,
+                     Connection **ret) {
+        struct sockaddr_storage sa;
+        socklen_t len = sizeof(sa);
+        int type = 0, r;
+        socklen_t tlen = sizeof(type);
+        Connection *c;
+
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 || type != SOCK_STREAM ||
+            getpeername(fd, (struct sockaddr *) &sa, &len) < 0 ||
+            (sa.ss_family != AF_INET && sa.ss_family != AF_INET6)) {
+                error_message_set(error, "the descriptor is not a connected TCP socket");
+                safe_close(fd);
+                return -ENOTSOCK;
+        }
+        if (s->role == ENGINE_SERVER && !engine_ctx_has_identity(s->engine)) {
+                error_message_set(error, "the session has no certificate and key to serve with");
+                safe_close(fd);
+                return -ENOKEY;
+        }
+        if (s->role == ENGINE_CLIENT && !s->trust_configured && s->verify != TLSC_VERIFY_PINNED) {
+                r = engine_ctx_add_system_trust(s->engine, error);
+                if (r < 0) {
+                        safe_close(fd);
+                        return r;
+                }
+                s->trust_configured = true;
+        }
+        r = connection_new(s, sa.ss_family, error, &c);
+        if (r < 0) {
+                safe_close(fd);
+                return r;
+        }
+        c->adopted = true;
+        format_peer(c, (struct sockaddr *) &sa);
+        if (host && *host && !(c->host = strdup(host))) {
+                safe_close(fd);
+                connection_free(c);
+                return -ENOMEM;
+        }
+        if (sni && *sni && !(c->sni = strdup(sni))) {
+                safe_close(fd);
+                connection_free(c);
+                return -ENOMEM;
+        }
+        c->port = c->peer_port;
+        /* tlsd drives it non-blocking. The flag is shared with the app's copy of the socket,
+         * which the app handed over and must not use any more. */
+        (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        r = start_on_socket(c, fd);
+        if (r < 0) {
+                error_message_set(error, "cannot start the handshake");
+                connection_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
 Connection *connection_free(Connection *c) {
         if (!c)
                 return NULL;
         if (c->state == CONNECTION_OPERATING || c->state == CONNECTION_CLOSING)
                 finish(c, TLSC_DISCONNECT_LOCAL, -1);
+        if (c->accepted && c->listener) {
+                if (c->state != CONNECTION_CLOSED && c->state != CONNECTION_OPERATING)
+                        listener_handshake_done(c->listener, false);
+                listener_connection_gone(c->listener);
+        }
+        c->release = sd_event_source_disable_unref(c->release);
         close_io(c);
         if (c->prev)
                 c->prev->next = c->next;

@@ -18,6 +18,7 @@
 
 #include "engine.h"
 #include "resolve.h"
+#include "listener.h"
 #include "session.h"
 
 typedef enum ConnectionState {
@@ -37,6 +38,12 @@ typedef struct Buffer {
 struct Connection {
         Manager *manager;
         Session *session;
+        Listener *listener; /* accepted by it (NULL once it closed, or not accepted) */
+        bool accepted;       /* announced by Accepted and freed after it ends */
+        bool adopted;        /* on a socket the app handed over */
+        char peer_address[64];
+        unsigned peer_port;
+        sd_event_source *release;
         uint64_t id;
         Connection *prev, *next; /* in the session */
         ConnectionState state;
@@ -77,6 +84,13 @@ struct Connection {
 };
 
 int connection_new(Session *s, int family, char *error, Connection **ret);
+/* A socket accepted by l: the handshake starts at once. Takes fd (closed on failure). */
+int connection_new_accepted(Session *s, Listener *l, int fd, const struct sockaddr *peer,
+                            socklen_t peer_len, Connection **ret);
+/* A connected TCP socket the app hands over (STARTTLS, socket activation): the handshake in the
+ * session's role starts at once; host (client role) is the name to verify. Takes fd. */
+int connection_adopt(Session *s, int fd, const char *host, const char *sni, char *error,
+                     Connection **ret);
 Connection *connection_free(Connection *c);
 Connection *connection_find(Peer *p, uint64_t id);
 

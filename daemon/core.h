@@ -35,6 +35,7 @@ typedef enum CoreEventType {
         CORE_EVENT_HANDSHAKE_FAILED,
         CORE_EVENT_CERTIFICATE,
         CORE_EVENT_DISCONNECTED,
+        CORE_EVENT_ACCEPTED, /* a listener's connection is up: like HANDSHAKE_DONE plus where */
 } CoreEventType;
 
 struct EngineInfo;
@@ -53,4 +54,7 @@ struct CoreEvent {
         size_t chain_size;
         int reason;          /* DISCONNECTED */
         uint64_t bytes_in, bytes_out;
+        uint64_t listener;        /* ACCEPTED */
+        const char *peer_address; /* ACCEPTED */
+        unsigned peer_port;
 };

@@ -27,9 +27,24 @@
 #include "error-message.h"
 #include "log.h"
 
+/* A server identity beyond the first (which lives in the WOLFSSL_CTX itself): chosen per
+ * handshake by SNI and by the key types the client can verify. */
+typedef struct EngineIdentity {
+        struct EngineIdentity *next;
+        WOLFSSL_X509 *leaf;  /* names and key type */
+        int key_type;        /* EVP_PKEY_RSA or EVP_PKEY_EC */
+        char *chain;         /* PEM chain as given */
+        size_t chain_size;
+        uint8_t *key;        /* decrypted private key, DER */
+        size_t key_size;
+        bool in_ctx;         /* the first one: already loaded into the CTX */
+} EngineIdentity;
+
 struct EngineCtx {
         WOLFSSL_CTX *ctx;
         EngineRole role;
+        EngineIdentity *identities; /* in the order given; the first is the default */
+        unsigned n_identities;
         char *psk_identity;
         uint8_t *psk_key;
         size_t psk_key_size;
@@ -118,6 +133,8 @@ static void pick_psk13_suite(EngineCtx *c, const char *list) {
 
 /* ---- policy ---- */
 
+static int choose_identity(WOLFSSL *ssl, void *arg);
+
 int engine_ctx_new(EngineRole role, EngineCtx **ret) {
         EngineCtx *c;
 
@@ -138,15 +155,49 @@ int engine_ctx_new(EngineRole role, EngineCtx **ret) {
                 return -EIO;
         }
         pick_psk13_suite(c, engine_default_cipher_list());
-        wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_PEER, NULL);
+        if (role == ENGINE_CLIENT)
+                wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_PEER, NULL);
+        else {
+                /* Servers ask for client certificates only when configured to. */
+                wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_NONE, NULL);
+                wolfSSL_CTX_set_cert_cb(c->ctx, choose_identity, c);
+                /* Keep the client's SNI (for identity choice and the Accepted event) whatever
+                 * name it asks for: names are matched against our certificates, not here. */
+                if (wolfSSL_CTX_UseSNI(c->ctx, WOLFSSL_SNI_HOST_NAME, "", 0) != WOLFSSL_SUCCESS) {
+                        engine_ctx_free(c);
+                        return -EIO;
+                }
+                wolfSSL_CTX_SNI_SetOptions(c->ctx, WOLFSSL_SNI_HOST_NAME,
+                                           WOLFSSL_SNI_CONTINUE_ON_MISMATCH |
+                                                   WOLFSSL_SNI_ANSWER_ON_MISMATCH);
+        }
         *ret = c;
         return 0;
+}
+
+static EngineIdentity *identity_free(EngineIdentity *id) {
+        if (!id)
+                return NULL;
+        wolfSSL_X509_free(id->leaf);
+        free(id->chain);
+        if (id->key) {
+                explicit_bzero(id->key, id->key_size);
+                free(id->key);
+        }
+        free(id);
+        return NULL;
 }
 
 EngineCtx *engine_ctx_free(EngineCtx *c) {
         if (!c)
                 return NULL;
         wolfSSL_CTX_free(c->ctx);
+        while (c->identities) {
+                EngineIdentity *n = c->identities->next;
+
+                identity_free(c->identities);
+                c->identities = n;
+        }
         free(c->psk_identity);
         if (c->psk_key) {
                 explicit_bzero(c->psk_key, c->psk_key_size);
@@ -259,46 +310,223 @@ static int password_cb(char *buf, int size, int rwflag, void *userdata) {
         return (int) n;
 }
 
-int engine_ctx_set_identity(EngineCtx *c, const void *cert, size_t cert_size, const void *key,
-                            size_t key_size, const char *password, char *error) {
+static int load_identity_into_ctx(WOLFSSL_CTX *ctx, const void *cert, size_t cert_size,
+                                  const void *key, size_t key_size, const char *password,
+                                  char *error) {
         int fmt, r;
 
         fmt = looks_pem(cert, cert_size) ? WOLFSSL_FILETYPE_PEM : WOLFSSL_FILETYPE_ASN1;
         if (fmt == WOLFSSL_FILETYPE_PEM)
-                r = wolfSSL_CTX_use_certificate_chain_buffer_format(c->ctx, cert, (long) cert_size,
+                r = wolfSSL_CTX_use_certificate_chain_buffer_format(ctx, cert, (long) cert_size,
                                                                     fmt);
         else
-                r = wolfSSL_CTX_use_certificate_buffer(c->ctx, cert, (long) cert_size, fmt);
+                r = wolfSSL_CTX_use_certificate_buffer(ctx, cert, (long) cert_size, fmt);
         if (r != WOLFSSL_SUCCESS) {
-                error_message_set(error, "certificate is not valid %s (%s)",
-                          fmt == WOLFSSL_FILETYPE_PEM ? "PEM" : "DER",
-                          wolfSSL_ERR_reason_error_string((unsigned long) r));
+                error_message_set(error, "certificate is not valid %s",
+                                  fmt == WOLFSSL_FILETYPE_PEM ? "PEM" : "DER");
                 return -EKEYEXPIRED;
         }
 
         fmt = looks_pem(key, key_size) ? WOLFSSL_FILETYPE_PEM : WOLFSSL_FILETYPE_ASN1;
-        wolfSSL_CTX_set_default_passwd_cb(c->ctx, password_cb);
-        wolfSSL_CTX_set_default_passwd_cb_userdata(c->ctx, (void *) password);
-        r = wolfSSL_CTX_use_PrivateKey_buffer(c->ctx, key, (long) key_size, fmt);
-        wolfSSL_CTX_set_default_passwd_cb_userdata(c->ctx, NULL);
-        wolfSSL_CTX_set_default_passwd_cb(c->ctx, NULL);
+        wolfSSL_CTX_set_default_passwd_cb(ctx, password_cb);
+        wolfSSL_CTX_set_default_passwd_cb_userdata(ctx, (void *) password);
+        r = wolfSSL_CTX_use_PrivateKey_buffer(ctx, key, (long) key_size, fmt);
+        wolfSSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
+        wolfSSL_CTX_set_default_passwd_cb(ctx, NULL);
         if (r != WOLFSSL_SUCCESS) {
-                bool encrypted = memmem(key, key_size, "ENCRYPTED", 9) != NULL;
+                bool encrypted = memmem(key, key_size, "ENCRYPTED", 9) != NULL ||
+                                 memmem(key, key_size, "Proc-Type: 4,ENCRYPTED", 22) != NULL;
 
                 if (encrypted && !password)
-                        error_message_set(error, "private key is encrypted and no password was given");
+                        error_message_set(error, "private key is encrypted and no password was "
+                                                 "given");
                 else if (encrypted)
-                        error_message_set(error, "private key could not be decrypted: wrong password?");
+                        error_message_set(error, "private key could not be decrypted: wrong "
+                                                 "password?");
                 else
                         error_message_set(error, "private key is not a valid %s key",
-                                  fmt == WOLFSSL_FILETYPE_PEM ? "PEM" : "DER");
+                                          fmt == WOLFSSL_FILETYPE_PEM ? "PEM" : "DER");
                 return -EKEYEXPIRED;
         }
-        if (wolfSSL_CTX_check_private_key(c->ctx) != WOLFSSL_SUCCESS) {
+        if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS) {
                 error_message_set(error, "private key does not match the certificate");
                 return -EKEYEXPIRED;
         }
         return 0;
+}
+
+/* Builds the record a server needs to pick this identity per handshake. */
+static int identity_new(const void *cert, size_t cert_size, const void *key, size_t key_size,
+                        const char *password, bool in_ctx, char *error, EngineIdentity **ret) {
+        EngineIdentity *id = calloc(1, sizeof(*id));
+        int fmt = looks_pem(cert, cert_size) ? WOLFSSL_FILETYPE_PEM : WOLFSSL_FILETYPE_ASN1;
+        WOLFSSL_EVP_PKEY *pk;
+
+        if (!id)
+                return -ENOMEM;
+        id->in_ctx = in_ctx;
+        id->leaf = wolfSSL_X509_load_certificate_buffer(cert, (int) cert_size, fmt);
+        if (!id->leaf) {
+                identity_free(id);
+                error_message_set(error, "certificate is not valid %s",
+                                  fmt == WOLFSSL_FILETYPE_PEM ? "PEM" : "DER");
+                return -EKEYEXPIRED;
+        }
+        pk = wolfSSL_X509_get_pubkey(id->leaf);
+        id->key_type = pk ? wolfSSL_EVP_PKEY_base_id(pk) : 0;
+        wolfSSL_EVP_PKEY_free(pk);
+
+        if (!in_ctx) {
+                int n;
+
+                if (fmt != WOLFSSL_FILETYPE_PEM || !looks_pem(key, key_size)) {
+                        identity_free(id);
+                        error_message_set(error, "additional server identities must be PEM");
+                        return -EINVAL;
+                }
+                id->chain = malloc(cert_size);
+                id->key = malloc(key_size);
+                if (!id->chain || !id->key) {
+                        identity_free(id);
+                        return -ENOMEM;
+                }
+                memcpy(id->chain, cert, cert_size);
+                id->chain_size = cert_size;
+                /* Decrypted once here, so handshakes do not pay for it. */
+                n = wc_KeyPemToDer(key, (int) key_size, id->key, (int) key_size, password);
+                if (n <= 0) {
+                        identity_free(id);
+                        error_message_set(error, password ? "private key could not be "
+                                                            "decrypted: wrong password?"
+                                                          : "private key is not a valid PEM key");
+                        return -EKEYEXPIRED;
+                }
+                id->key_size = (size_t) n;
+        }
+        *ret = id;
+        return 0;
+}
+
+int engine_ctx_set_identity(EngineCtx *c, const void *cert, size_t cert_size, const void *key,
+                            size_t key_size, const char *password, char *error) {
+        EngineIdentity *id, **tail;
+        int r;
+
+        if (c->role == ENGINE_SERVER && c->n_identities > 0) {
+                /* Another identity: check it in a scratch context, keep it for the choice. */
+                WOLFSSL_CTX *check = wolfSSL_CTX_new(wolfSSLv23_server_method());
+
+                if (!check)
+                        return -ENOMEM;
+                r = load_identity_into_ctx(check, cert, cert_size, key, key_size, password,
+                                           error);
+                wolfSSL_CTX_free(check);
+                if (r < 0)
+                        return r;
+                if (c->n_identities >= 16) {
+                        error_message_set(error, "at most 16 identities per session");
+                        return -EUSERS;
+                }
+                r = identity_new(cert, cert_size, key, key_size, password, false, error, &id);
+        } else {
+                r = load_identity_into_ctx(c->ctx, cert, cert_size, key, key_size, password,
+                                           error);
+                if (r < 0)
+                        return r;
+                if (c->role == ENGINE_CLIENT)
+                        return 0;
+                r = identity_new(cert, cert_size, key, key_size, password, true, error, &id);
+        }
+        if (r < 0)
+                return r;
+        for (tail = &c->identities; *tail; tail = &(*tail)->next)
+                ;
+        *tail = id;
+        c->n_identities++;
+        return 0;
+}
+
+int engine_ctx_set_client_auth(EngineCtx *c, unsigned mode, char *error) {
+        static const int modes[] = {
+                [TLSC_CLIENT_AUTH_NONE] = WOLFSSL_VERIFY_NONE,
+                [TLSC_CLIENT_AUTH_OPTIONAL] = WOLFSSL_VERIFY_PEER,
+                [TLSC_CLIENT_AUTH_REQUIRED] = WOLFSSL_VERIFY_PEER |
+                                              WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+        };
+
+        if (c->role != ENGINE_SERVER) {
+                error_message_set(error, "client authentication is a server setting");
+                return -EINVAL;
+        }
+        if (mode >= ELEMENTSOF(modes)) {
+                error_message_set(error, "unknown client-certificate mode %u", mode);
+                return -EINVAL;
+        }
+        wolfSSL_CTX_set_verify(c->ctx, modes[mode], NULL);
+        return 0;
+}
+
+bool engine_ctx_has_identity(EngineCtx *c) {
+        return c->n_identities > 0;
+}
+
+/* Signature algorithm codes of RFC 8446 / 5246 as wolfSSL_get_sigalg_info() reports them. */
+enum { SIG_RSA = 1, SIG_ECDSA = 3, SIG_RSA_PSS = 8, SIG_RSA_PSS_PSS = 10 };
+
+/* Called by wolfSSL once the ClientHello is parsed: pick the identity by SNI and by what the
+ * client can verify (RSA and ECDSA side by side). */
+static int choose_identity(WOLFSSL *ssl, void *arg) {
+        EngineCtx *c = arg;
+        const byte *suites = NULL, *sigalgs = NULL;
+        word16 n_suites = 0, n_sigalgs = 0;
+        bool rsa_ok = false, ecdsa_ok = false;
+        EngineIdentity *best = NULL;
+        int best_score = -1;
+        char *sni = NULL;
+        word16 sni_len;
+
+        if (c->n_identities <= 1)
+                return 1;
+
+        sni_len = wolfSSL_SNI_GetRequest(ssl, WOLFSSL_SNI_HOST_NAME, (void **) &sni);
+        if (wolfSSL_get_client_suites_sigalgs(ssl, &suites, &n_suites, &sigalgs, &n_sigalgs) ==
+            WOLFSSL_SUCCESS) {
+                for (word16 i = 0; i + 1 < n_sigalgs; i += 2) {
+                        int hash = 0, sig = 0;
+
+                        if (wolfSSL_get_sigalg_info(sigalgs[i], sigalgs[i + 1], &hash, &sig) != 0)
+                                continue;
+                        if (sig == SIG_ECDSA)
+                                ecdsa_ok = true;
+                        else if (sig == SIG_RSA || sig == SIG_RSA_PSS || sig == SIG_RSA_PSS_PSS)
+                                rsa_ok = true;
+                }
+        }
+        if (!rsa_ok && !ecdsa_ok)
+                rsa_ok = ecdsa_ok = true; /* no information: any will do */
+
+        for (EngineIdentity *id = c->identities; id; id = id->next) {
+                bool key_ok = (id->key_type == EVP_PKEY_RSA && rsa_ok) ||
+                               (id->key_type == EVP_PKEY_EC && ecdsa_ok);
+                bool name_ok = sni && sni_len > 0 &&
+                               wolfSSL_X509_check_host(id->leaf, sni, sni_len, 0, NULL) ==
+                                       WOLFSSL_SUCCESS;
+                int score = (name_ok ? 2 : 0) + (key_ok ? 1 : 0);
+
+                if (score > best_score) {
+                        best = id;
+                        best_score = score;
+                }
+        }
+        if (!best || best->in_ctx)
+                return 1;
+        if (wolfSSL_use_certificate_chain_buffer_format(ssl, (const unsigned char *) best->chain,
+                                                        (long) best->chain_size,
+                                                        WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS ||
+            wolfSSL_use_PrivateKey_buffer(ssl, best->key, (long) best->key_size,
+                                          WOLFSSL_FILETYPE_ASN1) != WOLFSSL_SUCCESS)
+                return 0; /* fails the handshake rather than presenting the wrong certificate */
+        return 1;
 }
 
 int engine_ctx_add_trust(EngineCtx *c, const void *ca, size_t size, char *error) {
@@ -649,7 +877,8 @@ int engine_conn_new(EngineCtx *ctx, int fd, const EngineConnParams *p, EngineCon
         }
         if (p->alpn && *p->alpn) {
                 _cleanup_free_ char *list = strdup(p->alpn);
-
+                /* A server picks from its own list in its order of preference; a client that
+                 * offers none of them gets no_application_protocol. */
                 if (!list ||
                     wolfSSL_UseALPN(c->ssl, list, (unsigned) strlen(list),
                                     WOLFSSL_ALPN_FAILED_ON_MISMATCH) != WOLFSSL_SUCCESS)
@@ -854,6 +1083,13 @@ void engine_conn_info(EngineConn *c, EngineInfo *ret) {
                 wolfSSL_X509_free(peer);
         }
         ret->resumed = wolfSSL_session_reused(c->ssl) == 1;
+        if (c->ctx->role == ENGINE_SERVER) {
+                char *sni = NULL;
+                word16 n = wolfSSL_SNI_GetRequest(c->ssl, WOLFSSL_SNI_HOST_NAME, (void **) &sni);
+
+                if (sni && n > 0)
+                        (void) snprintf(ret->sni, sizeof(ret->sni), "%.*s", (int) n, sni);
+        }
         ret->verify = c->verify;
 }
 

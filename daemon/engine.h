@@ -45,10 +45,15 @@ int engine_ctx_set_versions(EngineCtx *c, unsigned min, unsigned max, char *erro
 int engine_ctx_set_ciphers(EngineCtx *c, const char *list, bool legacy, char *error);
 /* Key-exchange groups: P-256, P-384, P-521, X25519, X448 (also secp256r1 etc.). */
 int engine_ctx_set_groups(EngineCtx *c, const char *list, char *error);
-/* Own certificate chain and key, PEM or DER (detected), key optionally encrypted. */
+/* Own certificate chain and key, PEM or DER (detected), key optionally encrypted. A server
+ * session may have several (up to 16): the first is the default, the others are chosen per
+ * handshake by SNI and by the key types the client accepts (RSA and ECDSA side by side). */
 int engine_ctx_set_identity(EngineCtx *c, const void *cert, size_t cert_size, const void *key,
                             size_t key_size, const char *password, char *error);
-/* Adds CA certificates (PEM or DER) to the trust anchors. */
+/* Server: client certificates not asked for / optional / required (enum tlsc_client_auth). */
+int engine_ctx_set_client_auth(EngineCtx *c, unsigned mode, char *error);
+bool engine_ctx_has_identity(EngineCtx *c);
+/* Adds CA certificates (PEM or DER) to the trust anchors (a server's: for client certs). */
 int engine_ctx_add_trust(EngineCtx *c, const void *ca, size_t size, char *error);
 /* Adds the system trust store (/etc/ssl/certs). */
 int engine_ctx_add_system_trust(EngineCtx *c, char *error);
@@ -105,6 +110,7 @@ struct EngineInfo {
         char group[32];
         char alpn[64];
         char peer_subject[256];
+        char sni[256];           /* server side: the name the client asked for */
         bool resumed;
         enum tlsc_verify_result verify;
 };

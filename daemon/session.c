@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "connection.h"
+#include "listener.h"
 #include "error-message.h"
 #include "log.h"
 #include "manager.h"
@@ -79,6 +80,11 @@ int session_configure(Session *s, const SessionOptions *o, char *error) {
             (o->handshake_timeout_ms < 100 || o->handshake_timeout_ms > 600000)) {
                 error_message_set(error, "handshake timeout must be 100..600000 ms");
                 return -EINVAL;
+        }
+        if (o->has_client_auth) {
+                r = engine_ctx_set_client_auth(s->engine, o->client_auth, error);
+                if (r < 0)
+                        return r;
         }
         if (o->has_legacy)
                 s->legacy = o->legacy;
@@ -153,9 +159,9 @@ int session_new(Peer *owner, unsigned role, const SessionOptions *o, char *error
         Session *s;
         int r;
 
-        if (role != ENGINE_CLIENT) {
-                error_message_set(error, "only the client role is available in this version");
-                return -EOPNOTSUPP;
+        if (role != ENGINE_CLIENT && role != ENGINE_SERVER) {
+                error_message_set(error, "role must be client (0) or server (1)");
+                return -EINVAL;
         }
         if (owner->n_sessions >= m->config->max_sessions_per_client) {
                 error_message_set(error, "too many sessions (MaxSessionsPerClient=%u)",
@@ -196,6 +202,8 @@ int session_new(Peer *owner, unsigned role, const SessionOptions *o, char *error
 Session *session_free(Session *s) {
         if (!s)
                 return NULL;
+        while (s->listeners)
+                listener_free(s->listeners);
         while (s->connections)
                 connection_free(s->connections);
         if (s->owner && (s->prev || s->next || s->owner->sessions == s)) {

@@ -14,6 +14,7 @@
 #include "peer.h"
 
 typedef struct Connection Connection;
+typedef struct Listener Listener;
 
 typedef struct SessionOptions {
         /* Each field applies only when its has_/non-NULL marker says so. */
@@ -44,6 +45,8 @@ typedef struct SessionOptions {
         unsigned compression;
         bool has_handshake_timeout;
         unsigned handshake_timeout_ms;
+        bool has_client_auth;
+        unsigned client_auth;
 } SessionOptions;
 
 typedef struct Session {
@@ -65,6 +68,7 @@ typedef struct Session {
 
         Connection *connections;
         unsigned n_connections;
+        Listener *listeners;
 } Session;
 
 /* error: a human message buffer (>= 256 bytes) filled on failure. */

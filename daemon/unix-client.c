@@ -16,6 +16,7 @@
 
 #include "connection.h"
 #include "core.h"
+#include "listener.h"
 #include "session.h"
 #include "error.h"
 #include "log.h"
@@ -142,6 +143,10 @@ static void parse_session_options(const TlsdMsgView *v, SessionOptions *o) {
         if (tlsd_msg_get_u32(v, TLSD_A_HANDSHAKE_TIMEOUT, &u) >= 0) {
                 o->has_handshake_timeout = true;
                 o->handshake_timeout_ms = u;
+        }
+        if (tlsd_msg_get_u32(v, TLSD_A_CLIENT_AUTH, &u) >= 0) {
+                o->has_client_auth = true;
+                o->client_auth = u;
         }
 }
 
@@ -279,7 +284,72 @@ static int handle_connection_destroy(UnixRequest *req) {
         return 0;
 }
 
+static int handle_listen(UnixRequest *req) {
+        ListenerOptions o = {};
+        Session *s = find_session(req);
+        Listener *l;
+        uint32_t u;
+        int r;
+
+        if (!s)
+                return NOT_FOUND(req, "session");
+        (void) tlsd_msg_get_str(req->msg, TLSD_A_ADDRESS, &o.address);
+        if (tlsd_msg_get_u32(req->msg, TLSD_A_PORT, &u) >= 0)
+                o.port = u;
+        if (tlsd_msg_get_u32(req->msg, TLSD_A_BACKLOG, &u) >= 0)
+                o.backlog = u;
+        if (tlsd_msg_get_u32(req->msg, TLSD_A_MAX_PENDING, &u) >= 0)
+                o.max_pending = u;
+        if (tlsd_msg_get_u32(req->msg, TLSD_A_MAX_CONNECTIONS, &u) >= 0)
+                o.max_connections = u;
+        r = listener_new(s, &o, req->error, &l);
+        if (r < 0)
+                return r;
+        tlsd_msg_put_u64(req->reply, TLSD_A_LISTENER_ID, l->id);
+        tlsd_msg_put_str(req->reply, TLSD_A_ADDRESS, l->address);
+        tlsd_msg_put_u32(req->reply, TLSD_A_PORT, l->port);
+        return 0;
+}
+
+static int handle_listener_close(UnixRequest *req) {
+        uint64_t id = 0;
+        Listener *l;
+
+        (void) tlsd_msg_get_u64(req->msg, TLSD_A_LISTENER_ID, &id);
+        l = listener_find(req->client->peer, id);
+        if (!l)
+                return NOT_FOUND(req, "listener");
+        listener_free(l);
+        return 0;
+}
+
+static int handle_adopt(UnixRequest *req) {
+        Session *s = find_session(req);
+        const char *host = NULL, *sni = NULL;
+        Connection *c;
+        int fd, r;
+
+        if (!s)
+                return NOT_FOUND(req, "session");
+        if (req->n_fds != 1) {
+                snprintf(req->error, sizeof(req->error), "Adopt needs the socket as one fd");
+                return -EINVAL;
+        }
+        (void) tlsd_msg_get_str(req->msg, TLSD_A_HOST, &host);
+        (void) tlsd_msg_get_str(req->msg, TLSD_A_SERVER_NAME, &sni);
+        fd = req->fds[0];
+        req->fds[0] = -EBADF; /* ours now, whatever happens */
+        r = connection_adopt(s, fd, host, sni, req->error, &c);
+        if (r < 0)
+                return r;
+        tlsd_msg_put_u64(req->reply, TLSD_A_CONNECTION_ID, c->id);
+        return 0;
+}
+
 static const UnixHandler handlers[_TLSD_MSG_MAX] = {
+        [TLSD_MSG_LISTEN] = handle_listen,
+        [TLSD_MSG_LISTENER_CLOSE] = handle_listener_close,
+        [TLSD_MSG_ADOPT] = handle_adopt,
         [TLSD_MSG_VERSION] = handle_version,
         [TLSD_MSG_PING] = handle_ping,
         [TLSD_MSG_WHOAMI] = handle_whoami,
@@ -311,6 +381,18 @@ static void unix_client_emit(Peer *p, const CoreEvent *e, void *userdata) {
                 tlsd_msg_begin(&m, TLSD_MSG_EVENT_HANDSHAKE_DONE, TLSD_F_EVENT, 0);
                 tlsd_msg_put_u64(&m, TLSD_A_CONNECTION_ID, e->connection);
                 put_engine_info(&m, e->info);
+                tlsd_msg_put_u64(&m, TLSD_A_HANDSHAKE_USEC, e->handshake_us);
+                fds[n_fds++] = e->fd;
+                break;
+        case CORE_EVENT_ACCEPTED:
+                tlsd_msg_begin(&m, TLSD_MSG_EVENT_ACCEPTED, TLSD_F_EVENT, 0);
+                tlsd_msg_put_u64(&m, TLSD_A_LISTENER_ID, e->listener);
+                tlsd_msg_put_u64(&m, TLSD_A_CONNECTION_ID, e->connection);
+                tlsd_msg_put_str(&m, TLSD_A_PEER_ADDRESS, e->peer_address);
+                tlsd_msg_put_u32(&m, TLSD_A_PEER_PORT, e->peer_port);
+                put_engine_info(&m, e->info);
+                if (e->info->sni[0])
+                        tlsd_msg_put_str_lossy(&m, TLSD_A_SNI, e->info->sni);
                 tlsd_msg_put_u64(&m, TLSD_A_HANDSHAKE_USEC, e->handshake_us);
                 fds[n_fds++] = e->fd;
                 break;

@@ -5,6 +5,7 @@
  * blocks except inside a blocking call, and never longer than the timeout.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -41,6 +42,7 @@ typedef struct Pending {
 
 typedef struct Outgoing {
         struct Outgoing *next;
+        int fd; /* a descriptor to pass along (our own dup), or -EBADF */
         size_t size;
         uint8_t data[];
 } Outgoing;
@@ -171,6 +173,7 @@ _public_ void tlsc_close(tlsc_client *c) {
                 Outgoing *o = c->out_head;
 
                 c->out_head = o->next;
+                safe_close(o->fd);
                 free(o);
         }
         c->fd = safe_close(c->fd);
@@ -241,7 +244,7 @@ static int disconnect(tlsc_client *c) {
 static int flush(tlsc_client *c) {
         while (c->out_head) {
                 Outgoing *o = c->out_head;
-                int r = tlsd_send_packet(c->fd, o->data, o->size, NULL, 0);
+                int r = tlsd_send_packet(c->fd, o->data, o->size, &o->fd, o->fd >= 0 ? 1 : 0);
 
                 if (r == -EAGAIN)
                         return 0;
@@ -250,13 +253,15 @@ static int flush(tlsc_client *c) {
                 c->out_head = o->next;
                 if (!c->out_head)
                         c->out_tail = NULL;
+                safe_close(o->fd);
                 free(o);
         }
         return 0;
 }
 
-/* Sends (or queues) a finished message. */
-static int submit(tlsc_client *c, TlsdMsg *m) {
+/* Sends (or queues) a finished message, with a descriptor to pass if fd >= 0 (the caller keeps
+ * its own). */
+static int submit_fd(tlsc_client *c, TlsdMsg *m, int fd) {
         Outgoing *o;
         int r;
 
@@ -266,7 +271,7 @@ static int submit(tlsc_client *c, TlsdMsg *m) {
         if (r < 0)
                 return r == -EMSGSIZE ? -TLSD_ERR_PARAM : -(int) tlsd_error_from_errno(r);
         if (!c->out_head) {
-                r = tlsd_send_packet(c->fd, m->buf, m->size, NULL, 0);
+                r = tlsd_send_packet(c->fd, m->buf, m->size, &fd, fd >= 0 ? 1 : 0);
                 if (r == 0)
                         return 0;
                 if (r != -EAGAIN)
@@ -276,6 +281,14 @@ static int submit(tlsc_client *c, TlsdMsg *m) {
         if (!o)
                 return -TLSD_ERR_MEM;
         o->next = NULL;
+        o->fd = -EBADF;
+        if (fd >= 0) {
+                o->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+                if (o->fd < 0) {
+                        free(o);
+                        return -TLSD_ERR_PARAM;
+                }
+        }
         o->size = m->size;
         memcpy(o->data, m->buf, m->size);
         if (c->out_tail)
@@ -284,6 +297,10 @@ static int submit(tlsc_client *c, TlsdMsg *m) {
                 c->out_head = o;
         c->out_tail = o;
         return 0;
+}
+
+static int submit(tlsc_client *c, TlsdMsg *m) {
+        return submit_fd(c, m, -EBADF);
 }
 
 static int result_of(tlsc_client *c, const TlsdMsgView *v) {
@@ -429,6 +446,24 @@ static void handle_event(tlsc_client *c, const TlsdMsgView *v, int fd, Waiter *w
                         return;
                 }
                 break;
+        case TLSD_MSG_EVENT_ACCEPTED: {
+                const char *str = NULL;
+
+                fill_info(v, &info);
+                info.state = TLSC_STATE_OPERATING;
+                ev.type = TLSC_EVENT_ACCEPTED;
+                ev.info = &info;
+                ev.fd = fd;
+                fd = -EBADF;
+                (void) tlsd_msg_get_u64(v, TLSD_A_LISTENER_ID, &ev.listener);
+                if (tlsd_msg_get_str(v, TLSD_A_PEER_ADDRESS, &str) >= 0)
+                        ev.peer_address = str;
+                if (tlsd_msg_get_u32(v, TLSD_A_PEER_PORT, &u) >= 0)
+                        ev.peer_port = u;
+                if (tlsd_msg_get_str(v, TLSD_A_SNI, &str) >= 0)
+                        ev.sni = str;
+                break;
+        }
         case TLSD_MSG_EVENT_CERTIFICATE:
                 ev.type = TLSC_EVENT_CERTIFICATE;
                 if (tlsd_msg_get_u32(v, TLSD_A_VERIFY_RESULT, &u) >= 0)
@@ -545,13 +580,22 @@ static uint32_t new_id(tlsc_client *c) {
 }
 
 /* Sends m (already begun with id w->id) and waits for the matching reply. */
+static int call_submitted(tlsc_client *c, Waiter *w);
+
 static int call(tlsc_client *c, TlsdMsg *m, Waiter *w) {
-        int64_t deadline = c->timeout_ms > 0 ? now_ms() + c->timeout_ms : -1;
         int r;
 
         r = submit(c, m);
         if (r < 0)
                 return r;
+        return call_submitted(c, w);
+}
+
+/* Waits for the reply to the request already sent with id w->id. */
+static int call_submitted(tlsc_client *c, Waiter *w) {
+        int64_t deadline = c->timeout_ms > 0 ? now_ms() + c->timeout_ms : -1;
+        int r;
+
         while (!w->done) {
                 struct pollfd pfd = { .fd = c->fd, .events = tlsc_get_events(c) };
                 int timeout = -1;
@@ -766,6 +810,8 @@ static void put_session_options(TlsdMsg *m, const tlsc_session_options *o) {
                 tlsd_msg_put_str(m, TLSD_A_SERVER_NAME, o->server_name);
         if (o->handshake_timeout_ms)
                 tlsd_msg_put_u32(m, TLSD_A_HANDSHAKE_TIMEOUT, o->handshake_timeout_ms);
+        if (o->client_auth)
+                tlsd_msg_put_u32(m, TLSD_A_CLIENT_AUTH, (uint32_t) o->client_auth);
 }
 
 static int session_create(tlsc_client *c, int role, const tlsc_session_options *o,
@@ -965,23 +1011,12 @@ _public_ int tlsc_connection_connect_async(tlsc_client *c, uint64_t connection, 
         return connection_connect(c, connection, host, port, sni, DONE_ASYNC(cb, userdata));
 }
 
-_public_ int tlsc_connect(tlsc_client *c, uint64_t connection, const char *host, unsigned port,
-                          const char *sni, tlsc_connection_info *ret) {
+/* Waits for the outcome event of a connection (HandshakeDone or HandshakeFailed). */
+static int wait_outcome(tlsc_client *c, uint64_t connection, tlsc_connection_info *ret) {
         Waiter w = { .connection = connection, .info = ret, .fd = -EBADF };
         int64_t deadline;
         int r;
 
-        r = tlsc_connection_connect(c, connection, host, port, sni);
-        if (r < 0) {
-                if (ret) {
-                        memset(ret, 0, sizeof(*ret));
-                        ret->error = r;
-                        ret->alert = -1;
-                        (void) snprintf(ret->message, sizeof(ret->message), "%s",
-                                        c->error_message);
-                }
-                return r;
-        }
         /* The handshake has its own timeout in the daemon; this one only guards against a
          * daemon that stopped answering. */
         deadline = c->timeout_ms > 0 ? now_ms() + c->timeout_ms + 600000 : -1;
@@ -1002,6 +1037,149 @@ _public_ int tlsc_connect(tlsc_client *c, uint64_t connection, const char *host,
                         return disconnect(c);
         }
         return w.result < 0 ? w.result : w.fd;
+}
+
+static void failed_info(tlsc_client *c, int r, tlsc_connection_info *ret) {
+        if (!ret)
+                return;
+        memset(ret, 0, sizeof(*ret));
+        ret->error = r;
+        ret->alert = -1;
+        (void) snprintf(ret->message, sizeof(ret->message), "%s", c->error_message);
+}
+
+_public_ int tlsc_connect(tlsc_client *c, uint64_t connection, const char *host, unsigned port,
+                          const char *sni, tlsc_connection_info *ret) {
+        int r;
+
+        r = tlsc_connection_connect(c, connection, host, port, sni);
+        if (r < 0) {
+                failed_info(c, r, ret);
+                return r;
+        }
+        return wait_outcome(c, connection, ret);
+}
+
+static int adopt(tlsc_client *c, uint64_t session, int fd, const char *host, const char *sni,
+                 const Pending *async, uint64_t *ret_connection) {
+        _cleanup_(tlsd_msg_done) TlsdMsg m = TLSD_MSG_INIT;
+        Waiter w = {};
+        Pending *p = NULL;
+        int r;
+
+        if (!c || fd < 0)
+                return -TLSD_ERR_PARAM;
+        r = begin(c, &m, TLSD_MSG_ADOPT, &w.id);
+        if (r < 0)
+                return r;
+        tlsd_msg_put_u64(&m, TLSD_A_SESSION_ID, session);
+        if (host)
+                tlsd_msg_put_str(&m, TLSD_A_HOST, host);
+        if (sni)
+                tlsd_msg_put_str(&m, TLSD_A_SERVER_NAME, sni);
+        if (async) {
+                p = malloc(sizeof(*p));
+                if (!p)
+                        return -TLSD_ERR_MEM;
+                *p = *async;
+                p->id = w.id;
+        }
+        r = submit_fd(c, &m, fd);
+        if (r < 0) {
+                free(p);
+                return r;
+        }
+        if (p) {
+                p->next = c->pending;
+                c->pending = p;
+                return 0;
+        }
+        r = call_submitted(c, &w);
+        if (r < 0)
+                return r;
+        return tlsd_msg_get_u64(&w.view, TLSD_A_CONNECTION_ID, ret_connection) < 0
+                       ? -TLSD_ERR_PROTOCOL
+                       : 0;
+}
+
+_public_ int tlsc_adopt(tlsc_client *c, uint64_t session, int fd, const char *host,
+                        const char *sni, tlsc_connection_info *ret) {
+        uint64_t conn = 0;
+        int r;
+
+        r = adopt(c, session, fd, host, sni, NULL, &conn);
+        if (r < 0) {
+                failed_info(c, r, ret);
+                return r;
+        }
+        return wait_outcome(c, conn, ret);
+}
+
+_public_ int tlsc_adopt_async(tlsc_client *c, uint64_t session, int fd, const char *host,
+                              const char *sni, tlsc_id_cb cb, void *userdata) {
+        Pending p = { .kind = PENDING_ID, .cb.id = cb, .id_attr = TLSD_A_CONNECTION_ID,
+                      .userdata = userdata };
+
+        if (!cb)
+                return -TLSD_ERR_PARAM;
+        return adopt(c, session, fd, host, sni, &p, NULL);
+}
+
+static int listen_on(tlsc_client *c, uint64_t session, const char *address, unsigned port,
+                     const tlsc_listen_options *o, uint64_t *ret_listener, unsigned *ret_port,
+                     const Pending *async) {
+        _cleanup_(tlsd_msg_done) TlsdMsg m = TLSD_MSG_INIT;
+        Waiter w = {};
+        uint32_t u = 0;
+        int r;
+
+        if (!c || (!async && !ret_listener))
+                return -TLSD_ERR_PARAM;
+        r = begin(c, &m, TLSD_MSG_LISTEN, &w.id);
+        if (r < 0)
+                return r;
+        tlsd_msg_put_u64(&m, TLSD_A_SESSION_ID, session);
+        if (address)
+                tlsd_msg_put_str(&m, TLSD_A_ADDRESS, address);
+        tlsd_msg_put_u32(&m, TLSD_A_PORT, port);
+        if (o && o->backlog)
+                tlsd_msg_put_u32(&m, TLSD_A_BACKLOG, o->backlog);
+        if (o && o->max_pending)
+                tlsd_msg_put_u32(&m, TLSD_A_MAX_PENDING, o->max_pending);
+        if (o && o->max_connections)
+                tlsd_msg_put_u32(&m, TLSD_A_MAX_CONNECTIONS, o->max_connections);
+        r = finish_request(c, &m, async, &w);
+        if (r < 0 || async)
+                return r;
+        if (tlsd_msg_get_u64(&w.view, TLSD_A_LISTENER_ID, ret_listener) < 0)
+                return -TLSD_ERR_PROTOCOL;
+        (void) tlsd_msg_get_u32(&w.view, TLSD_A_PORT, &u);
+        if (ret_port)
+                *ret_port = u;
+        return 0;
+}
+
+_public_ int tlsc_listen(tlsc_client *c, uint64_t session, const char *address, unsigned port,
+                         const tlsc_listen_options *o, uint64_t *ret_listener,
+                         unsigned *ret_port) {
+        return listen_on(c, session, address, port, o, ret_listener, ret_port, NULL);
+}
+
+_public_ int tlsc_listen_async(tlsc_client *c, uint64_t session, const char *address,
+                               unsigned port, const tlsc_listen_options *o, tlsc_id_cb cb,
+                               void *userdata) {
+        Pending p = { .kind = PENDING_ID, .cb.id = cb, .id_attr = TLSD_A_LISTENER_ID,
+                      .userdata = userdata };
+
+        if (!cb)
+                return -TLSD_ERR_PARAM;
+        return listen_on(c, session, address, port, o, NULL, NULL, &p);
+}
+
+_public_ int tlsc_listener_close(tlsc_client *c, uint64_t listener) {
+        Waiter w = {};
+
+        return call_with_id(c, TLSD_MSG_LISTENER_CLOSE, TLSD_A_LISTENER_ID, listener, NULL, &w);
 }
 
 static void ignore_done(tlsc_client *c, int result, void *userdata) {

@@ -1609,6 +1609,14 @@ static const AttrInfo spec_attrs[_TLSD_A_MAX] = {
         [TLSD_A_RESUMED] = { V_U32, 0 },
         [TLSD_A_REASON] = { V_U32, 0 },
         [TLSD_A_PEER_CHAIN] = { V_BIN, 65000 },
+        [TLSD_A_LISTENER_ID] = { V_U64, 0 },
+        [TLSD_A_BACKLOG] = { V_U32, 0 },
+        [TLSD_A_MAX_PENDING] = { V_U32, 0 },
+        [TLSD_A_MAX_CONNECTIONS] = { V_U32, 0 },
+        [TLSD_A_PEER_ADDRESS] = { V_STR, 64 },
+        [TLSD_A_PEER_PORT] = { V_U32, 0 },
+        [TLSD_A_SNI] = { V_STR, 256 },
+        [TLSD_A_CLIENT_AUTH] = { V_U32, 0 },
 };
 
 typedef struct Rule {
@@ -1637,7 +1645,7 @@ static const Rule spec_error_reply[] = {
                 OPT(TLSD_A_KEY_PASSWORD), OPT(TLSD_A_PSK_IDENTITY), OPT(TLSD_A_PSK_KEY),           \
                 OPT(TLSD_A_CA), OPT(TLSD_A_SYSTEM_TRUST), OPT(TLSD_A_VERIFY_MODE),                 \
                 OPT(TLSD_A_PIN), OPT(TLSD_A_ALPN), OPT(TLSD_A_SERVER_NAME),                        \
-                OPT(TLSD_A_COMPRESSION), OPT(TLSD_A_HANDSHAKE_TIMEOUT)
+                OPT(TLSD_A_COMPRESSION), OPT(TLSD_A_HANDSHAKE_TIMEOUT), OPT(TLSD_A_CLIENT_AUTH)
 
 static const Rule spec_session_create[] = { REQ(TLSD_A_ROLE), SPEC_SESSION_OPTIONS, END_RULES };
 static const Rule spec_session_configure[] = {
@@ -1682,6 +1690,24 @@ static const Rule spec_disconnected[] = {
         OPT(TLSD_A_BYTES_OUT), END_RULES,
 };
 
+static const Rule spec_listen[] = {
+        REQ(TLSD_A_SESSION_ID), OPT(TLSD_A_ADDRESS), REQ(TLSD_A_PORT), OPT(TLSD_A_BACKLOG),
+        OPT(TLSD_A_MAX_PENDING), OPT(TLSD_A_MAX_CONNECTIONS), END_RULES,
+};
+static const Rule spec_listen_reply[] = {
+        REQ(TLSD_A_LISTENER_ID), REQ(TLSD_A_ADDRESS), REQ(TLSD_A_PORT), END_RULES,
+};
+static const Rule spec_listener_id[] = { REQ(TLSD_A_LISTENER_ID), END_RULES };
+static const Rule spec_adopt[] = {
+        REQ(TLSD_A_SESSION_ID), OPT(TLSD_A_HOST), OPT(TLSD_A_SERVER_NAME), END_RULES,
+};
+static const Rule spec_accepted[] = {
+        REQ(TLSD_A_LISTENER_ID), REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_PEER_ADDRESS),
+        REQ(TLSD_A_PEER_PORT), REQ(TLSD_A_TLS_VERSION), REQ(TLSD_A_CIPHER), OPT(TLSD_A_GROUP),
+        OPT(TLSD_A_ALPN_SELECTED), OPT(TLSD_A_PEER_SUBJECT), OPT(TLSD_A_SNI),
+        OPT(TLSD_A_VERIFY_RESULT), OPT(TLSD_A_RESUMED), OPT(TLSD_A_HANDSHAKE_USEC), END_RULES,
+};
+
 typedef struct MsgInfo {
         const char *name;
         bool is_event;
@@ -1718,6 +1744,10 @@ static const MsgInfo spec_msgs[_TLSD_MSG_MAX] = {
         [TLSD_MSG_EVENT_CERTIFICATE] = { "CertificateIndication", true, NULL, spec_certificate, 0,
                                          0 },
         [TLSD_MSG_EVENT_DISCONNECTED] = { "Disconnected", true, NULL, spec_disconnected, 0, 0 },
+        [TLSD_MSG_LISTEN] = { "Listen", false, spec_listen, spec_listen_reply, 0, 0 },
+        [TLSD_MSG_LISTENER_CLOSE] = { "CloseListener", false, spec_listener_id, NULL, 0, 0 },
+        [TLSD_MSG_ADOPT] = { "Adopt", false, spec_adopt, spec_connection_id, 1, 0 },
+        [TLSD_MSG_EVENT_ACCEPTED] = { "Accepted", true, NULL, spec_accepted, 0, 1 },
 };
 
 typedef enum SideKind {

@@ -38,6 +38,14 @@ enum tlsc_verify_mode {
         _TLSC_VERIFY_MODE_MAX,
 };
 
+/* Whether a server asks its clients for certificates. */
+enum tlsc_client_auth {
+        TLSC_CLIENT_AUTH_NONE = 0,     /* default */
+        TLSC_CLIENT_AUTH_OPTIONAL = 1, /* asked for; if sent, it must verify */
+        TLSC_CLIENT_AUTH_REQUIRED = 2,
+        _TLSC_CLIENT_AUTH_MAX,
+};
+
 /* Outcome of certificate verification. */
 enum tlsc_verify_result {
         TLSC_VERIFY_OK = 0,
@@ -163,6 +171,7 @@ typedef struct tlsc_session_options {
         const char *alpn;            /* "h2,http/1.1" */
         const char *server_name;     /* name to verify and send as SNI (default: the host) */
         unsigned handshake_timeout_ms; /* 0: the daemon's default */
+        int client_auth;             /* servers: enum tlsc_client_auth; trust from `ca` */
 } tlsc_session_options;
 
 int tlsc_session_create(tlsc_client *c, int role, const tlsc_session_options *o,
@@ -210,6 +219,31 @@ int tlsc_connection_info_get(tlsc_client *c, uint64_t connection, tlsc_connectio
 int tlsc_connection_disconnect(tlsc_client *c, uint64_t connection);
 int tlsc_connection_destroy(tlsc_client *c, uint64_t connection);
 
+/* ---- servers ---- */
+
+/* A server session (TLSC_ROLE_SERVER) needs an identity (cert + key in its options; several
+ * for SNI or RSA+ECDSA side by side: call tlsc_session_configure() once per extra identity). */
+
+typedef struct tlsc_listen_options {
+        unsigned backlog;         /* 0: SOMAXCONN */
+        unsigned max_pending;     /* handshakes in progress; 0: ListenerMaxPending= */
+        unsigned max_connections; /* live connections; 0: ListenerMaxConnections= */
+} tlsc_listen_options;
+
+/* Listens on address (numeric; NULL: all, IPv6 and IPv4) and port (0: any; the port taken is
+ * returned). Accepted connections arrive as TLSC_EVENT_ACCEPTED with the plaintext fd. Ports
+ * below 1024 need root or PrivilegedPortUsers= in tlsd.conf(5). */
+int tlsc_listen(tlsc_client *c, uint64_t session, const char *address, unsigned port,
+                const tlsc_listen_options *o, uint64_t *ret_listener, unsigned *ret_port);
+/* Stops accepting; connections already established go on until their fds close. */
+int tlsc_listener_close(tlsc_client *c, uint64_t listener);
+
+/* Hands a connected TCP socket (STARTTLS, socket activation) to tlsd, which runs the session's
+ * role handshake on it. Blocking: returns the plaintext fd like tlsc_connect(). host: the name
+ * to verify (client role). The socket is tlsd's afterwards: close your copy. */
+int tlsc_adopt(tlsc_client *c, uint64_t session, int fd, const char *host, const char *sni,
+               tlsc_connection_info *ret);
+
 /* ---- the same operations, non-blocking: queued at once, the callback runs from
  * tlsc_dispatch() with the result (and the new object's id for the *_create_async ones). ---- */
 
@@ -234,6 +268,11 @@ int tlsc_connection_disconnect_async(tlsc_client *c, uint64_t connection, tlsc_d
                                      void *userdata);
 int tlsc_connection_destroy_async(tlsc_client *c, uint64_t connection, tlsc_done_cb cb,
                                   void *userdata);
+int tlsc_listen_async(tlsc_client *c, uint64_t session, const char *address, unsigned port,
+                      const tlsc_listen_options *o, tlsc_id_cb cb, void *userdata);
+/* The callback gets the new connection's id; its outcome follows as an event. */
+int tlsc_adopt_async(tlsc_client *c, uint64_t session, int fd, const char *host, const char *sni,
+                     tlsc_id_cb cb, void *userdata);
 
 /* ---- events ---- */
 
@@ -242,15 +281,21 @@ enum tlsc_event_type {
         TLSC_EVENT_HANDSHAKE_FAILED = 1,
         TLSC_EVENT_CERTIFICATE = 2,  /* app-decides: answer with tlsc_certificate_response() */
         TLSC_EVENT_DISCONNECTED = 3,
+        TLSC_EVENT_ACCEPTED = 4,     /* a listener's new connection, with its plaintext fd */
 };
 
 typedef struct tlsc_event {
         int type;                    /* enum tlsc_event_type */
         uint64_t connection;
-        /* HANDSHAKE_DONE: the plaintext fd. Set it to -1 to keep it; otherwise it is closed
-         * when the callback returns. */
+        /* HANDSHAKE_DONE, ACCEPTED: the plaintext fd. Set it to -1 to keep it; otherwise it is
+         * closed when the callback returns. */
         int fd;
-        const tlsc_connection_info *info; /* HANDSHAKE_DONE, HANDSHAKE_FAILED */
+        const tlsc_connection_info *info; /* HANDSHAKE_DONE, HANDSHAKE_FAILED, ACCEPTED (the
+                                           * client's certificate subject in peer_subject) */
+        uint64_t listener;           /* ACCEPTED */
+        const char *peer_address;    /* ACCEPTED: numeric IP of the client */
+        unsigned peer_port;
+        const char *sni;             /* ACCEPTED: the name the client asked for, or NULL */
         int verify_result;           /* CERTIFICATE */
         const char *chain;           /* CERTIFICATE: the peer's chain as PEM */
         size_t chain_size;
