@@ -10,6 +10,7 @@
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/version.h>
+#include <wolfssl/wolfcrypt/asn.h>
 #include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 #include <wolfssl/wolfcrypt/sha256.h>
@@ -470,8 +471,6 @@ bool engine_ctx_has_identity(EngineCtx *c) {
         return c->n_identities > 0;
 }
 
-/* Signature algorithm codes of RFC 8446 / 5246 as wolfSSL_get_sigalg_info() reports them. */
-enum { SIG_RSA = 1, SIG_ECDSA = 3, SIG_RSA_PSS = 8, SIG_RSA_PSS_PSS = 10 };
 
 /* Called by wolfSSL once the ClientHello is parsed: pick the identity by SNI and by what the
  * client can verify (RSA and ECDSA side by side). */
@@ -496,14 +495,29 @@ static int choose_identity(WOLFSSL *ssl, void *arg) {
 
                         if (wolfSSL_get_sigalg_info(sigalgs[i], sigalgs[i + 1], &hash, &sig) != 0)
                                 continue;
-                        if (sig == SIG_ECDSA)
+                        /* wolfSSL_get_sigalg_info() reports key OID sums (asn.h) */
+                        if (sig == ECDSAk)
                                 ecdsa_ok = true;
-                        else if (sig == SIG_RSA || sig == SIG_RSA_PSS || sig == SIG_RSA_PSS_PSS)
+                        else if (sig == RSAk || sig == RSAPSSk)
                                 rsa_ok = true;
                 }
         }
         if (!rsa_ok && !ecdsa_ok)
                 rsa_ok = ecdsa_ok = true; /* no information: any will do */
+        if (wolfSSL_version(ssl) != TLS1_3_VERSION && n_suites > 0) {
+                /* TLS 1.2: the suite names the certificate's key type too. */
+                bool suite_rsa = false, suite_ecdsa = false;
+
+                for (word16 i = 0; i + 1 < n_suites; i += 2) {
+                        WOLFSSL_CIPHERSUITE_INFO info =
+                                wolfSSL_get_ciphersuite_info(suites[i], suites[i + 1]);
+
+                        suite_rsa |= info.rsaAuth;
+                        suite_ecdsa |= info.eccAuth;
+                }
+                rsa_ok = rsa_ok && suite_rsa;
+                ecdsa_ok = ecdsa_ok && suite_ecdsa;
+        }
 
         for (EngineIdentity *id = c->identities; id; id = id->next) {
                 bool key_ok = (id->key_type == EVP_PKEY_RSA && rsa_ok) ||
@@ -518,6 +532,9 @@ static int choose_identity(WOLFSSL *ssl, void *arg) {
                         best_score = score;
                 }
         }
+        log_debug("identity choice: SNI '%.*s', client accepts%s%s: %s", (int) sni_len,
+                  sni ? sni : "", rsa_ok ? " RSA" : "", ecdsa_ok ? " ECDSA" : "",
+                  best ? (best->in_ctx ? "default identity" : "another identity") : "none");
         if (!best || best->in_ctx)
                 return 1;
         if (wolfSSL_use_certificate_chain_buffer_format(ssl, (const unsigned char *) best->chain,

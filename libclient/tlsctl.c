@@ -12,8 +12,12 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 
 #include "tlsd/client.h"
+
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
 static const char *socket_path;
 
@@ -29,6 +33,8 @@ static void help(void) {
                "  whoami            show the uid/gid/pid tlsd attributes your requests to\n"
                "  connect HOST:PORT open a verified TLS channel through tlsd, print what was\n"
                "                    negotiated, then copy stdin to it and it to stdout\n"
+               "  listen [ADDR:]PORT  serve TLS through tlsd: echo each connection's data,\n"
+               "                    or run CMD per connection with --exec (inetd style)\n"
                "\n"
                "Options:\n"
                "  -s, --socket=PATH control socket (default: $TLSD_SOCKET, /run/tlsd/tlsd.sock,\n"
@@ -50,6 +56,19 @@ static void help(void) {
                "  --pin=HEX             accept only this SHA-256 of the server's public key\n"
                "  --app-verify          show the certificate verdict and accept it anyway\n"
                "  --quiet               print nothing but the data\n"
+               "\n"
+               "listen options:\n"
+               "  --cert=FILE --key=FILE  server certificate chain and key (repeat the pair for\n"
+               "                        more identities, chosen by SNI and key type)\n"
+               "  --pass=PASSWORD       password of an encrypted key\n"
+               "  --client-ca=FILE      ask clients for certificates signed by these CAs\n"
+               "  --require-client-cert refuse clients without one (default: optional)\n"
+               "  --alpn=LIST           protocols to accept, in order of preference\n"
+               "  --tls1.2, --tls1.3, --ciphers=LIST, --groups=LIST  as for connect\n"
+               "  --exec=CMD            run CMD (via /bin/sh -c) per connection, its stdin and\n"
+               "                        stdout connected to the client\n"
+               "  --count=N             exit after N connections have ended\n"
+               "  --quiet               no per-connection lines on stderr\n"
                "\n"
                "Exit status: 0 on success, 1 on failure, 2 on usage errors.\n");
 }
@@ -433,6 +452,278 @@ static int cmd_connect(tlsc_client *c, int argc, char **argv) {
         return r < 0 ? 1 : 0;
 }
 
+
+/* ---- listen ---- */
+
+typedef struct Served {
+        int fd;       /* echo mode: the plaintext fd */
+        pid_t pid;    /* exec mode: the child */
+        uint64_t connection;
+        char buf[16384];
+        size_t pending, off;
+} Served;
+
+typedef struct ListenState {
+        const char *exec;
+        Served *served[1024];
+        unsigned n_served;
+        unsigned long ended, count;
+} ListenState;
+
+static void on_listen_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
+        ListenState *st = userdata;
+        Served *sv;
+
+        if (ev->type == TLSC_EVENT_DISCONNECTED) {
+                st->ended++;
+                return;
+        }
+        if (ev->type != TLSC_EVENT_ACCEPTED)
+                return;
+        if (!quiet)
+                fprintf(stderr, "accepted %s port %u: %s %s%s%s%s%s%s%s\n", ev->peer_address,
+                        ev->peer_port, ev->info->version, ev->info->cipher,
+                        ev->sni ? ", SNI " : "", ev->sni ? ev->sni : "",
+                        ev->info->alpn[0] ? ", ALPN " : "", ev->info->alpn,
+                        ev->info->peer_subject[0] ? ", client " : "", ev->info->peer_subject);
+        if (st->n_served >= ELEMENTSOF(st->served))
+                return; /* fd closed on return: the client sees EOF */
+        sv = calloc(1, sizeof(*sv));
+        if (!sv)
+                return;
+        sv->connection = ev->connection;
+        sv->pid = -1;
+        sv->fd = ev->fd;
+        ev->fd = -1;
+        if (st->exec) {
+                sv->pid = fork();
+                if (sv->pid == 0) {
+                        dup2(sv->fd, STDIN_FILENO);
+                        dup2(sv->fd, STDOUT_FILENO);
+                        execl("/bin/sh", "sh", "-c", st->exec, (char *) NULL);
+                        _exit(127);
+                }
+                close(sv->fd);
+                sv->fd = -1;
+        } else
+                (void) fcntl(sv->fd, F_SETFL, fcntl(sv->fd, F_GETFL) | O_NONBLOCK);
+        st->served[st->n_served++] = sv;
+}
+
+/* Echo: read what arrives, write it back; EOF: shut our side (close_notify) and let go. */
+static bool echo_step(Served *sv) {
+        if (sv->pending > 0) {
+                ssize_t w = write(sv->fd, sv->buf + sv->off, sv->pending);
+
+                if (w < 0)
+                        return errno == EAGAIN;
+                sv->off += (size_t) w;
+                sv->pending -= (size_t) w;
+                return true;
+        }
+        {
+                ssize_t n = read(sv->fd, sv->buf, sizeof(sv->buf));
+
+                if (n > 0) {
+                        sv->pending = (size_t) n;
+                        sv->off = 0;
+                        return true;
+                }
+                if (n < 0 && errno == EAGAIN)
+                        return true;
+                return false;
+        }
+}
+
+static int listen_loop(tlsc_client *c, ListenState *st) {
+        for (;;) {
+                struct pollfd p[1 + ELEMENTSOF(st->served)];
+                unsigned n = 0;
+
+                p[n++] = (struct pollfd) { .fd = tlsc_get_fd(c), .events = tlsc_get_events(c) };
+                for (unsigned i = 0; i < st->n_served; i++)
+                        p[n++] = (struct pollfd) {
+                                .fd = st->served[i]->fd,
+                                .events = (short) (st->served[i]->pending ? POLLOUT : POLLIN),
+                        };
+                if (poll(p, n, st->exec ? 200 : -1) < 0 && errno != EINTR)
+                        return 1;
+                if (tlsc_dispatch(c) < 0) {
+                        fprintf(stderr, "tlsctl: lost the connection to tlsd\n");
+                        return 1;
+                }
+                for (unsigned i = 0; i < st->n_served;) {
+                        Served *sv = st->served[i];
+                        bool alive;
+
+                        if (sv->pid > 0)
+                                alive = waitpid(sv->pid, NULL, WNOHANG) == 0;
+                        else
+                                alive = !(p[i + 1].revents) || echo_step(sv);
+                        if (alive) {
+                                i++;
+                                continue;
+                        }
+                        if (sv->fd >= 0)
+                                close(sv->fd);
+                        free(sv);
+                        st->served[i] = st->served[--st->n_served];
+                }
+                if (st->count && st->ended >= st->count && st->n_served == 0)
+                        return 0;
+        }
+}
+
+static int cmd_listen(tlsc_client *c, int argc, char **argv) {
+        enum {
+                O_CERT = 0x100, O_KEY, O_PASS, O_CLIENT_CA, O_REQUIRE, O_ALPN, O_TLS12, O_TLS13,
+                O_CIPHERS, O_GROUPS, O_EXEC, O_COUNT, O_QUIET,
+        };
+        static const struct option options[] = {
+                { "cert", required_argument, NULL, O_CERT },
+                { "key", required_argument, NULL, O_KEY },
+                { "pass", required_argument, NULL, O_PASS },
+                { "client-ca", required_argument, NULL, O_CLIENT_CA },
+                { "require-client-cert", no_argument, NULL, O_REQUIRE },
+                { "alpn", required_argument, NULL, O_ALPN },
+                { "tls1.2", no_argument, NULL, O_TLS12 },
+                { "tls1.3", no_argument, NULL, O_TLS13 },
+                { "ciphers", required_argument, NULL, O_CIPHERS },
+                { "groups", required_argument, NULL, O_GROUPS },
+                { "exec", required_argument, NULL, O_EXEC },
+                { "count", required_argument, NULL, O_COUNT },
+                { "quiet", no_argument, NULL, O_QUIET },
+                {},
+        };
+        static ListenState st;
+        tlsc_session_options o = {};
+        char *certs[16], *keys[16], *ca = NULL, *arg, *colon, *address = NULL;
+        size_t cert_sizes[16], key_sizes[16];
+        unsigned n_certs = 0, n_keys = 0, port_taken = 0;
+        unsigned long port;
+        uint64_t session, listener;
+        int opt, r;
+
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+                switch (opt) {
+                case O_CERT:
+                        if (n_certs >= 16 || read_file(optarg, &certs[n_certs], &cert_sizes[n_certs]) < 0)
+                                return 1;
+                        n_certs++;
+                        break;
+                case O_KEY:
+                        if (n_keys >= 16 || read_file(optarg, &keys[n_keys], &key_sizes[n_keys]) < 0)
+                                return 1;
+                        n_keys++;
+                        break;
+                case O_PASS:
+                        o.key_password = optarg;
+                        break;
+                case O_CLIENT_CA:
+                        if (read_file(optarg, &ca, &o.ca_size) < 0)
+                                return 1;
+                        o.ca = ca;
+                        if (!o.client_auth)
+                                o.client_auth = TLSC_CLIENT_AUTH_OPTIONAL;
+                        break;
+                case O_REQUIRE:
+                        o.client_auth = TLSC_CLIENT_AUTH_REQUIRED;
+                        break;
+                case O_ALPN:
+                        o.alpn = optarg;
+                        break;
+                case O_TLS12:
+                        o.version_min = o.version_max = 0x0303;
+                        break;
+                case O_TLS13:
+                        o.version_min = o.version_max = 0x0304;
+                        break;
+                case O_CIPHERS:
+                        o.ciphers = optarg;
+                        break;
+                case O_GROUPS:
+                        o.groups = optarg;
+                        break;
+                case O_EXEC:
+                        st.exec = optarg;
+                        break;
+                case O_COUNT:
+                        st.count = strtoul(optarg, NULL, 10);
+                        break;
+                case O_QUIET:
+                        quiet = true;
+                        break;
+                default:
+                        fprintf(stderr, "Try 'tlsctl --help' for more information.\n");
+                        return 2;
+                }
+        }
+        if (optind != argc - 1) {
+                fprintf(stderr, "tlsctl: listen needs exactly one [ADDR:]PORT\n");
+                return 2;
+        }
+        if (n_certs == 0 || n_certs != n_keys) {
+                fprintf(stderr, "tlsctl: listen needs --cert and --key (as pairs)\n");
+                return 2;
+        }
+        if (o.client_auth == TLSC_CLIENT_AUTH_REQUIRED && !ca) {
+                fprintf(stderr, "tlsctl: --require-client-cert needs --client-ca\n");
+                return 2;
+        }
+        arg = argv[optind];
+        colon = strrchr(arg, ':');
+        if (colon) {
+                *colon = 0;
+                address = arg;
+                if (address[0] == '[' && address[strlen(address) - 1] == ']') {
+                        address[strlen(address) - 1] = 0;
+                        address++;
+                }
+                arg = colon + 1;
+        }
+        errno = 0;
+        port = strtoul(arg, NULL, 10);
+        if (errno || port > 65535) {
+                fprintf(stderr, "tlsctl: invalid port '%s'\n", arg);
+                return 2;
+        }
+
+        tlsc_set_event_handler(c, on_listen_event, &st);
+        o.cert = certs[0];
+        o.cert_size = cert_sizes[0];
+        o.key = keys[0];
+        o.key_size = key_sizes[0];
+        r = tlsc_session_create(c, TLSC_ROLE_SERVER, &o, &session);
+        for (unsigned i = 1; r >= 0 && i < n_certs; i++) {
+                tlsc_session_options more = {
+                        .cert = certs[i], .cert_size = cert_sizes[i],
+                        .key = keys[i], .key_size = key_sizes[i],
+                        .key_password = o.key_password,
+                };
+
+                r = tlsc_session_configure(c, session, &more);
+        }
+        for (unsigned i = 0; i < n_certs; i++) {
+                free(certs[i]);
+                explicit_bzero(keys[i], key_sizes[i]);
+                free(keys[i]);
+        }
+        free(ca);
+        if (r < 0)
+                return fail(c, "session", r);
+        r = tlsc_listen(c, session, address && *address ? address : NULL, (unsigned) port, NULL,
+                        &listener, &port_taken);
+        if (r < 0)
+                return fail(c, "listen", r);
+        if (!quiet)
+                fprintf(stderr, "listening on %s port %u\n", address && *address ? address : "*",
+                        port_taken);
+        printf("%u\n", port_taken); /* for scripts: the port, also when 0 was asked */
+        fflush(stdout);
+        return listen_loop(c, &st);
+}
+
 int main(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
@@ -472,7 +763,7 @@ int main(int argc, char *argv[]) {
         }
         if (strcmp(cmd, "status") != 0 && strcmp(cmd, "version") != 0 &&
             strcmp(cmd, "ping") != 0 && strcmp(cmd, "whoami") != 0 &&
-            strcmp(cmd, "connect") != 0) {
+            strcmp(cmd, "connect") != 0 && strcmp(cmd, "listen") != 0) {
                 fprintf(stderr, "tlsctl: unknown command '%s'\nTry 'tlsctl --help' for more "
                                 "information.\n", cmd);
                 return 2;
@@ -489,6 +780,8 @@ int main(int argc, char *argv[]) {
                 r = cmd_whoami(c);
         else if (strcmp(cmd, "connect") == 0)
                 r = cmd_connect(c, argc - optind, argv + optind);
+        else if (strcmp(cmd, "listen") == 0)
+                r = cmd_listen(c, argc - optind, argv + optind);
         else
                 r = cmd_ping(c, argc - optind, argv + optind);
         tlsc_close(c);
