@@ -93,6 +93,8 @@ enum tlsd_error tlsd_error_from_errno(int negative_errno) {
         case ENAMETOOLONG:
         case EMSGSIZE:
         case EDOM:
+        case ENOTSOCK:
+        case EBADF:
                 return TLSD_ERR_PARAM;
         case ENOMEM:
         case ENOBUFS:

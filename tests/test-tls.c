@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <dirent.h>
 #include <endian.h>
 #include <grp.h>
@@ -608,6 +610,303 @@ START_TEST(test_other_uid_is_refused) {
 }
 END_TEST
 
+
+/* ---- server role ---- */
+
+typedef struct Accepts {
+        unsigned n;
+        int fd;
+        uint64_t connection;
+        char sni[256];
+        char subject[1024];
+} Accepts;
+
+static void on_accept_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
+        Accepts *a = userdata;
+
+        if (ev->type != TLSC_EVENT_ACCEPTED)
+                return;
+        a->n++;
+        a->fd = ev->fd;
+        ev->fd = -1; /* keep it */
+        a->connection = ev->connection;
+        snprintf(a->sni, sizeof(a->sni), "%s", ev->sni ? ev->sni : "");
+        snprintf(a->subject, sizeof(a->subject), "%s", ev->info->peer_subject);
+}
+
+static uint64_t make_server_session(tlsc_client *c) {
+        tlsc_session_options o = {};
+        size_t nc, nk;
+        char *cert = slurp(pki("server-ecdsa-chain.pem"), &nc), *key = slurp(pki("server-ecdsa.key"), &nk);
+        uint64_t s;
+        int r;
+
+        o.cert = cert;
+        o.cert_size = nc;
+        o.key = key;
+        o.key_size = nk;
+        r = tlsc_session_create(c, TLSC_ROLE_SERVER, &o, &s);
+        ck_assert_msg(r == 0, "server session: %s: %s", tlsd_strerror(r),
+                      tlsc_last_error_message(c));
+        free(cert);
+        free(key);
+        return s;
+}
+
+/* Streams `total` bytes each way between two plaintext fds (both ends of one TLS connection
+ * through tlsd), checking every byte, with both control clients dispatched meanwhile. */
+static void stream_between(int a, int b, size_t total, tlsc_client *ca, tlsc_client *cb) {
+        uint8_t *block_a = make_block("client"), *block_b = make_block("server");
+        uint8_t *buf = malloc(256 * 1024);
+        size_t sent[2] = { 0, 0 }, recvd[2] = { 0, 0 };
+        int fds[2] = { a, b };
+        uint8_t *out[2] = { block_a, block_b };
+        bool eof[2] = { false, false };
+
+        fcntl(a, F_SETFL, O_NONBLOCK);
+        fcntl(b, F_SETFL, O_NONBLOCK);
+        while (!eof[0] || !eof[1]) {
+                struct pollfd p[4];
+
+                for (int i = 0; i < 2; i++)
+                        p[i] = (struct pollfd) {
+                                .fd = fds[i],
+                                .events = (short) ((eof[i] ? 0 : POLLIN) |
+                                                   (sent[i] < total ? POLLOUT : 0)),
+                        };
+                p[2] = (struct pollfd) { .fd = tlsc_get_fd(ca), .events = POLLIN };
+                p[3] = (struct pollfd) { .fd = tlsc_get_fd(cb), .events = POLLIN };
+                ck_assert_msg(poll(p, 4, 30000) > 0, "stalled: sent %zu/%zu received %zu/%zu",
+                              sent[0], sent[1], recvd[0], recvd[1]);
+                (void) tlsc_dispatch(ca);
+                (void) tlsc_dispatch(cb);
+                for (int i = 0; i < 2; i++) {
+                        const uint8_t *expect = out[1 - i];
+
+                        if (!eof[i] && (p[i].revents & (POLLIN | POLLHUP))) {
+                                ssize_t n = read(fds[i], buf, 256 * 1024);
+
+                                if (n == 0)
+                                        eof[i] = true;
+                                for (ssize_t k = 0; k < n;) {
+                                        size_t off = (recvd[i] + (size_t) k) % BLOCK;
+                                        size_t m = BLOCK - off < (size_t) (n - k)
+                                                           ? BLOCK - off
+                                                           : (size_t) (n - k);
+
+                                        ck_assert_msg(memcmp(buf + k, expect + off, m) == 0,
+                                                      "side %d: corrupt near %zu", i,
+                                                      recvd[i] + (size_t) k);
+                                        k += (ssize_t) m;
+                                }
+                                if (n > 0)
+                                        recvd[i] += (size_t) n;
+                        }
+                        if (sent[i] < total && (p[i].revents & POLLOUT)) {
+                                size_t off = sent[i] % BLOCK;
+                                size_t m = BLOCK - off < total - sent[i] ? BLOCK - off
+                                                                         : total - sent[i];
+                                ssize_t n = write(fds[i], out[i] + off, m > 65536 ? 65536 : m);
+
+                                if (n > 0)
+                                        sent[i] += (size_t) n;
+                                if (sent[i] == total)
+                                        ck_assert_int_eq(shutdown(fds[i], SHUT_WR), 0);
+                        }
+                }
+        }
+        ck_assert_uint_eq(recvd[0], total);
+        ck_assert_uint_eq(recvd[1], total);
+        free(block_a);
+        free(block_b);
+        free(buf);
+}
+
+START_TEST(test_tlsd_to_tlsd_64mib) {
+        const size_t total = (getenv("TLSD_TEST_STREAM_MIB") ? strtoul(getenv("TLSD_TEST_STREAM_MIB"),
+                                                                       NULL, 10)
+                                                             : 64u) *
+                             BLOCK;
+        tlsc_connection_info info;
+        Accepts acc = { .fd = -1 };
+        tlsc_client *server, *client;
+        uint64_t ss, cs, listener, conn;
+        unsigned port = 0;
+        long deadline;
+        Daemon d;
+        int fd;
+
+        start_daemon(&d, NULL);
+        server = open_client(&d);
+        client = open_client(&d);
+        tlsc_set_event_handler(server, on_accept_event, &acc);
+        ss = make_server_session(server);
+        ck_assert_int_eq(tlsc_listen(server, ss, "127.0.0.1", 0, NULL, &listener, &port), 0);
+        ck_assert_uint_ne(port, 0);
+
+        cs = make_session(client, TLSC_VERIFY_STRICT);
+        ck_assert_int_eq(tlsc_connection_create(client, cs, 0, &conn), 0);
+        fd = tlsc_connect(client, conn, "localhost", port, NULL, &info);
+        ck_assert_msg(fd >= 0, "connect: %s", info.message);
+        ck_assert_str_eq(info.version, "TLSv1.3");
+        deadline = now_ms() + 10000;
+        while (acc.n == 0 && now_ms() < deadline) {
+                struct pollfd pfd = { .fd = tlsc_get_fd(server), .events = POLLIN };
+
+                (void) poll(&pfd, 1, 200);
+                ck_assert_int_ge(tlsc_dispatch(server), 0);
+        }
+        ck_assert_uint_eq(acc.n, 1);
+        ck_assert_str_eq(acc.sni, "localhost");
+
+        stream_between(fd, acc.fd, total, server, client);
+        close(fd);
+        close(acc.fd);
+        ck_assert_int_eq(tlsc_listener_close(server, listener), 0);
+        ck_assert_int_eq(tlsc_listener_close(server, listener), -TLSD_ERR_NOT_FOUND);
+        tlsc_close(client);
+        tlsc_close(server);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
+static int tcp_connect(unsigned port) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        return fd;
+}
+
+/* Reads one line byte by byte: never past it, the rest belongs to TLS. */
+static void read_line(int fd, char *buf, size_t size) {
+        size_t n = 0;
+
+        while (n < size - 1) {
+                ck_assert_int_eq(read(fd, buf + n, 1), 1);
+                if (buf[n++] == '\n')
+                        break;
+        }
+        buf[n] = 0;
+}
+
+START_TEST(test_starttls_client_adopt) {
+        tlsc_connection_info info;
+        char line[128];
+        tlsc_client *c;
+        uint64_t s;
+        Daemon d;
+        Peer p;
+        int sock, fd;
+
+        start_daemon(&d, NULL);
+        peer_start(&p, &d, "starttls", pki("server-ecdsa-chain.pem"), pki("server-ecdsa.key"), 0,
+                   1);
+        c = open_client(&d);
+        s = make_session(c, TLSC_VERIFY_STRICT);
+
+        /* the app's own plaintext prologue */
+        sock = tcp_connect(p.port);
+        ck_assert_int_eq(write(sock, "STARTTLS\n", 9), 9);
+        read_line(sock, line, sizeof(line));
+        ck_assert_str_eq(line, "OK\n");
+
+        /* ... then TLS on the same socket, through tlsd */
+        fd = tlsc_adopt(c, s, sock, "localhost", NULL, &info);
+        close(sock);
+        ck_assert_msg(fd >= 0, "adopt: %s: %s", tlsd_strerror(fd), info.message);
+        ck_assert_int_eq(info.verify_result, TLSC_VERIFY_OK);
+        ck_assert_int_eq(write(fd, "over tls\n", 9), 9);
+        read_line(fd, line, sizeof(line));
+        ck_assert_str_eq(line, "over tls\n");
+        close(fd);
+
+        /* a descriptor that is not a connected TCP socket is refused clearly */
+        {
+                int pipefd[2];
+
+                ck_assert_int_eq(pipe(pipefd), 0);
+                ck_assert_int_eq(tlsc_adopt(c, s, pipefd[0], "localhost", NULL, &info),
+                                 -TLSD_ERR_PARAM);
+                ck_assert_ptr_nonnull(strstr(info.message, "not a connected TCP socket"));
+                close(pipefd[0]);
+                close(pipefd[1]);
+        }
+        tlsc_close(c);
+        peer_stop(&p);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
+/* The server side of STARTTLS against `openssl s_client -starttls smtp`: the app speaks SMTP's
+ * prologue itself, then hands the socket to tlsd for the server handshake. */
+START_TEST(test_starttls_server_adopt) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(sa);
+        tlsc_connection_info info;
+        char line[512], cmd[1024], port_s[16];
+        int lfd, sock, fd, out[2];
+        tlsc_client *c;
+        uint64_t s;
+        pid_t pid;
+        Daemon d;
+
+        start_daemon(&d, NULL);
+        c = open_client(&d);
+        s = make_server_session(c);
+        lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_eq(bind(lfd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        ck_assert_int_eq(listen(lfd, 1), 0);
+        ck_assert_int_eq(getsockname(lfd, (struct sockaddr *) &sa, &len), 0);
+        snprintf(port_s, sizeof(port_s), "%u", ntohs(sa.sin_port));
+
+        ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
+        snprintf(cmd, sizeof(cmd),
+                 "(echo 'hello over smtp tls'; sleep 2) | openssl s_client -quiet -starttls smtp "
+                 "-connect 127.0.0.1:%s -CAfile %s -verify_return_error -servername localhost",
+                 port_s, pki("ca.pem"));
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                dup2(out[1], STDOUT_FILENO);
+                execl("/bin/sh", "sh", "-c", cmd, (char *) NULL);
+                _exit(127);
+        }
+        close(out[1]);
+
+        sock = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        ck_assert_int_ge(sock, 0);
+        ck_assert_int_eq(write(sock, "220 tlsd test\r\n", 15), 15);
+        read_line(sock, line, sizeof(line)); /* EHLO */
+        ck_assert_msg(strncmp(line, "EHLO", 4) == 0, "got %s", line);
+        ck_assert_int_eq(write(sock, "250-tlsd\r\n250 STARTTLS\r\n", 24), 24);
+        read_line(sock, line, sizeof(line));
+        ck_assert_msg(strncmp(line, "STARTTLS", 8) == 0, "got %s", line);
+        ck_assert_int_eq(write(sock, "220 go ahead\r\n", 14), 14);
+
+        fd = tlsc_adopt(c, s, sock, NULL, NULL, &info);
+        close(sock);
+        ck_assert_msg(fd >= 0, "adopt: %s: %s", tlsd_strerror(fd), info.message);
+        read_line(fd, line, sizeof(line));
+        ck_assert_str_eq(line, "hello over smtp tls\n");
+        ck_assert_int_eq(write(fd, "250 ok\r\n", 8), 8);
+        read_line(out[0], line, sizeof(line));
+        ck_assert_str_eq(line, "250 ok\r\n");
+        close(fd);
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        close(out[0]);
+        close(lfd);
+        tlsc_close(c);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("tls");
         TCase *tc = tcase_create("client");
@@ -622,6 +921,9 @@ int main(void) {
         tcase_add_test(tc, test_app_decides);
         tcase_add_test(tc, test_killed_apps_leak_nothing);
         tcase_add_test(tc, test_other_uid_is_refused);
+        tcase_add_test(tc, test_tlsd_to_tlsd_64mib);
+        tcase_add_test(tc, test_starttls_client_adopt);
+        tcase_add_test(tc, test_starttls_server_adopt);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);

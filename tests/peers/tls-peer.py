@@ -8,6 +8,8 @@ Modes, one connection each, --count connections in a row:
            after both directions are done. Prints one JSON line per connection.
   abort    send --bytes, then drop the TCP connection without close_notify (truncation).
   hold     complete the handshake and keep the connection open until the client goes.
+  starttls a plaintext line protocol first: expects "STARTTLS", answers "OK", then runs the TLS
+           server handshake on the same socket and echoes lines until the client closes.
 
 The deterministic stream is the 1 MiB block SHA-256(seed || counter) for counter 0..32767,
 repeated; the C side builds the same block (tests/test-tls.c).
@@ -81,7 +83,7 @@ def main():
     ap.add_argument("--cert", required=True)
     ap.add_argument("--key", required=True)
     ap.add_argument("--port-file", required=True)
-    ap.add_argument("--mode", choices=["stream", "abort", "hold"], default="stream")
+    ap.add_argument("--mode", choices=["stream", "abort", "hold", "starttls"], default="stream")
     ap.add_argument("--bytes", type=int, default=1 << 20, help="bytes this side sends")
     ap.add_argument("--expect", type=int, default=None, help="bytes expected from the client")
     ap.add_argument("--count", type=int, default=1)
@@ -105,6 +107,19 @@ def main():
     expect = args.bytes if args.expect is None else args.expect
     for _ in range(args.count):
         raw, _ = lsock.accept()
+        if args.mode == "starttls":
+            f = raw.makefile("rb", buffering=0)
+            line = b""
+            while not line.endswith(b"\n"):
+                ch = f.read(1)
+                if not ch:
+                    break
+                line += ch
+            if line.strip() != b"STARTTLS":
+                raw.sendall(b"ERR\n")
+                raw.close()
+                continue
+            raw.sendall(b"OK\n")
         try:
             conn = ctx.wrap_socket(raw, server_side=True)
         except (ssl.SSLError, OSError) as e:
@@ -122,6 +137,18 @@ def main():
             s.shutdown(socket.SHUT_RDWR)
             s.close()
             print(json.dumps({"aborted_after": args.bytes}), flush=True)
+        elif args.mode == "starttls":
+            try:
+                while True:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    conn.sendall(data)
+                conn.unwrap()
+            except (ssl.SSLError, OSError):
+                pass
+            conn.close()
+            print(json.dumps({"starttls": "done"}), flush=True)
         else:
             try:
                 while conn.recv(65536):
