@@ -189,8 +189,12 @@ static int pump(Connection *c) {
                                 c->app_gone = true; /* the app closed its end */
                                 c->to_app.start = c->to_app.end;
                         }
-                } else if (!c->peer_closed) {
+                } else if (!c->peer_closed &&
+                           (c->net_readable || engine_conn_pending(c->tls) > 0)) {
                         ssize_t n = engine_conn_read(c->tls, scratch, CHUNK, &c->read_wait, &fail);
+
+                        if (n == -EAGAIN)
+                                c->net_readable = false; /* until epoll says otherwise */
 
                         if (n > 0) {
                                 ssize_t w = c->app_gone ? n : write(c->app_fd, scratch, (size_t) n);
@@ -249,7 +253,7 @@ static int pump(Connection *c) {
                                        fail.alert);
                                 return (int) w;
                         }
-                } else if (!c->app_eof && !c->app_gone) {
+                } else if (!c->app_eof && !c->app_gone && c->app_readable) {
                         ssize_t n = read(c->app_fd, scratch, CHUNK);
 
                         if (n > 0) {
@@ -274,7 +278,9 @@ static int pump(Connection *c) {
                         } else if (n == 0) {
                                 c->app_eof = true;
                                 progress = true;
-                        } else if (errno != EAGAIN && errno != EINTR) {
+                        } else if (errno == EAGAIN) {
+                                c->app_readable = false;
+                        } else if (errno != EINTR) {
                                 c->app_gone = true;
                                 progress = true;
                         }
@@ -319,6 +325,8 @@ static int on_app_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
 
         if ((revents & (EPOLLERR | EPOLLHUP)) && !(revents & EPOLLIN))
                 c->app_gone = true;
+        if (revents & (EPOLLIN | EPOLLHUP))
+                c->app_readable = true;
         (void) pump(c);
         return 0;
 }
@@ -352,6 +360,7 @@ static int start_operating(Connection *c) {
         c->timer = sd_event_source_disable_unref(c->timer);
         pending_done(c);
         c->state = CONNECTION_OPERATING;
+        c->net_readable = c->app_readable = true;
         c->t_handshake_us = now_us() - c->t_start_us;
         manager_count_handshake(c->manager, true);
         log_debug("connection %" PRIu64 ": %s %s established with %s:%u in %" PRIu64 " us",
@@ -422,6 +431,10 @@ static int on_net_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 break;
         case CONNECTION_OPERATING:
         case CONNECTION_CLOSING:
+                /* A read may also wait for the socket to be writable (a TLS write inside). */
+                if ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) ||
+                    ((revents & EPOLLOUT) && c->read_wait == ENGINE_WAIT_WRITE))
+                        c->net_readable = true;
                 (void) pump(c);
                 break;
         default:

@@ -76,6 +76,9 @@ struct Connection {
         bool close_sent;
         bool peer_closed;    /* close_notify received: app reads EOF */
         bool app_gone;       /* app closed its end entirely */
+        /* Whether a read may find data: set by epoll, cleared by EAGAIN. Saves the syscall that
+         * would only say EAGAIN after every record (epoll is level-triggered: nothing is lost). */
+        bool net_readable, app_readable;
 
         EngineInfo info;
         uint64_t bytes_in, bytes_out; /* plaintext */
