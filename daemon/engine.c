@@ -64,6 +64,7 @@ struct EngineConn {
         enum tlsc_verify_result verify; /* first failure seen, or OK */
         char *chain_pem;                /* peer chain captured in the verify callback */
         size_t chain_size;
+        char *server_alpn;              /* servers: our protocols, by preference, until chosen */
         bool shutdown_sent;
 };
 
@@ -135,6 +136,7 @@ static void pick_psk13_suite(EngineCtx *c, const char *list) {
 /* ---- policy ---- */
 
 static int choose_identity(WOLFSSL *ssl, void *arg);
+static int choose_alpn(WOLFSSL *ssl, int *alert, void *arg);
 
 int engine_ctx_new(EngineRole role, EngineCtx **ret) {
         EngineCtx *c;
@@ -171,6 +173,9 @@ int engine_ctx_new(EngineRole role, EngineCtx **ret) {
                 wolfSSL_CTX_SNI_SetOptions(c->ctx, WOLFSSL_SNI_HOST_NAME,
                                            WOLFSSL_SNI_CONTINUE_ON_MISMATCH |
                                                    WOLFSSL_SNI_ANSWER_ON_MISMATCH);
+                /* wolfSSL runs this once the ClientHello's extensions are parsed, before it
+                 * selects the ALPN protocol: where the server's preference is applied. */
+                wolfSSL_CTX_set_servername_callback(c->ctx, choose_alpn);
         }
         *ret = c;
         return 0;
@@ -546,6 +551,65 @@ static int choose_identity(WOLFSSL *ssl, void *arg) {
         return 1;
 }
 
+/* Whether the comma-separated list holds name (n bytes). */
+static bool list_has(const char *list, const char *name, size_t n) {
+        for (const char *p = list; p;) {
+                const char *end = strchr(p, ',');
+                size_t len = end ? (size_t) (end - p) : strlen(p);
+
+                if (len == n && memcmp(p, name, n) == 0)
+                        return true;
+                p = end ? end + 1 : NULL;
+        }
+        return false;
+}
+
+/* The servername callback, run for every ClientHello (with or without SNI) before wolfSSL
+ * selects the ALPN protocol. wolfSSL selects the first of the client's protocols that the
+ * server has, i.e. by the client's preference; RFC 7301 leaves the choice to the server, so the
+ * connection is given only our most preferred protocol among those the client offers. wolfSSL
+ * still matches it against the client's list itself. With none in common the whole list is
+ * set, and wolfSSL answers no_application_protocol. */
+static int choose_alpn(WOLFSSL *ssl, int *alert, void *arg) {
+        EngineConn *c = wolfSSL_get_psk_callback_ctx(ssl);
+        _cleanup_free_ char *ours = NULL;
+        const char *pick = NULL;
+        size_t pick_size = 0;
+        char *theirs = NULL;
+        word16 theirs_size = 0;
+        int r;
+
+        if (!c || !c->server_alpn)
+                return 0; /* no ALPN configured, or chosen already (a second ClientHello) */
+        ours = c->server_alpn;
+        c->server_alpn = NULL;
+        if (wolfSSL_ALPN_GetPeerProtocol(ssl, &theirs, &theirs_size) != WOLFSSL_SUCCESS ||
+            !theirs)
+                return 0; /* the client offers no ALPN: none is negotiated */
+        for (const char *p = ours; p && !pick;) {
+                const char *end = strchr(p, ',');
+                size_t len = end ? (size_t) (end - p) : strlen(p);
+
+                if (len > 0 && list_has(theirs, p, len)) {
+                        pick = p;
+                        pick_size = len;
+                }
+                p = end ? end + 1 : NULL;
+        }
+        (void) wolfSSL_ALPN_FreePeerProtocol(ssl, &theirs);
+        if (pick)
+                r = wolfSSL_UseALPN(ssl, (char *) pick, (unsigned) pick_size,
+                                    WOLFSSL_ALPN_FAILED_ON_MISMATCH);
+        else
+                r = wolfSSL_UseALPN(ssl, ours, (unsigned) strlen(ours),
+                                    WOLFSSL_ALPN_FAILED_ON_MISMATCH);
+        if (r != WOLFSSL_SUCCESS) {
+                *alert = internal_error;
+                return fatal_return;
+        }
+        return 0;
+}
+
 int engine_ctx_add_trust(EngineCtx *c, const void *ca, size_t size, char *error) {
         int fmt = looks_pem(ca, size) ? WOLFSSL_FILETYPE_PEM : WOLFSSL_FILETYPE_ASN1;
         int r = wolfSSL_CTX_load_verify_buffer(c->ctx, ca, (long) size, fmt);
@@ -892,10 +956,15 @@ int engine_conn_new(EngineCtx *ctx, int fd, const EngineConnParams *p, EngineCon
                                           (unsigned short) strlen(sni)) != WOLFSSL_SUCCESS)
                         do { line = __LINE__; goto oom; } while (0);
         }
-        if (p->alpn && *p->alpn) {
+        if (p->alpn && *p->alpn && ctx->role == ENGINE_SERVER) {
+                /* A server picks from its own list in its order of preference (choose_alpn); a
+                 * client that offers none of them gets no_application_protocol. */
+                c->server_alpn = strdup(p->alpn);
+                if (!c->server_alpn)
+                        do { line = __LINE__; goto oom; } while (0);
+        } else if (p->alpn && *p->alpn) {
                 _cleanup_free_ char *list = strdup(p->alpn);
-                /* A server picks from its own list in its order of preference; a client that
-                 * offers none of them gets no_application_protocol. */
+
                 if (!list ||
                     wolfSSL_UseALPN(c->ssl, list, (unsigned) strlen(list),
                                     WOLFSSL_ALPN_FAILED_ON_MISMATCH) != WOLFSSL_SUCCESS)
@@ -916,6 +985,7 @@ EngineConn *engine_conn_free(EngineConn *c) {
         wolfSSL_free(c->ssl);
         free(c->peer_name);
         free(c->chain_pem);
+        free(c->server_alpn);
         free(c);
         return NULL;
 }

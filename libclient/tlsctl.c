@@ -65,6 +65,10 @@ static void help(void) {
                "  --require-client-cert refuse clients without one (default: optional)\n"
                "  --alpn=LIST           protocols to accept, in order of preference\n"
                "  --tls1.2, --tls1.3, --ciphers=LIST, --groups=LIST  as for connect\n"
+               "  --handshake-timeout=MS  cut clients that do not finish the handshake in time\n"
+               "                        (default: the daemon's HandshakeTimeoutMSec=)\n"
+               "  --max-pending=N       handshakes in progress at once; more connections are\n"
+               "                        closed at once (default: ListenerMaxPending=)\n"
                "  --exec=CMD            run CMD (via /bin/sh -c) per connection, its stdin and\n"
                "                        stdout connected to the client\n"
                "  --count=N             exit after N connections have ended\n"
@@ -198,6 +202,19 @@ static int parse_hex(const char *hex, unsigned char *out, size_t max, size_t *re
 }
 
 static bool quiet;
+
+/* A decimal number in min..max, nothing else. */
+static int parse_unsigned(const char *s, unsigned long min, unsigned long max, unsigned *ret) {
+        unsigned long v;
+        char *end;
+
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
+                return -1;
+        *ret = (unsigned) v;
+        return 0;
+}
 
 /* How the channel ended, from the Disconnected event. */
 typedef struct Outcome {
@@ -577,7 +594,8 @@ static int listen_loop(tlsc_client *c, ListenState *st) {
 static int cmd_listen(tlsc_client *c, int argc, char **argv) {
         enum {
                 O_CERT = 0x100, O_KEY, O_PASS, O_CLIENT_CA, O_REQUIRE, O_ALPN, O_TLS12, O_TLS13,
-                O_CIPHERS, O_GROUPS, O_EXEC, O_COUNT, O_QUIET,
+                O_CIPHERS, O_GROUPS, O_EXEC, O_COUNT, O_QUIET, O_HANDSHAKE_TIMEOUT,
+                O_MAX_PENDING,
         };
         static const struct option options[] = {
                 { "cert", required_argument, NULL, O_CERT },
@@ -593,9 +611,12 @@ static int cmd_listen(tlsc_client *c, int argc, char **argv) {
                 { "exec", required_argument, NULL, O_EXEC },
                 { "count", required_argument, NULL, O_COUNT },
                 { "quiet", no_argument, NULL, O_QUIET },
+                { "handshake-timeout", required_argument, NULL, O_HANDSHAKE_TIMEOUT },
+                { "max-pending", required_argument, NULL, O_MAX_PENDING },
                 {},
         };
         static ListenState st;
+        tlsc_listen_options lo = {};
         tlsc_session_options o = {};
         char *certs[16], *keys[16], *ca = NULL, *arg, *colon, *address = NULL;
         size_t cert_sizes[16], key_sizes[16];
@@ -653,6 +674,19 @@ static int cmd_listen(tlsc_client *c, int argc, char **argv) {
                         break;
                 case O_QUIET:
                         quiet = true;
+                        break;
+                case O_HANDSHAKE_TIMEOUT:
+                        if (parse_unsigned(optarg, 1, UINT32_MAX, &o.handshake_timeout_ms) < 0) {
+                                fprintf(stderr, "tlsctl: invalid --handshake-timeout '%s'\n",
+                                        optarg);
+                                return 2;
+                        }
+                        break;
+                case O_MAX_PENDING:
+                        if (parse_unsigned(optarg, 1, UINT32_MAX, &lo.max_pending) < 0) {
+                                fprintf(stderr, "tlsctl: invalid --max-pending '%s'\n", optarg);
+                                return 2;
+                        }
                         break;
                 default:
                         fprintf(stderr, "Try 'tlsctl --help' for more information.\n");
@@ -712,7 +746,7 @@ static int cmd_listen(tlsc_client *c, int argc, char **argv) {
         free(ca);
         if (r < 0)
                 return fail(c, "session", r);
-        r = tlsc_listen(c, session, address && *address ? address : NULL, (unsigned) port, NULL,
+        r = tlsc_listen(c, session, address && *address ? address : NULL, (unsigned) port, &lo,
                         &listener, &port_taken);
         if (r < 0)
                 return fail(c, "listen", r);
