@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Client connections: resolution, TCP connect, handshake, certificate decision, and the data
- * bridge between the app's socketpair end and the network.
+ * Connections: made by Connect (resolution, TCP connect), accepted by a Listener, or adopted from
+ * the app; then the handshake, the certificate decision, and the data bridge between the app's
+ * socketpair end and the network.
  *
  * The bridge reads into the manager's scratch buffer and writes straight on; only what the other
  * side did not take is copied into the connection's own per-direction buffer, and while that
@@ -688,6 +689,11 @@ int connection_new_accepted(Session *s, Listener *l, int fd, const struct sockad
         }
         *ret = c;
         return 0;
+}
+
+void connection_evict(Connection *c) {
+        fail_handshake(c, -ETIMEDOUT, "evicted: the listener's handshake slots are full", -1,
+                       TLSC_VERIFY_OK);
 }
 
 int connection_adopt(Session *s, int fd, const char *host, const char *sni, char *error,

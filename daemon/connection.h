@@ -90,6 +90,8 @@ int connection_new(Session *s, int family, char *error, Connection **ret);
 /* A socket accepted by l: the handshake starts at once. Takes fd (closed on failure). */
 int connection_new_accepted(Session *s, Listener *l, int fd, const struct sockaddr *peer,
                             socklen_t peer_len, Connection **ret);
+/* Ends an accepted connection's handshake early (its listener needs the slot). */
+void connection_evict(Connection *c);
 /* A connected TCP socket the app hands over (STARTTLS, socket activation): the handshake in the
  * session's role starts at once; host (client role) is the name to verify. Takes fd. */
 int connection_adopt(Session *s, int fd, const char *host, const char *sni, char *error,

@@ -26,6 +26,21 @@ static bool port_allowed(Manager *m, uid_t uid, unsigned port) {
         return false;
 }
 
+/* All handshake slots taken: the client that has been silent longest gives way, so clients that
+ * connect and never speak (slowloris) cannot lock out fresh ones; they can only cycle. */
+static bool evict_oldest_pending(Listener *l) {
+        Connection *oldest = NULL;
+
+        for (Connection *c = l->session->connections; c; c = c->next)
+                if (c->listener == l && c->state == CONNECTION_HANDSHAKE &&
+                    (!oldest || c->t_start_us < oldest->t_start_us))
+                        oldest = c;
+        if (!oldest)
+                return false;
+        connection_evict(oldest);
+        return true;
+}
+
 static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
         Listener *l = userdata;
 
@@ -43,8 +58,13 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
                                                   l->id);
                         return 0;
                 }
-                if (l->n_pending >= l->max_pending || l->n_connections >= l->max_connections) {
+                if (l->n_connections >= l->max_connections) {
                         /* Over the limit: cheapest possible refusal. */
+                        l->n_refused++;
+                        safe_close(cfd);
+                        continue;
+                }
+                if (l->n_pending >= l->max_pending && !evict_oldest_pending(l)) {
                         l->n_refused++;
                         safe_close(cfd);
                         continue;
