@@ -44,6 +44,7 @@ Config *config_free(Config *c) {
         free(c->runtime_dir);
         free(c->socket_group);
         free(c->privileged_port_users);
+        free(c->dbus_address);
         free(c);
         return NULL;
 }
@@ -108,6 +109,7 @@ typedef enum KeyType {
         KEY_LOG_LEVEL,
         KEY_PATH,
         KEY_USERS,
+        KEY_DBUS,
 } KeyType;
 
 typedef struct Key {
@@ -139,6 +141,8 @@ static const Key keys[] = {
         KEY("Limits", "ListenerMaxConnections", KEY_UNSIGNED, listener_max_connections, 1,
             10000000),
         KEY("Listen", "PrivilegedPortUsers", KEY_USERS, privileged_port_users, 0, 0),
+        KEY("DBus", "Bus", KEY_DBUS, dbus_mode, 0, 0),
+        KEY("DBus", "Address", KEY_STRING, dbus_address, 0, 0),
 };
 
 _printf_(2, 3) static int parse_error(Parser *p, const char *fmt, ...) {
@@ -219,6 +223,17 @@ static int set_key(Parser *p, const Key *k, const char *value) {
                         p->config->privileged_port_users = a;
                 }
                 return 1;
+        }
+        case KEY_DBUS: {
+                static const char *const names[] = { "auto", "system", "session", "none" };
+
+                for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                        if (strcmp(value, names[i]) == 0) {
+                                *(int *) field = (int) i;
+                                return 1;
+                        }
+                return parse_error(p, "%s=%s is invalid: expected auto, system, session or none",
+                                   k->name, value);
         }
         case KEY_LOG_LEVEL:
                 r = log_level_from_string(value);

@@ -12,6 +12,13 @@
 
 #define TLSD_DEFAULT_CONFIG_FILE SYSCONFDIR "/tlsd/tlsd.conf"
 
+typedef enum ConfigDBus {
+        CONFIG_DBUS_AUTO,    /* system bus as root, session bus otherwise; none if unreachable */
+        CONFIG_DBUS_SYSTEM,
+        CONFIG_DBUS_SESSION,
+        CONFIG_DBUS_NONE,
+} ConfigDBus;
+
 typedef struct Config {
         char *runtime_dir;         /* NULL: derived at start, see config_resolve_runtime_dir() */
         int log_level;             /* syslog priority */
@@ -27,6 +34,8 @@ typedef struct Config {
         unsigned listener_max_pending;     /* handshakes in progress per listener */
         unsigned listener_max_connections; /* live connections per listener */
         uid_t *privileged_port_users;      /* may listen on ports < 1024 (root always may) */
+        int dbus_mode;                     /* ConfigDBus */
+        char *dbus_address;                /* a specific bus (tests, containers); fatal if down */
         size_t n_privileged_port_users;
 } Config;
 

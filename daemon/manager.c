@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "bus.h"
 #include "connection.h"
 #include "peer.h"
 #include "session.h"
@@ -37,6 +38,7 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
         m->unix_server = unix_server_free(m->unix_server);
+        m->bus = bus_free(m->bus);
         m->event = sd_event_unref(m->event);
         config_free(m->config);
         free(m->uids);
@@ -75,6 +77,9 @@ int manager_start(Manager *m) {
                 return log_error_errno(r, "Cannot install signal handlers: %m");
 
         r = unix_server_new(m, &m->unix_server);
+        if (r < 0)
+                return r;
+        r = bus_new(m, &m->bus);
         if (r < 0)
                 return r;
         return 0;

@@ -17,6 +17,7 @@
 #include "config.h"
 
 typedef struct UnixServer UnixServer;
+typedef struct Bus Bus;
 
 typedef struct Peer Peer;
 typedef struct Session Session;
@@ -39,6 +40,7 @@ typedef struct Manager {
         sd_event *event;
         Config *config;
         UnixServer *unix_server;
+        Bus *bus; /* NULL: no D-Bus */
         uint64_t next_id;
         Peer *peers;
         uint8_t *scratch; /* the data path's bounce buffer (one thread) */

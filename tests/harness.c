@@ -124,6 +124,12 @@ int daemon_start(Daemon *d) {
                 setenv("NOTIFY_SOCKET", d->notify_path, 1);
                 unsetenv("RUNTIME_DIRECTORY");
                 unsetenv("JOURNAL_STREAM");
+                /* Tests that want D-Bus say so in the config; the others must not touch a bus
+                 * the machine may have. */
+                if (!getenv("TLSD_TEST_KEEP_BUS")) {
+                        setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/tlsd-test", 1);
+                        setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/tlsd-test", 1);
+                }
                 if (d->use_xdg)
                         setenv("XDG_RUNTIME_DIR", xdg, 1);
                 if (d->uid != (uid_t) -1) {

@@ -67,7 +67,10 @@ start_tlsd() {
   local dir=$1
   shift
   mkdir -p "$dir"
-  "$TLSD" --runtime-dir="$dir/run" --log-level=debug "$@" >"$dir/tlsd.log" 2>&1 &
+  # no machine bus for tests that do not ask for one (a config with [DBus] Address= does)
+  DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent/tlsd-test \
+  DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/tlsd-test \
+    "$TLSD" --runtime-dir="$dir/run" --log-level=debug "$@" >"$dir/tlsd.log" 2>&1 &
   TLSD_PID=$!
   TLSD_SOCKET="$dir/run/tlsd.sock"
   export TLSD_SOCKET TLSD_PID
