@@ -121,6 +121,7 @@ enum tlsd_error tlsd_error_from_errno(int negative_errno) {
                 return TLSD_ERR_LIMIT;
         case EBUSY:
         case EALREADY:
+        case ECANCELED:
         case EISCONN:
         case ENOTCONN:
                 return TLSD_ERR_STATE;
@@ -133,6 +134,7 @@ enum tlsd_error tlsd_error_from_errno(int negative_errno) {
         case EIO:
                 return TLSD_ERR_IO;
         case ECONNREFUSED:
+        case EADDRINUSE:
         case ENETUNREACH:
         case EHOSTUNREACH:
                 return TLSD_ERR_CONNECT;

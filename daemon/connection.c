@@ -716,6 +716,15 @@ int connection_adopt(Session *s, int fd, const char *host, const char *sni, char
                 safe_close(fd);
                 return -ENOKEY;
         }
+        if (s->role == ENGINE_CLIENT && s->verify == TLSC_VERIFY_STRICT && !(host && *host) &&
+            !s->server_name) {
+                /* Strict verification checks the peer's name: without one it would check
+                 * nothing but the chain. */
+                error_message_set(error, "adopting as a client needs the peer's name to verify "
+                                         "(host, or the session's server name)");
+                safe_close(fd);
+                return -EINVAL;
+        }
         if (s->role == ENGINE_CLIENT && !s->trust_configured && s->verify != TLSC_VERIFY_PINNED) {
                 r = engine_ctx_add_system_trust(s->engine, error);
                 if (r < 0) {

@@ -182,24 +182,27 @@ _public_ void tlsc_close(tlsc_client *c) {
 }
 
 _public_ void tlsc_set_timeout(tlsc_client *c, int timeout_ms) {
-        c->timeout_ms = timeout_ms;
+        if (c)
+                c->timeout_ms = timeout_ms;
 }
 
 _public_ const char *tlsc_last_error_message(const tlsc_client *c) {
-        return c->error_message;
+        return c ? c->error_message : "";
 }
 
 _public_ int tlsc_get_fd(const tlsc_client *c) {
-        return c->fd;
+        return c ? c->fd : -EBADF;
 }
 
 _public_ short tlsc_get_events(const tlsc_client *c) {
-        return (short) (POLLIN | (c->out_head ? POLLOUT : 0));
+        return (short) (POLLIN | (c && c->out_head ? POLLOUT : 0));
 }
 
 _public_ unsigned tlsc_pending(const tlsc_client *c) {
         unsigned n = 0;
 
+        if (!c)
+                return 0;
         for (const Pending *p = c->pending; p; p = p->next)
                 n++;
         return n;
@@ -549,6 +552,8 @@ static int receive_one(tlsc_client *c, Waiter *w) {
 _public_ int tlsc_dispatch(tlsc_client *c) {
         int n = 0, r;
 
+        if (!c)
+                return -TLSD_ERR_PARAM;
         if (c->disconnected)
                 return c->refused ? c->refused : -TLSD_ERR_DISCONNECTED;
         r = flush(c);
@@ -1012,10 +1017,25 @@ _public_ int tlsc_connection_connect_async(tlsc_client *c, uint64_t connection, 
 }
 
 /* Waits for the outcome event of a connection (HandshakeDone or HandshakeFailed). */
+static int wait_outcome_inner(tlsc_client *c, uint64_t connection, tlsc_connection_info *ret);
+static void failed_info(tlsc_client *c, int r, tlsc_connection_info *ret);
+
 static int wait_outcome(tlsc_client *c, uint64_t connection, tlsc_connection_info *ret) {
+        int r = wait_outcome_inner(c, connection, ret);
+
+        /* Whatever ended the wait, *ret says why (the event filled it when there was one). */
+        if (r < 0 && ret && ret->error == 0)
+                failed_info(c, r, ret);
+        return r;
+}
+
+static int wait_outcome_inner(tlsc_client *c, uint64_t connection, tlsc_connection_info *ret) {
         Waiter w = { .connection = connection, .info = ret, .fd = -EBADF };
         int64_t deadline;
         int r;
+
+        if (ret)
+                memset(ret, 0, sizeof(*ret));
 
         /* The handshake has its own timeout in the daemon; this one only guards against a
          * daemon that stopped answering. */
@@ -1042,6 +1062,12 @@ static int wait_outcome(tlsc_client *c, uint64_t connection, tlsc_connection_inf
 static void failed_info(tlsc_client *c, int r, tlsc_connection_info *ret) {
         if (!ret)
                 return;
+        if (!c) {
+                memset(ret, 0, sizeof(*ret));
+                ret->error = r;
+                ret->alert = -1;
+                return;
+        }
         memset(ret, 0, sizeof(*ret));
         ret->error = r;
         ret->alert = -1;
@@ -1052,6 +1078,10 @@ _public_ int tlsc_connect(tlsc_client *c, uint64_t connection, const char *host,
                           const char *sni, tlsc_connection_info *ret) {
         int r;
 
+        if (!c) {
+                failed_info(NULL, -TLSD_ERR_PARAM, ret);
+                return -TLSD_ERR_PARAM;
+        }
         r = tlsc_connection_connect(c, connection, host, port, sni);
         if (r < 0) {
                 failed_info(c, r, ret);
@@ -1107,6 +1137,10 @@ _public_ int tlsc_adopt(tlsc_client *c, uint64_t session, int fd, const char *ho
         uint64_t conn = 0;
         int r;
 
+        if (!c) {
+                failed_info(NULL, -TLSD_ERR_PARAM, ret);
+                return -TLSD_ERR_PARAM;
+        }
         r = adopt(c, session, fd, host, sni, NULL, &conn);
         if (r < 0) {
                 failed_info(c, r, ret);

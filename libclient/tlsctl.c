@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <sys/socket.h>
@@ -769,6 +770,8 @@ int main(int argc, char *argv[]) {
         const char *cmd;
         int opt, r;
 
+        /* A peer that goes away must end the copy loop with an error, not kill us. */
+        (void) signal(SIGPIPE, SIG_IGN);
         while ((opt = getopt_long(argc, argv, "+s:hV", options, NULL)) >= 0) {
                 switch (opt) {
                 case 's':
