@@ -29,7 +29,8 @@
 #include "log.h"
 #include "manager.h"
 
-#define CHUNK (16 * 1024) /* one TLS record of plaintext */
+#define CHUNK (16 * 1024)  /* one TLS record of plaintext */
+#define GATHER (64 * 1024) /* what one write to the app carries at most (the scratch size) */
 
 static uint64_t now_us(void) {
         struct timespec ts;
@@ -133,10 +134,13 @@ static void finish(Connection *c, int reason, int alert) {
 /* ---- the bridge ---- */
 
 static int buffer_keep(Buffer *b, const uint8_t *data, size_t size) {
-        if (!b->data) {
-                b->data = malloc(CHUNK);
-                if (!b->data)
+        if (size > b->allocated) {
+                uint8_t *d = realloc(b->data, size);
+
+                if (!d)
                         return -ENOMEM;
+                b->data = d;
+                b->allocated = size;
         }
         memcpy(b->data, data, size);
         b->start = 0;
@@ -192,24 +196,35 @@ static int pump(Connection *c) {
                         }
                 } else if (!c->peer_closed &&
                            (c->net_readable || engine_conn_pending(c->tls) > 0)) {
-                        ssize_t n = engine_conn_read(c->tls, scratch, CHUNK, &c->read_wait, &fail);
+                        size_t got = 0;
+                        ssize_t n;
 
+                        /* Several records per write to the app: fewer syscalls and wakeups. A
+                         * close or error that ends the gathering is seen again by the next read,
+                         * after what came before it is delivered. */
+                        do {
+                                n = engine_conn_read(c->tls, scratch + got, CHUNK, &c->read_wait,
+                                                     &fail);
+                                if (n > 0)
+                                        got += (size_t) n;
+                        } while (n > 0 && got + CHUNK <= GATHER);
                         if (n == -EAGAIN)
                                 c->net_readable = false; /* until epoll says otherwise */
 
-                        if (n > 0) {
-                                ssize_t w = c->app_gone ? n : write(c->app_fd, scratch, (size_t) n);
+                        if (got > 0) {
+                                ssize_t w = c->app_gone ? (ssize_t) got
+                                                        : write(c->app_fd, scratch, got);
 
                                 c->read_wait = ENGINE_WAIT_NONE;
-                                c->bytes_in += (uint64_t) n;
+                                c->bytes_in += (uint64_t) got;
                                 progress = true;
                                 if (w < 0 && errno != EAGAIN && errno != EINTR) {
                                         c->app_gone = true;
-                                } else if (w < n) {
+                                } else if (w < (ssize_t) got) {
                                         if (w < 0)
                                                 w = 0;
                                         if (buffer_keep(&c->to_app, scratch + w,
-                                                        (size_t) (n - w)) < 0) {
+                                                        got - (size_t) w) < 0) {
                                                 finish(c, TLSC_DISCONNECT_RESET, -1);
                                                 return -ENOMEM;
                                         }
@@ -351,6 +366,13 @@ static int start_operating(Connection *c) {
         c->app_fd = pair[0];
         /* The app's end is blocking by default, as apps expect from a plain socket. */
         (void) fcntl(pair[1], F_SETFL, fcntl(pair[1], F_GETFL) & ~O_NONBLOCK);
+        /* Room for a few gathered writes, so a briefly busy app does not stall the network
+         * side (the kernel caps this at net.core.wmem_max; it is a limit, not an allocation). */
+        for (int i = 0; i < 2; i++) {
+                int size = 1024 * 1024;
+
+                (void) setsockopt(pair[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+        }
 
         r = sd_event_add_io(c->manager->event, &c->app_io, c->app_fd, EPOLLIN, on_app_io, c);
         if (r < 0) {

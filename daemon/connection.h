@@ -7,7 +7,8 @@
  *
  * Once OPERATING, the app holds one end of a SOCK_STREAM socketpair and the connection bridges
  * it to the network through the engine, with backpressure both ways: it reads from one side only
- * while the other side has taken the previous buffer. At most one buffer per direction is held.
+ * while the other side has taken the previous buffer. At most one buffer per direction is held
+ * (64 KiB toward the app, 16 KiB toward the network).
  */
 #pragma once
 
@@ -32,6 +33,7 @@ typedef enum ConnectionState {
 
 typedef struct Buffer {
         uint8_t *data;
+        size_t allocated;
         size_t start, end; /* bytes [start, end) are pending */
 } Buffer;
 

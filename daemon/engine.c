@@ -158,6 +158,14 @@ int engine_ctx_new(EngineRole role, EngineCtx **ret) {
                 return -EIO;
         }
         pick_psk13_suite(c, engine_default_cipher_list());
+        /* A flight in as few TCP sends as possible. */
+        (void) wolfSSL_CTX_set_group_messages(c->ctx);
+        if (role == ENGINE_SERVER) {
+                /* No resumption yet: do not pay for tickets nobody can use (session-ticket
+                 * support with tlsd-owned keys is its own piece of work). */
+                (void) wolfSSL_CTX_NoTicketTLSv12(c->ctx);
+                (void) wolfSSL_CTX_no_ticket_TLSv13(c->ctx);
+        }
         if (role == ENGINE_CLIENT)
                 wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_PEER, NULL);
         else {
