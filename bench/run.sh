@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# bench/run.sh -- tlsd against stunnel4 as a client-side TLS proxy, on loopback, in one run.
+# bench/run.sh -- tlsd against stunnel4 on loopback, in one run: first as a client-side TLS
+# proxy (this script), then as a TLS server (bench/run-server.sh, called from here).
 # Writes bench/RESULTS.md (overwritten). A benchmark, not a test: no pass/fail on timings; the
 # exit status is non-zero only when something did not work (build, start-up, a failed transfer).
 #
@@ -12,6 +13,8 @@
 #   LAT_COUNT=3000    64-byte round trips per latency measurement
 #   PROFILE=auto      perf/callgrind profile of tlsd: auto (only when a target is missed),
 #                     always, never
+#   SRV_MIB1=256, SRV_MIB8=32, SRV_HS_COUNT=300, SRV_INFLIGHT=4   the server side's sizes
+#                     (see bench/run-server.sh)
 #   BUILD=/tmp/bench-build   optimized tlsd build (configured and made here when missing)
 #   PKI=DIR           test PKI (default /tmp/b/tests/pki if present, else generated)
 #   OUT=bench/RESULTS.md
@@ -25,6 +28,10 @@ MIB8=${MIB8:-32}
 HS_COUNT=${HS_COUNT:-300}
 LAT_COUNT=${LAT_COUNT:-3000}
 PROFILE=${PROFILE:-auto}
+SRV_MIB1=${SRV_MIB1:-256}
+SRV_MIB8=${SRV_MIB8:-32}
+SRV_HS_COUNT=${SRV_HS_COUNT:-300}
+SRV_INFLIGHT=${SRV_INFLIGHT:-4}
 BUILD=${BUILD:-/tmp/bench-build}
 OUT=${OUT:-$HERE/RESULTS.md}
 WOLFSSL_PREFIX=${WOLFSSL_PREFIX:-/opt/tlsd/wolfssl}
@@ -402,24 +409,60 @@ GIT_DIRTY=$(git -C "$TOP" status --porcelain --untracked-files=no 2>/dev/null | 
 CPU_MODEL=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 CPU_FLAGS=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'aes|vaes|avx2|avx512f|bmi2|adx|sha_ni' | tr '\n' ' ')
 CMD="bench/run.sh"
-for v in REPS MIB1 MIB8 HS_COUNT LAT_COUNT PROFILE; do CMD="$v=${!v} $CMD"; done
+for v in REPS MIB1 MIB8 HS_COUNT LAT_COUNT SRV_MIB1 SRV_MIB8 SRV_HS_COUNT SRV_INFLIGHT PROFILE; do
+  CMD="$v=${!v} $CMD"
+done
+DATE_CLIENT=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+
+# ---- the server side: tlsd as a TLS server against stunnel4 in server mode ----
+log "server side: bench/run-server.sh"
+REPS=$REPS SRV_MIB1=$SRV_MIB1 SRV_MIB8=$SRV_MIB8 SRV_HS_COUNT=$SRV_HS_COUNT \
+  SRV_INFLIGHT=$SRV_INFLIGHT PROFILE=$PROFILE BUILD=$BUILD PKI=$PKI WORK=$WORK \
+  SRV_MD=$WORK/server.md SRV_VERDICT=$WORK/server-verdict \
+  "$HERE/run-server.sh" >/dev/null || die "the server-side benchmark failed"
+demote() { sed -E 's/^(#+) /#\1 /' "$@"; } # one heading level down
 
 {
 cat <<EOF
-# tlsd vs stunnel4: client-side TLS proxy benchmark
+# tlsd vs stunnel4: client-side and server-side TLS benchmarks
 
 ## How to run
 
-    bench/run.sh                  # ~3 minutes on 2 cores; overwrites bench/RESULTS.md
+    bench/run.sh                  # ~4 minutes on 2 cores; overwrites bench/RESULTS.md
 
 It installs what it lacks (stunnel4, libssl-dev; apt, idempotent), builds an optimized tlsd in
-\`\$BUILD\` (default /tmp/bench-build, \`-O2 -g\`, never the sanitizer build), compiles
-\`bench/tls-server.c\` (the TLS server, system OpenSSL) and \`bench/tlsd-bench.c\` (the load driver,
-libtlsclient), starts the server, tlsd and stunnel4 on loopback, measures, and writes this file.
-Knobs (environment): REPS, MIB1, MIB8, HS_COUNT, LAT_COUNT, PROFILE=auto|always|never, BUILD,
-PKI, OUT. Timings are reported, never asserted.
+\`\$BUILD\` (default /tmp/bench-build, \`-O2 -g\`, never the sanitizer build), and runs two
+sections on loopback, one after the other:
 
-## Setup
+- **Client side** (tlsd as a client-side TLS proxy): compiles \`bench/tls-server.c\` (the TLS
+  server, system OpenSSL) and \`bench/tlsd-bench.c\` (the load driver, libtlsclient), starts the
+  server, tlsd and stunnel4 (client mode) and measures.
+- **Server side** (tlsd as a TLS server; \`bench/run-server.sh\`, called by run.sh): compiles
+  \`bench/tls-client.c\` (the load generator, system OpenSSL) and \`bench/tlsd-server-app.c\` (the
+  plaintext backend: an app listening through tlsd, or a plain TCP server behind stunnel4 in
+  server mode), starts a second tlsd instance, the backends and stunnel4 (server mode) and
+  measures.
+
+Knobs (environment): REPS, MIB1, MIB8, HS_COUNT, LAT_COUNT (client side), SRV_MIB1, SRV_MIB8,
+SRV_HS_COUNT, SRV_INFLIGHT (server side), PROFILE=auto|always|never, BUILD, PKI, OUT. Timings
+are reported, never asserted.
+
+## Summary
+
+$(awk -F'\t' '
+  $1 == "bulk1" { printf "- Client side, single-stream upload >= stunnel: **%s** (tlsd/stunnel = %s)\n", $2, $3 }
+  $1 ~ /^hs_/  { printf "- Client side, full-handshake rate >= 0.9x stunnel, %s: **%s** (tlsd/stunnel = %s)\n", $1, $2, $3 }
+' "$WORK/verdict")
+$(awk -F'\t' '
+  $1 ~ /^bulk/ { printf "- Server side, bulk upload >= stunnel, %s: **%s** (tlsd/stunnel = %s)\n", $1, $2, $3 }
+  $1 ~ /^hs_/  { printf "- Server side, fresh-handshake rate >= stunnel, %s: **%s** (tlsd/stunnel = %s)\n", $1, $2, $3 }
+' "$WORK/server-verdict")
+
+Both sections come from the same run of \`$CMD\`; details, CPU costs and analyses below.
+
+## Client side (tlsd as a client-side TLS proxy)
+
+### Setup
 
 - **Same job, same server.** tlsd: the driver asks tlsd (libtlsclient) for a client connection
   (\`tlsc_connection_create\` + blocking \`tlsc_connect\`, session: CA = test ca.pem, verification
@@ -453,10 +496,10 @@ PKI, OUT. Timings are reported, never asserted.
   the run (load average before: $LOAD_BEFORE, after: $LOAD_AFTER; other processes above 10 %
   CPU at the start: ${OTHERS_BEFORE:-none}) adds noise — look at the min–max spread.
 
-## Run
+### Run
 
 - Command: \`$CMD\`
-- Date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')
+- Date: $DATE_CLIENT
 - Machine: nproc $(nproc), CPU "$CPU_MODEL" (flags: $CPU_FLAGS), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, kernel $(uname -r)
 - tlsd: $TLSD_VERSION(git $GIT_REV, $GIT_DIRTY locally modified tracked files; build $BUILD)${BUILD_NOTE:+ — NOTE: $BUILD_NOTE}
 - stunnel: $(stunnel4 -version 2>&1 | grep -m1 '^stunnel'), $(stunnel4 -version 2>&1 | grep -m1 'Running')
@@ -466,12 +509,12 @@ PKI, OUT. Timings are reported, never asserted.
 - Server side: $(tr '\n' ';' <<<"$SERVER_SUMMARY" | sed 's/;$//; s/;/; /g') (one failed handshake per server is run.sh's TCP readiness probe)
 - stunnel log lines at level <= 3 (errors): $STUNNEL_ERRORS; tlsd log lines (warning and above): $TLSD_WARNINGS
 
-## Results
+### Results
 
 EOF
 cat "$WORK/summary.md"
 echo
-echo "## Targets"
+echo "### Targets"
 echo
 awk -F'\t' '
   $1 == "bulk1" { printf "- Single-stream throughput >= stunnel: **%s** (tlsd/stunnel = %s)\n", $2, $3 }
@@ -479,15 +522,23 @@ awk -F'\t' '
 ' "$WORK/verdict"
 if [ -s "$PROFILE_MD" ]; then
   echo
-  echo "## Profile of tlsd"
+  echo "### Profile of tlsd"
   echo
   cat "$PROFILE_MD"
 fi
 if [ -f "$HERE/ANALYSIS.md" ]; then
   echo
-  cat "$HERE/ANALYSIS.md"
+  demote "$HERE/ANALYSIS.md"
 fi
 echo
 echo "Raw per-run lines: $RAW (kept until /tmp is cleaned)."
+echo
+echo "## Server side (tlsd as a TLS server)"
+echo
+cat "$WORK/server.md"
+if [ -f "$HERE/ANALYSIS-server.md" ]; then
+  echo
+  demote "$HERE/ANALYSIS-server.md"
+fi
 } >"$OUT"
 log "wrote $OUT in $(($(date +%s) - T_START)) s"

@@ -47,6 +47,12 @@ struct Bus {
         sd_bus_slot *manager_slot;
         BusPeer *peers;
         BusStream *streams;
+        sd_event_source *stream_gc; /* drops the streams of connections the core freed */
+        /* The caller of the method call being dispatched, as last resolved for a visibility
+         * check (property reads and node enumeration run many checks for one call). */
+        char *caller_name;
+        uint64_t caller_cookie;
+        uid_t caller_uid;
 };
 
 Bus *bus_from_manager(Manager *m) {
@@ -104,7 +110,9 @@ int bus_enumerate(Bus *b, const char *kind, char ***ret) {
         size_t n = 0;
         int r = 0;
 
-        for (Peer *q = b->manager->peers; r >= 0 && q; q = q->next)
+        for (Peer *q = b->manager->peers; r >= 0 && q; q = q->next) {
+                if (!bus_caller_may_access(b, q->uid))
+                        continue; /* another uid's objects are not even listed */
                 for (Session *s = q->sessions; r >= 0 && s; s = s->next) {
                         if (strcmp(kind, "session") == 0)
                                 r = strv_push(&l, &n, bus_object_path(kind, s->id));
@@ -115,6 +123,7 @@ int bus_enumerate(Bus *b, const char *kind, char ***ret) {
                                 for (Listener *x = s->listeners; r >= 0 && x; x = x->next)
                                         r = strv_push(&l, &n, bus_object_path(kind, x->id));
                 }
+        }
         if (r < 0) {
                 for (size_t i = 0; i < n; i++)
                         free(l[i]);
@@ -144,6 +153,54 @@ int bus_error(sd_bus_error *error, int r, const char *message) {
 
 int bus_not_found(sd_bus_error *error, const char *what) {
         return sd_bus_error_setf(error, "org.tlsd1.Error.NotFound", "no such %s", what);
+}
+
+static int caller_uid(Bus *b, sd_bus_message *m, uid_t *ret) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        const char *sender = sd_bus_message_get_sender(m);
+        uint64_t cookie = 0;
+        uid_t uid;
+        int r;
+
+        if (!sender)
+                return -EACCES;
+        (void) sd_bus_message_get_cookie(m, &cookie);
+        if (b->caller_name && b->caller_cookie == cookie && strcmp(b->caller_name, sender) == 0) {
+                *ret = b->caller_uid;
+                return 0;
+        }
+        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds);
+        if (r >= 0)
+                r = sd_bus_creds_get_euid(creds, &uid);
+        if (r < 0)
+                return r;
+        free(b->caller_name);
+        b->caller_name = strdup(sender);
+        b->caller_cookie = cookie;
+        b->caller_uid = uid;
+        *ret = uid;
+        return 0;
+}
+
+int bus_caller_may_access(Bus *b, uid_t owner) {
+        sd_bus_message *m = sd_bus_get_current_message(b->bus);
+        const char *sender;
+        Peer caller = {};
+
+        /* Not answering a method call: tlsd itself reads its objects (signals it emits). */
+        if (!m || !sd_bus_message_is_method_call(m, NULL, NULL))
+                return 1;
+        sender = sd_bus_message_get_sender(m);
+        if (!sender)
+                return 0;
+        for (BusPeer *bp = b->peers; bp; bp = bp->next)
+                if (bp->name && strcmp(bp->name, sender) == 0)
+                        return peer_may_access(bp->peer, owner);
+        /* Someone who has not called a method yet (Introspect, Properties, ObjectManager): no
+         * Peer is made for that, the sender's uid is enough. */
+        if (caller_uid(b, m, &caller.uid) < 0)
+                return 0;
+        return peer_may_access(&caller, owner);
 }
 
 /* ---- callers ---- */
@@ -239,8 +296,11 @@ Peer *bus_peer(Bus *b, sd_bus_message *m, sd_bus_error *error) {
                 if (bp->name && strcmp(bp->name, sender) == 0)
                         return bp->peer;
 
-        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_PID,
-                                      &creds);
+        /* dbus-daemon vouches for the uid and pid only; the gid (informational, never used
+         * for an access decision) is read from /proc/PID. */
+        r = sd_bus_query_sender_creds(
+                m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_PID | SD_BUS_CREDS_AUGMENT,
+                &creds);
         if (r < 0 || sd_bus_creds_get_euid(creds, &uid) < 0) {
                 sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
                                  "cannot determine the caller's credentials");
@@ -318,6 +378,25 @@ int bus_send_signal(Bus *b, const char *destination, const char *path, const cha
         return sd_bus_send(b->bus, m, NULL);
 }
 
+/* PropertiesChanged for the owner only, as an invalidation: the values follow with Get. */
+int bus_send_properties_invalidated(Bus *b, const char *destination, const char *path,
+                                    const char *interface, const char *const *properties) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = sd_bus_message_new_signal(b->bus, &m, path, "org.freedesktop.DBus.Properties",
+                                      "PropertiesChanged");
+        if (r >= 0)
+                r = sd_bus_message_set_destination(m, destination);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "sa{sv}", interface, 0);
+        if (r >= 0)
+                r = sd_bus_message_append_strv(m, (char **) properties);
+        if (r < 0)
+                return r;
+        return sd_bus_send(b->bus, m, NULL);
+}
+
 int bus_send_signal_chain(Bus *b, const char *destination, const char *path,
                           const char *verification, const char *chain, size_t size) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
@@ -385,6 +464,48 @@ int bus_stream_add(Bus *b, Peer *owner, uint64_t connection, int fd) {
 void bus_stream_rearm(BusStream *s) {
         if (s->io)
                 (void) sd_event_source_set_enabled(s->io, SD_EVENT_ON);
+}
+
+static bool connection_exists(Bus *b, uint64_t id) {
+        for (Peer *q = b->manager->peers; q; q = q->next)
+                for (Session *s = q->sessions; s; s = s->next)
+                        for (Connection *c = s->connections; c; c = c->next)
+                                if (c->id == id)
+                                        return true;
+        return false;
+}
+
+/* Drops the streams whose connection is gone: freed with its session, or an accepted connection
+ * the core released after its end. */
+void bus_stream_gc(Bus *b) {
+        for (BusStream *s = b->streams; s;) {
+                BusStream *next = s->next;
+
+                if (!connection_exists(b, s->connection))
+                        bus_stream_drop(b, s->connection);
+                s = next;
+        }
+}
+
+static int on_stream_gc(sd_event_source *es, void *userdata) {
+        bus_stream_gc(userdata);
+        return 0;
+}
+
+/* After the core's own deferred work (an accepted connection is released from a defer source
+ * of normal priority once it ended), at idle priority. */
+void bus_stream_gc_schedule(Bus *b) {
+        int r;
+
+        if (!b->streams)
+                return;
+        if (!b->stream_gc) {
+                r = sd_event_add_defer(b->manager->event, &b->stream_gc, on_stream_gc, b);
+                if (r < 0)
+                        return;
+                (void) sd_event_source_set_priority(b->stream_gc, SD_EVENT_PRIORITY_IDLE);
+        }
+        (void) sd_event_source_set_enabled(b->stream_gc, SD_EVENT_ONESHOT);
 }
 
 void bus_stream_drop(Bus *b, uint64_t connection) {
@@ -653,6 +774,8 @@ Bus *bus_free(Bus *b) {
                 bus_peer_free(b->peers);
         while (b->streams)
                 bus_stream_drop(b, b->streams->connection);
+        sd_event_source_disable_unref(b->stream_gc);
+        free(b->caller_name);
         sd_bus_slot_unref(b->manager_slot);
         sd_bus_flush_close_unref(b->bus);
         free(b);

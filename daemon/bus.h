@@ -31,6 +31,10 @@ Peer *bus_persistent_peer(Bus *b, uid_t uid, sd_bus_error *error);
 /* negative errno + core message -> org.tlsd1.Error.<Name> */
 int bus_error(sd_bus_error *error, int r, const char *message);
 int bus_not_found(sd_bus_error *error, const char *what);
+/* Whether the caller of the method call being dispatched may see objects owned by `owner` (its
+ * own uid, or root); always when tlsd is not answering a call. For property getters and node
+ * enumerators, which get no message. */
+int bus_caller_may_access(Bus *b, uid_t owner);
 
 Bus *bus_from_manager(Manager *m);
 sd_bus *bus_sd(Bus *b);
@@ -41,6 +45,10 @@ BusStream *bus_stream_find(Bus *b, uint64_t connection);
 int bus_stream_take_fd(BusStream *s);
 int bus_stream_fd(BusStream *s);
 void bus_stream_drop(Bus *b, uint64_t connection);
+/* Drops the streams of connections that no longer exist: now, or soon (after the core's
+ * deferred releases). */
+void bus_stream_gc(Bus *b);
+void bus_stream_gc_schedule(Bus *b);
 
 char *bus_object_path(const char *kind, uint64_t id);
 /* path's part after prefix, or NULL. */
@@ -53,6 +61,8 @@ int bus_enumerate(Bus *b, const char *kind, char ***ret);
 const char *bus_peer_name(Peer *p);
 int bus_send_signal(Bus *b, const char *destination, const char *path, const char *interface,
                     const char *member, const char *types, ...);
+int bus_send_properties_invalidated(Bus *b, const char *destination, const char *path,
+                                    const char *interface, const char *const *properties);
 int bus_send_signal_chain(Bus *b, const char *destination, const char *path,
                           const char *verification, const char *chain, size_t size);
 int bus_stream_add(Bus *b, Peer *owner, uint64_t connection, int fd);

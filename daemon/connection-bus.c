@@ -158,8 +158,9 @@ static int method_receive(sd_bus_message *m, void *userdata, sd_bus_error *error
         if (!s || bus_stream_fd(s) < 0)
                 return bus_error(error, -EBUSY, "connection is not established (or its stream "
                                                 "was taken with OpenStream)");
-        n = read(bus_stream_fd(s), buf, max < sizeof(buf) ? max : sizeof(buf));
-        if (n < 0 && errno == EAGAIN)
+        /* read() of 0 bytes returns 0, which is no end of stream */
+        n = max == 0 ? -1 : read(bus_stream_fd(s), buf, max < sizeof(buf) ? max : sizeof(buf));
+        if (max == 0 || (n < 0 && errno == EAGAIN))
                 n = 0;
         else if (n == 0)
                 eof = true;
@@ -196,7 +197,7 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
         Connection *c = find_by_path(userdata, path);
         ConnectionInfo i;
 
-        if (!c)
+        if (!c || !bus_caller_may_access(userdata, c->session->owner->uid))
                 return bus_not_found(error, "connection");
         connection_get_info(c, &i);
         if (strcmp(property, "State") == 0)
@@ -279,9 +280,15 @@ static const sd_bus_vtable connection_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
+/* Every /org/tlsd1/connection/<number> answers, so that a call on one that does not exist, or is
+ * another uid's, fails with org.tlsd1.Error.NotFound from the handler (which checks both) rather
+ * than with UnknownObject. */
 static int find(sd_bus *bus, const char *path, const char *interface, void *userdata,
                 void **found, sd_bus_error *error) {
-        if (!find_by_path(userdata, path))
+        const char *e = bus_path_suffix(path, "/org/tlsd1/connection/");
+        uint64_t id;
+
+        if (!e || bus_parse_id(e, &id) < 0)
                 return 0;
         *found = userdata;
         return 1;
@@ -302,6 +309,12 @@ int connection_bus_register(Bus *b) {
         return sd_bus_add_node_enumerator(bus_sd(b), NULL, "/org/tlsd1/connection", enumerate, b);
 }
 
+/* What an event may change: the properties marked EMITS_INVALIDATION. */
+static const char *const changing_properties[] = {
+        "State",       "Version",      "Cipher",  "Group",         "ALPN",
+        "PeerSubject", "Verification", "Resumed", "HandshakeTime", NULL,
+};
+
 /* Core events -> signals to the owner. */
 void connection_bus_emit(Bus *b, Peer *p, const CoreEvent *e) {
         _cleanup_free_ char *path = bus_object_path("connection", e->connection);
@@ -310,6 +323,8 @@ void connection_bus_emit(Bus *b, Peer *p, const CoreEvent *e) {
 
         if (!path)
                 return;
+        if (e->type == CORE_EVENT_DISCONNECTED)
+                bus_stream_gc_schedule(b); /* an accepted connection is released after its end */
         if (!owner) {
                 /* a persistent object: keep its stream, nobody to signal */
                 if (e->type == CORE_EVENT_HANDSHAKE_DONE || e->type == CORE_EVENT_ACCEPTED)
@@ -354,6 +369,8 @@ void connection_bus_emit(Bus *b, Peer *p, const CoreEvent *e) {
         if (r < 0)
                 log_debug_errno(r, "connection %" PRIu64 ": cannot signal its owner: %m",
                                 e->connection);
-        (void) sd_bus_emit_properties_changed(bus_sd(b), path, "org.tlsd1.Connection", "State",
-                                              NULL);
+        /* Like the events, the change is the owner's business only (a broadcast would tell
+         * every listener on the bus about every connection). */
+        (void) bus_send_properties_invalidated(b, owner, path, "org.tlsd1.Connection",
+                                               changing_properties);
 }

@@ -89,6 +89,7 @@ static void fail_handshake(Connection *c, int error, const char *message, int al
         };
 
         manager_count_handshake(c->manager, false);
+        c->info.verify = verify; /* GetInfo and properties tell why, too */
         close_io(c);
         c->state = CONNECTION_CLOSED;
         if (c->accepted) {
@@ -387,7 +388,8 @@ static int start_operating(Connection *c) {
         c->t_handshake_us = now_us() - c->t_start_us;
         manager_count_handshake(c->manager, true);
         log_debug("connection %" PRIu64 ": %s %s established with %s:%u in %" PRIu64 " us",
-                  c->id, c->info.version, c->info.cipher, c->host, c->port, c->t_handshake_us);
+                  c->id, c->info.version, c->info.cipher, c->host ? c->host : c->peer_address,
+                  c->host ? c->port : c->peer_port, c->t_handshake_us);
 
         e.fd = pair[1];
         e.handshake_us = c->t_handshake_us;

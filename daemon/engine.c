@@ -581,7 +581,7 @@ static bool list_has(const char *list, const char *name, size_t n) {
 static int choose_alpn(WOLFSSL *ssl, int *alert, void *arg) {
         EngineConn *c = wolfSSL_get_psk_callback_ctx(ssl);
         _cleanup_free_ char *ours = NULL;
-        const char *pick = NULL;
+        char *pick = NULL;
         size_t pick_size = 0;
         char *theirs = NULL;
         word16 theirs_size = 0;
@@ -594,8 +594,8 @@ static int choose_alpn(WOLFSSL *ssl, int *alert, void *arg) {
         if (wolfSSL_ALPN_GetPeerProtocol(ssl, &theirs, &theirs_size) != WOLFSSL_SUCCESS ||
             !theirs)
                 return 0; /* the client offers no ALPN: none is negotiated */
-        for (const char *p = ours; p && !pick;) {
-                const char *end = strchr(p, ',');
+        for (char *p = ours; p && !pick;) {
+                char *end = strchr(p, ',');
                 size_t len = end ? (size_t) (end - p) : strlen(p);
 
                 if (len > 0 && list_has(theirs, p, len)) {
@@ -606,7 +606,7 @@ static int choose_alpn(WOLFSSL *ssl, int *alert, void *arg) {
         }
         (void) wolfSSL_ALPN_FreePeerProtocol(ssl, &theirs);
         if (pick)
-                r = wolfSSL_UseALPN(ssl, (char *) pick, (unsigned) pick_size,
+                r = wolfSSL_UseALPN(ssl, pick, (unsigned) pick_size,
                                     WOLFSSL_ALPN_FAILED_ON_MISMATCH);
         else
                 r = wolfSSL_UseALPN(ssl, ours, (unsigned) strlen(ours),

@@ -39,7 +39,7 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Listener *l = find_by_path(userdata, path);
 
-        if (!l)
+        if (!l || !bus_caller_may_access(userdata, l->session->owner->uid))
                 return bus_not_found(error, "listener");
         if (strcmp(property, "Address") == 0)
                 return sd_bus_message_append(reply, "s", l->address);
@@ -71,9 +71,15 @@ static const sd_bus_vtable listener_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
+/* Every /org/tlsd1/listener/<number> answers, so that a call on one that does not exist, or is
+ * another uid's, fails with org.tlsd1.Error.NotFound from the handler (which checks both) rather
+ * than with UnknownObject. */
 static int find(sd_bus *bus, const char *path, const char *interface, void *userdata,
                 void **found, sd_bus_error *error) {
-        if (!find_by_path(userdata, path))
+        const char *e = bus_path_suffix(path, "/org/tlsd1/listener/");
+        uint64_t id;
+
+        if (!e || bus_parse_id(e, &id) < 0)
                 return 0;
         *found = userdata;
         return 1;

@@ -53,10 +53,23 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
 
                 cfd = accept4(fd, (struct sockaddr *) &sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (cfd < 0) {
-                        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                                log_warning_errno(-errno, "listener %" PRIu64 ": accept: %m",
-                                                  l->id);
+                        r = -errno;
+                        if (r == -EMFILE || r == -ENFILE || r == -ENOBUFS || r == -ENOMEM) {
+                                /* The connection stays queued and the socket readable: without a
+                                 * pause the loop would spin on it (and log each time) until a
+                                 * descriptor frees up. Try again at most every 100 ms. */
+                                if (sd_event_source_get_ratelimit(es, NULL, NULL) < 0) {
+                                        log_warning_errno(r, "listener %" PRIu64 ": accept: %m; "
+                                                          "retrying every 100 ms", l->id);
+                                        (void) sd_event_source_set_ratelimit(es, 100000, 1);
+                                }
+                        } else if (r != -EAGAIN && r != -EINTR && r != -ECONNABORTED)
+                                log_warning_errno(r, "listener %" PRIu64 ": accept: %m", l->id);
                         return 0;
+                }
+                if (i == 0 && sd_event_source_get_ratelimit(es, NULL, NULL) >= 0) {
+                        log_info("listener %" PRIu64 ": accepting again", l->id);
+                        (void) sd_event_source_set_ratelimit(es, 0, 0);
                 }
                 if (l->n_connections >= l->max_connections) {
                         /* Over the limit: cheapest possible refusal. */

@@ -231,6 +231,7 @@ static int method_destroy(sd_bus_message *m, void *userdata, sd_bus_error *error
         if (!s)
                 return -ENOENT;
         session_free(s);
+        bus_stream_gc(userdata); /* its connections' streams */
         return sd_bus_reply_method_return(m, NULL);
 }
 
@@ -310,7 +311,7 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Session *s = find_by_path(userdata, path);
 
-        if (!s)
+        if (!s || !bus_caller_may_access(userdata, s->owner->uid))
                 return bus_not_found(error, "session");
         if (strcmp(property, "Role") == 0)
                 return sd_bus_message_append(reply, "s",
@@ -345,9 +346,15 @@ static const sd_bus_vtable session_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
+/* Every /org/tlsd1/session/<number> answers, so that a call on one that does not exist, or is
+ * another uid's, fails with org.tlsd1.Error.NotFound from the handler (which checks both) rather
+ * than with UnknownObject. */
 static int find(sd_bus *bus, const char *path, const char *interface, void *userdata,
                 void **found, sd_bus_error *error) {
-        if (!find_by_path(userdata, path))
+        const char *e = bus_path_suffix(path, "/org/tlsd1/session/");
+        uint64_t id;
+
+        if (!e || bus_parse_id(e, &id) < 0)
                 return 0;
         *found = userdata; /* handlers resolve the object themselves, with the caller */
         return 1;

@@ -164,10 +164,17 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
                 if (cfd < 0) {
                         if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
                                 return 0;
-                        /* EMFILE and friends: log and let the next wakeup retry */
-                        log_warning_errno(-errno, "accept() on control socket failed: %m");
+                        /* EMFILE and friends: the client stays queued and the socket readable;
+                         * retry at most every 100 ms instead of spinning. */
+                        if (sd_event_source_get_ratelimit(es, NULL, NULL) < 0) {
+                                log_warning_errno(-errno, "accept() on control socket failed: "
+                                                          "%m; retrying every 100 ms");
+                                (void) sd_event_source_set_ratelimit(es, 100000, 1);
+                        }
                         return 0;
                 }
+                if (i == 0 && sd_event_source_get_ratelimit(es, NULL, NULL) >= 0)
+                        (void) sd_event_source_set_ratelimit(es, 0, 0);
                 r = unix_client_new(s, cfd, &c);
                 if (r < 0)
                         continue; /* unix_client_new() closed cfd and said why */

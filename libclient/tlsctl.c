@@ -556,7 +556,7 @@ static bool echo_step(Served *sv) {
 static int listen_loop(tlsc_client *c, ListenState *st) {
         for (;;) {
                 struct pollfd p[1 + ELEMENTSOF(st->served)];
-                unsigned n = 0;
+                unsigned n = 0, polled = st->n_served;
 
                 p[n++] = (struct pollfd) { .fd = tlsc_get_fd(c), .events = tlsc_get_events(c) };
                 for (unsigned i = 0; i < st->n_served; i++)
@@ -570,18 +570,19 @@ static int listen_loop(tlsc_client *c, ListenState *st) {
                         fprintf(stderr, "tlsctl: lost the connection to tlsd\n");
                         return 1;
                 }
-                for (unsigned i = 0; i < st->n_served;) {
+                /* Backwards: an ended entry is replaced by the last one, which is done already
+                 * (so p[i + 1] stays the entry's own poll result). Entries the dispatch just
+                 * added (from polled on) were not polled yet. */
+                for (unsigned i = st->n_served; i-- > 0;) {
                         Served *sv = st->served[i];
                         bool alive;
 
                         if (sv->pid > 0)
                                 alive = waitpid(sv->pid, NULL, WNOHANG) == 0;
                         else
-                                alive = !(p[i + 1].revents) || echo_step(sv);
-                        if (alive) {
-                                i++;
+                                alive = i >= polled || !p[i + 1].revents || echo_step(sv);
+                        if (alive)
                                 continue;
-                        }
                         if (sv->fd >= 0)
                                 close(sv->fd);
                         free(sv);
@@ -621,30 +622,41 @@ static int cmd_listen(tlsc_client *c, int argc, char **argv) {
         tlsc_session_options o = {};
         char *certs[16], *keys[16], *ca = NULL, *arg, *colon, *address = NULL;
         size_t cert_sizes[16], key_sizes[16];
-        unsigned n_certs = 0, n_keys = 0, port_taken = 0;
-        unsigned long port;
+        unsigned n_certs = 0, n_keys = 0, port_taken = 0, port, count;
         uint64_t session, listener;
-        int opt, r;
+        int opt, r, ret = 2; /* usage errors, until the options are read */
 
         optind = 0;
         while ((opt = getopt_long(argc, argv, "", options, NULL)) >= 0) {
                 switch (opt) {
                 case O_CERT:
-                        if (n_certs >= 16 || read_file(optarg, &certs[n_certs], &cert_sizes[n_certs]) < 0)
-                                return 1;
-                        n_certs++;
+                case O_KEY: {
+                        bool is_cert = opt == O_CERT;
+                        unsigned *n = is_cert ? &n_certs : &n_keys;
+
+                        if (*n >= ELEMENTSOF(certs)) {
+                                fprintf(stderr, "tlsctl: at most %zu --cert/--key pairs\n",
+                                        ELEMENTSOF(certs));
+                                goto finish;
+                        }
+                        if (read_file(optarg, is_cert ? &certs[*n] : &keys[*n],
+                                      is_cert ? &cert_sizes[*n] : &key_sizes[*n]) < 0) {
+                                ret = 1;
+                                goto finish;
+                        }
+                        (*n)++;
                         break;
-                case O_KEY:
-                        if (n_keys >= 16 || read_file(optarg, &keys[n_keys], &key_sizes[n_keys]) < 0)
-                                return 1;
-                        n_keys++;
-                        break;
+                }
                 case O_PASS:
                         o.key_password = optarg;
                         break;
                 case O_CLIENT_CA:
-                        if (read_file(optarg, &ca, &o.ca_size) < 0)
-                                return 1;
+                        free(ca); /* the last one counts */
+                        ca = NULL;
+                        if (read_file(optarg, &ca, &o.ca_size) < 0) {
+                                ret = 1;
+                                goto finish;
+                        }
                         o.ca = ca;
                         if (!o.client_auth)
                                 o.client_auth = TLSC_CLIENT_AUTH_OPTIONAL;
@@ -671,7 +683,11 @@ static int cmd_listen(tlsc_client *c, int argc, char **argv) {
                         st.exec = optarg;
                         break;
                 case O_COUNT:
-                        st.count = strtoul(optarg, NULL, 10);
+                        if (parse_unsigned(optarg, 0, UINT32_MAX, &count) < 0) {
+                                fprintf(stderr, "tlsctl: invalid --count '%s'\n", optarg);
+                                goto finish;
+                        }
+                        st.count = count;
                         break;
                 case O_QUIET:
                         quiet = true;
@@ -680,31 +696,31 @@ static int cmd_listen(tlsc_client *c, int argc, char **argv) {
                         if (parse_unsigned(optarg, 1, UINT32_MAX, &o.handshake_timeout_ms) < 0) {
                                 fprintf(stderr, "tlsctl: invalid --handshake-timeout '%s'\n",
                                         optarg);
-                                return 2;
+                                goto finish;
                         }
                         break;
                 case O_MAX_PENDING:
                         if (parse_unsigned(optarg, 1, UINT32_MAX, &lo.max_pending) < 0) {
                                 fprintf(stderr, "tlsctl: invalid --max-pending '%s'\n", optarg);
-                                return 2;
+                                goto finish;
                         }
                         break;
                 default:
                         fprintf(stderr, "Try 'tlsctl --help' for more information.\n");
-                        return 2;
+                        goto finish;
                 }
         }
         if (optind != argc - 1) {
                 fprintf(stderr, "tlsctl: listen needs exactly one [ADDR:]PORT\n");
-                return 2;
+                goto finish;
         }
         if (n_certs == 0 || n_certs != n_keys) {
                 fprintf(stderr, "tlsctl: listen needs --cert and --key (as pairs)\n");
-                return 2;
+                goto finish;
         }
         if (o.client_auth == TLSC_CLIENT_AUTH_REQUIRED && !ca) {
                 fprintf(stderr, "tlsctl: --require-client-cert needs --client-ca\n");
-                return 2;
+                goto finish;
         }
         arg = argv[optind];
         colon = strrchr(arg, ':');
@@ -717,11 +733,10 @@ static int cmd_listen(tlsc_client *c, int argc, char **argv) {
                 }
                 arg = colon + 1;
         }
-        errno = 0;
-        port = strtoul(arg, NULL, 10);
-        if (errno || port > 65535) {
+        /* All digits: "abc" or an empty port is not port 0. */
+        if (parse_unsigned(arg, 0, 65535, &port) < 0) {
                 fprintf(stderr, "tlsctl: invalid port '%s'\n", arg);
-                return 2;
+                goto finish;
         }
 
         tlsc_set_event_handler(c, on_listen_event, &st);
@@ -739,24 +754,32 @@ static int cmd_listen(tlsc_client *c, int argc, char **argv) {
 
                 r = tlsc_session_configure(c, session, &more);
         }
-        for (unsigned i = 0; i < n_certs; i++) {
-                free(certs[i]);
-                explicit_bzero(keys[i], key_sizes[i]);
-                free(keys[i]);
+        if (r < 0) {
+                ret = fail(c, "session", r);
+                goto finish;
         }
-        free(ca);
-        if (r < 0)
-                return fail(c, "session", r);
-        r = tlsc_listen(c, session, address && *address ? address : NULL, (unsigned) port, &lo,
+        r = tlsc_listen(c, session, address && *address ? address : NULL, port, &lo,
                         &listener, &port_taken);
-        if (r < 0)
-                return fail(c, "listen", r);
+        if (r < 0) {
+                ret = fail(c, "listen", r);
+                goto finish;
+        }
         if (!quiet)
                 fprintf(stderr, "listening on %s port %u\n", address && *address ? address : "*",
                         port_taken);
         printf("%u\n", port_taken); /* for scripts: the port, also when 0 was asked */
         fflush(stdout);
-        return listen_loop(c, &st);
+        ret = -1; /* serve, with the files no longer needed */
+
+finish:
+        for (unsigned i = 0; i < n_certs; i++)
+                free(certs[i]);
+        for (unsigned i = 0; i < n_keys; i++) {
+                explicit_bzero(keys[i], key_sizes[i]);
+                free(keys[i]);
+        }
+        free(ca);
+        return ret >= 0 ? ret : listen_loop(c, &st);
 }
 
 int main(int argc, char *argv[]) {
