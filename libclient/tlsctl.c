@@ -202,6 +202,46 @@ static int parse_hex(const char *hex, unsigned char *out, size_t max, size_t *re
         return 0;
 }
 
+/* Policy options connect and listen share; each command adds its own after _O_POLICY_MAX. */
+enum {
+        O_ALPN = 0x100,
+        O_TLS12,
+        O_TLS13,
+        O_CIPHERS,
+        O_GROUPS,
+        _O_POLICY_MAX,
+};
+
+#define POLICY_OPTIONS                                                                             \
+        { "alpn", required_argument, NULL, O_ALPN },                                               \
+        { "tls1.2", no_argument, NULL, O_TLS12 },                                                  \
+        { "tls1.3", no_argument, NULL, O_TLS13 },                                                  \
+        { "ciphers", required_argument, NULL, O_CIPHERS },                                         \
+        { "groups", required_argument, NULL, O_GROUPS }
+
+/* Applies one of the shared policy options; false if opt is not one of them. */
+static bool policy_option(int opt, const char *arg, tlsc_session_options *o) {
+        switch (opt) {
+        case O_ALPN:
+                o->alpn = arg;
+                return true;
+        case O_TLS12:
+                o->version_min = o->version_max = 0x0303;
+                return true;
+        case O_TLS13:
+                o->version_min = o->version_max = 0x0304;
+                return true;
+        case O_CIPHERS:
+                o->ciphers = arg;
+                return true;
+        case O_GROUPS:
+                o->groups = arg;
+                return true;
+        default:
+                return false;
+        }
+}
+
 static bool quiet;
 
 /* A decimal number in min..max, nothing else. */
@@ -288,8 +328,8 @@ static int pipe_data(int fd) {
 
 static int cmd_connect(tlsc_client *c, int argc, char **argv) {
         enum {
-                O_CA = 0x100, O_CERT, O_KEY, O_PASS, O_SERVERNAME, O_ALPN, O_TLS12, O_TLS13,
-                O_CIPHERS, O_GROUPS, O_PIN, O_APP_VERIFY, O_QUIET, O_PSK_ID, O_PSK,
+                O_CA = _O_POLICY_MAX, O_CERT, O_KEY, O_PASS, O_SERVERNAME, O_PIN, O_APP_VERIFY,
+                O_QUIET, O_PSK_ID, O_PSK,
         };
         static const struct option options[] = {
                 { "ca", required_argument, NULL, O_CA },
@@ -297,16 +337,12 @@ static int cmd_connect(tlsc_client *c, int argc, char **argv) {
                 { "key", required_argument, NULL, O_KEY },
                 { "pass", required_argument, NULL, O_PASS },
                 { "servername", required_argument, NULL, O_SERVERNAME },
-                { "alpn", required_argument, NULL, O_ALPN },
-                { "tls1.2", no_argument, NULL, O_TLS12 },
-                { "tls1.3", no_argument, NULL, O_TLS13 },
-                { "ciphers", required_argument, NULL, O_CIPHERS },
-                { "groups", required_argument, NULL, O_GROUPS },
                 { "pin", required_argument, NULL, O_PIN },
                 { "app-verify", no_argument, NULL, O_APP_VERIFY },
                 { "quiet", no_argument, NULL, O_QUIET },
                 { "psk-identity", required_argument, NULL, O_PSK_ID },
                 { "psk", required_argument, NULL, O_PSK },
+                POLICY_OPTIONS,
                 {},
         };
         tlsc_session_options o = {};
@@ -321,6 +357,8 @@ static int cmd_connect(tlsc_client *c, int argc, char **argv) {
 
         optind = 0; /* re-initialize getopt: options may follow HOST:PORT here */
         while ((opt = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+                if (policy_option(opt, optarg, &o))
+                        continue;
                 switch (opt) {
                 case O_CA:
                         if (read_file(optarg, &ca, &o.ca_size) < 0)
@@ -342,21 +380,6 @@ static int cmd_connect(tlsc_client *c, int argc, char **argv) {
                         break;
                 case O_SERVERNAME:
                         o.server_name = optarg;
-                        break;
-                case O_ALPN:
-                        o.alpn = optarg;
-                        break;
-                case O_TLS12:
-                        o.version_min = o.version_max = 0x0303;
-                        break;
-                case O_TLS13:
-                        o.version_min = o.version_max = 0x0304;
-                        break;
-                case O_CIPHERS:
-                        o.ciphers = optarg;
-                        break;
-                case O_GROUPS:
-                        o.groups = optarg;
                         break;
                 case O_PIN:
                         if (parse_hex(optarg, pin, sizeof(pin), &size) < 0 || size != 32) {
@@ -595,9 +618,8 @@ static int listen_loop(tlsc_client *c, ListenState *st) {
 
 static int cmd_listen(tlsc_client *c, int argc, char **argv) {
         enum {
-                O_CERT = 0x100, O_KEY, O_PASS, O_CLIENT_CA, O_REQUIRE, O_ALPN, O_TLS12, O_TLS13,
-                O_CIPHERS, O_GROUPS, O_EXEC, O_COUNT, O_QUIET, O_HANDSHAKE_TIMEOUT,
-                O_MAX_PENDING,
+                O_CERT = _O_POLICY_MAX, O_KEY, O_PASS, O_CLIENT_CA, O_REQUIRE, O_EXEC, O_COUNT,
+                O_QUIET, O_HANDSHAKE_TIMEOUT, O_MAX_PENDING,
         };
         static const struct option options[] = {
                 { "cert", required_argument, NULL, O_CERT },
@@ -605,16 +627,12 @@ static int cmd_listen(tlsc_client *c, int argc, char **argv) {
                 { "pass", required_argument, NULL, O_PASS },
                 { "client-ca", required_argument, NULL, O_CLIENT_CA },
                 { "require-client-cert", no_argument, NULL, O_REQUIRE },
-                { "alpn", required_argument, NULL, O_ALPN },
-                { "tls1.2", no_argument, NULL, O_TLS12 },
-                { "tls1.3", no_argument, NULL, O_TLS13 },
-                { "ciphers", required_argument, NULL, O_CIPHERS },
-                { "groups", required_argument, NULL, O_GROUPS },
                 { "exec", required_argument, NULL, O_EXEC },
                 { "count", required_argument, NULL, O_COUNT },
                 { "quiet", no_argument, NULL, O_QUIET },
                 { "handshake-timeout", required_argument, NULL, O_HANDSHAKE_TIMEOUT },
                 { "max-pending", required_argument, NULL, O_MAX_PENDING },
+                POLICY_OPTIONS,
                 {},
         };
         static ListenState st;
@@ -628,6 +646,8 @@ static int cmd_listen(tlsc_client *c, int argc, char **argv) {
 
         optind = 0;
         while ((opt = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+                if (policy_option(opt, optarg, &o))
+                        continue;
                 switch (opt) {
                 case O_CERT:
                 case O_KEY: {
@@ -663,21 +683,6 @@ static int cmd_listen(tlsc_client *c, int argc, char **argv) {
                         break;
                 case O_REQUIRE:
                         o.client_auth = TLSC_CLIENT_AUTH_REQUIRED;
-                        break;
-                case O_ALPN:
-                        o.alpn = optarg;
-                        break;
-                case O_TLS12:
-                        o.version_min = o.version_max = 0x0303;
-                        break;
-                case O_TLS13:
-                        o.version_min = o.version_max = 0x0304;
-                        break;
-                case O_CIPHERS:
-                        o.ciphers = optarg;
-                        break;
-                case O_GROUPS:
-                        o.groups = optarg;
                         break;
                 case O_EXEC:
                         st.exec = optarg;
