@@ -86,6 +86,17 @@ static const AttrSpec attr_table[_TLSD_A_MAX] = {
         [TLSD_A_PEER_PORT] = { "peer-port", KIND_U32, 0 },
         [TLSD_A_SNI] = { "sni", KIND_STRING, 256 },
         [TLSD_A_CLIENT_AUTH] = { "client-auth", KIND_U32, 0 },
+        [TLSD_A_TRANSPORT] = { "transport", KIND_U32, 0 },
+        [TLSD_A_DTLS_TIMEOUT_INITIAL] = { "dtls-timeout-initial", KIND_U32, 0 },
+        [TLSD_A_DTLS_TIMEOUT_MAX] = { "dtls-timeout-max", KIND_U32, 0 },
+        [TLSD_A_DTLS_RETRIES] = { "dtls-retries", KIND_U32, 0 },
+        [TLSD_A_MTU] = { "mtu", KIND_U32, 0 },
+        [TLSD_A_DTLS_CID] = { "dtls-cid", KIND_U32, 0 },
+        [TLSD_A_IDLE_TIMEOUT] = { "idle-timeout", KIND_U32, 0 },
+        [TLSD_A_MAX_MESSAGE] = { "max-message", KIND_U32, 0 },
+        [TLSD_A_CID_IN_USE] = { "cid-in-use", KIND_U32, 0 },
+        [TLSD_A_SIZE] = { "size", KIND_U32, 0 },
+        [TLSD_A_RETRIES] = { "retries", KIND_U32, 0 },
 };
 
 typedef struct AttrRule {
@@ -128,9 +139,13 @@ static const AttrRule error_reply[] = {
                 OPT(TLSD_A_KEY_PASSWORD), OPT(TLSD_A_PSK_IDENTITY), OPT(TLSD_A_PSK_KEY),           \
                 OPT(TLSD_A_CA), OPT(TLSD_A_SYSTEM_TRUST), OPT(TLSD_A_VERIFY_MODE),                 \
                 OPT(TLSD_A_PIN), OPT(TLSD_A_ALPN), OPT(TLSD_A_SERVER_NAME),                        \
-                OPT(TLSD_A_COMPRESSION), OPT(TLSD_A_HANDSHAKE_TIMEOUT), OPT(TLSD_A_CLIENT_AUTH)
+                OPT(TLSD_A_COMPRESSION), OPT(TLSD_A_HANDSHAKE_TIMEOUT), OPT(TLSD_A_CLIENT_AUTH),   \
+                OPT(TLSD_A_DTLS_TIMEOUT_INITIAL), OPT(TLSD_A_DTLS_TIMEOUT_MAX),                    \
+                OPT(TLSD_A_DTLS_RETRIES), OPT(TLSD_A_MTU), OPT(TLSD_A_DTLS_CID),                   \
+                OPT(TLSD_A_IDLE_TIMEOUT)
 
-static const AttrRule session_create_request[] = { REQ(TLSD_A_ROLE), SESSION_OPTIONS, END };
+static const AttrRule session_create_request[] = { REQ(TLSD_A_ROLE), OPT(TLSD_A_TRANSPORT),
+                                                   SESSION_OPTIONS, END };
 static const AttrRule session_configure_request[] = { REQ(TLSD_A_SESSION_ID), SESSION_OPTIONS,
                                                       END };
 static const AttrRule session_id_only[] = { REQ(TLSD_A_SESSION_ID), END };
@@ -151,12 +166,14 @@ static const AttrRule connection_info_reply[] = {
         REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_STATE), OPT(TLSD_A_TLS_VERSION), OPT(TLSD_A_CIPHER),
         OPT(TLSD_A_GROUP), OPT(TLSD_A_ALPN_SELECTED), OPT(TLSD_A_PEER_SUBJECT),
         OPT(TLSD_A_VERIFY_RESULT), OPT(TLSD_A_RESUMED), REQ(TLSD_A_BYTES_IN),
-        REQ(TLSD_A_BYTES_OUT), OPT(TLSD_A_HANDSHAKE_USEC), END,
+        REQ(TLSD_A_BYTES_OUT), OPT(TLSD_A_HANDSHAKE_USEC), OPT(TLSD_A_TRANSPORT),
+        OPT(TLSD_A_MAX_MESSAGE), OPT(TLSD_A_CID_IN_USE), END,
 };
 static const AttrRule event_handshake_done[] = {
         REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_TLS_VERSION), REQ(TLSD_A_CIPHER), OPT(TLSD_A_GROUP),
         OPT(TLSD_A_ALPN_SELECTED), OPT(TLSD_A_PEER_SUBJECT), REQ(TLSD_A_VERIFY_RESULT),
-        OPT(TLSD_A_RESUMED), OPT(TLSD_A_HANDSHAKE_USEC), END,
+        OPT(TLSD_A_RESUMED), OPT(TLSD_A_HANDSHAKE_USEC), OPT(TLSD_A_TRANSPORT),
+        OPT(TLSD_A_MAX_MESSAGE), OPT(TLSD_A_CID_IN_USE), END,
 };
 static const AttrRule event_handshake_failed[] = {
         REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_ERROR), OPT(TLSD_A_ERRNO), OPT(TLSD_A_MESSAGE),
@@ -185,7 +202,15 @@ static const AttrRule event_accepted[] = {
         REQ(TLSD_A_LISTENER_ID), REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_PEER_ADDRESS),
         REQ(TLSD_A_PEER_PORT), REQ(TLSD_A_TLS_VERSION), REQ(TLSD_A_CIPHER), OPT(TLSD_A_GROUP),
         OPT(TLSD_A_ALPN_SELECTED), OPT(TLSD_A_PEER_SUBJECT), OPT(TLSD_A_SNI),
-        OPT(TLSD_A_VERIFY_RESULT), OPT(TLSD_A_RESUMED), OPT(TLSD_A_HANDSHAKE_USEC), END,
+        OPT(TLSD_A_VERIFY_RESULT), OPT(TLSD_A_RESUMED), OPT(TLSD_A_HANDSHAKE_USEC),
+        OPT(TLSD_A_TRANSPORT), OPT(TLSD_A_MAX_MESSAGE), OPT(TLSD_A_CID_IN_USE), END,
+};
+static const AttrRule event_timeout[] = {
+        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_RETRIES), OPT(TLSD_A_MESSAGE), END,
+};
+static const AttrRule event_message_too_large[] = {
+        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_SIZE), REQ(TLSD_A_MAX_MESSAGE), OPT(TLSD_A_ERRNO),
+        END,
 };
 static const AttrRule session_id_reply[] = { REQ(TLSD_A_SESSION_ID), END };
 static const AttrRule connection_id_reply[] = { REQ(TLSD_A_CONNECTION_ID), END };
@@ -222,6 +247,10 @@ static const MsgSpec msg_table[_TLSD_MSG_MAX] = {
         [TLSD_MSG_LISTENER_CLOSE] = { "CloseListener", false, listener_id_only, NULL, 0, 0 },
         [TLSD_MSG_ADOPT] = { "Adopt", false, adopt_request, connection_id_reply, 1, 0 },
         [TLSD_MSG_EVENT_ACCEPTED] = { "Accepted", true, NULL, event_accepted, 0, 1 },
+        [TLSD_MSG_EVENT_TIMEOUT] = { "Timeout", true, NULL, event_timeout, 0, 0 },
+        [TLSD_MSG_CONNECTION_RETRY] = { "Retry", false, connection_id_only, NULL, 0, 0 },
+        [TLSD_MSG_EVENT_MESSAGE_TOO_LARGE] = { "MessageTooLarge", true, NULL,
+                                               event_message_too_large, 0, 0 },
 };
 
 static const char *const proto_error_names[_TLSD_PROTO_MAX] = {

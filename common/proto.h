@@ -59,6 +59,9 @@ typedef enum TlsdMsgType {
         TLSD_MSG_LISTENER_CLOSE = 19,
         TLSD_MSG_ADOPT = 20,                  /* carries the app's connected TCP socket */
         TLSD_MSG_EVENT_ACCEPTED = 21,         /* carries the app's data fd */
+        TLSD_MSG_EVENT_TIMEOUT = 22,          /* DTLS retransmission limit reached */
+        TLSD_MSG_CONNECTION_RETRY = 23,       /* after Timeout: start the schedule again */
+        TLSD_MSG_EVENT_MESSAGE_TOO_LARGE = 24, /* DTLS: an app message was over the limit */
         _TLSD_MSG_MAX,
 } TlsdMsgType;
 
@@ -122,6 +125,17 @@ typedef enum TlsdAttrType {
         TLSD_A_PEER_PORT = 56,      /* u32 */
         TLSD_A_SNI = 57,            /* string: the name a client asked a server for */
         TLSD_A_CLIENT_AUTH = 58,    /* u32 enum tlsc_client_auth */
+        TLSD_A_TRANSPORT = 59,      /* u32 enum tlsc_transport: 0 TLS over TCP, 1 DTLS over UDP */
+        TLSD_A_DTLS_TIMEOUT_INITIAL = 60, /* u32 ms, first retransmission timeout */
+        TLSD_A_DTLS_TIMEOUT_MAX = 61, /* u32 ms, the doubling stops here */
+        TLSD_A_DTLS_RETRIES = 62,   /* u32, retransmissions of one flight before Timeout */
+        TLSD_A_MTU = 63,            /* u32 bytes, path MTU for DTLS records */
+        TLSD_A_DTLS_CID = 64,       /* u32 bool: negotiate a Connection ID */
+        TLSD_A_IDLE_TIMEOUT = 65,   /* u32 ms, 0: none */
+        TLSD_A_MAX_MESSAGE = 66,    /* u32: largest app message one DTLS record carries */
+        TLSD_A_CID_IN_USE = 67,     /* u32 bool */
+        TLSD_A_SIZE = 68,           /* u32 bytes */
+        TLSD_A_RETRIES = 69,        /* u32 */
         _TLSD_A_MAX,
 } TlsdAttrType;
 

@@ -365,6 +365,14 @@ void connection_bus_emit(Bus *b, Peer *p, const CoreEvent *e) {
                 r = bus_send_signal(b, owner, path, "org.tlsd1.Connection", "Disconnected", "si",
                                     tlsc_disconnect_reason_name(e->reason), e->alert);
                 break;
+        case CORE_EVENT_TIMEOUT:
+                r = bus_send_signal(b, owner, path, "org.tlsd1.Connection", "Timeout", "us",
+                                    e->retries, e->message ? e->message : "");
+                break;
+        case CORE_EVENT_MESSAGE_TOO_LARGE:
+                r = bus_send_signal(b, owner, path, "org.tlsd1.Connection", "MessageTooLarge",
+                                    "uu", (uint32_t) e->size, (uint32_t) e->max_message);
+                break;
         }
         if (r < 0)
                 log_debug_errno(r, "connection %" PRIu64 ": cannot signal its owner: %m",

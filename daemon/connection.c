@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "connection.h"
+#include "connection-internal.h"
 #include "core.h"
 #include "error-message.h"
 #include "log.h"
@@ -32,7 +33,7 @@
 #define CHUNK (16 * 1024)  /* one TLS record of plaintext */
 #define GATHER (64 * 1024) /* what one write to the app carries at most (the scratch size) */
 
-static uint64_t now_us(void) {
+uint64_t connection_now_us(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -47,6 +48,8 @@ static void pending_done(Connection *c) {
 }
 
 static void close_io(Connection *c) {
+        if (c->dtls)
+                connection_dtls_close(c); /* before the engine goes: it may send close_notify */
         c->net_io = sd_event_source_disable_unref(c->net_io);
         c->app_io = sd_event_source_disable_unref(c->app_io);
         c->timer = sd_event_source_disable_unref(c->timer);
@@ -60,7 +63,7 @@ static void close_io(Connection *c) {
         pending_done(c);
 }
 
-static void emit(Connection *c, const CoreEvent *e) {
+void connection_emit(Connection *c, const CoreEvent *e) {
         peer_emit(c->session->owner, e);
 }
 
@@ -76,7 +79,7 @@ static void schedule_release(Connection *c) {
                 (void) sd_event_add_defer(c->manager->event, &c->release, on_release, c);
 }
 
-static void fail_handshake(Connection *c, int error, const char *message, int alert,
+void connection_fail_handshake(Connection *c, int error, const char *message, int alert,
                            int verify) {
         CoreEvent e = {
                 .type = CORE_EVENT_HANDSHAKE_FAILED,
@@ -104,11 +107,11 @@ static void fail_handshake(Connection *c, int error, const char *message, int al
         log_info("connection %" PRIu64 " (uid %u) %s %s:%u: handshake failed: %s", c->id,
                  (unsigned) c->session->owner->uid, c->adopted ? "adopted from" : "to",
                  c->host ? c->host : c->peer_address, c->host ? c->port : c->peer_port, message);
-        emit(c, &e);
+        connection_emit(c, &e);
 }
 
 /* After HandshakeDone: the end of an operating connection. */
-static void finish(Connection *c, int reason, int alert) {
+void connection_finish(Connection *c, int reason, int alert) {
         CoreEvent e = {
                 .type = CORE_EVENT_DISCONNECTED,
                 .connection = c->id,
@@ -127,31 +130,12 @@ static void finish(Connection *c, int reason, int alert) {
         c->disconnect_reason = reason;
         close_io(c);
         c->state = CONNECTION_CLOSED;
-        emit(c, &e);
+        connection_emit(c, &e);
         if (c->accepted)
                 schedule_release(c);
 }
 
 /* ---- the bridge ---- */
-
-static int buffer_keep(Buffer *b, const uint8_t *data, size_t size) {
-        if (size > b->allocated) {
-                uint8_t *d = realloc(b->data, size);
-
-                if (!d)
-                        return -ENOMEM;
-                b->data = d;
-                b->allocated = size;
-        }
-        memcpy(b->data, data, size);
-        b->start = 0;
-        b->end = size;
-        return 0;
-}
-
-static bool buffer_empty(const Buffer *b) {
-        return b->start == b->end;
-}
 
 static uint32_t net_events(Connection *c) {
         uint32_t ev = 0;
@@ -175,10 +159,13 @@ static uint32_t app_events(Connection *c) {
 
 /* Moves data until neither direction can progress. Returns < 0 when the connection ended
  * (already reported). */
-static int pump(Connection *c) {
+int connection_pump(Connection *c) {
         uint8_t *scratch = manager_scratch(c->manager);
         EngineFailure fail;
         bool progress;
+
+        if (c->dtls)
+                return connection_dtls_pump(c);
 
         do {
                 progress = false;
@@ -226,7 +213,7 @@ static int pump(Connection *c) {
                                                 w = 0;
                                         if (buffer_keep(&c->to_app, scratch + w,
                                                         got - (size_t) w) < 0) {
-                                                finish(c, TLSC_DISCONNECT_RESET, -1);
+                                                connection_finish(c, TLSC_DISCONNECT_RESET, -1);
                                                 return -ENOMEM;
                                         }
                                 }
@@ -237,16 +224,16 @@ static int pump(Connection *c) {
                                 (void) shutdown(c->app_fd, SHUT_WR);
                                 progress = true;
                         } else if (n == -ECONNRESET && !c->app_gone) {
-                                finish(c, TLSC_DISCONNECT_TRUNCATED, -1);
+                                connection_finish(c, TLSC_DISCONNECT_TRUNCATED, -1);
                                 return -ECONNRESET;
                         } else if (n != -EAGAIN && c->app_gone) {
                                 /* Nobody is left to tell: the app went away first. */
-                                finish(c, TLSC_DISCONNECT_LOCAL, -1);
+                                connection_finish(c, TLSC_DISCONNECT_LOCAL, -1);
                                 return (int) n;
                         } else if (n != -EAGAIN) {
                                 log_debug("connection %" PRIu64 ": read failed: %s", c->id,
                                           fail.message);
-                                finish(c, fail.alert >= 0 ? TLSC_DISCONNECT_ALERT
+                                connection_finish(c, fail.alert >= 0 ? TLSC_DISCONNECT_ALERT
                                                           : TLSC_DISCONNECT_RESET,
                                        fail.alert);
                                 return (int) n;
@@ -265,7 +252,7 @@ static int pump(Connection *c) {
                                 c->write_wait = ENGINE_WAIT_NONE;
                                 progress = true;
                         } else if (w != -EAGAIN) {
-                                finish(c, w == -ECONNRESET ? TLSC_DISCONNECT_RESET
+                                connection_finish(c, w == -ECONNRESET ? TLSC_DISCONNECT_RESET
                                                            : TLSC_DISCONNECT_ALERT,
                                        fail.alert);
                                 return (int) w;
@@ -283,11 +270,11 @@ static int pump(Connection *c) {
                                         c->write_wait = ENGINE_WAIT_NONE;
                                 } else if (w == -EAGAIN) {
                                         if (buffer_keep(&c->to_net, scratch, (size_t) n) < 0) {
-                                                finish(c, TLSC_DISCONNECT_RESET, -1);
+                                                connection_finish(c, TLSC_DISCONNECT_RESET, -1);
                                                 return -ENOMEM;
                                         }
                                 } else {
-                                        finish(c, w == -ECONNRESET ? TLSC_DISCONNECT_RESET
+                                        connection_finish(c, w == -ECONNRESET ? TLSC_DISCONNECT_RESET
                                                                    : TLSC_DISCONNECT_ALERT,
                                                fail.alert);
                                         return (int) w;
@@ -322,7 +309,7 @@ static int pump(Connection *c) {
 
         if (c->close_sent && (c->peer_closed || c->app_gone)) {
                 /* Both directions are closed (or nobody is left to read): done. */
-                finish(c, c->peer_closed ? TLSC_DISCONNECT_CLOSE_NOTIFY : TLSC_DISCONNECT_LOCAL,
+                connection_finish(c, c->peer_closed ? TLSC_DISCONNECT_CLOSE_NOTIFY : TLSC_DISCONNECT_LOCAL,
                        -1);
                 return -ESHUTDOWN;
         }
@@ -342,9 +329,11 @@ static int on_app_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
 
         if ((revents & (EPOLLERR | EPOLLHUP)) && !(revents & EPOLLIN))
                 c->app_gone = true;
+        if (revents & (EPOLLRDHUP | EPOLLHUP))
+                c->app_rdhup = true;
         if (revents & (EPOLLIN | EPOLLHUP))
                 c->app_readable = true;
-        (void) pump(c);
+        (void) connection_pump(c);
         return 0;
 }
 
@@ -359,9 +348,12 @@ static int start_operating(Connection *c) {
                 .handshake_us = 0,
         };
 
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) < 0) {
+        /* DTLS: one app message is one record, so the boundaries must survive the socket. */
+        if (socketpair(AF_UNIX, (c->dtls ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC |
+                                        SOCK_NONBLOCK,
+                       0, pair) < 0) {
                 r = -errno;
-                fail_handshake(c, r, "cannot create the data socketpair", -1, TLSC_VERIFY_OK);
+                connection_fail_handshake(c, r, "cannot create the data socketpair", -1, TLSC_VERIFY_OK);
                 return r;
         }
         c->app_fd = pair[0];
@@ -375,17 +367,18 @@ static int start_operating(Connection *c) {
                 (void) setsockopt(pair[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
         }
 
-        r = sd_event_add_io(c->manager->event, &c->app_io, c->app_fd, EPOLLIN, on_app_io, c);
+        r = sd_event_add_io(c->manager->event, &c->app_io, c->app_fd,
+                            c->dtls ? EPOLLIN | EPOLLRDHUP : EPOLLIN, on_app_io, c);
         if (r < 0) {
                 safe_close(pair[1]);
-                fail_handshake(c, r, "cannot watch the data socket", -1, TLSC_VERIFY_OK);
+                connection_fail_handshake(c, r, "cannot watch the data socket", -1, TLSC_VERIFY_OK);
                 return r;
         }
         c->timer = sd_event_source_disable_unref(c->timer);
         pending_done(c);
         c->state = CONNECTION_OPERATING;
         c->net_readable = c->app_readable = true;
-        c->t_handshake_us = now_us() - c->t_start_us;
+        c->t_handshake_us = connection_now_us() - c->t_start_us;
         manager_count_handshake(c->manager, true);
         log_debug("connection %" PRIu64 ": %s %s established with %s:%u in %" PRIu64 " us",
                   c->id, c->info.version, c->info.cipher, c->host ? c->host : c->peer_address,
@@ -401,12 +394,12 @@ static int start_operating(Connection *c) {
                 if (c->listener)
                         listener_handshake_done(c->listener, true);
         }
-        emit(c, &e);
+        connection_emit(c, &e);
         safe_close(pair[1]); /* the adapter sent a duplicate */
-        return pump(c);
+        return connection_pump(c);
 }
 
-static void handshake_complete(Connection *c) {
+void connection_handshake_complete(Connection *c) {
         engine_conn_info(c->tls, &c->info);
         if (c->session->verify == TLSC_VERIFY_APP_DECIDES) {
                 _cleanup_free_ char *chain = NULL;
@@ -423,36 +416,42 @@ static void handshake_complete(Connection *c) {
                 e.chain_size = size;
                 c->state = CONNECTION_CERT_PENDING;
                 (void) sd_event_source_set_io_events(c->net_io, 0);
-                emit(c, &e);
+                connection_emit(c, &e);
                 return;
         }
         (void) start_operating(c);
 }
 
-static void drive_handshake(Connection *c) {
+void connection_drive_handshake(Connection *c) {
         EngineWait wait = ENGINE_WAIT_NONE;
         EngineFailure fail = { .alert = -1 };
         int r;
 
         r = engine_conn_handshake(c->tls, &wait, &fail);
         if (r == -EAGAIN) {
-                (void) sd_event_source_set_io_events(c->net_io,
-                                                     wait == ENGINE_WAIT_WRITE ? EPOLLOUT : EPOLLIN);
+                if (c->net_io)
+                        (void) sd_event_source_set_io_events(
+                                c->net_io, wait == ENGINE_WAIT_WRITE ? EPOLLOUT : EPOLLIN);
+                if (c->dtls)
+                        connection_dtls_timer_update(c);
                 return;
         }
         if (r < 0) {
-                fail_handshake(c, r, fail.message, fail.alert, fail.verify);
+                connection_fail_handshake(c, r, fail.message, fail.alert, fail.verify);
                 return;
         }
-        handshake_complete(c);
+        connection_handshake_complete(c);
 }
 
 static int on_net_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Connection *c = userdata;
 
+        if (c->dtls && (revents & EPOLLIN))
+                connection_dtls_note_input(c);
+
         switch (c->state) {
         case CONNECTION_HANDSHAKE:
-                drive_handshake(c);
+                connection_drive_handshake(c);
                 break;
         case CONNECTION_OPERATING:
         case CONNECTION_CLOSING:
@@ -460,7 +459,7 @@ static int on_net_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 if ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) ||
                     ((revents & EPOLLOUT) && c->read_wait == ENGINE_WAIT_WRITE))
                         c->net_readable = true;
-                (void) pump(c);
+                (void) connection_pump(c);
                 break;
         default:
                 (void) sd_event_source_set_io_events(s, 0);
@@ -478,6 +477,8 @@ static int begin_handshake(Connection *c) {
                 .alpn = s->alpn,
                 .verify = (enum tlsc_verify_mode) s->verify,
                 .pin = s->has_pin ? s->pin : NULL,
+                .mtu = s->mtu,
+                .cid = s->dtls_cid,
         };
         int r;
 
@@ -513,7 +514,7 @@ static int on_connected(sd_event_source *s, int fd, uint32_t revents, void *user
         if (r >= 0)
                 r = begin_handshake(c);
         if (r < 0)
-                fail_handshake(c, r, "cannot start the handshake", -1, TLSC_VERIFY_OK);
+                connection_fail_handshake(c, r, "cannot start the handshake", -1, TLSC_VERIFY_OK);
         return 0;
 }
 
@@ -525,12 +526,15 @@ static void try_next_address(Connection *c) {
                 c->addr_next = a->ai_next;
                 if (c->bind_len > 0 && c->bind_addr.ss_family != a->ai_family)
                         continue;
-                fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+                fd = socket(a->ai_family,
+                            (c->dtls ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                            c->dtls ? IPPROTO_UDP : IPPROTO_TCP);
                 if (fd < 0) {
                         c->last_connect_error = -errno;
                         continue;
                 }
-                (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                if (!c->dtls)
+                        (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
                 if (c->bind_len > 0) {
                         (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
                         if (bind(fd, (struct sockaddr *) &c->bind_addr, c->bind_len) < 0) {
@@ -545,9 +549,21 @@ static void try_next_address(Connection *c) {
                         continue;
                 }
                 c->net_fd = fd;
+                if (c->dtls) {
+                        /* A UDP connect() only fixes the peer: the handshake starts now and
+                         * its retransmissions tell whether anyone answers. */
+                        r = sd_event_add_io(c->manager->event, &c->net_io, fd, EPOLLIN,
+                                            on_net_io, c);
+                        if (r >= 0)
+                                r = begin_handshake(c);
+                        if (r < 0)
+                                connection_fail_handshake(c, r, "cannot start the handshake", -1,
+                                                          TLSC_VERIFY_OK);
+                        return;
+                }
                 r = sd_event_add_io(c->manager->event, &c->net_io, fd, EPOLLOUT, on_connected, c);
                 if (r < 0) {
-                        fail_handshake(c, r, "cannot watch the socket", -1, TLSC_VERIFY_OK);
+                        connection_fail_handshake(c, r, "cannot watch the socket", -1, TLSC_VERIFY_OK);
                         return;
                 }
                 return;
@@ -558,7 +574,7 @@ static void try_next_address(Connection *c) {
 
                 (void) snprintf(msg, sizeof(msg), "cannot connect to %s port %u: %s", c->host,
                                 c->port, strerror(-e));
-                fail_handshake(c, e, msg, -1, TLSC_VERIFY_OK);
+                connection_fail_handshake(c, e, msg, -1, TLSC_VERIFY_OK);
         }
 }
 
@@ -598,13 +614,13 @@ static void on_resolved(ResolveQuery *q, int error, const struct addrinfo *resul
         c->resolve = NULL; /* finished; must not be cancelled any more */
         if (error < 0) {
                 (void) snprintf(msg, sizeof(msg), "cannot resolve '%s'", c->host);
-                fail_handshake(c, error, msg, -1, TLSC_VERIFY_OK);
+                connection_fail_handshake(c, error, msg, -1, TLSC_VERIFY_OK);
                 return;
         }
         free_addrinfo_copy(c->addrs);
         c->addrs = c->addr_next = copy_addrinfo(result);
         if (!c->addrs) {
-                fail_handshake(c, -ENOMEM, "out of memory", -1, TLSC_VERIFY_OK);
+                connection_fail_handshake(c, -ENOMEM, "out of memory", -1, TLSC_VERIFY_OK);
                 return;
         }
         try_next_address(c);
@@ -618,7 +634,7 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
                         c->state == CONNECTION_CERT_PENDING ? "certificate decision from the app"
                                                             : "completed handshake",
                         c->session->handshake_timeout_ms);
-        fail_handshake(c, -ETIMEDOUT, msg, -1, TLSC_VERIFY_OK);
+        connection_fail_handshake(c, -ETIMEDOUT, msg, -1, TLSC_VERIFY_OK);
         return 0;
 }
 
@@ -648,6 +664,7 @@ int connection_new(Session *s, int family, char *error, Connection **ret) {
         c->family = family;
         c->net_fd = c->app_fd = -EBADF;
         c->state = CONNECTION_CLOSED;
+        c->dtls = s->dtls;
 
         c->next = s->connections;
         if (s->connections)
@@ -659,7 +676,7 @@ int connection_new(Session *s, int family, char *error, Connection **ret) {
         return 0;
 }
 
-static void format_peer(Connection *c, const struct sockaddr *sa) {
+void connection_format_peer(Connection *c, const struct sockaddr *sa) {
         if (sa->sa_family == AF_INET6) {
                 const struct sockaddr_in6 *a = (const struct sockaddr_in6 *) sa;
 
@@ -673,16 +690,20 @@ static void format_peer(Connection *c, const struct sockaddr *sa) {
         }
 }
 
+int connection_arm_handshake_timer(Connection *c) {
+        return sd_event_add_time_relative(c->manager->event, &c->timer, CLOCK_MONOTONIC,
+                                          (uint64_t) c->session->handshake_timeout_ms * 1000,
+                                          1000, on_timeout, c);
+}
+
 /* Shared by accept and adopt: the socket is connected, the handshake starts now. */
 static int start_on_socket(Connection *c, int fd) {
         int r;
 
         c->net_fd = fd;
         c->started = true;
-        c->t_start_us = now_us();
-        r = sd_event_add_time_relative(c->manager->event, &c->timer, CLOCK_MONOTONIC,
-                                       (uint64_t) c->session->handshake_timeout_ms * 1000, 1000,
-                                       on_timeout, c);
+        c->t_start_us = connection_now_us();
+        r = connection_arm_handshake_timer(c);
         if (r < 0)
                 return r;
         r = sd_event_add_io(c->manager->event, &c->net_io, fd, EPOLLIN, on_net_io, c);
@@ -697,17 +718,22 @@ int connection_new_accepted(Session *s, Listener *l, int fd, const struct sockad
         Connection *c;
         int r;
 
+        /* The listener admitted it (counted pending + connection): every failure undoes that,
+         * here or through connection_free(). */
         r = connection_new(s, AF_UNSPEC, error, &c);
         if (r < 0) {
                 safe_close(fd);
+                listener_handshake_done(l, false);
+                listener_connection_gone(l);
                 return r;
         }
         c->listener = l;
         c->accepted = true;
-        format_peer(c, peer);
+        connection_format_peer(c, peer);
         r = start_on_socket(c, fd);
         if (r < 0) {
-                c->listener = NULL; /* the caller did not count it yet */
+                if (c->state == CONNECTION_CLOSED)
+                        listener_handshake_done(l, false); /* connection_free() will not */
                 connection_free(c);
                 return r;
         }
@@ -716,7 +742,7 @@ int connection_new_accepted(Session *s, Listener *l, int fd, const struct sockad
 }
 
 void connection_evict(Connection *c) {
-        fail_handshake(c, -ETIMEDOUT, "evicted: the listener's handshake slots are full", -1,
+        connection_fail_handshake(c, -ETIMEDOUT, "evicted: the listener's handshake slots are full", -1,
                        TLSC_VERIFY_OK);
 }
 
@@ -728,6 +754,12 @@ int connection_adopt(Session *s, int fd, const char *host, const char *sni, char
         socklen_t tlen = sizeof(type);
         Connection *c;
 
+        if (s->dtls) {
+                error_message_set(error, "adopting takes a connected TCP socket: DTLS sessions "
+                                         "connect or listen themselves");
+                safe_close(fd);
+                return -EPROTOTYPE;
+        }
         if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 || type != SOCK_STREAM ||
             getpeername(fd, (struct sockaddr *) &sa, &len) < 0 ||
             (sa.ss_family != AF_INET && sa.ss_family != AF_INET6)) {
@@ -763,7 +795,7 @@ int connection_adopt(Session *s, int fd, const char *host, const char *sni, char
                 return r;
         }
         c->adopted = true;
-        format_peer(c, (struct sockaddr *) &sa);
+        connection_format_peer(c, (struct sockaddr *) &sa);
         if (host && *host && !(c->host = strdup(host))) {
                 safe_close(fd);
                 connection_free(c);
@@ -792,7 +824,7 @@ Connection *connection_free(Connection *c) {
         if (!c)
                 return NULL;
         if (c->state == CONNECTION_OPERATING || c->state == CONNECTION_CLOSING)
-                finish(c, TLSC_DISCONNECT_LOCAL, -1);
+                connection_finish(c, TLSC_DISCONNECT_LOCAL, -1);
         if (c->accepted && c->listener) {
                 if (c->state != CONNECTION_CLOSED && c->state != CONNECTION_OPERATING)
                         listener_handshake_done(c->listener, false);
@@ -889,11 +921,15 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
                         return -ENOMEM;
         }
         c->port = port;
-        r = sd_event_add_time_relative(m->event, &c->timer, CLOCK_MONOTONIC,
-                                       (uint64_t) c->session->handshake_timeout_ms * 1000, 1000,
-                                       on_timeout, c);
-        if (r < 0)
-                return r;
+        /* A DTLS client's handshake is bounded by its retransmission schedule and the Timeout
+         * event, unless the app set a handshake timeout as well. */
+        if (!c->dtls || c->session->handshake_timeout_set) {
+                r = sd_event_add_time_relative(m->event, &c->timer, CLOCK_MONOTONIC,
+                                               (uint64_t) c->session->handshake_timeout_ms * 1000,
+                                               1000, on_timeout, c);
+                if (r < 0)
+                        return r;
+        }
         r = resolve_start(m->event, host, port, c->family, on_resolved, c, &c->resolve);
         if (r < 0) {
                 c->timer = sd_event_source_disable_unref(c->timer);
@@ -901,7 +937,7 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
         }
         c->started = true;
         c->state = CONNECTION_CONNECTING;
-        c->t_start_us = now_us();
+        c->t_start_us = connection_now_us();
         u->n_pending++;
         c->counted_pending = true;
         return 0;
@@ -914,7 +950,7 @@ int connection_certificate_response(Connection *c, bool accept, char *error) {
                 return -EBUSY;
         }
         if (!accept) {
-                fail_handshake(c, -EKEYREJECTED, "certificate rejected by the application", -1,
+                connection_fail_handshake(c, -EKEYREJECTED, "certificate rejected by the application", -1,
                                c->info.verify);
                 return 0;
         }
@@ -932,12 +968,12 @@ int connection_disconnect(Connection *c) {
 
                         (void) engine_conn_shutdown(c->tls, &w);
                 }
-                finish(c, TLSC_DISCONNECT_LOCAL, -1);
+                connection_finish(c, TLSC_DISCONNECT_LOCAL, -1);
                 return 0;
         case CONNECTION_CLOSED:
                 return 0;
         default:
-                fail_handshake(c, -ECANCELED, "cancelled by the application", -1,
+                connection_fail_handshake(c, -ECANCELED, "cancelled by the application", -1,
                                TLSC_VERIFY_OK);
                 return 0;
         }

@@ -82,6 +82,26 @@ struct Connection {
          * would only say EAGAIN after every record (epoll is level-triggered: nothing is lost). */
         bool net_readable, app_readable;
 
+        /* DTLS (connection-dtls.c) */
+        bool dtls;
+        struct DtlsPort *dtls_port;       /* server side: the listener's shared UDP socket */
+        struct sockaddr_storage peer_sa;  /* server side: where the peer is now */
+        socklen_t peer_sa_len;
+        uint8_t cid[2];                   /* server side: the CID the peer sends to us */
+        bool has_cid;
+        Connection *port_next;            /* in the port's hash chains */
+        Connection *port_cid_next;
+        sd_event_source *rtx_timer;
+        EngineTimer rtx_kind;             /* what the armed timer is for */
+        unsigned rtx_count;               /* retransmissions of the current flight */
+        uint64_t rtx_current_ms;          /* current timeout, doubling up to the maximum */
+        bool rtx_paused;                  /* Timeout was reported: waiting for Retry */
+        bool app_rdhup;                   /* the app shut its end: a 0-byte read is EOF */
+        sd_event_source *idle_timer;
+        uint64_t last_activity_us;
+        uint64_t n_app_dropped;           /* messages the app could not take in time */
+        uint64_t n_too_large;
+
         EngineInfo info;
         uint64_t bytes_in, bytes_out; /* plaintext */
         uint64_t t_start_us, t_handshake_us;
@@ -99,6 +119,15 @@ void connection_evict(Connection *c);
 int connection_adopt(Session *s, int fd, const char *host, const char *sni, char *error,
                      Connection **ret);
 Connection *connection_free(Connection *c);
+/* DTLS server side: a peer whose cookie verified on port; takes the acceptor object. */
+int connection_new_dtls_accepted(Session *s, Listener *l, struct DtlsPort *port, EngineConn *tls,
+                                 const struct sockaddr *peer, socklen_t peer_len,
+                                 const uint8_t *cid, size_t cid_size, Connection **ret);
+/* DTLS server side: a datagram the port routed to this connection (by address or CID). */
+void connection_dtls_input(Connection *c, const uint8_t *datagram, size_t size,
+                           const struct sockaddr *from, socklen_t from_len, bool by_cid);
+/* After the Timeout event: start the retransmission schedule again. */
+int connection_retry(Connection *c, char *error);
 Connection *connection_find(Peer *p, uint64_t id);
 
 /* local address may be NULL (any); port 0 (any). */
@@ -117,5 +146,6 @@ typedef struct ConnectionInfo {
         uint64_t bytes_in, bytes_out;
         uint64_t handshake_us;
 } ConnectionInfo;
+
 
 void connection_get_info(Connection *c, ConnectionInfo *ret);

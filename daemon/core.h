@@ -36,6 +36,8 @@ typedef enum CoreEventType {
         CORE_EVENT_CERTIFICATE,
         CORE_EVENT_DISCONNECTED,
         CORE_EVENT_ACCEPTED, /* a listener's connection is up: like HANDSHAKE_DONE plus where */
+        CORE_EVENT_TIMEOUT,  /* DTLS: retransmission limit reached; the app decides */
+        CORE_EVENT_MESSAGE_TOO_LARGE, /* DTLS: an app message over the record limit, dropped */
 } CoreEventType;
 
 struct EngineInfo;
@@ -57,4 +59,6 @@ struct CoreEvent {
         uint64_t listener;        /* ACCEPTED */
         const char *peer_address; /* ACCEPTED */
         unsigned peer_port;
+        unsigned retries;         /* TIMEOUT */
+        size_t size, max_message; /* MESSAGE_TOO_LARGE */
 };

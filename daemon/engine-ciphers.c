@@ -100,6 +100,17 @@ const char *engine_default_cipher_list(void) {
         return buf;
 }
 
+/* DTLS peers are often constrained devices: AES-CCM joins the defaults (CCM-8, with its
+ * 64-bit tag, only when named). */
+const char *engine_default_dtls_cipher_list(void) {
+        static char buf[1200];
+
+        if (!buf[0])
+                (void) snprintf(buf, sizeof(buf), "%s:TLS13-AES128-CCM-SHA256:ECDHE-ECDSA-AES128-CCM",
+                                engine_default_cipher_list());
+        return buf;
+}
+
 static const Suite *find_suite(const char *name) {
         for (size_t i = 0; i < ELEMENTSOF(suites); i++)
                 if (strcasecmp(name, suites[i].iana) == 0 ||

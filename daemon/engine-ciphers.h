@@ -9,6 +9,7 @@
 
 /* The default list in wolfSSL syntax: TLS 1.3 AEAD suites, TLS 1.2 (EC)DHE AEAD suites. */
 const char *engine_default_cipher_list(void);
+const char *engine_default_dtls_cipher_list(void);
 
 /* Translates a user list (IANA or OpenSSL names, ':' or ',' separated) into wolfSSL syntax.
  * -EPROTONOSUPPORT for a refused suite, -EINVAL for an unknown one; error names it. */

@@ -25,49 +25,9 @@
 
 #include "engine.h"
 #include "engine-ciphers.h"
+#include "engine-internal.h"
 #include "error-message.h"
 #include "log.h"
-
-/* A server identity beyond the first (which lives in the WOLFSSL_CTX itself): chosen per
- * handshake by SNI and by the key types the client can verify. */
-typedef struct EngineIdentity {
-        struct EngineIdentity *next;
-        WOLFSSL_X509 *leaf;  /* names and key type */
-        int key_type;        /* EVP_PKEY_RSA or EVP_PKEY_EC */
-        char *chain;         /* PEM chain as given */
-        size_t chain_size;
-        uint8_t *key;        /* decrypted private key, DER */
-        size_t key_size;
-        bool in_ctx;         /* the first one: already loaded into the CTX */
-} EngineIdentity;
-
-struct EngineCtx {
-        WOLFSSL_CTX *ctx;
-        EngineRole role;
-        EngineIdentity *identities; /* in the order given; the first is the default */
-        unsigned n_identities;
-        char *psk_identity;
-        uint8_t *psk_key;
-        size_t psk_key_size;
-        char psk13_suite[48]; /* the TLS 1.3 suite an external PSK is offered with */
-};
-
-struct EngineConn {
-        WOLFSSL *ssl;
-        EngineCtx *ctx; /* the session's policy; outlives its connections */
-        EngineConnParams params;
-        char *peer_name;
-        uint8_t pin[32];
-        bool has_pin;
-        uint8_t ip[16];                 /* peer_name as an address, checked by verify_cb */
-        size_t ip_size;                 /* 4, 16, or 0 for a DNS name */
-        enum tlsc_verify_result verify; /* first failure seen, or OK */
-        char *chain_pem;                /* peer chain captured in the verify callback */
-        size_t chain_size;
-        char *server_alpn;              /* servers: our protocols, by preference, until chosen */
-        bool shutdown_sent;
-};
-
 
 static void engine_log(const int level, const char *msg) {
         /* wolfSSL's debug output, when its debugging is compiled in, joins our log at debug. */
@@ -138,28 +98,42 @@ static void pick_psk13_suite(EngineCtx *c, const char *list) {
 static int choose_identity(WOLFSSL *ssl, void *arg);
 static int choose_alpn(WOLFSSL *ssl, int *alert, void *arg);
 
-int engine_ctx_new(EngineRole role, EngineCtx **ret) {
+static WOLFSSL_METHOD *method_for(EngineRole role, EngineTransport transport) {
+        if (transport == ENGINE_DTLS)
+                /* DTLS 1.3 with downgrade to 1.2; narrower ranges are set per association. */
+                return role == ENGINE_CLIENT ? wolfDTLS_client_method() : wolfDTLS_server_method();
+        return role == ENGINE_CLIENT ? wolfSSLv23_client_method() : wolfSSLv23_server_method();
+}
+
+int engine_ctx_new(EngineRole role, EngineTransport transport, EngineCtx **ret) {
+        const char *ciphers = transport == ENGINE_DTLS ? engine_default_dtls_cipher_list()
+                                                       : engine_default_cipher_list();
         EngineCtx *c;
 
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
         c->role = role;
-        c->ctx = wolfSSL_CTX_new(role == ENGINE_CLIENT ? wolfSSLv23_client_method()
-                                                       : wolfSSLv23_server_method());
+        c->dtls = transport == ENGINE_DTLS;
+        c->dtls_min = 0x0303;
+        c->dtls_max = 0x0304;
+        c->ctx = wolfSSL_CTX_new(method_for(role, transport));
         if (!c->ctx) {
                 free(c);
                 return -ENOMEM;
         }
-        /* Secure defaults: TLS 1.2 and 1.3, AEAD suites with (EC)DHE, strict verification. */
-        if (wolfSSL_CTX_SetMinVersion(c->ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS ||
-            wolfSSL_CTX_set_cipher_list(c->ctx, engine_default_cipher_list()) != WOLFSSL_SUCCESS) {
+        /* Secure defaults: (D)TLS 1.2 and 1.3, AEAD suites with (EC)DHE, strict verification. */
+        if (wolfSSL_CTX_SetMinVersion(c->ctx, c->dtls ? WOLFSSL_DTLSV1_2 : WOLFSSL_TLSV1_2) !=
+                    WOLFSSL_SUCCESS ||
+            wolfSSL_CTX_set_cipher_list(c->ctx, ciphers) != WOLFSSL_SUCCESS) {
                 engine_ctx_free(c);
                 return -EIO;
         }
-        pick_psk13_suite(c, engine_default_cipher_list());
-        /* A flight in as few TCP sends as possible. */
-        (void) wolfSSL_CTX_set_group_messages(c->ctx);
+        pick_psk13_suite(c, ciphers);
+        /* A flight in as few TCP sends as possible (DTLS packs records into datagrams by the
+         * MTU itself). */
+        if (!c->dtls)
+                (void) wolfSSL_CTX_set_group_messages(c->ctx);
         if (role == ENGINE_SERVER) {
                 /* No resumption yet: do not pay for tickets nobody can use (session-ticket
                  * support with tlsd-owned keys is its own piece of work). */
@@ -221,7 +195,43 @@ EngineCtx *engine_ctx_free(EngineCtx *c) {
         return NULL;
 }
 
+bool engine_ctx_is_dtls(EngineCtx *c) {
+        return c->dtls;
+}
+
+/* DTLS 1.2 = 0xfefd, DTLS 1.3 = 0xfefc: the TLS code of the same generation. */
+static unsigned dtls_generation(unsigned v) {
+        switch (v) {
+        case 0xfefd:
+                return 0x0303;
+        case 0xfefc:
+                return 0x0304;
+        case 0xfeff:
+                return 0x0302; /* DTLS 1.0 */
+        default:
+                return v;
+        }
+}
+
 int engine_ctx_set_versions(EngineCtx *c, unsigned min, unsigned max, char *error) {
+        if (c->dtls) {
+                min = dtls_generation(min);
+                max = dtls_generation(max);
+                if (min < 0x0303 || max < 0x0303) {
+                        error_message_set(error, "DTLS 1.0 is refused: it lacks modern AEAD suites "
+                                                 "and has known attacks");
+                        return -EPROTONOSUPPORT;
+                }
+                if (min > 0x0304 || max > 0x0304 || min > max) {
+                        error_message_set(error, "invalid DTLS version range (DTLS 1.2 = 0xfefd, "
+                                                 "DTLS 1.3 = 0xfefc)");
+                        return -EINVAL;
+                }
+                /* Applied per association: the method (1.3 with downgrade) stays. */
+                c->dtls_min = min;
+                c->dtls_max = max;
+                return 0;
+        }
         if (min < 0x0303 || max < 0x0303) {
                 error_message_set(error, "TLS versions before 1.2 are refused: they lack modern AEAD "
                                  "suites and have known attacks");
@@ -931,7 +941,16 @@ int engine_conn_new(EngineCtx *ctx, int fd, const EngineConnParams *p, EngineCon
         /* How the verify and PSK callbacks find this object (this build has no ex_data). */
         wolfSSL_SetCertCbCtx(c->ssl, c);
         (void) wolfSSL_set_psk_callback_ctx(c->ssl, c);
-        if (wolfSSL_set_fd(c->ssl, fd) != WOLFSSL_SUCCESS)
+        c->fd = fd;
+        if (ctx->dtls) {
+                int r = engine_dtls_conn_setup(c, p);
+
+                if (r < 0) {
+                        log_debug("engine_conn_new: DTLS setup failed: %s", strerror(-r));
+                        engine_conn_free(c);
+                        return r;
+                }
+        } else if (wolfSSL_set_fd(c->ssl, fd) != WOLFSSL_SUCCESS)
                 do { line = __LINE__; goto oom; } while (0);
         wolfSSL_set_using_nonblock(c->ssl, 1);
 
@@ -1160,7 +1179,8 @@ void engine_conn_info(EngineConn *c, EngineInfo *ret) {
                         s ? engine_cipher_iana_name(s) : "");
         /* In TLS 1.2 only ECDHE suites use a group; for DHE ones wolfSSL names the key share it
          * offered for TLS 1.3, which was not used. */
-        s = wolfSSL_version(c->ssl) == TLS1_3_VERSION || strstr(ret->cipher, "_ECDHE_")
+        s = wolfSSL_version(c->ssl) == TLS1_3_VERSION || wolfSSL_version(c->ssl) == DTLS1_3_VERSION ||
+                            strstr(ret->cipher, "_ECDHE_")
                     ? wolfSSL_get_curve_name(c->ssl)
                     : NULL;
         (void) snprintf(ret->group, sizeof(ret->group), "%s", s ? s : "");
@@ -1186,6 +1206,11 @@ void engine_conn_info(EngineConn *c, EngineInfo *ret) {
                         (void) snprintf(ret->sni, sizeof(ret->sni), "%.*s", (int) n, sni);
         }
         ret->verify = c->verify;
+        if (c->dgram) {
+                ret->dtls = true;
+                ret->cid_in_use = engine_conn_cid_in_use(c);
+                ret->max_message = (unsigned) engine_conn_max_message(c);
+        }
 }
 
 int engine_conn_peer_chain_pem(EngineConn *c, char **ret, size_t *ret_size) {

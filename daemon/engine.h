@@ -33,12 +33,16 @@ void engine_features(EngineFeatures *ret);
 typedef struct EngineCtx EngineCtx;
 
 typedef enum EngineRole { ENGINE_CLIENT, ENGINE_SERVER } EngineRole;
+typedef enum EngineTransport { ENGINE_TLS = 0, ENGINE_DTLS = 1 } EngineTransport;
 
 /* Errors carry a human message in `error` (at least 256 bytes) where one helps. */
-int engine_ctx_new(EngineRole role, EngineCtx **ret);
+int engine_ctx_new(EngineRole role, EngineTransport transport, EngineCtx **ret);
+bool engine_ctx_is_dtls(EngineCtx *c);
 EngineCtx *engine_ctx_free(EngineCtx *c);
 
-/* TLS versions as wire codes: 0x0303 = TLS 1.2, 0x0304 = TLS 1.3. Older: -EPROTONOSUPPORT. */
+/* TLS versions as wire codes: 0x0303 = TLS 1.2, 0x0304 = TLS 1.3. Older: -EPROTONOSUPPORT.
+ * A DTLS policy takes DTLS codes (0xfefd = DTLS 1.2, 0xfefc = DTLS 1.3) or the TLS codes of the
+ * same generation. */
 int engine_ctx_set_versions(EngineCtx *c, unsigned min, unsigned max, char *error);
 /* Colon/comma separated IANA (TLS_ECDHE_..._WITH_...) or OpenSSL names. CBC suites need
  * legacy; RC4, NULL, anon, export, DES, MD5 and static-RSA suites are always refused. */
@@ -71,8 +75,19 @@ typedef struct EngineConnParams {
         const char *alpn;        /* comma separated, or NULL */
         enum tlsc_verify_mode verify;
         const uint8_t *pin;      /* SHA-256 of the peer's SubjectPublicKeyInfo, for PINNED */
+        /* DTLS */
+        unsigned mtu;                 /* path MTU; 0: 1400 */
+        bool cid;                     /* negotiate a Connection ID */
+        const uint8_t *cid_value;     /* server: the CID the client puts on records to us */
+        size_t cid_size;
+        const struct sockaddr *peer;  /* shared (listener) socket: where to send; NULL when the
+                                       * socket is connected */
+        unsigned peer_len;
+        const uint8_t *cookie_secret; /* server: the listener's cookie secret */
+        size_t cookie_secret_size;
 } EngineConnParams;
 
+/* fd: a TCP socket; for DTLS a connected UDP socket, or a listener's shared one (p->peer). */
 int engine_conn_new(EngineCtx *c, int fd, const EngineConnParams *p, EngineConn **ret);
 EngineConn *engine_conn_free(EngineConn *c);
 
@@ -113,6 +128,9 @@ struct EngineInfo {
         char sni[256];           /* server side: the name the client asked for */
         bool resumed;
         enum tlsc_verify_result verify;
+        bool dtls;
+        bool cid_in_use;
+        unsigned max_message; /* DTLS: largest app message per record */
 };
 
 void engine_conn_info(EngineConn *c, EngineInfo *ret);
@@ -120,3 +138,33 @@ void engine_conn_info(EngineConn *c, EngineInfo *ret);
 int engine_conn_peer_chain_pem(EngineConn *c, char **ret, size_t *ret_size);
 /* The verification result as seen during the handshake (app-decides mode lets it complete). */
 enum tlsc_verify_result engine_conn_verify_result(EngineConn *c);
+
+/* ---- DTLS ---- */
+
+struct sockaddr;
+
+/* Shared socket: the datagram the next receive returns (the pointer must stay valid until the
+ * engine call that consumes it returns). */
+void engine_conn_feed(EngineConn *c, const void *datagram, size_t size);
+bool engine_conn_fed_pending(EngineConn *c);
+void engine_conn_set_peer(EngineConn *c, const struct sockaddr *sa, unsigned len);
+
+/* A listener's acceptor: one server object that answers ClientHellos from unknown peers
+ * statelessly (cookie exchange). engine_dtls_accept_input() returns 1 once a peer's cookie
+ * verified: the object is then that peer's handshake (the caller turns it into a connection
+ * and arms a fresh acceptor); 0 when it answered or ignored the datagram; -EPROTO when the
+ * object is unusable (make a new one). */
+int engine_dtls_acceptor_arm(EngineConn *c);
+int engine_dtls_accept_input(EngineConn *c, const void *datagram, size_t size,
+                             const struct sockaddr *from, unsigned from_len);
+bool engine_dtls_acceptor_promoted(EngineConn *c);
+
+/* Which retransmission timer the association needs now. QUICK: DTLS 1.3 acknowledgements
+ * (a quarter of the current timeout); RETRANSMIT: a flight is unacknowledged. */
+typedef enum EngineTimer { ENGINE_TIMER_NONE, ENGINE_TIMER_QUICK, ENGINE_TIMER_RETRANSMIT } EngineTimer;
+EngineTimer engine_conn_dtls_timer(EngineConn *c);
+/* The timer fired: retransmit the flight or send ACKs. < 0: fatal. */
+int engine_conn_dtls_timeout(EngineConn *c);
+/* The largest app message one record carries (after the handshake). */
+size_t engine_conn_max_message(EngineConn *c);
+bool engine_conn_cid_in_use(EngineConn *c);

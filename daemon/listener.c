@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "connection.h"
+#include "dtls-port.h"
 #include "error-message.h"
 #include "listener.h"
 #include "log.h"
@@ -71,34 +72,37 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
                         log_info("listener %" PRIu64 ": accepting again", l->id);
                         (void) sd_event_source_set_ratelimit(es, 0, 0);
                 }
-                if (l->n_connections >= l->max_connections) {
+                if (!listener_admit(l)) {
                         /* Over the limit: cheapest possible refusal. */
-                        l->n_refused++;
-                        safe_close(cfd);
-                        continue;
-                }
-                if (l->n_pending >= l->max_pending && !evict_oldest_pending(l)) {
-                        l->n_refused++;
                         safe_close(cfd);
                         continue;
                 }
                 (void) setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
                 r = connection_new_accepted(l->session, l, cfd, (struct sockaddr *) &sa, len, &c);
                 if (r < 0) {
-                        l->n_refused++;
                         log_debug_errno(r, "listener %" PRIu64 ": refusing connection: %m",
                                         l->id);
-                        continue; /* connection_new_accepted() closed cfd */
+                        continue; /* connection_new_accepted() closed cfd and undid admit */
                 }
-                l->n_pending++;
-                l->n_connections++;
         }
         return 0;
 }
 
-static int make_socket(const ListenerOptions *o, int *ret_fd, char *error) {
+bool listener_admit(Listener *l) {
+        if (l->n_connections >= l->max_connections ||
+            (l->n_pending >= l->max_pending && !evict_oldest_pending(l))) {
+                l->n_refused++;
+                return false;
+        }
+        l->n_pending++;
+        l->n_connections++;
+        return true;
+}
+
+static int make_socket(const ListenerOptions *o, bool dtls, int *ret_fd, char *error) {
+        int type = dtls ? SOCK_DGRAM : SOCK_STREAM;
         struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
-                                  .ai_socktype = SOCK_STREAM };
+                                  .ai_socktype = type };
         struct addrinfo *res = NULL;
         char service[8];
         int fd, r, one = 1, zero = 0;
@@ -108,7 +112,7 @@ static int make_socket(const ListenerOptions *o, int *ret_fd, char *error) {
                 /* dual stack, falling back to IPv4 where IPv6 is off */
                 hints.ai_family = AF_INET6;
                 r = getaddrinfo("::", service, &hints, &res);
-                fd = r == 0 ? socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) : -1;
+                fd = r == 0 ? socket(AF_INET6, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) : -1;
                 if (fd < 0) {
                         if (res)
                                 freeaddrinfo(res);
@@ -117,7 +121,7 @@ static int make_socket(const ListenerOptions *o, int *ret_fd, char *error) {
                         r = getaddrinfo("0.0.0.0", service, &hints, &res);
                         if (r != 0)
                                 return -EINVAL;
-                        fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+                        fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
                 } else
                         (void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
         } else {
@@ -126,7 +130,7 @@ static int make_socket(const ListenerOptions *o, int *ret_fd, char *error) {
                         error_message_set(error, "'%s' is not a numeric IP address", o->address);
                         return -EINVAL;
                 }
-                fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+                fd = socket(res->ai_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
                 if (fd >= 0 && res->ai_family == AF_INET6)
                         (void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
         }
@@ -136,8 +140,15 @@ static int make_socket(const ListenerOptions *o, int *ret_fd, char *error) {
                 return r;
         }
         (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (dtls) {
+                /* Many peers share this socket: room for bursts from all of them. */
+                int size = 4 * 1024 * 1024;
+
+                (void) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+                (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+        }
         if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
-            listen(fd, o->backlog ? (int) o->backlog : SOMAXCONN) < 0) {
+            (!dtls && listen(fd, o->backlog ? (int) o->backlog : SOMAXCONN) < 0)) {
                 r = -errno;
                 error_message_set(error, "cannot listen on %s port %u: %s",
                                   o->address ? o->address : "*", o->port, strerror(-r));
@@ -185,7 +196,7 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
         l->max_pending = o->max_pending ? o->max_pending : m->config->listener_max_pending;
         l->max_connections = o->max_connections ? o->max_connections
                                                 : m->config->listener_max_connections;
-        r = make_socket(o, &l->fd, error);
+        r = make_socket(o, s->dtls, &l->fd, error);
         if (r < 0) {
                 free(l);
                 return r;
@@ -203,7 +214,11 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
                         inet_ntop(AF_INET, &a->sin_addr, l->address, sizeof(l->address));
                 }
         }
-        r = sd_event_add_io(m->event, &l->io, l->fd, EPOLLIN, on_accept, l);
+        if (s->dtls) {
+                r = dtls_port_new(s, l, l->fd, &l->dtls_port);
+                l->fd = -EBADF; /* the port's now */
+        } else
+                r = sd_event_add_io(m->event, &l->io, l->fd, EPOLLIN, on_accept, l);
         if (r < 0) {
                 safe_close(l->fd);
                 free(l);
@@ -213,8 +228,8 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
         if (s->listeners)
                 s->listeners->prev = l;
         s->listeners = l;
-        log_info("listener %" PRIu64 " (uid %u) on %s port %u", l->id, (unsigned) s->owner->uid,
-                 l->address, l->port);
+        log_info("listener %" PRIu64 " (uid %u) on %s %s port %u", l->id,
+                 (unsigned) s->owner->uid, s->dtls ? "UDP (DTLS)" : "TCP", l->address, l->port);
         *ret = l;
         return 0;
 }
@@ -228,6 +243,8 @@ Listener *listener_free(Listener *l) {
                         c->listener = NULL;
         l->io = sd_event_source_disable_unref(l->io);
         l->fd = safe_close(l->fd);
+        if (l->dtls_port)
+                dtls_port_listener_gone(l->dtls_port);
         if (l->prev)
                 l->prev->next = l->next;
         else

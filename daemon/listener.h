@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
@@ -23,6 +24,8 @@ struct Listener {
         sd_event_source *io;
         unsigned port;
         char address[64];
+
+        struct DtlsPort *dtls_port; /* DTLS: the shared UDP socket (fd is then -1) */
 
         unsigned max_pending, max_connections;
         unsigned n_pending, n_connections;
@@ -44,3 +47,6 @@ Listener *listener_find(Peer *p, uint64_t id);
 /* A connection accepted by l finished its handshake (ok) or failed / went away. */
 void listener_handshake_done(Listener *l, bool ok);
 void listener_connection_gone(Listener *l);
+/* Room for one more handshake (evicting the longest-silent one if all slots are busy)? Counts
+ * it as pending and as a connection when it says yes. */
+bool listener_admit(Listener *l);

@@ -51,6 +51,45 @@ static int validate_alpn(const char *list, char *error) {
         return 0;
 }
 
+/* The retransmission schedule (RFC 6347 4.2.4.1, RFC 9147 5.8): initial timeout, doubling up to
+ * a maximum, a number of retransmissions per flight before the Timeout event. */
+static int validate_dtls(Session *s, const SessionOptions *o, char *error) {
+        unsigned initial = o->has_dtls_timeout_initial ? o->dtls_timeout_initial_ms
+                                                       : s->dtls_timeout_initial_ms;
+        unsigned max = o->has_dtls_timeout_max ? o->dtls_timeout_max_ms : s->dtls_timeout_max_ms;
+        bool any = o->has_dtls_timeout_initial || o->has_dtls_timeout_max || o->has_dtls_retries ||
+                   o->has_mtu || o->has_dtls_cid;
+        EngineFeatures f;
+
+        if (!any)
+                return 0;
+        if (!s->dtls) {
+                error_message_set(error, "DTLS options (retransmission timeouts, MTU, Connection "
+                                         "ID) apply to DTLS sessions only");
+                return -EINVAL;
+        }
+        if (initial < 10 || initial > 600000 || max < initial || max > 600000) {
+                error_message_set(error, "DTLS timeouts: initial 10..600000 ms, maximum from the "
+                                         "initial value up to 600000 ms");
+                return -EINVAL;
+        }
+        if (o->has_dtls_retries && (o->dtls_retries < 1 || o->dtls_retries > 64)) {
+                error_message_set(error, "DTLS retransmissions per flight must be 1..64");
+                return -EINVAL;
+        }
+        if (o->has_mtu && (o->mtu < 256 || o->mtu > 65507)) {
+                error_message_set(error, "MTU must be 256..65507 bytes");
+                return -EINVAL;
+        }
+        engine_features(&f);
+        if (o->has_dtls_cid && o->dtls_cid && !(f.dtls_cid && f.dtls13)) {
+                error_message_set(error, "this build of the TLS library has no DTLS Connection ID "
+                                         "support");
+                return -EOPNOTSUPP;
+        }
+        return 0;
+}
+
 int session_configure(Session *s, const SessionOptions *o, char *error) {
         int r;
 
@@ -79,6 +118,19 @@ int session_configure(Session *s, const SessionOptions *o, char *error) {
         if (o->has_handshake_timeout &&
             (o->handshake_timeout_ms < 100 || o->handshake_timeout_ms > 600000)) {
                 error_message_set(error, "handshake timeout must be 100..600000 ms");
+                return -EINVAL;
+        }
+        if (o->has_transport && (o->transport != 0) != s->dtls) {
+                error_message_set(error, "the transport (TLS or DTLS) is fixed when the session "
+                                         "is created");
+                return -EINVAL;
+        }
+        r = validate_dtls(s, o, error);
+        if (r < 0)
+                return r;
+        if (o->has_idle_timeout && o->idle_timeout_ms != 0 &&
+            (o->idle_timeout_ms < 100 || o->idle_timeout_ms > 86400000)) {
+                error_message_set(error, "idle timeout must be 0 (none) or 100..86400000 ms");
                 return -EINVAL;
         }
         if (o->has_client_auth) {
@@ -149,8 +201,22 @@ int session_configure(Session *s, const SessionOptions *o, char *error) {
                 return r;
         if (o->server_name && (r = set_string(&s->server_name, o->server_name)) < 0)
                 return r;
-        if (o->has_handshake_timeout)
+        if (o->has_handshake_timeout) {
                 s->handshake_timeout_ms = o->handshake_timeout_ms;
+                s->handshake_timeout_set = true;
+        }
+        if (o->has_idle_timeout)
+                s->idle_timeout_ms = o->idle_timeout_ms;
+        if (o->has_dtls_timeout_initial)
+                s->dtls_timeout_initial_ms = o->dtls_timeout_initial_ms;
+        if (o->has_dtls_timeout_max)
+                s->dtls_timeout_max_ms = o->dtls_timeout_max_ms;
+        if (o->has_dtls_retries)
+                s->dtls_retries = o->dtls_retries;
+        if (o->has_mtu)
+                s->mtu = o->mtu;
+        if (o->has_dtls_cid)
+                s->dtls_cid = o->dtls_cid;
         return 0;
 }
 
@@ -178,7 +244,17 @@ int session_new(Peer *owner, unsigned role, const SessionOptions *o, char *error
         s->role = (EngineRole) role;
         s->verify = TLSC_VERIFY_STRICT;
         s->handshake_timeout_ms = m->config->handshake_timeout_ms;
-        r = engine_ctx_new(s->role, &s->engine);
+        s->dtls = o->has_transport && o->transport == TLSC_TRANSPORT_DTLS;
+        if (o->has_transport && o->transport > TLSC_TRANSPORT_DTLS) {
+                free(s);
+                error_message_set(error, "transport must be TLS (0) or DTLS (1)");
+                return -EINVAL;
+        }
+        s->dtls_timeout_initial_ms = 1000;
+        s->dtls_timeout_max_ms = 60000;
+        s->dtls_retries = 6;
+        s->mtu = 1400;
+        r = engine_ctx_new(s->role, s->dtls ? ENGINE_DTLS : ENGINE_TLS, &s->engine);
         if (r < 0) {
                 free(s);
                 return r;

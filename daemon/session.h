@@ -47,6 +47,15 @@ typedef struct SessionOptions {
         unsigned handshake_timeout_ms;
         bool has_client_auth;
         unsigned client_auth;
+        bool has_transport; /* fixed when the session is created */
+        unsigned transport; /* enum tlsc_transport */
+        /* DTLS only */
+        bool has_dtls_timeout_initial, has_dtls_timeout_max, has_dtls_retries, has_mtu,
+                has_dtls_cid;
+        unsigned dtls_timeout_initial_ms, dtls_timeout_max_ms, dtls_retries, mtu;
+        bool dtls_cid;
+        bool has_idle_timeout;
+        unsigned idle_timeout_ms;
 } SessionOptions;
 
 typedef struct Session {
@@ -65,6 +74,12 @@ typedef struct Session {
         uint8_t pin[32];
         bool has_pin;
         unsigned handshake_timeout_ms;
+        bool handshake_timeout_set; /* by the app: DTLS clients otherwise use the schedule */
+        unsigned idle_timeout_ms;   /* 0: none */
+
+        bool dtls;
+        unsigned dtls_timeout_initial_ms, dtls_timeout_max_ms, dtls_retries, mtu;
+        bool dtls_cid;
 
         Connection *connections;
         unsigned n_connections;

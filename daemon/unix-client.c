@@ -148,6 +148,34 @@ static void parse_session_options(const TlsdMsgView *v, SessionOptions *o) {
                 o->has_client_auth = true;
                 o->client_auth = u;
         }
+        if (tlsd_msg_get_u32(v, TLSD_A_TRANSPORT, &u) >= 0) {
+                o->has_transport = true;
+                o->transport = u;
+        }
+#define U32_OPTION(attr, field)                                                                    \
+        if (tlsd_msg_get_u32(v, attr, &u) >= 0) {                                                  \
+                o->has_##field = true;                                                             \
+                o->field = u;                                                                      \
+        }
+        U32_OPTION(TLSD_A_DTLS_RETRIES, dtls_retries)
+        U32_OPTION(TLSD_A_MTU, mtu)
+#undef U32_OPTION
+        if (tlsd_msg_get_u32(v, TLSD_A_DTLS_TIMEOUT_INITIAL, &u) >= 0) {
+                o->has_dtls_timeout_initial = true;
+                o->dtls_timeout_initial_ms = u;
+        }
+        if (tlsd_msg_get_u32(v, TLSD_A_DTLS_TIMEOUT_MAX, &u) >= 0) {
+                o->has_dtls_timeout_max = true;
+                o->dtls_timeout_max_ms = u;
+        }
+        if (tlsd_msg_get_u32(v, TLSD_A_DTLS_CID, &u) >= 0) {
+                o->has_dtls_cid = true;
+                o->dtls_cid = u != 0;
+        }
+        if (tlsd_msg_get_u32(v, TLSD_A_IDLE_TIMEOUT, &u) >= 0) {
+                o->has_idle_timeout = true;
+                o->idle_timeout_ms = u;
+        }
 }
 
 static int handle_session_create(UnixRequest *req) {
@@ -248,6 +276,11 @@ static void put_engine_info(TlsdMsg *m, const EngineInfo *i) {
                 tlsd_msg_put_str_lossy(m, TLSD_A_PEER_SUBJECT, i->peer_subject);
         tlsd_msg_put_u32(m, TLSD_A_VERIFY_RESULT, (uint32_t) i->verify);
         tlsd_msg_put_u32(m, TLSD_A_RESUMED, i->resumed);
+        if (i->dtls) {
+                tlsd_msg_put_u32(m, TLSD_A_TRANSPORT, TLSC_TRANSPORT_DTLS);
+                tlsd_msg_put_u32(m, TLSD_A_MAX_MESSAGE, i->max_message);
+                tlsd_msg_put_u32(m, TLSD_A_CID_IN_USE, i->cid_in_use);
+        }
 }
 
 static int handle_connection_info(UnixRequest *req) {
@@ -265,6 +298,14 @@ static int handle_connection_info(UnixRequest *req) {
         tlsd_msg_put_u64(req->reply, TLSD_A_BYTES_OUT, info.bytes_out);
         tlsd_msg_put_u64(req->reply, TLSD_A_HANDSHAKE_USEC, info.handshake_us);
         return 0;
+}
+
+static int handle_connection_retry(UnixRequest *req) {
+        Connection *c = find_connection(req);
+
+        if (!c)
+                return NOT_FOUND(req, "connection");
+        return connection_retry(c, req->error);
 }
 
 static int handle_connection_disconnect(UnixRequest *req) {
@@ -363,6 +404,7 @@ static const UnixHandler handlers[_TLSD_MSG_MAX] = {
         [TLSD_MSG_CONNECTION_INFO] = handle_connection_info,
         [TLSD_MSG_CONNECTION_DISCONNECT] = handle_connection_disconnect,
         [TLSD_MSG_CONNECTION_DESTROY] = handle_connection_destroy,
+        [TLSD_MSG_CONNECTION_RETRY] = handle_connection_retry,
 };
 
 /* ---- events ---- */
@@ -423,6 +465,20 @@ static void unix_client_emit(Peer *p, const CoreEvent *e, void *userdata) {
                         tlsd_msg_put_u32(&m, TLSD_A_ALERT, (uint32_t) e->alert);
                 tlsd_msg_put_u64(&m, TLSD_A_BYTES_IN, e->bytes_in);
                 tlsd_msg_put_u64(&m, TLSD_A_BYTES_OUT, e->bytes_out);
+                break;
+        case CORE_EVENT_TIMEOUT:
+                tlsd_msg_begin(&m, TLSD_MSG_EVENT_TIMEOUT, TLSD_F_EVENT, 0);
+                tlsd_msg_put_u64(&m, TLSD_A_CONNECTION_ID, e->connection);
+                tlsd_msg_put_u32(&m, TLSD_A_RETRIES, e->retries);
+                if (e->message)
+                        tlsd_msg_put_str_lossy(&m, TLSD_A_MESSAGE, e->message);
+                break;
+        case CORE_EVENT_MESSAGE_TOO_LARGE:
+                tlsd_msg_begin(&m, TLSD_MSG_EVENT_MESSAGE_TOO_LARGE, TLSD_F_EVENT, 0);
+                tlsd_msg_put_u64(&m, TLSD_A_CONNECTION_ID, e->connection);
+                tlsd_msg_put_u32(&m, TLSD_A_SIZE, (uint32_t) e->size);
+                tlsd_msg_put_u32(&m, TLSD_A_MAX_MESSAGE, (uint32_t) e->max_message);
+                tlsd_msg_put_u32(&m, TLSD_A_ERRNO, EMSGSIZE);
                 break;
         }
         r = tlsd_msg_end(&m);

@@ -412,6 +412,12 @@ static void fill_info(const TlsdMsgView *v, tlsc_connection_info *i) {
         (void) tlsd_msg_get_u64(v, TLSD_A_BYTES_IN, &i->bytes_in);
         (void) tlsd_msg_get_u64(v, TLSD_A_BYTES_OUT, &i->bytes_out);
         (void) tlsd_msg_get_u64(v, TLSD_A_HANDSHAKE_USEC, &i->handshake_us);
+        if (tlsd_msg_get_u32(v, TLSD_A_TRANSPORT, &u) >= 0)
+                i->transport = (int) u;
+        if (tlsd_msg_get_u32(v, TLSD_A_MAX_MESSAGE, &u) >= 0)
+                i->max_message = u;
+        if (tlsd_msg_get_u32(v, TLSD_A_CID_IN_USE, &u) >= 0)
+                i->cid_in_use = u != 0;
 }
 
 /* Routes one event: to a blocking tlsc_connect() waiting for it, else to the handler. */
@@ -486,6 +492,39 @@ static void handle_event(tlsc_client *c, const TlsdMsgView *v, int fd, Waiter *w
                         ev.alert = (int) u;
                 (void) tlsd_msg_get_u64(v, TLSD_A_BYTES_IN, &ev.bytes_in);
                 (void) tlsd_msg_get_u64(v, TLSD_A_BYTES_OUT, &ev.bytes_out);
+                break;
+        case TLSD_MSG_EVENT_TIMEOUT: {
+                const char *str = "";
+
+                ev.type = TLSC_EVENT_TIMEOUT;
+                if (tlsd_msg_get_u32(v, TLSD_A_RETRIES, &u) >= 0)
+                        ev.retries = u;
+                (void) tlsd_msg_get_str(v, TLSD_A_MESSAGE, &str);
+                ev.message = str;
+                if (w && w->connection == id && id != 0) {
+                        /* A blocking connect ends here; the connection stays for a retry. */
+                        if (w->info) {
+                                memset(w->info, 0, sizeof(*w->info));
+                                w->info->state = TLSC_STATE_HANDSHAKE;
+                                w->info->alert = -1;
+                                w->info->error = -TLSD_ERR_TIMEOUT;
+                                (void) snprintf(w->info->message, sizeof(w->info->message), "%s",
+                                                str);
+                        }
+                        w->done = true;
+                        w->fd = -EBADF;
+                        w->result = -TLSD_ERR_TIMEOUT;
+                        (void) snprintf(c->error_message, sizeof(c->error_message), "%s", str);
+                        return;
+                }
+                break;
+        }
+        case TLSD_MSG_EVENT_MESSAGE_TOO_LARGE:
+                ev.type = TLSC_EVENT_MESSAGE_TOO_LARGE;
+                if (tlsd_msg_get_u32(v, TLSD_A_SIZE, &u) >= 0)
+                        ev.size = u;
+                if (tlsd_msg_get_u32(v, TLSD_A_MAX_MESSAGE, &u) >= 0)
+                        ev.max_message = u;
                 break;
         default:
                 safe_close(fd);
@@ -817,6 +856,18 @@ static void put_session_options(TlsdMsg *m, const tlsc_session_options *o) {
                 tlsd_msg_put_u32(m, TLSD_A_HANDSHAKE_TIMEOUT, o->handshake_timeout_ms);
         if (o->client_auth)
                 tlsd_msg_put_u32(m, TLSD_A_CLIENT_AUTH, (uint32_t) o->client_auth);
+        if (o->dtls_timeout_initial_ms)
+                tlsd_msg_put_u32(m, TLSD_A_DTLS_TIMEOUT_INITIAL, o->dtls_timeout_initial_ms);
+        if (o->dtls_timeout_max_ms)
+                tlsd_msg_put_u32(m, TLSD_A_DTLS_TIMEOUT_MAX, o->dtls_timeout_max_ms);
+        if (o->dtls_retries)
+                tlsd_msg_put_u32(m, TLSD_A_DTLS_RETRIES, o->dtls_retries);
+        if (o->mtu)
+                tlsd_msg_put_u32(m, TLSD_A_MTU, o->mtu);
+        if (o->dtls_cid)
+                tlsd_msg_put_u32(m, TLSD_A_DTLS_CID, 1);
+        if (o->idle_timeout_ms)
+                tlsd_msg_put_u32(m, TLSD_A_IDLE_TIMEOUT, o->idle_timeout_ms);
 }
 
 static int session_create(tlsc_client *c, int role, const tlsc_session_options *o,
@@ -831,6 +882,8 @@ static int session_create(tlsc_client *c, int role, const tlsc_session_options *
         if (r < 0)
                 return r;
         tlsd_msg_put_u32(&m, TLSD_A_ROLE, (uint32_t) role);
+        if (o && o->transport)
+                tlsd_msg_put_u32(&m, TLSD_A_TRANSPORT, (uint32_t) o->transport);
         put_session_options(&m, o);
         r = finish_request(c, &m, async, &w);
         if (r < 0 || async)
@@ -1265,6 +1318,23 @@ _public_ int tlsc_connection_disconnect(tlsc_client *c, uint64_t connection) {
 
         return call_with_id(c, TLSD_MSG_CONNECTION_DISCONNECT, TLSD_A_CONNECTION_ID, connection,
                             NULL, &w);
+}
+
+_public_ int tlsc_connection_retry(tlsc_client *c, uint64_t connection) {
+        Waiter w = {};
+
+        return call_with_id(c, TLSD_MSG_CONNECTION_RETRY, TLSD_A_CONNECTION_ID, connection, NULL,
+                            &w);
+}
+
+_public_ int tlsc_connection_retry_async(tlsc_client *c, uint64_t connection, tlsc_done_cb cb,
+                                         void *userdata) {
+        Waiter w = {};
+
+        if (!cb)
+                return -TLSD_ERR_PARAM;
+        return call_with_id(c, TLSD_MSG_CONNECTION_RETRY, TLSD_A_CONNECTION_ID, connection,
+                            DONE_ASYNC(cb, userdata), &w);
 }
 
 _public_ int tlsc_connection_disconnect_async(tlsc_client *c, uint64_t connection,

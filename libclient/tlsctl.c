@@ -209,6 +209,15 @@ enum {
         O_TLS13,
         O_CIPHERS,
         O_GROUPS,
+        O_DTLS,
+        O_DTLS12,
+        O_DTLS13,
+        O_MTU,
+        O_CID,
+        O_DTLS_TIMEOUT,
+        O_DTLS_TIMEOUT_MAX,
+        O_DTLS_RETRIES,
+        O_IDLE_TIMEOUT,
         _O_POLICY_MAX,
 };
 
@@ -217,11 +226,63 @@ enum {
         { "tls1.2", no_argument, NULL, O_TLS12 },                                                  \
         { "tls1.3", no_argument, NULL, O_TLS13 },                                                  \
         { "ciphers", required_argument, NULL, O_CIPHERS },                                         \
-        { "groups", required_argument, NULL, O_GROUPS }
+        { "groups", required_argument, NULL, O_GROUPS },                                           \
+        { "dtls", no_argument, NULL, O_DTLS },                                                     \
+        { "dtls1.2", no_argument, NULL, O_DTLS12 },                                                \
+        { "dtls1.3", no_argument, NULL, O_DTLS13 },                                                \
+        { "mtu", required_argument, NULL, O_MTU },                                                 \
+        { "cid", no_argument, NULL, O_CID },                                                       \
+        { "dtls-timeout", required_argument, NULL, O_DTLS_TIMEOUT },                               \
+        { "dtls-timeout-max", required_argument, NULL, O_DTLS_TIMEOUT_MAX },                       \
+        { "dtls-retries", required_argument, NULL, O_DTLS_RETRIES },                               \
+        { "idle-timeout", required_argument, NULL, O_IDLE_TIMEOUT }
+
+static int parse_unsigned(const char *s, unsigned long min, unsigned long max, unsigned *ret);
+
+/* A number option; on a bad value says which and exits (usage error). */
+static unsigned number_option(const char *name, const char *arg, unsigned long min,
+                              unsigned long max) {
+        unsigned v;
+
+        if (parse_unsigned(arg, min, max, &v) < 0) {
+                fprintf(stderr, "tlsctl: --%s needs a number %lu..%lu\n", name, min, max);
+                exit(2);
+        }
+        return v;
+}
 
 /* Applies one of the shared policy options; false if opt is not one of them. */
 static bool policy_option(int opt, const char *arg, tlsc_session_options *o) {
         switch (opt) {
+        case O_DTLS:
+                o->transport = TLSC_TRANSPORT_DTLS;
+                return true;
+        case O_DTLS12:
+                o->transport = TLSC_TRANSPORT_DTLS;
+                o->version_min = o->version_max = 0xfefd;
+                return true;
+        case O_DTLS13:
+                o->transport = TLSC_TRANSPORT_DTLS;
+                o->version_min = o->version_max = 0xfefc;
+                return true;
+        case O_MTU:
+                o->mtu = number_option("mtu", arg, 256, 65507);
+                return true;
+        case O_CID:
+                o->dtls_cid = 1;
+                return true;
+        case O_DTLS_TIMEOUT:
+                o->dtls_timeout_initial_ms = number_option("dtls-timeout", arg, 10, 600000);
+                return true;
+        case O_DTLS_TIMEOUT_MAX:
+                o->dtls_timeout_max_ms = number_option("dtls-timeout-max", arg, 10, 600000);
+                return true;
+        case O_DTLS_RETRIES:
+                o->dtls_retries = number_option("dtls-retries", arg, 1, 64);
+                return true;
+        case O_IDLE_TIMEOUT:
+                o->idle_timeout_ms = number_option("idle-timeout", arg, 100, 86400000);
+                return true;
         case O_ALPN:
                 o->alpn = arg;
                 return true;
@@ -271,6 +332,11 @@ static void on_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
                 o->disconnected = true;
                 o->reason = ev->reason;
                 o->alert = ev->alert;
+        } else if (ev->type == TLSC_EVENT_MESSAGE_TOO_LARGE) {
+                fprintf(stderr, "tlsctl: message of %zu bytes not sent: over the %zu-byte limit "
+                                "of one DTLS record (EMSGSIZE)\n", ev->size, ev->max_message);
+        } else if (ev->type == TLSC_EVENT_TIMEOUT) {
+                fprintf(stderr, "tlsctl: %s\n", ev->message);
         } else if (ev->type == TLSC_EVENT_CERTIFICATE) {
                 if (!quiet)
                         fprintf(stderr, "certificate: %s (accepted by --app-verify)\n",
@@ -279,10 +345,43 @@ static void on_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
         }
 }
 
-/* Copies stdin to fd and fd to stdout until the peer closes. */
-static int pipe_data(int fd) {
+static int write_all(int fd, const char *buf, size_t n) {
+        for (size_t off = 0; off < n;) {
+                ssize_t w = write(fd, buf + off, n - off);
+
+                if (w < 0)
+                        return -1;
+                off += (size_t) w;
+        }
+        return 0;
+}
+
+/* DTLS: each line of stdin (with its newline) is one message. A last line without a newline
+ * goes out at EOF. */
+static int send_lines(int fd, char *line, size_t *used, const char *buf, size_t n, bool eof) {
+        for (size_t i = 0; i < n; i++) {
+                if (*used < 65536)
+                        line[(*used)++] = buf[i];
+                if (buf[i] == '\n') {
+                        if (send(fd, line, *used, MSG_NOSIGNAL) < 0)
+                                return -1;
+                        *used = 0;
+                }
+        }
+        if (eof && *used > 0) {
+                if (send(fd, line, *used, MSG_NOSIGNAL) < 0)
+                        return -1;
+                *used = 0;
+        }
+        return 0;
+}
+
+/* Copies stdin to fd and fd to stdout until the peer closes (messages: one line, one message). */
+static int pipe_data(int fd, bool messages) {
         bool in_open = true;
         char buf[16384];
+        static char line[65536];
+        size_t used = 0;
 
         for (;;) {
                 struct pollfd p[2] = {
@@ -312,16 +411,14 @@ static int pipe_data(int fd) {
                         n = read(STDIN_FILENO, buf, sizeof(buf));
                         if (n <= 0) {
                                 in_open = false;
+                                if (messages && send_lines(fd, line, &used, buf, 0, true) < 0)
+                                        return -1;
                                 (void) shutdown(fd, SHUT_WR); /* close_notify to the peer */
                                 continue;
                         }
-                        for (ssize_t off = 0; off < n;) {
-                                ssize_t w = write(fd, buf + off, (size_t) (n - off));
-
-                                if (w < 0)
-                                        return -1;
-                                off += w;
-                        }
+                        if (messages ? send_lines(fd, line, &used, buf, (size_t) n, false) < 0
+                                     : write_all(fd, buf, (size_t) n) < 0)
+                                return -1;
                 }
         }
 }
@@ -466,7 +563,10 @@ static int cmd_connect(tlsc_client *c, int argc, char **argv) {
                                                             : tlsc_verify_result_name(
                                                                       info.verify_result),
                         (double) info.handshake_us / 1000.0);
-        r = pipe_data(fd);
+        if (!quiet && info.transport == TLSC_TRANSPORT_DTLS)
+                fprintf(stderr, "datagrams: up to %u bytes per message, connection ID %s\n",
+                        info.max_message, info.cid_in_use ? "in use" : "not in use");
+        r = pipe_data(fd, o.transport == TLSC_TRANSPORT_DTLS);
         if (r < 0)
                 fprintf(stderr, "tlsctl: data channel failed: %s\n", strerror(errno));
         close(fd);

@@ -1617,6 +1617,17 @@ static const AttrInfo spec_attrs[_TLSD_A_MAX] = {
         [TLSD_A_PEER_PORT] = { V_U32, 0 },
         [TLSD_A_SNI] = { V_STR, 256 },
         [TLSD_A_CLIENT_AUTH] = { V_U32, 0 },
+        [TLSD_A_TRANSPORT] = { V_U32, 0 },
+        [TLSD_A_DTLS_TIMEOUT_INITIAL] = { V_U32, 0 },
+        [TLSD_A_DTLS_TIMEOUT_MAX] = { V_U32, 0 },
+        [TLSD_A_DTLS_RETRIES] = { V_U32, 0 },
+        [TLSD_A_MTU] = { V_U32, 0 },
+        [TLSD_A_DTLS_CID] = { V_U32, 0 },
+        [TLSD_A_IDLE_TIMEOUT] = { V_U32, 0 },
+        [TLSD_A_MAX_MESSAGE] = { V_U32, 0 },
+        [TLSD_A_CID_IN_USE] = { V_U32, 0 },
+        [TLSD_A_SIZE] = { V_U32, 0 },
+        [TLSD_A_RETRIES] = { V_U32, 0 },
 };
 
 typedef struct Rule {
@@ -1645,9 +1656,14 @@ static const Rule spec_error_reply[] = {
                 OPT(TLSD_A_KEY_PASSWORD), OPT(TLSD_A_PSK_IDENTITY), OPT(TLSD_A_PSK_KEY),           \
                 OPT(TLSD_A_CA), OPT(TLSD_A_SYSTEM_TRUST), OPT(TLSD_A_VERIFY_MODE),                 \
                 OPT(TLSD_A_PIN), OPT(TLSD_A_ALPN), OPT(TLSD_A_SERVER_NAME),                        \
-                OPT(TLSD_A_COMPRESSION), OPT(TLSD_A_HANDSHAKE_TIMEOUT), OPT(TLSD_A_CLIENT_AUTH)
+                OPT(TLSD_A_COMPRESSION), OPT(TLSD_A_HANDSHAKE_TIMEOUT), OPT(TLSD_A_CLIENT_AUTH),   \
+                OPT(TLSD_A_DTLS_TIMEOUT_INITIAL), OPT(TLSD_A_DTLS_TIMEOUT_MAX),                    \
+                OPT(TLSD_A_DTLS_RETRIES), OPT(TLSD_A_MTU), OPT(TLSD_A_DTLS_CID),                   \
+                OPT(TLSD_A_IDLE_TIMEOUT)
 
-static const Rule spec_session_create[] = { REQ(TLSD_A_ROLE), SPEC_SESSION_OPTIONS, END_RULES };
+static const Rule spec_session_create[] = {
+        REQ(TLSD_A_ROLE), OPT(TLSD_A_TRANSPORT), SPEC_SESSION_OPTIONS, END_RULES,
+};
 static const Rule spec_session_configure[] = {
         REQ(TLSD_A_SESSION_ID), SPEC_SESSION_OPTIONS, END_RULES,
 };
@@ -1670,12 +1686,14 @@ static const Rule spec_connection_info_reply[] = {
         REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_STATE), OPT(TLSD_A_TLS_VERSION), OPT(TLSD_A_CIPHER),
         OPT(TLSD_A_GROUP), OPT(TLSD_A_ALPN_SELECTED), OPT(TLSD_A_PEER_SUBJECT),
         OPT(TLSD_A_VERIFY_RESULT), OPT(TLSD_A_RESUMED), REQ(TLSD_A_BYTES_IN),
-        REQ(TLSD_A_BYTES_OUT), OPT(TLSD_A_HANDSHAKE_USEC), END_RULES,
+        REQ(TLSD_A_BYTES_OUT), OPT(TLSD_A_HANDSHAKE_USEC), OPT(TLSD_A_TRANSPORT),
+        OPT(TLSD_A_MAX_MESSAGE), OPT(TLSD_A_CID_IN_USE), END_RULES,
 };
 static const Rule spec_handshake_done[] = {
         REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_TLS_VERSION), REQ(TLSD_A_CIPHER), OPT(TLSD_A_GROUP),
         OPT(TLSD_A_ALPN_SELECTED), OPT(TLSD_A_PEER_SUBJECT), REQ(TLSD_A_VERIFY_RESULT),
-        OPT(TLSD_A_RESUMED), OPT(TLSD_A_HANDSHAKE_USEC), END_RULES,
+        OPT(TLSD_A_RESUMED), OPT(TLSD_A_HANDSHAKE_USEC), OPT(TLSD_A_TRANSPORT),
+        OPT(TLSD_A_MAX_MESSAGE), OPT(TLSD_A_CID_IN_USE), END_RULES,
 };
 static const Rule spec_handshake_failed[] = {
         REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_ERROR), OPT(TLSD_A_ERRNO), OPT(TLSD_A_MESSAGE),
@@ -1705,7 +1723,15 @@ static const Rule spec_accepted[] = {
         REQ(TLSD_A_LISTENER_ID), REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_PEER_ADDRESS),
         REQ(TLSD_A_PEER_PORT), REQ(TLSD_A_TLS_VERSION), REQ(TLSD_A_CIPHER), OPT(TLSD_A_GROUP),
         OPT(TLSD_A_ALPN_SELECTED), OPT(TLSD_A_PEER_SUBJECT), OPT(TLSD_A_SNI),
-        OPT(TLSD_A_VERIFY_RESULT), OPT(TLSD_A_RESUMED), OPT(TLSD_A_HANDSHAKE_USEC), END_RULES,
+        OPT(TLSD_A_VERIFY_RESULT), OPT(TLSD_A_RESUMED), OPT(TLSD_A_HANDSHAKE_USEC),
+        OPT(TLSD_A_TRANSPORT), OPT(TLSD_A_MAX_MESSAGE), OPT(TLSD_A_CID_IN_USE), END_RULES,
+};
+static const Rule spec_timeout[] = {
+        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_RETRIES), OPT(TLSD_A_MESSAGE), END_RULES,
+};
+static const Rule spec_message_too_large[] = {
+        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_SIZE), REQ(TLSD_A_MAX_MESSAGE), OPT(TLSD_A_ERRNO),
+        END_RULES,
 };
 
 typedef struct MsgInfo {
@@ -1748,6 +1774,10 @@ static const MsgInfo spec_msgs[_TLSD_MSG_MAX] = {
         [TLSD_MSG_LISTENER_CLOSE] = { "CloseListener", false, spec_listener_id, NULL, 0, 0 },
         [TLSD_MSG_ADOPT] = { "Adopt", false, spec_adopt, spec_connection_id, 1, 0 },
         [TLSD_MSG_EVENT_ACCEPTED] = { "Accepted", true, NULL, spec_accepted, 0, 1 },
+        [TLSD_MSG_EVENT_TIMEOUT] = { "Timeout", true, NULL, spec_timeout, 0, 0 },
+        [TLSD_MSG_CONNECTION_RETRY] = { "Retry", false, spec_connection_id, NULL, 0, 0 },
+        [TLSD_MSG_EVENT_MESSAGE_TOO_LARGE] = { "MessageTooLarge", true, NULL,
+                                               spec_message_too_large, 0, 0 },
 };
 
 typedef enum SideKind {

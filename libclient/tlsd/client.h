@@ -74,6 +74,13 @@ enum tlsc_state {
         _TLSC_STATE_MAX,
 };
 
+/* What a session's connections run over. */
+enum tlsc_transport {
+        TLSC_TRANSPORT_TLS = 0,  /* TLS over TCP; the data fd is SOCK_STREAM */
+        TLSC_TRANSPORT_DTLS = 1, /* DTLS over UDP; the data fd is SOCK_SEQPACKET: one message per
+                                  * record, delivered at most once, order not guaranteed */
+};
+
 /* Why a connection ended. */
 enum tlsc_disconnect_reason {
         TLSC_DISCONNECT_CLOSE_NOTIFY = 0, /* orderly TLS close by both sides */
@@ -170,8 +177,21 @@ typedef struct tlsc_session_options {
         const unsigned char *pin;    /* 32 bytes: SHA-256 of the peer's SubjectPublicKeyInfo */
         const char *alpn;            /* "h2,http/1.1" */
         const char *server_name;     /* name to verify and send as SNI (default: the host) */
-        unsigned handshake_timeout_ms; /* 0: the daemon's default */
+        unsigned handshake_timeout_ms; /* 0: the daemon's default (DTLS clients: none, the
+                                        * retransmission schedule bounds the handshake) */
         int client_auth;             /* servers: enum tlsc_client_auth; trust from `ca` */
+        /* Set at creation only. DTLS versions: 0xfefd = DTLS 1.2, 0xfefc = DTLS 1.3 (the TLS
+         * codes 0x0303/0x0304 mean the same there). */
+        int transport;               /* enum tlsc_transport; 0 = TLS */
+        /* DTLS retransmission (RFC 6347/9147): the first timeout, doubling up to the maximum;
+         * after `dtls_retries` retransmissions of one flight the Timeout event comes and the
+         * connection waits for tlsc_connection_retry() or Disconnect. 0: 1000 ms, 60000 ms, 6. */
+        unsigned dtls_timeout_initial_ms;
+        unsigned dtls_timeout_max_ms;
+        unsigned dtls_retries;
+        unsigned mtu;                /* DTLS path MTU in bytes; 0: 1400 */
+        int dtls_cid;                /* negotiate a DTLS Connection ID (survives NAT rebinding) */
+        unsigned idle_timeout_ms;    /* close connections silent this long; 0: never */
 } tlsc_session_options;
 
 int tlsc_session_create(tlsc_client *c, int role, const tlsc_session_options *o,
@@ -191,6 +211,9 @@ typedef struct tlsc_connection_info {
         char peer_subject[1024];
         int verify_result;           /* enum tlsc_verify_result */
         int resumed;
+        int transport;               /* enum tlsc_transport */
+        unsigned max_message;        /* DTLS: largest message one record carries */
+        int cid_in_use;              /* DTLS: a Connection ID was negotiated */
         uint64_t bytes_in, bytes_out, handshake_us;
         /* why a connect failed (tlsc_connect()) */
         int error;                   /* negated enum tlsd_error */
@@ -207,7 +230,8 @@ int tlsc_connection_bind(tlsc_client *c, uint64_t connection, const char *addres
 int tlsc_connection_connect(tlsc_client *c, uint64_t connection, const char *host, unsigned port,
                             const char *sni);
 /* Blocking: connects and waits for the outcome. Returns the plaintext data fd (yours to close)
- * or a negated error, with details in *ret (may be NULL). In app-decides mode the certificate
+ * or a negated error, with details in *ret (may be NULL). A DTLS Timeout event ends the wait
+ * with -TLSD_ERR_TIMEOUT; the connection is kept (tlsc_connection_retry() or destroy it). In app-decides mode the certificate
  * event goes to the event handler, which answers with tlsc_certificate_response(). */
 int tlsc_connect(tlsc_client *c, uint64_t connection, const char *host, unsigned port,
                  const char *sni, tlsc_connection_info *ret);
@@ -217,6 +241,8 @@ int tlsc_certificate_response(tlsc_client *c, uint64_t connection, int accept);
 int tlsc_connection_info_get(tlsc_client *c, uint64_t connection, tlsc_connection_info *ret);
 /* Sends close_notify and closes; a Disconnected event (reason "local") follows. */
 int tlsc_connection_disconnect(tlsc_client *c, uint64_t connection);
+/* DTLS, after a TIMEOUT event: retransmit now and run the schedule again. */
+int tlsc_connection_retry(tlsc_client *c, uint64_t connection);
 int tlsc_connection_destroy(tlsc_client *c, uint64_t connection);
 
 /* ---- servers ---- */
@@ -268,6 +294,8 @@ int tlsc_connection_disconnect_async(tlsc_client *c, uint64_t connection, tlsc_d
                                      void *userdata);
 int tlsc_connection_destroy_async(tlsc_client *c, uint64_t connection, tlsc_done_cb cb,
                                   void *userdata);
+int tlsc_connection_retry_async(tlsc_client *c, uint64_t connection, tlsc_done_cb cb,
+                                void *userdata);
 int tlsc_listen_async(tlsc_client *c, uint64_t session, const char *address, unsigned port,
                       const tlsc_listen_options *o, tlsc_id_cb cb, void *userdata);
 /* The callback gets the new connection's id; its outcome follows as an event. */
@@ -282,6 +310,10 @@ enum tlsc_event_type {
         TLSC_EVENT_CERTIFICATE = 2,  /* app-decides: answer with tlsc_certificate_response() */
         TLSC_EVENT_DISCONNECTED = 3,
         TLSC_EVENT_ACCEPTED = 4,     /* a listener's new connection, with its plaintext fd */
+        TLSC_EVENT_TIMEOUT = 5,      /* DTLS: no answer after `retries` retransmissions; the
+                                      * connection waits: tlsc_connection_retry() or destroy */
+        TLSC_EVENT_MESSAGE_TOO_LARGE = 6, /* DTLS: a message over max_message was dropped
+                                           * (EMSGSIZE), never cut */
 };
 
 typedef struct tlsc_event {
@@ -302,6 +334,9 @@ typedef struct tlsc_event {
         int reason;                  /* DISCONNECTED: enum tlsc_disconnect_reason */
         int alert;                   /* DISCONNECTED with reason alert */
         uint64_t bytes_in, bytes_out;
+        unsigned retries;            /* TIMEOUT */
+        const char *message;         /* TIMEOUT */
+        size_t size, max_message;    /* MESSAGE_TOO_LARGE */
 } tlsc_event;
 
 typedef void (*tlsc_event_cb)(tlsc_client *c, tlsc_event *event, void *userdata);
