@@ -34,6 +34,12 @@ int config_new(Config **ret) {
         c->handshake_timeout_ms = 30000;
         c->listener_max_pending = 128;
         c->listener_max_connections = 1024;
+        c->tickets_persist = true;
+        c->ticket_cache_entries_per_uid = 64;
+        c->ticket_cache_entries = 4096;
+        c->ticket_max_age_sec = 7 * 24 * 3600;
+        c->ticket_key_rotation_sec = 12 * 3600;
+        c->ticket_key_grace_sec = 24 * 3600;
         *ret = c;
         return 0;
 }
@@ -42,6 +48,7 @@ Config *config_free(Config *c) {
         if (!c)
                 return NULL;
         free(c->runtime_dir);
+        free(c->state_dir);
         free(c->socket_group);
         free(c->privileged_port_users);
         free(c->dbus_address);
@@ -110,6 +117,8 @@ typedef enum KeyType {
         KEY_PATH,
         KEY_USERS,
         KEY_DBUS,
+        KEY_BOOL,
+        KEY_EARLY_DATA,
 } KeyType;
 
 typedef struct Key {
@@ -124,6 +133,7 @@ typedef struct Key {
 
 static const Key keys[] = {
         KEY("Daemon", "RuntimeDirectory", KEY_PATH, runtime_dir, 0, 0),
+        KEY("Daemon", "StateDirectory", KEY_PATH, state_dir, 0, 0),
         KEY("Daemon", "LogLevel", KEY_LOG_LEVEL, log_level, 0, 0),
         KEY("Daemon", "SocketGroup", KEY_STRING, socket_group, 0, 0),
         KEY("Limits", "MaxClients", KEY_UNSIGNED, max_clients, 1, 1000000),
@@ -143,7 +153,31 @@ static const Key keys[] = {
         KEY("Listen", "PrivilegedPortUsers", KEY_USERS, privileged_port_users, 0, 0),
         KEY("DBus", "Bus", KEY_DBUS, dbus_mode, 0, 0),
         KEY("DBus", "Address", KEY_STRING, dbus_address, 0, 0),
+        KEY("Tickets", "Persist", KEY_BOOL, tickets_persist, 0, 0),
+        KEY("Tickets", "CacheEntriesPerUser", KEY_UNSIGNED, ticket_cache_entries_per_uid, 1,
+            1000000),
+        KEY("Tickets", "CacheEntries", KEY_UNSIGNED, ticket_cache_entries, 1, 10000000),
+        /* RFC 8446 4.6.1: no TLS 1.3 ticket may be used after 7 days */
+        KEY("Tickets", "MaxTicketAgeSec", KEY_UNSIGNED, ticket_max_age_sec, 1, 7 * 24 * 3600),
+        KEY("Tickets", "KeyRotationSec", KEY_UNSIGNED, ticket_key_rotation_sec, 60,
+            30 * 24 * 3600),
+        KEY("Tickets", "KeyGraceSec", KEY_UNSIGNED, ticket_key_grace_sec, 0, 30 * 24 * 3600),
+        KEY("Tickets", "EarlyData", KEY_EARLY_DATA, early_data, 0, 0),
 };
+
+/* 1 yes, 0 no, -EINVAL neither. */
+static int parse_boolean(const char *v) {
+        static const char *const yes[] = { "yes", "true", "on", "1" };
+        static const char *const no[] = { "no", "false", "off", "0" };
+
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (strcasecmp(v, yes[i]) == 0)
+                        return 1;
+                if (strcasecmp(v, no[i]) == 0)
+                        return 0;
+        }
+        return -EINVAL;
+}
 
 _printf_(2, 3) static int parse_error(Parser *p, const char *fmt, ...) {
         va_list ap;
@@ -235,6 +269,26 @@ static int set_key(Parser *p, const Key *k, const char *value) {
                 return parse_error(p, "%s=%s is invalid: expected auto, system, session or none",
                                    k->name, value);
         }
+        case KEY_BOOL:
+                r = parse_boolean(value);
+                if (r < 0)
+                        return parse_error(p, "%s=%s is invalid: expected yes or no", k->name,
+                                           value);
+                *(bool *) field = r;
+                return 1;
+        case KEY_EARLY_DATA:
+                /* 0-RTT data can be replayed by anyone who saw it; accepting it needs an
+                 * anti-replay store (single-use tickets on the server), which tlsd lacks. */
+                r = parse_boolean(value);
+                if (r < 0)
+                        return parse_error(p, "%s=%s is invalid: expected no", k->name, value);
+                if (r > 0)
+                        return parse_error(p,
+                                           "%s=%s is not supported: 0-RTT data can be replayed "
+                                           "and tlsd has no anti-replay store; only no",
+                                           k->name, value);
+                *(bool *) field = false;
+                return 1;
         case KEY_LOG_LEVEL:
                 r = log_level_from_string(value);
                 if (r < 0)
@@ -315,5 +369,38 @@ int config_resolve_runtime_dir(Config *c) {
         if (!d)
                 return -ENOMEM;
         c->runtime_dir = d;
+        return 0;
+}
+
+int config_state_directory(const Config *c, char **ret) {
+        const char *e;
+        char *d = NULL;
+
+        if (c->state_dir)
+                d = strdup(c->state_dir);
+        else if ((e = getenv("STATE_DIRECTORY")) && *e)
+                d = strndup(e, strcspn(e, ":")); /* may list several; the first is ours */
+        else if (geteuid() == 0)
+                d = strdup("/var/lib/tlsd");
+        else if ((e = getenv("XDG_STATE_HOME")) && e[0] == '/') {
+                if (asprintf(&d, "%s/tlsd", e) < 0)
+                        d = NULL;
+        } else {
+                /* The XDG default; $HOME first, as the user may have pointed it elsewhere. */
+                struct passwd *pw;
+
+                e = getenv("HOME");
+                if (!e || e[0] != '/') {
+                        pw = getpwuid(geteuid());
+                        e = pw ? pw->pw_dir : NULL;
+                }
+                if (!e || e[0] != '/')
+                        return -ENXIO;
+                if (asprintf(&d, "%s/.local/state/tlsd", e) < 0)
+                        d = NULL;
+        }
+        if (!d)
+                return -ENOMEM;
+        *ret = d;
         return 0;
 }

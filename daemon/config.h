@@ -21,6 +21,7 @@ typedef enum ConfigDBus {
 
 typedef struct Config {
         char *runtime_dir;         /* NULL: derived at start, see config_resolve_runtime_dir() */
+        char *state_dir;           /* NULL: derived, see config_state_directory() */
         int log_level;             /* syslog priority */
         char *socket_group;        /* group of tlsd.sock; NULL: the daemon's own */
         unsigned max_clients;      /* control connections, all users */
@@ -37,6 +38,14 @@ typedef struct Config {
         int dbus_mode;                     /* ConfigDBus */
         char *dbus_address;                /* a specific bus (tests, containers); fatal if down */
         size_t n_privileged_port_users;
+        /* [Tickets]: session resumption (ticket-cache.h, ticket-keys.h) */
+        bool tickets_persist;              /* cache and server keys kept in state_dir */
+        unsigned ticket_cache_entries_per_uid;
+        unsigned ticket_cache_entries;
+        unsigned ticket_max_age_sec;       /* cap on a cached ticket's life, on top of its own */
+        unsigned ticket_key_rotation_sec;
+        unsigned ticket_key_grace_sec;
+        bool early_data;                   /* always false: no 0-RTT without anti-replay */
 } Config;
 
 int config_new(Config **ret);
@@ -48,6 +57,11 @@ static inline void config_freep(Config **c) {
 /* Loads FILE over the current values. Errors are written to `errors` (one per line,
  * "FILE:LINE: message") and the call returns -EINVAL; -ENOENT if the file does not exist. */
 int config_load_file(Config *c, const char *path, FILE *errors);
+
+/* The directory for persistent state (tickets): state_dir if set, else the first directory in
+ * $STATE_DIRECTORY (systemd's StateDirectory=), else /var/lib/tlsd as root, else
+ * $XDG_STATE_HOME/tlsd, else ~/.local/state/tlsd. *ret is malloc'd. -ENXIO if none applies. */
+int config_state_directory(const Config *c, char **ret);
 
 /* Sets runtime_dir from $RUNTIME_DIRECTORY, else /run/tlsd as root, else $XDG_RUNTIME_DIR/tlsd,
  * unless already set. -ENXIO if none applies. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Configuration parsing: good files, unknown keys and sections, bad values, syntax errors and
- * missing files, each reported as FILE:LINE; runtime-directory resolution.
+ * missing files, each reported as FILE:LINE; runtime- and state-directory resolution; the
+ * [Tickets] section.
  */
 #include <check.h>
 #include <errno.h>
@@ -71,6 +72,14 @@ START_TEST(test_defaults) {
         ck_assert_uint_gt(c->max_clients_per_uid, 0);
         ck_assert_uint_le(c->max_clients_per_uid, c->max_clients);
         ck_assert_uint_gt(c->client_queue_bytes, 0);
+        ck_assert_ptr_null(c->state_dir);
+        ck_assert(c->tickets_persist);
+        ck_assert_uint_eq(c->ticket_cache_entries_per_uid, 64);
+        ck_assert_uint_eq(c->ticket_cache_entries, 4096);
+        ck_assert_uint_eq(c->ticket_max_age_sec, 604800);
+        ck_assert_uint_eq(c->ticket_key_rotation_sec, 43200);
+        ck_assert_uint_eq(c->ticket_key_grace_sec, 86400);
+        ck_assert(!c->early_data);
         config_free(c);
         config_free(NULL);
 }
@@ -185,6 +194,90 @@ START_TEST(test_missing_file) {
 }
 END_TEST
 
+START_TEST(test_tickets) {
+        Config *c = NULL;
+        char *errors = NULL;
+
+        ck_assert_int_eq(load("[Daemon]\n"
+                              "StateDirectory=/var/lib/tlsd-test\n"
+                              "[Tickets]\n"
+                              "Persist=no\n"
+                              "CacheEntriesPerUser=8\n"
+                              "CacheEntries=100\n"
+                              "MaxTicketAgeSec=3600\n"
+                              "KeyRotationSec=600\n"
+                              "KeyGraceSec=0\n"
+                              "EarlyData=no\n",
+                              &c, &errors),
+                         0);
+        ck_assert_str_eq(errors, "");
+        ck_assert_str_eq(c->state_dir, "/var/lib/tlsd-test");
+        ck_assert(!c->tickets_persist);
+        ck_assert_uint_eq(c->ticket_cache_entries_per_uid, 8);
+        ck_assert_uint_eq(c->ticket_cache_entries, 100);
+        ck_assert_uint_eq(c->ticket_max_age_sec, 3600);
+        ck_assert_uint_eq(c->ticket_key_rotation_sec, 600);
+        ck_assert_uint_eq(c->ticket_key_grace_sec, 0);
+        ck_assert(!c->early_data);
+        free(errors);
+        config_free(c);
+
+        ck_assert_int_eq(load("[Tickets]\nPersist=Yes\nPersist=off\nPersist=TRUE\n", &c, &errors),
+                         0);
+        ck_assert(c->tickets_persist);
+        free(errors);
+        config_free(c);
+
+        expect_error("[Tickets]\nPersist=maybe\n", 2, "Persist=maybe is invalid: expected yes or no");
+        expect_error("[Tickets]\nPersist=\n", 2, "Persist= is invalid");
+        expect_error("[Tickets]\nCacheEntries=0\n", 2, "between 1 and");
+        expect_error("[Tickets]\nCacheEntriesPerUser=-1\n", 2, "is invalid");
+        expect_error("[Tickets]\nMaxTicketAgeSec=604801\n", 2, "between 1 and 604800");
+        expect_error("[Tickets]\nKeyRotationSec=59\n", 2, "between 60 and");
+        expect_error("[Tickets]\nKeyGraceSec=2592001\n", 2, "between 0 and 2592000");
+        expect_error("[Tickets]\nEarlyData=yes\n", 2, "not supported: 0-RTT");
+        expect_error("[Tickets]\nEarlyData=later\n", 2, "EarlyData=later is invalid: expected no");
+        expect_error("[Tickets]\nTicketLifetime=5\n", 2, "unknown key TicketLifetime=");
+        expect_error("[Daemon]\nStateDirectory=var/lib\n", 2, "absolute path");
+}
+END_TEST
+
+static void expect_state_dir(const Config *c, const char *want) {
+        char *d = NULL;
+
+        ck_assert_int_eq(config_state_directory(c, &d), 0);
+        ck_assert_str_eq(d, want);
+        free(d);
+}
+
+START_TEST(test_state_dir) {
+        Config *c = NULL;
+        char *d = NULL;
+
+        ck_assert_int_eq(config_new(&c), 0);
+        setenv("STATE_DIRECTORY", "/var/lib/a:/var/lib/b", 1);
+        setenv("XDG_STATE_HOME", "/home/u/.state", 1);
+        setenv("HOME", "/home/u", 1);
+        expect_state_dir(c, "/var/lib/a");
+        unsetenv("STATE_DIRECTORY");
+        if (geteuid() == 0) {
+                expect_state_dir(c, "/var/lib/tlsd");
+        } else {
+                expect_state_dir(c, "/home/u/.state/tlsd");
+                setenv("XDG_STATE_HOME", "relative", 1); /* not absolute: ignored (XDG spec) */
+                expect_state_dir(c, "/home/u/.local/state/tlsd");
+                unsetenv("XDG_STATE_HOME");
+                expect_state_dir(c, "/home/u/.local/state/tlsd");
+        }
+        c->state_dir = strdup("/srv/tlsd");
+        expect_state_dir(c, "/srv/tlsd");
+        ck_assert_int_eq(config_state_directory(c, &d), 0);
+        ck_assert_ptr_ne(d, c->state_dir); /* a copy */
+        free(d);
+        config_free(c);
+}
+END_TEST
+
 START_TEST(test_runtime_dir) {
         Config *c = NULL;
 
@@ -227,6 +320,8 @@ int main(void) {
         tcase_add_test(tc, test_all_errors_reported);
         tcase_add_test(tc, test_syntax_error);
         tcase_add_test(tc, test_missing_file);
+        tcase_add_test(tc, test_tickets);
+        tcase_add_test(tc, test_state_dir);
         tcase_add_test(tc, test_runtime_dir);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
