@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -75,7 +76,7 @@ static int on_rtx_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 if (c->rtx_current_ms > c->session->dtls_timeout_max_ms)
                         c->rtx_current_ms = c->session->dtls_timeout_max_ms;
         }
-        if (engine_conn_dtls_timeout(c->tls) < 0) {
+        if (engine_conn_dtls_timeout(c->tls, kind == ENGINE_TIMER_RETRANSMIT) < 0) {
                 if (c->state == CONNECTION_HANDSHAKE)
                         connection_fail_handshake(c, -EPROTO, "retransmission failed", -1,
                                                   TLSC_VERIFY_OK);
@@ -109,6 +110,9 @@ void connection_dtls_timer_update(Connection *c) {
         if (sd_event_add_time_relative(c->manager->event, &c->rtx_timer, CLOCK_MONOTONIC,
                                        ms * 1000, 1000, on_rtx_timer, c) >= 0)
                 c->rtx_kind = kind;
+        log_debug("connection %" PRIu64 ": %s timer %" PRIu64 " ms (retransmission %u)", c->id,
+                  kind == ENGINE_TIMER_QUICK ? "acknowledgement" : "retransmission", ms,
+                  c->rtx_count);
 }
 
 /* Something arrived from the peer: during the handshake the flight it answers is done, so the
@@ -130,7 +134,7 @@ int connection_retry(Connection *c, char *error) {
         }
         c->rtx_paused = false;
         reset_backoff(c);
-        if (engine_conn_dtls_timeout(c->tls) < 0) {
+        if (engine_conn_dtls_timeout(c->tls, true) < 0) {
                 (void) snprintf(error, 256, "retransmission failed");
                 return -EPROTO;
         }
@@ -156,6 +160,18 @@ static int on_idle_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 (void) engine_conn_shutdown(c->tls, &w); /* a courtesy close_notify */
         }
         connection_finish(c, TLSC_DISCONNECT_TIMEOUT, -1);
+        return 0;
+}
+
+/* After our close_notify: a datagram peer may never answer with its own (it can be lost, and
+ * many do not send one), so the connection ends after a grace period instead of waiting for
+ * the app to close its end. */
+#define LINGER_USEC (2 * 1000 * 1000)
+
+static int on_linger(sd_event_source *s, uint64_t usec, void *userdata) {
+        Connection *c = userdata;
+
+        connection_finish(c, TLSC_DISCONNECT_LOCAL, -1);
         return 0;
 }
 
@@ -202,6 +218,12 @@ static void deliver(Connection *c, const uint8_t *data, size_t size) {
                         c->n_app_dropped++;
         } else if (errno != EINTR)
                 c->app_gone = true;
+}
+
+static bool app_shut(int fd) {
+        struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+        return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP));
 }
 
 static void update_events(Connection *c) {
@@ -315,9 +337,9 @@ int connection_dtls_pump(Connection *c) {
                                         return (int) w;
                                 }
                         } else if (n == 0) {
-                                /* SOCK_SEQPACKET: 0 is an empty message, or EOF once the app
-                                 * shut its side (epoll said so). Empty messages carry nothing. */
-                                if (c->app_rdhup)
+                                /* SOCK_SEQPACKET: 0 is an empty message (it carries nothing),
+                                 * or EOF, which repeats: the socket's state tells them apart. */
+                                if (c->app_rdhup || app_shut(c->app_fd))
                                         c->app_eof = true;
                                 progress = true;
                         } else if (errno == EAGAIN) {
@@ -336,6 +358,11 @@ int connection_dtls_pump(Connection *c) {
                                 c->close_sent = true;
                                 c->state = CONNECTION_CLOSING;
                                 progress = true;
+                                c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
+                                (void) sd_event_add_time_relative(c->manager->event,
+                                                                  &c->idle_timer, CLOCK_MONOTONIC,
+                                                                  LINGER_USEC, 10000, on_linger,
+                                                                  c);
                         } else
                                 c->write_wait = w;
                 }

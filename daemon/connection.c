@@ -665,6 +665,7 @@ int connection_new(Session *s, int family, char *error, Connection **ret) {
         c->net_fd = c->app_fd = -EBADF;
         c->state = CONNECTION_CLOSED;
         c->dtls = s->dtls;
+        c->rtx_current_ms = s->dtls_timeout_initial_ms;
 
         c->next = s->connections;
         if (s->connections)

@@ -106,8 +106,8 @@ int engine_dtls_conn_setup(EngineConn *c, const EngineConnParams *p) {
         if (wolfSSL_dtls_set_timeout_max(ssl, 1 << 20) != WOLFSSL_SUCCESS ||
             wolfSSL_dtls_set_timeout_init(ssl, 1) != WOLFSSL_SUCCESS)
                 return -EINVAL;
-        if (c->ctx->dtls_max == 0x0303 && wolfSSL_SetVersion(ssl, WOLFSSL_DTLSV1_2) !=
-                                                  WOLFSSL_SUCCESS)
+        if (c->ctx->dtls_max == 0x0303 &&
+            wolfSSL_set_max_proto_version(ssl, DTLS1_2_VERSION) != WOLFSSL_SUCCESS)
                 return -EINVAL;
         if (c->ctx->dtls_min == 0x0304 && wolfSSL_SetMinVersion(ssl, WOLFSSL_DTLSV1_3) !=
                                                   WOLFSSL_SUCCESS)
@@ -130,7 +130,8 @@ int engine_dtls_conn_setup(EngineConn *c, const EngineConnParams *p) {
                                                  (unsigned) p->cookie_secret_size) != 0)
                         return -EINVAL;
 #ifdef WOLFSSL_DTLS13
-                if (wolfSSL_send_hrr_cookie(ssl, p->cookie_secret,
+                if (c->ctx->dtls_max == 0x0304 &&
+                    wolfSSL_send_hrr_cookie(ssl, p->cookie_secret,
                                             (unsigned) p->cookie_secret_size) != WOLFSSL_SUCCESS)
                         return -EINVAL;
 #endif
@@ -206,7 +207,7 @@ EngineTimer engine_conn_dtls_timer(EngineConn *c) {
         return wolfSSL_is_init_finished(c->ssl) ? ENGINE_TIMER_NONE : ENGINE_TIMER_RETRANSMIT;
 }
 
-int engine_conn_dtls_timeout(EngineConn *c) {
+static int got_timeout(EngineConn *c) {
         if (wolfSSL_dtls_got_timeout(c->ssl) == WOLFSSL_SUCCESS)
                 return 0;
         switch (wolfSSL_get_error(c->ssl, WOLFSSL_FATAL_ERROR)) {
@@ -216,6 +217,17 @@ int engine_conn_dtls_timeout(EngineConn *c) {
         default:
                 return -EPROTO;
         }
+}
+
+int engine_conn_dtls_timeout(EngineConn *c, bool retransmit) {
+#ifdef WOLFSSL_DTLS13
+        /* With its acknowledgement flag up, wolfSSL's DTLS 1.3 timeout only sends ACKs (and
+         * clears the flag): a retransmission then takes a second call. */
+        if (retransmit && wolfSSL_version(c->ssl) == DTLS1_3_VERSION &&
+            wolfSSL_dtls13_use_quick_timeout(c->ssl) && got_timeout(c) < 0)
+                return -EPROTO;
+#endif
+        return got_timeout(c);
 }
 
 size_t engine_conn_max_message(EngineConn *c) {

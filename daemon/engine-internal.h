@@ -37,6 +37,8 @@ struct EngineCtx {
         size_t psk_key_size;
         char psk13_suite[48]; /* the TLS 1.3 suite an external PSK is offered with */
         bool dtls;
+        bool configured; /* anything loaded beyond the defaults (a DTLS version change would
+                          * need a new WOLFSSL_CTX) */
         unsigned dtls_min, dtls_max; /* 0x0303 or 0x0304: DTLS 1.2 / 1.3 by TLS generation */
 };
 

@@ -98,17 +98,66 @@ static void pick_psk13_suite(EngineCtx *c, const char *list) {
 static int choose_identity(WOLFSSL *ssl, void *arg);
 static int choose_alpn(WOLFSSL *ssl, int *alert, void *arg);
 
-static WOLFSSL_METHOD *method_for(EngineRole role, EngineTransport transport) {
-        if (transport == ENGINE_DTLS)
-                /* DTLS 1.3 with downgrade to 1.2; narrower ranges are set per association. */
-                return role == ENGINE_CLIENT ? wolfDTLS_client_method() : wolfDTLS_server_method();
-        return role == ENGINE_CLIENT ? wolfSSLv23_client_method() : wolfSSLv23_server_method();
+/* DTLS picks its versions by method: 1.3 with downgrade, or one of them only. */
+static WOLFSSL_METHOD *method_for(EngineCtx *c) {
+        bool client = c->role == ENGINE_CLIENT;
+
+        if (!c->dtls)
+                return client ? wolfSSLv23_client_method() : wolfSSLv23_server_method();
+        if (c->dtls_max == 0x0303)
+                return client ? wolfDTLSv1_2_client_method() : wolfDTLSv1_2_server_method();
+        if (c->dtls_min == 0x0304)
+                return client ? wolfDTLSv1_3_client_method() : wolfDTLSv1_3_server_method();
+        return client ? wolfDTLS_client_method() : wolfDTLS_server_method();
+}
+
+/* A fresh WOLFSSL_CTX for c's role, transport and versions, with tlsd's defaults. */
+static int ctx_setup(EngineCtx *c) {
+        const char *ciphers = c->dtls ? engine_default_dtls_cipher_list()
+                                      : engine_default_cipher_list();
+
+        c->ctx = wolfSSL_CTX_new(method_for(c));
+        if (!c->ctx)
+                return -ENOMEM;
+        /* Secure defaults: (D)TLS 1.2 and 1.3, AEAD suites with (EC)DHE, strict verification. */
+        if (wolfSSL_CTX_SetMinVersion(c->ctx, c->dtls ? WOLFSSL_DTLSV1_2 : WOLFSSL_TLSV1_2) !=
+                    WOLFSSL_SUCCESS ||
+            wolfSSL_CTX_set_cipher_list(c->ctx, ciphers) != WOLFSSL_SUCCESS)
+                return -EIO;
+        pick_psk13_suite(c, ciphers);
+        /* A flight in as few TCP sends as possible (DTLS packs records into datagrams by the
+         * MTU itself). */
+        if (!c->dtls)
+                (void) wolfSSL_CTX_set_group_messages(c->ctx);
+        if (c->role == ENGINE_SERVER) {
+                /* No resumption yet: do not pay for tickets nobody can use (session-ticket
+                 * support with tlsd-owned keys is its own piece of work). */
+                (void) wolfSSL_CTX_NoTicketTLSv12(c->ctx);
+                (void) wolfSSL_CTX_no_ticket_TLSv13(c->ctx);
+        }
+        if (c->role == ENGINE_CLIENT)
+                wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_PEER, NULL);
+        else {
+                /* Servers ask for client certificates only when configured to. */
+                wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_NONE, NULL);
+                wolfSSL_CTX_set_cert_cb(c->ctx, choose_identity, c);
+                /* Keep the client's SNI (for identity choice and the Accepted event) whatever
+                 * name it asks for: names are matched against our certificates, not here. */
+                if (wolfSSL_CTX_UseSNI(c->ctx, WOLFSSL_SNI_HOST_NAME, "", 0) != WOLFSSL_SUCCESS)
+                        return -EIO;
+                wolfSSL_CTX_SNI_SetOptions(c->ctx, WOLFSSL_SNI_HOST_NAME,
+                                           WOLFSSL_SNI_CONTINUE_ON_MISMATCH |
+                                                   WOLFSSL_SNI_ANSWER_ON_MISMATCH);
+                /* wolfSSL runs this once the ClientHello's extensions are parsed, before it
+                 * selects the ALPN protocol: where the server's preference is applied. */
+                wolfSSL_CTX_set_servername_callback(c->ctx, choose_alpn);
+        }
+        return 0;
 }
 
 int engine_ctx_new(EngineRole role, EngineTransport transport, EngineCtx **ret) {
-        const char *ciphers = transport == ENGINE_DTLS ? engine_default_dtls_cipher_list()
-                                                       : engine_default_cipher_list();
         EngineCtx *c;
+        int r;
 
         c = calloc(1, sizeof(*c));
         if (!c)
@@ -117,47 +166,10 @@ int engine_ctx_new(EngineRole role, EngineTransport transport, EngineCtx **ret) 
         c->dtls = transport == ENGINE_DTLS;
         c->dtls_min = 0x0303;
         c->dtls_max = 0x0304;
-        c->ctx = wolfSSL_CTX_new(method_for(role, transport));
-        if (!c->ctx) {
-                free(c);
-                return -ENOMEM;
-        }
-        /* Secure defaults: (D)TLS 1.2 and 1.3, AEAD suites with (EC)DHE, strict verification. */
-        if (wolfSSL_CTX_SetMinVersion(c->ctx, c->dtls ? WOLFSSL_DTLSV1_2 : WOLFSSL_TLSV1_2) !=
-                    WOLFSSL_SUCCESS ||
-            wolfSSL_CTX_set_cipher_list(c->ctx, ciphers) != WOLFSSL_SUCCESS) {
+        r = ctx_setup(c);
+        if (r < 0) {
                 engine_ctx_free(c);
-                return -EIO;
-        }
-        pick_psk13_suite(c, ciphers);
-        /* A flight in as few TCP sends as possible (DTLS packs records into datagrams by the
-         * MTU itself). */
-        if (!c->dtls)
-                (void) wolfSSL_CTX_set_group_messages(c->ctx);
-        if (role == ENGINE_SERVER) {
-                /* No resumption yet: do not pay for tickets nobody can use (session-ticket
-                 * support with tlsd-owned keys is its own piece of work). */
-                (void) wolfSSL_CTX_NoTicketTLSv12(c->ctx);
-                (void) wolfSSL_CTX_no_ticket_TLSv13(c->ctx);
-        }
-        if (role == ENGINE_CLIENT)
-                wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_PEER, NULL);
-        else {
-                /* Servers ask for client certificates only when configured to. */
-                wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_NONE, NULL);
-                wolfSSL_CTX_set_cert_cb(c->ctx, choose_identity, c);
-                /* Keep the client's SNI (for identity choice and the Accepted event) whatever
-                 * name it asks for: names are matched against our certificates, not here. */
-                if (wolfSSL_CTX_UseSNI(c->ctx, WOLFSSL_SNI_HOST_NAME, "", 0) != WOLFSSL_SUCCESS) {
-                        engine_ctx_free(c);
-                        return -EIO;
-                }
-                wolfSSL_CTX_SNI_SetOptions(c->ctx, WOLFSSL_SNI_HOST_NAME,
-                                           WOLFSSL_SNI_CONTINUE_ON_MISMATCH |
-                                                   WOLFSSL_SNI_ANSWER_ON_MISMATCH);
-                /* wolfSSL runs this once the ClientHello's extensions are parsed, before it
-                 * selects the ALPN protocol: where the server's preference is applied. */
-                wolfSSL_CTX_set_servername_callback(c->ctx, choose_alpn);
+                return r;
         }
         *ret = c;
         return 0;
@@ -227,10 +239,20 @@ int engine_ctx_set_versions(EngineCtx *c, unsigned min, unsigned max, char *erro
                                                  "DTLS 1.3 = 0xfefc)");
                         return -EINVAL;
                 }
-                /* Applied per association: the method (1.3 with downgrade) stays. */
+                if (min == c->dtls_min && max == c->dtls_max)
+                        return 0;
+                /* The range is the WOLFSSL_CTX's method: it takes a new one, which is only
+                 * possible before anything else was loaded into the old. */
+                if (c->configured) {
+                        error_message_set(error, "DTLS versions are set when the session is "
+                                                 "created");
+                        return -EBUSY;
+                }
                 c->dtls_min = min;
                 c->dtls_max = max;
-                return 0;
+                wolfSSL_CTX_free(c->ctx);
+                c->ctx = NULL;
+                return ctx_setup(c);
         }
         if (min < 0x0303 || max < 0x0303) {
                 error_message_set(error, "TLS versions before 1.2 are refused: they lack modern AEAD "
@@ -254,6 +276,8 @@ int engine_ctx_set_ciphers(EngineCtx *c, const char *list, bool legacy, char *er
         _cleanup_free_ char *wolf = NULL;
         int r;
 
+        c->configured = true;
+
         r = engine_ciphers_translate(list, legacy, &wolf, error);
         if (r < 0)
                 return r;
@@ -269,6 +293,8 @@ int engine_ctx_set_groups(EngineCtx *c, const char *list, char *error) {
         _cleanup_free_ char *copy = strdup(list), *out = NULL;
         size_t n = 0;
         char *save = NULL;
+
+        c->configured = true;
 
         if (!copy)
                 return -ENOMEM;
@@ -436,6 +462,8 @@ int engine_ctx_set_identity(EngineCtx *c, const void *cert, size_t cert_size, co
         EngineIdentity *id, **tail;
         int r;
 
+        c->configured = true;
+
         if (c->role == ENGINE_SERVER && c->n_identities > 0) {
                 /* Another identity: check it in a scratch context, keep it for the choice. */
                 WOLFSSL_CTX *check = wolfSSL_CTX_new(wolfSSLv23_server_method());
@@ -477,6 +505,8 @@ int engine_ctx_set_client_auth(EngineCtx *c, unsigned mode, char *error) {
                 [TLSC_CLIENT_AUTH_REQUIRED] = WOLFSSL_VERIFY_PEER |
                                               WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT,
         };
+
+        c->configured = true;
 
         if (c->role != ENGINE_SERVER) {
                 error_message_set(error, "client authentication is a server setting");
@@ -632,6 +662,8 @@ int engine_ctx_add_trust(EngineCtx *c, const void *ca, size_t size, char *error)
         int fmt = looks_pem(ca, size) ? WOLFSSL_FILETYPE_PEM : WOLFSSL_FILETYPE_ASN1;
         int r = wolfSSL_CTX_load_verify_buffer(c->ctx, ca, (long) size, fmt);
 
+        c->configured = true;
+
         if (r != WOLFSSL_SUCCESS) {
                 error_message_set(error, "CA certificates are not valid %s (%s)",
                           fmt == WOLFSSL_FILETYPE_PEM ? "PEM" : "DER",
@@ -642,6 +674,7 @@ int engine_ctx_add_trust(EngineCtx *c, const void *ca, size_t size, char *error)
 }
 
 int engine_ctx_add_system_trust(EngineCtx *c, char *error) {
+        c->configured = true;
         if (wolfSSL_CTX_load_system_CA_certs(c->ctx) != WOLFSSL_SUCCESS) {
                 error_message_set(error, "no usable system trust store (/etc/ssl/certs)");
                 return -ENOENT;
@@ -687,6 +720,7 @@ int engine_ctx_set_psk(EngineCtx *c, const char *identity, const void *key, size
                 error_message_set(error, "PSK must be 16..64 bytes");
                 return -EINVAL;
         }
+        c->configured = true;
         free(c->psk_identity);
         c->psk_identity = strdup(identity);
         if (c->psk_key) {

@@ -163,8 +163,8 @@ bool engine_dtls_acceptor_promoted(EngineConn *c);
  * (a quarter of the current timeout); RETRANSMIT: a flight is unacknowledged. */
 typedef enum EngineTimer { ENGINE_TIMER_NONE, ENGINE_TIMER_QUICK, ENGINE_TIMER_RETRANSMIT } EngineTimer;
 EngineTimer engine_conn_dtls_timer(EngineConn *c);
-/* The timer fired: retransmit the flight or send ACKs. < 0: fatal. */
-int engine_conn_dtls_timeout(EngineConn *c);
+/* The timer fired: retransmit the flight (retransmit) or send ACKs. < 0: fatal. */
+int engine_conn_dtls_timeout(EngineConn *c, bool retransmit);
 /* The largest app message one record carries (after the handshake). */
 size_t engine_conn_max_message(EngineConn *c);
 bool engine_conn_cid_in_use(EngineConn *c);

@@ -133,6 +133,13 @@ int session_configure(Session *s, const SessionOptions *o, char *error) {
                 error_message_set(error, "idle timeout must be 0 (none) or 100..86400000 ms");
                 return -EINVAL;
         }
+        /* First: for DTLS the version range picks the library context everything else goes
+         * into. */
+        if (o->has_versions) {
+                r = engine_ctx_set_versions(s->engine, o->version_min, o->version_max, error);
+                if (r < 0)
+                        return r;
+        }
         if (o->has_client_auth) {
                 r = engine_ctx_set_client_auth(s->engine, o->client_auth, error);
                 if (r < 0)
@@ -140,11 +147,6 @@ int session_configure(Session *s, const SessionOptions *o, char *error) {
         }
         if (o->has_legacy)
                 s->legacy = o->legacy;
-        if (o->has_versions) {
-                r = engine_ctx_set_versions(s->engine, o->version_min, o->version_max, error);
-                if (r < 0)
-                        return r;
-        }
         if (o->ciphers) {
                 r = engine_ctx_set_ciphers(s->engine, o->ciphers, s->legacy, error);
                 if (r < 0)

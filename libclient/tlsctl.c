@@ -509,20 +509,20 @@ static int cmd_connect(tlsc_client *c, int argc, char **argv) {
         }
         if (optind != argc - 1) {
                 fprintf(stderr, "tlsctl: connect needs exactly one HOST:PORT\n");
-                return 2;
+                goto usage;
         }
         host = argv[optind];
         colon = strrchr(host, ':');
         if (!colon || colon == host) {
                 fprintf(stderr, "tlsctl: '%s' is not HOST:PORT\n", host);
-                return 2;
+                goto usage;
         }
         *colon = 0;
         errno = 0;
         port = strtoul(colon + 1, NULL, 10);
         if (errno || port == 0 || port > 65535) {
                 fprintf(stderr, "tlsctl: invalid port '%s'\n", colon + 1);
-                return 2;
+                goto usage;
         }
         if (host[0] == '[' && host[strlen(host) - 1] == ']') { /* [::1]:443 */
                 host[strlen(host) - 1] = 0;
@@ -591,6 +591,15 @@ static int cmd_connect(tlsc_client *c, int argc, char **argv) {
                 return 1;
         }
         return r < 0 ? 1 : 0;
+
+usage:
+        free(ca);
+        free(cert);
+        if (key) {
+                explicit_bzero(key, o.key_size);
+                free(key);
+        }
+        return 2;
 }
 
 
