@@ -471,6 +471,7 @@ END_TEST
 START_TEST(test_missing_and_empty_file) {
         const char *path = path_in_dir("tickets");
 
+        log_set_max_level(LOG_ERR); /* the empty file is warned about (test_warning_names_file) */
         expect_discarded(path_in_dir("does-not-exist"));
         write_file(path, "", 0, 0600);
         expect_discarded(path);
@@ -874,13 +875,26 @@ static int on_ticket(WOLFSSL *ssl, const unsigned char *ticket, int size, void *
         return 0;
 }
 
+typedef enum Proto { TLS12, TLS13, DTLS12, DTLS13 } Proto;
+
+static WOLFSSL_METHOD *client_method(Proto p) {
+        switch (p) {
+        case TLS12: return wolfTLSv1_2_client_method();
+        case TLS13: return wolfTLSv1_3_client_method();
+        case DTLS12: return wolfDTLSv1_2_client_method();
+        case DTLS13: return wolfDTLSv1_3_client_method();
+        }
+        return NULL;
+}
+
 /* One connection: a fresh server context (as a fresh server process would have, no session
  * cache) with tickets under keys; the client offers session if given. */
-static Outcome connect_once(const Identity *id, TicketKeys *keys, bool tls13,
+static Outcome connect_once(const Identity *id, TicketKeys *keys, Proto proto,
                             const uint8_t *session, int session_size) {
-        WOLFSSL_CTX *sctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
-        WOLFSSL_CTX *cctx = wolfSSL_CTX_new(tls13 ? wolfTLSv1_3_client_method()
-                                                  : wolfTLSv1_2_client_method());
+        bool dtls = proto == DTLS12 || proto == DTLS13;
+        WOLFSSL_CTX *sctx = wolfSSL_CTX_new(dtls ? wolfDTLS_server_method()
+                                                 : wolfSSLv23_server_method());
+        WOLFSSL_CTX *cctx = wolfSSL_CTX_new(client_method(proto));
         WOLFSSL_SESSION *sess = NULL;
         Outcome o = {};
         WOLFSSL *s, *c;
@@ -899,13 +913,20 @@ static Outcome connect_once(const Identity *id, TicketKeys *keys, bool tls13,
         ck_assert_int_eq(engine_ticket_server_setup(sctx, keys), 0);
         wolfSSL_CTX_set_verify(cctx, WOLFSSL_VERIFY_NONE, NULL);
 
-        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fd),
+        /* DTLS over a datagram socketpair: nothing is lost, so no retransmission timers. */
+        ck_assert_int_eq(socketpair(AF_UNIX,
+                                    (dtls ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                                    0, fd),
                          0);
         s = wolfSSL_new(sctx);
         c = wolfSSL_new(cctx);
         wolfSSL_set_fd(s, fd[0]);
         wolfSSL_set_fd(c, fd[1]);
-        if (!tls13)
+        if (dtls) {
+                wolfSSL_dtls_set_using_nonblock(s, 1);
+                wolfSSL_dtls_set_using_nonblock(c, 1);
+        }
+        if (proto == TLS12 || proto == DTLS12)
                 ck_assert_int_eq(wolfSSL_UseSessionTicket(c), WOLFSSL_SUCCESS);
         ck_assert_int_eq(wolfSSL_set_SessionTicket_cb(c, on_ticket, &o), WOLFSSL_SUCCESS);
         if (session) {
@@ -1003,7 +1024,7 @@ START_TEST(test_tls13_resume) {
         uint64_t id;
 
         fixture_init(&f, 3600 * SEC, 3600 * SEC);
-        full = connect_once(&f.id, f.keys, true, NULL, 0);
+        full = connect_once(&f.id, f.keys, TLS13, NULL, 0);
         ck_assert(full.ok);
         ck_assert(!full.resumed);
         ck_assert_uint_ge(full.tickets, 1);
@@ -1013,7 +1034,7 @@ START_TEST(test_tls13_resume) {
                          0);
 
         ck_assert_int_eq(ticket_cache_take_auto(cache, &s, NOW - 1, &blob, &size, &id), 0);
-        again = connect_once(&f.id, f.keys, true, blob, (int) size);
+        again = connect_once(&f.id, f.keys, TLS13, blob, (int) size);
         ck_assert(again.ok);
         ck_assert(again.resumed);
         free(blob);
@@ -1030,14 +1051,14 @@ START_TEST(test_tls13_rotation_grace) {
         uint8_t old_name[16];
 
         fixture_init(&f, 3600 * SEC, 1800 * SEC);
-        first = connect_once(&f.id, f.keys, true, NULL, 0);
+        first = connect_once(&f.id, f.keys, TLS13, NULL, 0);
         ck_assert(first.ok);
         memcpy(old_name, first.ticket_key_name, 16);
 
         /* Rotated: the old key's ticket still resumes (RET_OK for 1.3, not RET_CREATE, which
          * wolfSSL 5.7.2 would turn into a full handshake); the new ticket is under the new key. */
         ck_assert_int_eq(ticket_keys_rotate(f.keys, f.now += SEC), 0);
-        within = connect_once(&f.id, f.keys, true, first.session, first.session_size);
+        within = connect_once(&f.id, f.keys, TLS13, first.session, first.session_size);
         ck_assert(within.ok);
         ck_assert(within.resumed);
         ck_assert_mem_ne(within.ticket_key_name, old_name, 16);
@@ -1045,7 +1066,7 @@ START_TEST(test_tls13_rotation_grace) {
 
         /* After created + rotate + grace: rejected, and that is a full handshake, not a failure. */
         f.now += 5400 * SEC;
-        after = connect_once(&f.id, f.keys, true, first.session, first.session_size);
+        after = connect_once(&f.id, f.keys, TLS13, first.session, first.session_size);
         ck_assert(after.ok);
         ck_assert(!after.resumed);
 
@@ -1053,7 +1074,7 @@ START_TEST(test_tls13_rotation_grace) {
         ck_assert_int_eq(ticket_keys_save(f.keys, path_in_dir("keys")), 0);
         ck_assert(!ticket_keys_dirty(f.keys));
         f.now += 3600 * SEC;
-        fresh = connect_once(&f.id, f.keys, true, NULL, 0);
+        fresh = connect_once(&f.id, f.keys, TLS13, NULL, 0);
         ck_assert(fresh.ok);
         ck_assert(ticket_keys_dirty(f.keys));
 
@@ -1072,7 +1093,7 @@ START_TEST(test_tls13_restart) {
         TicketKeys *other = NULL;
 
         fixture_init(&f, 3600 * SEC, 3600 * SEC);
-        first = connect_once(&f.id, f.keys, true, NULL, 0);
+        first = connect_once(&f.id, f.keys, TLS13, NULL, 0);
         ck_assert(first.ok);
         ck_assert_int_eq(ticket_keys_save(f.keys, path), 0);
         ticket_keys_free(f.keys);
@@ -1081,13 +1102,13 @@ START_TEST(test_tls13_restart) {
         ck_assert_int_eq(ticket_keys_new(3600 * SEC, 3600 * SEC, &f.keys), 0);
         ck_assert_int_eq(ticket_keys_load(f.keys, path, f.now), 0);
         ticket_keys_set_clock(f.keys, fake_clock, &f.now);
-        resumed = connect_once(&f.id, f.keys, true, first.session, first.session_size);
+        resumed = connect_once(&f.id, f.keys, TLS13, first.session, first.session_size);
         ck_assert(resumed.ok);
         ck_assert(resumed.resumed);
 
         /* Without them (fresh keys), the same ticket gets a full handshake. */
         ck_assert_int_eq(ticket_keys_new(3600 * SEC, 3600 * SEC, &other), 0);
-        stranger = connect_once(&f.id, other, true, first.session, first.session_size);
+        stranger = connect_once(&f.id, other, TLS13, first.session, first.session_size);
         ck_assert(stranger.ok);
         ck_assert(!stranger.resumed);
 
@@ -1105,7 +1126,7 @@ START_TEST(test_tls12_reissue) {
         uint8_t old_name[16];
 
         fixture_init(&f, 3600 * SEC, 1800 * SEC);
-        first = connect_once(&f.id, f.keys, false, NULL, 0);
+        first = connect_once(&f.id, f.keys, TLS12, NULL, 0);
         ck_assert(first.ok);
         ck_assert(!first.resumed);
         memcpy(old_name, first.ticket_key_name, 16);
@@ -1113,7 +1134,7 @@ START_TEST(test_tls12_reissue) {
 
         /* Resumes, and RET_CREATE makes the server issue a ticket under the new key. */
         ck_assert_int_eq(ticket_keys_rotate(f.keys, f.now += SEC), 0);
-        reissued = connect_once(&f.id, f.keys, false, first.session, first.session_size);
+        reissued = connect_once(&f.id, f.keys, TLS12, first.session, first.session_size);
         ck_assert(reissued.ok);
         ck_assert(reissued.resumed);
         ck_assert_uint_ge(reissued.tickets, 1);
@@ -1121,7 +1142,7 @@ START_TEST(test_tls12_reissue) {
         ck_assert_mem_ne(reissued.ticket_key_name, old_name, 16);
 
         /* The reissued ticket resumes under the current key (RET_OK). */
-        current = connect_once(&f.id, f.keys, false, reissued.session, reissued.session_size);
+        current = connect_once(&f.id, f.keys, TLS12, reissued.session, reissued.session_size);
         ck_assert(current.ok);
         ck_assert(current.resumed);
 
@@ -1129,12 +1150,12 @@ START_TEST(test_tls12_reissue) {
          * handshake (WOLFSSL-NOTES: -373 / -308) instead of going on with a full one; tlsd
          * retries once without the ticket, as here. */
         f.now += 5400 * SEC;
-        after = connect_once(&f.id, f.keys, false, first.session, first.session_size);
+        after = connect_once(&f.id, f.keys, TLS12, first.session, first.session_size);
         ck_assert(!after.resumed);
         if (!after.ok) {
                 ck_assert_msg(after.client_error == -373 || after.client_error == -308,
                               "client error %d", after.client_error);
-                retry = connect_once(&f.id, f.keys, false, NULL, 0);
+                retry = connect_once(&f.id, f.keys, TLS12, NULL, 0);
                 ck_assert(retry.ok);
                 ck_assert(!retry.resumed);
                 free(retry.session);
@@ -1143,6 +1164,30 @@ START_TEST(test_tls12_reissue) {
         free(reissued.session);
         free(current.session);
         free(after.session);
+        fixture_done(&f);
+}
+END_TEST
+
+/* DTLS 1.2 and 1.3 take the same paths: a rotated key within grace resumes (1.2 through
+ * RET_CREATE, 1.3 through RET_OK), and the client ends up with a ticket under the new key. */
+START_TEST(test_dtls_rotation) {
+        static const Proto protos[] = { DTLS12, DTLS13 };
+        Fixture f;
+        Outcome first, within;
+
+        fixture_init(&f, 3600 * SEC, 1800 * SEC);
+        first = connect_once(&f.id, f.keys, protos[_i], NULL, 0);
+        ck_assert(first.ok);
+        ck_assert(!first.resumed);
+        ck_assert_mem_eq(first.ticket_key_name, current_name(&f), 16);
+
+        ck_assert_int_eq(ticket_keys_rotate(f.keys, f.now += SEC), 0);
+        within = connect_once(&f.id, f.keys, protos[_i], first.session, first.session_size);
+        ck_assert(within.ok);
+        ck_assert(within.resumed);
+        ck_assert_mem_eq(within.ticket_key_name, current_name(&f), 16);
+        free(first.session);
+        free(within.session);
         fixture_done(&f);
 }
 END_TEST
@@ -1190,6 +1235,7 @@ int main(void) {
         tcase_add_test(tls, test_tls13_rotation_grace);
         tcase_add_test(tls, test_tls13_restart);
         tcase_add_test(tls, test_tls12_reissue);
+        tcase_add_loop_test(tls, test_dtls_rotation, 0, 2);
         suite_add_tcase(s, tls);
 
         sr = srunner_create(s);
