@@ -4,12 +4,20 @@
  * event signals (sent to the owner only). The plaintext fd of an established connection is held
  * here until the owner takes it (OpenStream -> h) or uses it in message mode (Send/Receive,
  * with a DataReady signal when data waits).
+ *
+ * For DTLS that fd is SOCK_SEQPACKET: one Send is one message (one record), one Receive returns
+ * one whole message. A message over the record limit is refused by Send with InvalidArgument
+ * (nothing sent), and one larger than Receive's max stays queued with InvalidArgument: in
+ * neither direction is a message ever cut. The MessageTooLarge signal is for messages written
+ * to an fd taken with OpenStream, which the core drops.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "bus.h"
@@ -119,6 +127,7 @@ static int method_open_stream(sd_bus_message *m, void *userdata, sd_bus_error *e
 }
 
 static int method_send(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        char message[ERROR_MESSAGE_MAX];
         const void *p;
         size_t n;
         ssize_t w;
@@ -133,6 +142,22 @@ static int method_send(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         if (!s || bus_stream_fd(s) < 0)
                 return bus_error(error, -EBUSY, "connection is not established (or its stream "
                                                 "was taken with OpenStream)");
+        if (c->dtls) {
+                ConnectionInfo i;
+
+                /* An empty message carries nothing (and would read as EOF on the other end). */
+                if (n == 0)
+                        return sd_bus_reply_method_return(m, "u", (uint32_t) 0);
+                connection_get_info(c, &i);
+                if (n > i.engine.max_message) {
+                        (void) snprintf(message, sizeof(message),
+                                        "a message of %zu bytes is over the %u-byte limit of one "
+                                        "DTLS record (MaxMessage); nothing was sent",
+                                        n, i.engine.max_message);
+                        return bus_error(error, -EMSGSIZE, message);
+                }
+        }
+        /* DTLS: SOCK_SEQPACKET, so the whole message or nothing (EAGAIN) */
         w = write(bus_stream_fd(s), p, n);
         if (w < 0 && errno == EAGAIN)
                 w = 0; /* full: the caller retries after some Receive or later */
@@ -158,7 +183,24 @@ static int method_receive(sd_bus_message *m, void *userdata, sd_bus_error *error
         if (!s || bus_stream_fd(s) < 0)
                 return bus_error(error, -EBUSY, "connection is not established (or its stream "
                                                 "was taken with OpenStream)");
-        /* read() of 0 bytes returns 0, which is no end of stream */
+        if (c->dtls && max > 0) {
+                /* One message per call, whole: its size first (MSG_TRUNC), it stays queued if
+                 * it does not fit. */
+                ssize_t size = recv(bus_stream_fd(s), NULL, 0,
+                                    MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+
+                if (size > 0 && (size_t) size > (max < sizeof(buf) ? max : sizeof(buf))) {
+                        char message[ERROR_MESSAGE_MAX];
+
+                        bus_stream_rearm(s);
+                        (void) snprintf(message, sizeof(message),
+                                        "the next message has %zd bytes, more than max (%u); it "
+                                        "stays queued", size, max);
+                        return bus_error(error, -EMSGSIZE, message);
+                }
+        }
+        /* read() of 0 bytes returns 0, which is no end of stream. On SOCK_SEQPACKET one read() is
+         * one message, and tlsd never queues an empty one: 0 is the end there too. */
         n = max == 0 ? -1 : read(bus_stream_fd(s), buf, max < sizeof(buf) ? max : sizeof(buf));
         if (max == 0 || (n < 0 && errno == EAGAIN))
                 n = 0;
@@ -175,6 +217,18 @@ static int method_receive(sd_bus_message *m, void *userdata, sd_bus_error *error
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
+}
+
+/* DTLS, after the Timeout signal: retransmit now and run the schedule again. */
+static int method_retry(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        char message[ERROR_MESSAGE_MAX] = "";
+        int r;
+        CALLER_CONNECTION(c);
+
+        r = connection_retry(c, message);
+        if (r < 0)
+                return bus_error(error, r, message);
+        return sd_bus_reply_method_return(m, NULL);
 }
 
 static int method_disconnect(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -222,6 +276,12 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
                 return sd_bus_message_append(reply, "t", i.bytes_out);
         if (strcmp(property, "HandshakeTime") == 0)
                 return sd_bus_message_append(reply, "t", i.handshake_us);
+        if (strcmp(property, "Transport") == 0)
+                return sd_bus_message_append(reply, "s", c->dtls ? "dtls" : "tls");
+        if (strcmp(property, "MaxMessage") == 0)
+                return sd_bus_message_append(reply, "u", (uint32_t) i.engine.max_message);
+        if (strcmp(property, "CidInUse") == 0)
+                return sd_bus_message_append(reply, "b", i.engine.cid_in_use);
         if (strcmp(property, "Session") == 0) {
                 _cleanup_free_ char *p = bus_object_path("session", c->session->id);
 
@@ -246,6 +306,11 @@ static const sd_bus_vtable connection_vtable[] = {
         SD_BUS_PROPERTY("BytesOut", "t", property_get, 0, 0),
         SD_BUS_PROPERTY("HandshakeTime", "t", property_get, 0,
                         SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+        SD_BUS_PROPERTY("Transport", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("MaxMessage", "u", property_get, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+        SD_BUS_PROPERTY("CidInUse", "b", property_get, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
         SD_BUS_PROPERTY("Session", "o", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_ARGS("Bind", SD_BUS_ARGS("s", address, "u", port), SD_BUS_NO_RESULT,
                                 method_bind, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -260,6 +325,8 @@ static const sd_bus_vtable connection_vtable[] = {
                                 method_send, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Receive", SD_BUS_ARGS("u", max),
                                 SD_BUS_RESULT("ay", data, "b", eof), method_receive,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Retry", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_retry,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Disconnect", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_disconnect,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
@@ -277,6 +344,8 @@ static const sd_bus_vtable connection_vtable[] = {
                                 SD_BUS_ARGS("s", verification, "ay", chain_pem), 0),
         SD_BUS_SIGNAL_WITH_ARGS("Disconnected", SD_BUS_ARGS("s", reason, "i", alert), 0),
         SD_BUS_SIGNAL("DataReady", "", 0),
+        SD_BUS_SIGNAL_WITH_ARGS("Timeout", SD_BUS_ARGS("u", retries, "s", message), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("MessageTooLarge", SD_BUS_ARGS("u", size, "u", max), 0),
         SD_BUS_VTABLE_END,
 };
 
@@ -311,8 +380,8 @@ int connection_bus_register(Bus *b) {
 
 /* What an event may change: the properties marked EMITS_INVALIDATION. */
 static const char *const changing_properties[] = {
-        "State",       "Version",      "Cipher",  "Group",         "ALPN",
-        "PeerSubject", "Verification", "Resumed", "HandshakeTime", NULL,
+        "State",   "Version",       "Cipher",     "Group",    "ALPN", "PeerSubject", "Verification",
+        "Resumed", "HandshakeTime", "MaxMessage", "CidInUse", NULL,
 };
 
 /* Core events -> signals to the owner. */

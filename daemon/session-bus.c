@@ -16,8 +16,9 @@
 #include "manager.h"
 #include "session.h"
 
-/* Reads a{sv} into o; strings and arrays point into m, valid while m is. "Persistent" (only
- * meaningful for CreateSession) goes to *persistent when that is given. */
+/* Reads a{sv} into o; strings and arrays point into m, valid while m is. "Persistent" and
+ * "Transport" are CreateSession's only (as on the Unix socket, where Configure has no transport
+ * attribute): they are read when persistent is given, else refused. */
 static int read_options(sd_bus_message *m, SessionOptions *o, int *persistent,
                         sd_bus_error *error) {
         int r;
@@ -39,11 +40,6 @@ static int read_options(sd_bus_message *m, SessionOptions *o, int *persistent,
                 r = sd_bus_message_enter_container(m, 'v', contents);
                 if (r < 0)
                         return r;
-#define U32(name, field)                                                                           \
-        if (strcmp(key, name) == 0 && strcmp(contents, "u") == 0) {                                \
-                r = sd_bus_message_read(m, "u", &o->field);                                        \
-                goto next;                                                                         \
-        }
 #define BOOL(name, field)                                                                          \
         if (strcmp(key, name) == 0 && strcmp(contents, "b") == 0) {                                \
                 int b_;                                                                            \
@@ -54,6 +50,21 @@ static int read_options(sd_bus_message *m, SessionOptions *o, int *persistent,
 #define STR(name, field)                                                                           \
         if (strcmp(key, name) == 0 && strcmp(contents, "s") == 0) {                                \
                 r = sd_bus_message_read(m, "s", &o->field);                                        \
+                goto next;                                                                         \
+        }
+/* options whose presence is recorded in o->has_<flag> */
+#define U32_SET(name, field, flag)                                                                 \
+        if (strcmp(key, name) == 0 && strcmp(contents, "u") == 0) {                                \
+                r = sd_bus_message_read(m, "u", &o->field);                                        \
+                o->has_##flag = true;                                                              \
+                goto next;                                                                         \
+        }
+#define BOOL_SET(name, field, flag)                                                                \
+        if (strcmp(key, name) == 0 && strcmp(contents, "b") == 0) {                                \
+                int b_;                                                                            \
+                r = sd_bus_message_read(m, "b", &b_);                                              \
+                o->field = b_;                                                                     \
+                o->has_##flag = true;                                                              \
                 goto next;                                                                         \
         }
 #define BYTES(name, field, size)                                                                   \
@@ -76,38 +87,32 @@ static int read_options(sd_bus_message *m, SessionOptions *o, int *persistent,
                                 o->version_max = v;
                         goto next;
                 }
-                if (strcmp(key, "Legacy") == 0 && strcmp(contents, "b") == 0) {
-                        int b_;
-
-                        r = sd_bus_message_read(m, "b", &b_);
-                        o->has_legacy = true;
-                        o->legacy = b_;
-                        goto next;
-                }
-                if (strcmp(key, "VerifyMode") == 0 && strcmp(contents, "u") == 0) {
-                        r = sd_bus_message_read(m, "u", &o->verify);
-                        o->has_verify = true;
-                        goto next;
-                }
-                if (strcmp(key, "Compression") == 0 && strcmp(contents, "u") == 0) {
-                        r = sd_bus_message_read(m, "u", &o->compression);
-                        o->has_compression = true;
-                        goto next;
-                }
-                if (strcmp(key, "HandshakeTimeout") == 0 && strcmp(contents, "u") == 0) {
-                        r = sd_bus_message_read(m, "u", &o->handshake_timeout_ms);
-                        o->has_handshake_timeout = true;
-                        goto next;
-                }
-                if (strcmp(key, "ClientAuth") == 0 && strcmp(contents, "u") == 0) {
-                        r = sd_bus_message_read(m, "u", &o->client_auth);
-                        o->has_client_auth = true;
-                        goto next;
-                }
+                BOOL_SET("Legacy", legacy, legacy)
+                U32_SET("VerifyMode", verify, verify)
+                U32_SET("Compression", compression, compression)
+                U32_SET("HandshakeTimeout", handshake_timeout_ms, handshake_timeout)
+                U32_SET("ClientAuth", client_auth, client_auth)
                 if (persistent && strcmp(key, "Persistent") == 0 && strcmp(contents, "b") == 0) {
                         r = sd_bus_message_read(m, "b", persistent);
                         goto next;
                 }
+                if (persistent && strcmp(key, "Transport") == 0 && strcmp(contents, "u") == 0) {
+                        r = sd_bus_message_read(m, "u", &o->transport);
+                        o->has_transport = true;
+                        goto next;
+                }
+                if (!persistent && (strcmp(key, "Persistent") == 0 ||
+                                    strcmp(key, "Transport") == 0))
+                        return sd_bus_error_setf(error, "org.tlsd1.Error.InvalidArgument",
+                                                 "option '%s' is fixed when the session is "
+                                                 "created (CreateSession only)", key);
+                /* DTLS: the retransmission schedule (ms), path MTU, Connection ID */
+                U32_SET("DtlsTimeoutInitial", dtls_timeout_initial_ms, dtls_timeout_initial)
+                U32_SET("DtlsTimeoutMax", dtls_timeout_max_ms, dtls_timeout_max)
+                U32_SET("DtlsRetries", dtls_retries, dtls_retries)
+                U32_SET("Mtu", mtu, mtu)
+                BOOL_SET("DtlsCid", dtls_cid, dtls_cid)
+                U32_SET("IdleTimeout", idle_timeout_ms, idle_timeout)
                 STR("Ciphers", ciphers)
                 STR("Groups", groups)
                 BYTES("Certificate", cert, cert_size)
@@ -120,8 +125,9 @@ static int read_options(sd_bus_message *m, SessionOptions *o, int *persistent,
                 BYTES("Pin", pin, pin_size)
                 STR("ALPN", alpn)
                 STR("ServerName", server_name)
-#undef U32
 #undef BOOL
+#undef U32_SET
+#undef BOOL_SET
 #undef STR
 #undef BYTES
         bad:
@@ -316,6 +322,8 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
         if (strcmp(property, "Role") == 0)
                 return sd_bus_message_append(reply, "s",
                                              s->role == ENGINE_SERVER ? "server" : "client");
+        if (strcmp(property, "Transport") == 0)
+                return sd_bus_message_append(reply, "s", s->dtls ? "dtls" : "tls");
         if (strcmp(property, "Owner") == 0)
                 return sd_bus_message_append(reply, "u", (uint32_t) s->owner->uid);
         if (strcmp(property, "Connections") == 0)
@@ -326,6 +334,7 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
 static const sd_bus_vtable session_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Role", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Transport", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Owner", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Connections", "u", property_get, 0, 0),
         SD_BUS_METHOD_WITH_ARGS("Configure", SD_BUS_ARGS("a{sv}", options), SD_BUS_NO_RESULT,
