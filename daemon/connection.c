@@ -396,6 +396,8 @@ static int start_operating(Connection *c) {
         }
         connection_emit(c, &e);
         safe_close(pair[1]); /* the adapter sent a duplicate */
+        if (c->dtls)
+                connection_dtls_operating(c);
         return connection_pump(c);
 }
 
@@ -422,12 +424,31 @@ void connection_handshake_complete(Connection *c) {
         (void) start_operating(c);
 }
 
+static void try_next_address(Connection *c);
+
+static void dtls_next_address(Connection *c) {
+        c->last_connect_error = -ECONNREFUSED;
+        connection_dtls_close(c);
+        c->net_io = sd_event_source_disable_unref(c->net_io);
+        c->tls = engine_conn_free(c->tls);
+        c->net_fd = safe_close(c->net_fd);
+        c->rtx_current_ms = c->session->dtls_timeout_initial_ms;
+        c->rtx_count = 0;
+        c->state = CONNECTION_CONNECTING;
+        try_next_address(c);
+}
+
 void connection_drive_handshake(Connection *c) {
         EngineWait wait = ENGINE_WAIT_NONE;
         EngineFailure fail = { .alert = -1 };
         int r;
 
         r = engine_conn_handshake(c->tls, &wait, &fail);
+        if (r == -EAGAIN && c->dtls && c->addr_next && engine_conn_dgram_refused(c->tls)) {
+                /* Nothing listens at this address: the name's next one may be the server. */
+                dtls_next_address(c);
+                return;
+        }
         if (r == -EAGAIN) {
                 if (c->net_io)
                         (void) sd_event_source_set_io_events(

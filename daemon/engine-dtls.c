@@ -52,8 +52,13 @@ static int dgram_recv(WOLFSSL *ssl, char *buf, int size, void *ctx) {
                 if (errno == EINTR)
                         continue;
                 /* ICMP port unreachable on a connected socket: the peer may not be up yet;
-                 * retransmission decides, not one ICMP message. */
-                if (errno == EAGAIN || errno == ECONNREFUSED)
+                 * retransmission decides, not one ICMP message (the connection may try the
+                 * name's next address, though). */
+                if (errno == ECONNREFUSED) {
+                        c->refused = true;
+                        return WOLFSSL_CBIO_ERR_WANT_READ;
+                }
+                if (errno == EAGAIN)
                         return WOLFSSL_CBIO_ERR_WANT_READ;
                 return WOLFSSL_CBIO_ERR_GENERAL;
         }
@@ -236,12 +241,24 @@ size_t engine_conn_max_message(EngineConn *c) {
         return n > 0 ? (size_t) n : 0;
 }
 
+bool engine_conn_dgram_refused(EngineConn *c) {
+        return c->dgram && c->refused;
+}
+
+bool engine_ctx_dtls13_allowed(EngineCtx *c) {
+        return c->dtls && c->dtls_max == 0x0304;
+}
+
 bool engine_conn_cid_in_use(EngineConn *c) {
 #ifdef WOLFSSL_DTLS_CID
-        unsigned size = 0;
+        unsigned tx = 0, rx = 0;
 
-        return c->dgram && wolfSSL_dtls_cid_is_enabled(c->ssl) &&
-               wolfSSL_dtls_cid_get_tx_size(c->ssl, &size) == WOLFSSL_SUCCESS && size > 0;
+        /* Either direction: a server receives the CID it chose, a client sends it. */
+        if (!c->dgram || !wolfSSL_dtls_cid_is_enabled(c->ssl))
+                return false;
+        (void) wolfSSL_dtls_cid_get_tx_size(c->ssl, &tx);
+        (void) wolfSSL_dtls_cid_get_rx_size(c->ssl, &rx);
+        return tx > 0 || rx > 0;
 #else
         (void) c;
         return false;

@@ -68,6 +68,7 @@ struct EngineConn {
         const uint8_t *in; /* the fed datagram, consumed by the next receive */
         size_t in_size;
         bool ch_good;      /* acceptor: the client proved its address with a cookie */
+        bool refused;      /* an ICMP port unreachable came back (connected socket) */
         unsigned mtu;
 };
 

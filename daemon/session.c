@@ -219,6 +219,11 @@ int session_configure(Session *s, const SessionOptions *o, char *error) {
                 s->mtu = o->mtu;
         if (o->has_dtls_cid)
                 s->dtls_cid = o->dtls_cid;
+        if (s->dtls_cid && !engine_ctx_dtls13_allowed(s->engine)) {
+                error_message_set(error, "a Connection ID needs DTLS 1.3: this build of the TLS "
+                                         "library has no DTLS 1.2 Connection ID (RFC 9146)");
+                return -EOPNOTSUPP;
+        }
         return 0;
 }
 

@@ -58,6 +58,19 @@ static void help(void) {
                "  --app-verify          show the certificate verdict and accept it anyway\n"
                "  --quiet               print nothing but the data\n"
                "\n"
+               "DTLS (connect and listen):\n"
+               "  --dtls                DTLS over UDP instead of TLS over TCP (1.2 and 1.3);\n"
+               "                        one line of stdin is one message (one record)\n"
+               "  --dtls1.2, --dtls1.3  DTLS, only this version\n"
+               "  --cid                 negotiate a Connection ID (DTLS 1.3): the connection\n"
+               "                        survives the client's address or port changing\n"
+               "  --mtu=BYTES           path MTU for records and handshake fragments (1400)\n"
+               "  --dtls-timeout=MS     first retransmission timeout (1000), doubling up to\n"
+               "  --dtls-timeout-max=MS (60000); after\n"
+               "  --dtls-retries=N      retransmissions of one flight (6) the connection\n"
+               "                        reports a timeout\n"
+               "  --idle-timeout=MS     close connections silent this long (default: never)\n"
+               "\n"
                "listen options:\n"
                "  --cert=FILE --key=FILE  server certificate chain and key (repeat the pair for\n"
                "                        more identities, chosen by SNI and key type)\n"
@@ -626,6 +639,12 @@ static void on_listen_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
 
         if (ev->type == TLSC_EVENT_DISCONNECTED) {
                 st->ended++;
+                return;
+        }
+        if (ev->type == TLSC_EVENT_MESSAGE_TOO_LARGE) {
+                fprintf(stderr, "tlsctl: connection %llu: message of %zu bytes not sent: over "
+                                "the %zu-byte limit of one DTLS record (EMSGSIZE)\n",
+                        (unsigned long long) ev->connection, ev->size, ev->max_message);
                 return;
         }
         if (ev->type != TLSC_EVENT_ACCEPTED)

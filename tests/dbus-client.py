@@ -42,17 +42,6 @@ def report(ok, what, detail=""):
     return ok
 
 
-def known_defect(ok, what, defect, detail=""):
-    """A check that a known defect of the daemon's core fails for now: while it does, a SKIP line
-    with the defect (test-dbus.sh counts it as skipped); once fixed, a PASS. Make it a plain
-    report() when the fix lands."""
-    if ok:
-        return report(True, what)
-    print("SKIP: %s: known defect: %s%s" % (what, defect, " (%s)" % detail if detail != "" else ""),
-          flush=True)
-    return False
-
-
 # ---- introspection XML (no bus needed) ----
 
 def tlsd_interfaces(path):
@@ -603,10 +592,8 @@ def dtls(a):
               "DTLS 1.3 with DtlsCid on both ends: HandshakeDone, Accepted", sig.got):
         report(prop(bus, c2, CONN, "CidInUse") and prop(bus, c2, CONN, "Version") == "DTLSv1.3",
                "DTLS 1.3 with DtlsCid: CidInUse=true on the client")
-        known_defect(bool(prop(bus, acc2[3][0], CONN, "CidInUse")),
-                     "DTLS 1.3 with DtlsCid: CidInUse=true on the accepted connection",
-                     "engine_conn_cid_in_use() looks only at the CID this side sends; a server "
-                     "receives one (it routes by it) and sends none")
+        report(bool(prop(bus, acc2[3][0], CONN, "CidInUse")),
+               "DTLS 1.3 with DtlsCid: CidInUse=true on the accepted connection")
         m2 = int(prop(bus, c2, CONN, "MaxMessage"))
         report(0 < m2 < cmax, "Mtu=1200: a smaller MaxMessage (%u < %u)" % (m2, cmax))
         c2conn = iface(bus, c2, CONN)
@@ -621,10 +608,8 @@ def dtls(a):
     iface(bus, c3, CONN).Connect("localhost", U(port), "")
     if report(sig.wait(c3, "HandshakeDone") is not None, "IdleTimeout=300: HandshakeDone"):
         dis = sig.wait(c3, "Disconnected", 5)
-        known_defect(dis is not None and dis[3][0] == "timeout",
-                     "IdleTimeout=300: a silent connection ends with Disconnected (timeout)",
-                     "connection_dtls_operating(), which arms the idle timer, is never called",
-                     dis)
+        report(dis is not None and dis[3][0] == "timeout",
+               "IdleTimeout=300: a silent connection ends with Disconnected (timeout)", dis)
 
     # -- Timeout and Retry: a UDP port that never answers --
     # DTLS 1.2: wolfSSL 5.7.2 sends DTLS 1.3 retransmissions at most once a second (its

@@ -92,6 +92,22 @@ client_case mtls TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 \
   "--cert $PKI/client.pem --key $PKI/client.key" $ecdsa -Verify 1 -CAfile "$PKI/ca.pem"
 client_case small-mtu TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 "--mtu 512" $rsa
 
+# External PSK (DTLS 1.2, DHE-PSK with AES-GCM; plain PSK has no forward secrecy: refused).
+psk=$(cat "$PKI/psk.txt")
+psk_id=$(cat "$PKI/psk-identity.txt")
+server_run psk -psk "$psk" -psk_identity "$psk_id" -nocert -cipher DHE-PSK-AES128-GCM-SHA256
+out=$( (echo "hello from tlsd psk"; sleep 2) |
+  timeout 15 "$TLSCTL" connect --dtls --psk-identity "$psk_id" --psk "$psk" \
+    --ciphers TLS_DHE_PSK_WITH_AES_128_GCM_SHA256 "127.0.0.1:$port" 2>&1)
+kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null
+if printf '%s' "$out" | grep -q "connected: DTLSv1.2 TLS_DHE_PSK_WITH_AES_128_GCM_SHA256" &&
+  printf '%s' "$out" | grep -q "hello from openssl" &&
+  grep -q "hello from tlsd psk" "$tmp/psk.srv"; then
+  pass "tlsd client -> openssl s_server -dtls1_2 with an external PSK (DHE-PSK-AES128-GCM)"
+else
+  fail "DTLS PSK: $out / server: $(cat "$tmp/psk.srv")"
+fi
+
 # Verification failure: the name does not match.
 server_run mismatch $ecdsa
 expect_exit 1 "tlsd client -> openssl DTLS: wrong name refused" -- \
@@ -210,7 +226,20 @@ for v in "--dtls1.3 --cid" "--dtls1.2"; do
   fi
 done
 
-# ---- 5. option errors ----
+# ---- 5. idle timeout: a silent client is closed by the server (close_notify) ----
+listener idle $t_ecdsa --idle-timeout 500
+start=$(date +%s)
+out=$( (echo "one message"; sleep 8) |
+  timeout 15 "$TLSCTL" connect --dtls --ca "$PKI/ca.pem" "localhost:$lport" 2>&1) && rc=0 || rc=$?
+took=$(($(date +%s) - start))
+kill "$lpid" 2>/dev/null; wait "$lpid" 2>/dev/null
+if [ "$rc" -eq 0 ] && [ "$took" -lt 6 ] && printf '%s' "$out" | grep -q "^one message"; then
+  pass "an idle DTLS connection is closed by the server after its idle timeout (${took}s)"
+else
+  fail "idle timeout: rc $rc after ${took}s: $out"
+fi
+
+# ---- 6. option errors ----
 expect_exit 2 "tlsctl: --mtu out of range is a usage error" -- \
   "$TLSCTL" connect --dtls --mtu 10 localhost:1
 expect_exit 1 "DTLS options on a TLS session are refused" -- \
