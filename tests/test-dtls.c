@@ -1,0 +1,1769 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * DTLS end to end with tlsd on both sides (no other local peer speaks DTLS 1.3 or Connection
+ * IDs): a server session listening on a UDP port, client sessions against it, and the apps'
+ * SOCK_SEQPACKET data fds driven from this process (an echo loop where the server app answers).
+ * Loss, duplication, reordering and NAT rebinding come from tests/udp-relay, a seeded relay.
+ *
+ *  - DTLS 1.3 and 1.2: messages both ways byte-exact with their boundaries, close_notify both ways
+ *  - the message limit: max_message goes through, one byte more is a MessageTooLarge event
+ *  - the retransmission schedule: Timeout event after it, Retry, blocking connect's error
+ *  - 20% loss with duplicates and reordering: handshakes complete, 10 000 messages arrive at
+ *    most once and intact; without loss all of them exactly once
+ *  - 100 clients on one server port, 1 000 echoed messages each
+ *  - Connection ID: the client's port changes (relay rebinds) and the connection survives; it
+ *    does not without a CID
+ *  - 1 000 spoofed ClientHellos and 1 000 garbage datagrams: memory and fds flat, still serving
+ *  - bad DTLS options are parameter errors
+ *
+ * Volumes are smaller under valgrind (a TLSD_TEST_WRAPPER naming it); TLSD_TEST_DTLS_MESSAGES,
+ * TLSD_TEST_DTLS_PEERS, TLSD_TEST_DTLS_ROUNDS and TLSD_TEST_DTLS_SPOOF override them.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "proto.h"
+#include "tlsd/client.h"
+
+#ifndef UDP_RELAY
+#error "UDP_RELAY must name the udp-relay binary"
+#endif
+
+#define DTLS13 0xfefcu
+#define DTLS12 0xfefdu
+#define BUF_MAX (128 * 1024)
+
+/* valgrind is ~50x slower: smaller volumes, more time. (Other wrappers change nothing.) */
+static bool under_wrapper(void) {
+        const char *w = getenv("TLSD_TEST_WRAPPER");
+
+        return w && strstr(w, "valgrind");
+}
+
+/* A volume: the environment's, else the full one, else (valgrind) the reduced one. */
+static unsigned volume(const char *env, unsigned full, unsigned reduced) {
+        const char *v = getenv(env);
+
+        if (v && *v)
+                return (unsigned) strtoul(v, NULL, 10);
+        return under_wrapper() ? reduced : full;
+}
+
+/* Time limits that are generous already get more room under valgrind (~50x slower). */
+static long slack(long ms) {
+        return under_wrapper() ? ms * 20 : ms;
+}
+
+/* ---- files, PKI, the daemon's resources ---- */
+
+static const char *pki(const char *file) {
+        static char buf[8][512];
+        static unsigned i;
+        const char *dir = getenv("TLSD_TEST_PKI");
+
+        ck_assert_msg(dir, "TLSD_TEST_PKI is not set");
+        i = (i + 1) % 8;
+        snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, file);
+        return buf[i];
+}
+
+static char *slurp(const char *path, size_t *ret_size) {
+        FILE *f = fopen(path, "re");
+        char *buf;
+        size_t n;
+
+        ck_assert_msg(f, "%s: %s", path, strerror(errno));
+        buf = malloc(1 << 20);
+        ck_assert_ptr_nonnull(buf);
+        n = fread(buf, 1, (1 << 20) - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        *ret_size = n;
+        return buf;
+}
+
+static int count_fds(pid_t pid) {
+        char path[64];
+        int n = 0;
+        DIR *dir;
+        struct dirent *de;
+
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
+        dir = opendir(path);
+        ck_assert_ptr_nonnull(dir);
+        while ((de = readdir(dir)))
+                if (de->d_name[0] != '.')
+                        n++;
+        closedir(dir);
+        return n;
+}
+
+static long rss_kib(pid_t pid) {
+        char path[64], line[256];
+        long v = -1;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        f = fopen(path, "re");
+        ck_assert_ptr_nonnull(f);
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "VmRSS: %ld kB", &v) == 1)
+                        break;
+        fclose(f);
+        return v;
+}
+
+/* ---- events ---- */
+
+typedef struct Ev {
+        int type;
+        uint64_t connection;
+        uint64_t listener;
+        int fd;
+        long at; /* now_ms() when dispatched */
+        unsigned retries;
+        size_t size, max_message;
+        int reason;
+        bool has_info;
+        tlsc_connection_info info;
+        char peer_address[64];
+        unsigned peer_port;
+} Ev;
+
+/* Every event of one control client, kept until a test takes it. */
+typedef struct Recorder {
+        Ev *ev;
+        size_t n, allocated;
+} Recorder;
+
+static void on_event(tlsc_client *c, tlsc_event *e, void *userdata) {
+        Recorder *r = userdata;
+        Ev *x;
+
+        (void) c;
+        if (r->n == r->allocated) {
+                r->allocated = r->allocated ? 2 * r->allocated : 32;
+                r->ev = realloc(r->ev, r->allocated * sizeof(Ev));
+                ck_assert_ptr_nonnull(r->ev);
+        }
+        x = &r->ev[r->n++];
+        memset(x, 0, sizeof(*x));
+        x->type = e->type;
+        x->connection = e->connection;
+        x->listener = e->listener;
+        x->fd = -1;
+        if ((e->type == TLSC_EVENT_HANDSHAKE_DONE || e->type == TLSC_EVENT_ACCEPTED) &&
+            e->fd >= 0) {
+                x->fd = e->fd;
+                e->fd = -1; /* ours now */
+        }
+        x->at = now_ms();
+        x->retries = e->retries;
+        x->size = e->size;
+        x->max_message = e->max_message;
+        x->reason = e->reason;
+        if (e->info) {
+                x->has_info = true;
+                x->info = *e->info;
+        }
+        if (e->peer_address)
+                snprintf(x->peer_address, sizeof(x->peer_address), "%s", e->peer_address);
+        x->peer_port = e->peer_port;
+}
+
+/* Removes the first event of this type (for this connection, or any if 0) into *ret. */
+static bool take_event(Recorder *r, int type, uint64_t connection, Ev *ret) {
+        for (size_t i = 0; i < r->n; i++)
+                if (r->ev[i].type == type &&
+                    (connection == 0 || r->ev[i].connection == connection)) {
+                        if (ret)
+                                *ret = r->ev[i];
+                        else if (r->ev[i].fd >= 0)
+                                close(r->ev[i].fd);
+                        memmove(&r->ev[i], &r->ev[i + 1], (r->n - i - 1) * sizeof(Ev));
+                        r->n--;
+                        return true;
+                }
+        return false;
+}
+
+static bool has_event(const Recorder *r, int type, uint64_t connection) {
+        for (size_t i = 0; i < r->n; i++)
+                if (r->ev[i].type == type && (connection == 0 || r->ev[i].connection == connection))
+                        return true;
+        return false;
+}
+
+static void dispatch(tlsc_client *c) {
+        int r = tlsc_dispatch(c);
+
+        ck_assert_msg(r >= 0, "dispatch: %s", tlsd_strerror(r));
+}
+
+static bool wait_event(tlsc_client *c, Recorder *r, int type, uint64_t connection, long timeout_ms,
+                       Ev *ret) {
+        long deadline = now_ms() + timeout_ms;
+
+        for (;;) {
+                struct pollfd p = { .fd = tlsc_get_fd(c), .events = tlsc_get_events(c) };
+                long left;
+
+                if (take_event(r, type, connection, ret))
+                        return true;
+                left = deadline - now_ms();
+                if (left <= 0)
+                        return false;
+                (void) poll(&p, 1, left > 100 ? 100 : (int) left);
+                dispatch(c);
+        }
+}
+
+static void recorder_free(Recorder *r) {
+        for (size_t i = 0; i < r->n; i++)
+                if (r->ev[i].fd >= 0)
+                        close(r->ev[i].fd);
+        free(r->ev);
+        *r = (Recorder) {};
+}
+
+/* ---- sessions and connections ---- */
+
+static uint64_t dtls_session(tlsc_client *c, int role, tlsc_session_options o) {
+        size_t n1 = 0, n2 = 0;
+        char *a = NULL, *b = NULL;
+        uint64_t s;
+        int r;
+
+        o.transport = TLSC_TRANSPORT_DTLS;
+        if (role == TLSC_ROLE_SERVER) {
+                a = slurp(pki("server-ecdsa-chain.pem"), &n1);
+                b = slurp(pki("server-ecdsa.key"), &n2);
+                o.cert = a;
+                o.cert_size = n1;
+                o.key = b;
+                o.key_size = n2;
+        } else {
+                a = slurp(pki("ca.pem"), &n1);
+                o.ca = a;
+                o.ca_size = n1;
+        }
+        r = tlsc_session_create(c, role, &o, &s);
+        ck_assert_msg(r == 0, "DTLS %s session: %s: %s",
+                      role == TLSC_ROLE_SERVER ? "server" : "client", tlsd_strerror(r),
+                      tlsc_last_error_message(c));
+        free(a);
+        free(b);
+        return s;
+}
+
+/* The daemon, a control client for the server side and one for the client side, a server and a
+ * client session, and a DTLS listener on 127.0.0.1. */
+typedef struct World {
+        Daemon d;
+        tlsc_client *sc, *cc;
+        Recorder srec, crec;
+        uint64_t ss, cs, listener;
+        unsigned port;
+} World;
+
+static void world_start(World *w, const char *config, tlsc_session_options server,
+                        tlsc_session_options client) {
+        int r;
+
+        memset(w, 0, sizeof(*w));
+        daemon_init(&w->d);
+        w->d.config = config;
+        ck_assert_int_eq(daemon_start(&w->d), 0);
+        ck_assert_int_eq(tlsc_open(w->d.socket_path, &w->sc), 0);
+        ck_assert_int_eq(tlsc_open(w->d.socket_path, &w->cc), 0);
+        tlsc_set_timeout(w->sc, (int) slack(60000));
+        tlsc_set_timeout(w->cc, (int) slack(60000));
+        tlsc_set_event_handler(w->sc, on_event, &w->srec);
+        tlsc_set_event_handler(w->cc, on_event, &w->crec);
+        w->ss = dtls_session(w->sc, TLSC_ROLE_SERVER, server);
+        w->cs = dtls_session(w->cc, TLSC_ROLE_CLIENT, client);
+        r = tlsc_listen(w->sc, w->ss, "127.0.0.1", 0, NULL, &w->listener, &w->port);
+        ck_assert_msg(r == 0, "listen: %s: %s", tlsd_strerror(r), tlsc_last_error_message(w->sc));
+        ck_assert_uint_ne(w->port, 0);
+}
+
+static void world_stop(World *w) {
+        tlsc_close(w->cc);
+        tlsc_close(w->sc);
+        recorder_free(&w->crec);
+        recorder_free(&w->srec);
+        /* Non-zero: a crash, or ASan/valgrind found an error or a leak at exit. */
+        ck_assert_int_eq(daemon_stop(&w->d, NULL), 0);
+        daemon_cleanup(&w->d);
+}
+
+/* One DTLS connection through tlsd: the client app's fd and the server app's fd. */
+typedef struct Link {
+        uint64_t conn, sconn;
+        int cfd, sfd;
+        tlsc_connection_info cinfo; /* the client's, from the handshake */
+        Ev acc;                     /* the server's Accepted event */
+} Link;
+
+static void link_open(World *w, unsigned port, Link *l) {
+        long t0 = now_ms();
+
+        memset(l, 0, sizeof(*l));
+        ck_assert_int_eq(tlsc_connection_create(w->cc, w->cs, AF_INET, &l->conn), 0);
+        l->cfd = tlsc_connect(w->cc, l->conn, "127.0.0.1", port, NULL, &l->cinfo);
+        ck_assert_msg(l->cfd >= 0, "DTLS connect: %s: %s", tlsd_strerror(l->cfd), l->cinfo.message);
+        ck_assert_msg(wait_event(w->sc, &w->srec, TLSC_EVENT_ACCEPTED, 0, slack(30000), &l->acc),
+                      "no Accepted event on the server side");
+        l->sfd = l->acc.fd;
+        l->sconn = l->acc.connection;
+        ck_assert_int_ge(l->sfd, 0);
+        ck_assert_uint_eq(l->acc.listener, w->listener);
+        fprintf(stderr, "  connected in %ld ms: %s %s, max_message %u, cid %d/%d\n", now_ms() - t0,
+                l->cinfo.version, l->cinfo.cipher, l->cinfo.max_message, l->cinfo.cid_in_use,
+                l->acc.info.cid_in_use);
+}
+
+static void link_close(Link *l) {
+        if (l->cfd >= 0)
+                close(l->cfd);
+        if (l->sfd >= 0)
+                close(l->sfd);
+        l->cfd = l->sfd = -1;
+}
+
+/* Waits up to timeout_ms for one message on fd (dispatching both control clients meanwhile):
+ * its size, 0 for EOF, -1 for nothing in time. */
+static ssize_t recv_message(World *w, int fd, void *buf, size_t size, long timeout_ms) {
+        long deadline = now_ms() + timeout_ms;
+
+        for (;;) {
+                struct pollfd p[3] = {
+                        { .fd = fd, .events = POLLIN },
+                        { .fd = tlsc_get_fd(w->sc), .events = POLLIN },
+                        { .fd = tlsc_get_fd(w->cc), .events = POLLIN },
+                };
+                long left = deadline - now_ms();
+                ssize_t n;
+
+                n = recv(fd, buf, size, MSG_DONTWAIT | MSG_TRUNC);
+                if (n >= 0) {
+                        ck_assert_msg((size_t) n <= size, "message of %zd bytes over the buffer",
+                                      n);
+                        return n;
+                }
+                ck_assert_msg(errno == EAGAIN, "recv: %s", strerror(errno));
+                if (left <= 0)
+                        return -1;
+                (void) poll(p, 3, left > 100 ? 100 : (int) left);
+                dispatch(w->sc);
+                dispatch(w->cc);
+        }
+}
+
+static void send_message(int fd, const void *buf, size_t size) {
+        ssize_t n = send(fd, buf, size, MSG_NOSIGNAL);
+
+        ck_assert_msg(n == (ssize_t) size, "send of %zu bytes: %zd (%s)", size, n,
+                      n < 0 ? strerror(errno) : "short");
+}
+
+/* ---- deterministic messages ---- */
+
+static uint64_t splitmix64(uint64_t *state) {
+        uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
+
+        z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+        return z ^ (z >> 31);
+}
+
+static void fill_random(uint64_t *state, uint8_t *p, size_t n) {
+        for (size_t i = 0; i < n; i += 8) {
+                uint64_t v = splitmix64(state);
+
+                memcpy(p + i, &v, n - i < 8 ? n - i : 8);
+        }
+}
+
+static uint64_t fnv64(uint64_t h, const uint8_t *p, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ p[i]) * UINT64_C(0x100000001b3);
+        return h;
+}
+
+/* Message seq of a run with this seed: 4-byte sequence number, 8-byte checksum (FNV-1a over the
+ * sequence number and the payload), then 16..1200 payload bytes; all of it a function of
+ * (seed, seq), so the receiver can also regenerate it and compare every byte. */
+static size_t msg_make(uint64_t seed, uint32_t seq, uint8_t *buf) {
+        uint64_t s = seed ^ ((uint64_t) seq * UINT64_C(0xD1B54A32D192ED03));
+        size_t len = 16 + (size_t) (splitmix64(&s) % 1185);
+        uint32_t be = htobe32(seq);
+        uint64_t sum;
+
+        memcpy(buf, &be, 4);
+        fill_random(&s, buf + 12, len);
+        sum = htobe64(fnv64(fnv64(UINT64_C(0xcbf29ce484222325), buf, 4), buf + 12, len));
+        memcpy(buf + 4, &sum, 8);
+        return 12 + len;
+}
+
+/* Whether buf is an intact message of this run (seq below limit); its seq in *ret_seq. */
+static bool msg_check(uint64_t seed, const uint8_t *buf, size_t n, uint32_t limit,
+                      uint32_t *ret_seq) {
+        static uint8_t want[2048];
+        uint64_t sum;
+        uint32_t seq;
+
+        if (n < 12 + 16 || n > 12 + 1200)
+                return false;
+        memcpy(&seq, buf, 4);
+        seq = be32toh(seq);
+        memcpy(&sum, buf + 4, 8);
+        if (seq >= limit ||
+            be64toh(sum) != fnv64(fnv64(UINT64_C(0xcbf29ce484222325), buf, 4), buf + 12, n - 12))
+                return false;
+        if (msg_make(seed, seq, want) != n || memcmp(want, buf, n) != 0)
+                return false;
+        *ret_seq = seq;
+        return true;
+}
+
+/* ---- the relay ---- */
+
+typedef struct Relay {
+        pid_t pid;
+        unsigned port;
+        char port_file[300], stats_file[300];
+} Relay;
+
+static void relay_start(Relay *r, const Daemon *d, unsigned target, const char *options) {
+        static unsigned counter;
+        char listen_arg[] = "127.0.0.1:0", target_arg[64], *words = strdup(options);
+        const char *argv[40];
+        long deadline;
+        int n = 0;
+
+        counter++;
+        snprintf(r->port_file, sizeof(r->port_file), "%s/relay%u.port", d->dir, counter);
+        snprintf(r->stats_file, sizeof(r->stats_file), "%s/relay%u.stats", d->dir, counter);
+        snprintf(target_arg, sizeof(target_arg), "127.0.0.1:%u", target);
+        argv[n++] = UDP_RELAY;
+        argv[n++] = "--listen";
+        argv[n++] = listen_arg;
+        argv[n++] = "--target";
+        argv[n++] = target_arg;
+        argv[n++] = "--port-file";
+        argv[n++] = r->port_file;
+        argv[n++] = "--stats-file";
+        argv[n++] = r->stats_file;
+        for (char *t = strtok(words, " "); t && n < 38; t = strtok(NULL, " "))
+                argv[n++] = t;
+        argv[n] = NULL;
+        r->pid = fork();
+        ck_assert_int_ge(r->pid, 0);
+        if (r->pid == 0) {
+                execv(argv[0], (char **) argv);
+                perror(argv[0]);
+                _exit(127);
+        }
+        free(words);
+        deadline = now_ms() + 10000;
+        for (;;) {
+                FILE *f = fopen(r->port_file, "re");
+                int status;
+
+                if (f) {
+                        ck_assert_int_eq(fscanf(f, "%u", &r->port), 1);
+                        fclose(f);
+                        break;
+                }
+                ck_assert_msg(waitpid(r->pid, &status, WNOHANG) == 0, "udp-relay exited (%d)",
+                              status);
+                ck_assert_msg(now_ms() < deadline, "udp-relay did not start");
+                usleep(10000);
+        }
+        fprintf(stderr, "  udp-relay %s: port %u -> %u\n", options, r->port, target);
+}
+
+static void read_stats(const Relay *r, char *buf, size_t size) {
+        FILE *f = fopen(r->stats_file, "re");
+        size_t n;
+
+        ck_assert_msg(f, "%s: %s", r->stats_file, strerror(errno));
+        n = fread(buf, 1, size - 1, f);
+        buf[n] = 0;
+        fclose(f);
+}
+
+/* The relay's counters now (SIGUSR2 writes them). */
+static void relay_stats(const Relay *r, char *buf, size_t size) {
+        long deadline = now_ms() + 5000;
+
+        (void) unlink(r->stats_file);
+        kill(r->pid, SIGUSR2);
+        while (access(r->stats_file, F_OK) < 0) {
+                ck_assert_msg(now_ms() < deadline, "udp-relay wrote no stats");
+                usleep(5000);
+        }
+        read_stats(r, buf, size);
+}
+
+static void relay_stop(Relay *r, char *buf, size_t size) {
+        int status;
+
+        kill(r->pid, SIGTERM);
+        ck_assert_int_eq(waitpid(r->pid, &status, 0), r->pid);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "udp-relay status %d", status);
+        if (buf)
+                read_stats(r, buf, size);
+}
+
+static long stat_value(const char *stats, const char *key) {
+        size_t k = strlen(key);
+
+        for (const char *p = stats; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+                if (strncmp(p, key, k) == 0 && p[k] == '=')
+                        return atol(p + k + 1);
+        ck_abort_msg("no %s in the relay's stats", key);
+        return -1;
+}
+
+/* ==== 1. messages both ways, boundaries, close_notify ==== */
+
+/* Message i of direction dir: its size cycles through 1 byte, the limit and sizes between; its
+ * bytes are a function of (dir, i). */
+static size_t exchange_message(unsigned dir, unsigned i, unsigned max, uint8_t *buf) {
+        static const unsigned fixed[] = { 1, 2, 3, 13, 16, 100, 1000 };
+        uint64_t s = (uint64_t) dir << 32 | i;
+        size_t n;
+
+        if (i < sizeof(fixed) / sizeof(fixed[0]))
+                n = fixed[i];
+        else if (i % 10 == 0)
+                n = max;
+        else
+                n = 1 + (size_t) ((i * 7919u) % max);
+        fill_random(&s, buf, n);
+        return n;
+}
+
+START_TEST(test_exchange_and_close_notify) {
+        const unsigned version = _i == 0 ? DTLS13 : DTLS12;
+        const char *want_version = _i == 0 ? "DTLSv1.3" : "DTLSv1.2";
+        const unsigned total = 300, window = 10;
+        tlsc_session_options o = { .version_min = version, .version_max = version };
+        static uint8_t out[BUF_MAX], in[BUF_MAX];
+        unsigned sent[2] = { 0, 0 }, got[2] = { 0, 0 };
+        tlsc_connection_info info;
+        int type = 0;
+        socklen_t len = sizeof(type);
+        World w;
+        Link l;
+        Ev ev;
+
+        fprintf(stderr, "%s: exchange and close_notify\n", want_version);
+        world_start(&w, NULL, o, o);
+        link_open(&w, w.port, &l);
+        ck_assert_str_eq(l.cinfo.version, want_version);
+        ck_assert_str_eq(l.acc.info.version, want_version);
+        ck_assert_int_eq(l.cinfo.transport, TLSC_TRANSPORT_DTLS);
+        ck_assert_int_eq(l.acc.info.transport, TLSC_TRANSPORT_DTLS);
+        ck_assert_int_eq(l.cinfo.verify_result, TLSC_VERIFY_OK);
+        ck_assert_str_eq(l.acc.peer_address, "127.0.0.1");
+        /* The data fds keep message boundaries. */
+        ck_assert_int_eq(getsockopt(l.cfd, SOL_SOCKET, SO_TYPE, &type, &len), 0);
+        ck_assert_int_eq(type, SOCK_SEQPACKET);
+        ck_assert_int_eq(getsockopt(l.sfd, SOL_SOCKET, SO_TYPE, &type, &len), 0);
+        ck_assert_int_eq(type, SOCK_SEQPACKET);
+        ck_assert_uint_gt(l.cinfo.max_message, 1000);
+
+        /* Both apps send a window of messages, then each reads the other's: every message comes
+         * whole, with its own size, byte for byte. (On loopback without a relay nothing reorders
+         * or drops, so all of them arrive and in order; DTLS itself promises neither.) */
+        while (got[0] < total || got[1] < total) {
+                int fds[2] = { l.cfd, l.sfd };
+
+                for (unsigned d = 0; d < 2; d++)
+                        for (unsigned k = 0; k < window && sent[d] < total; k++, sent[d]++) {
+                                size_t n = exchange_message(d, sent[d], l.cinfo.max_message, out);
+
+                                send_message(fds[d], out, n);
+                        }
+                for (unsigned d = 0; d < 2; d++)
+                        while (got[d] < sent[d]) {
+                                /* fds[1 - d] receives what d sent */
+                                size_t n = exchange_message(d, got[d], l.cinfo.max_message, out);
+                                ssize_t k = recv_message(&w, fds[1 - d], in, sizeof(in),
+                                                         slack(5000));
+
+                                ck_assert_msg(k >= 0, "%s: message %u of side %u never arrived",
+                                              want_version, got[d], d);
+                                ck_assert_msg(k == (ssize_t) n,
+                                              "%s: side %u message %u: %zd bytes, sent %zu",
+                                              want_version, d, got[d], k, n);
+                                ck_assert_msg(memcmp(in, out, n) == 0,
+                                              "%s: side %u message %u differs", want_version, d,
+                                              got[d]);
+                                got[d]++;
+                        }
+        }
+        ck_assert_int_eq(tlsc_connection_info_get(w.cc, l.conn, &info), 0);
+        ck_assert_int_eq(info.state, TLSC_STATE_OPERATING);
+        ck_assert_uint_gt(info.bytes_out, 0);
+        ck_assert_uint_eq(info.bytes_in, info.bytes_out);
+
+        /* close_notify: the client app shuts its side, the server app reads EOF, then the other
+         * way round; both connections end with reason close_notify. */
+        ck_assert_int_eq(shutdown(l.cfd, SHUT_WR), 0);
+        ck_assert_msg(recv_message(&w, l.sfd, in, sizeof(in), slack(5000)) == 0,
+                      "server app did not read EOF after the client's close_notify");
+        ck_assert_int_eq(shutdown(l.sfd, SHUT_WR), 0);
+        ck_assert_msg(recv_message(&w, l.cfd, in, sizeof(in), slack(5000)) == 0,
+                      "client app did not read EOF after the server's close_notify");
+        ck_assert_msg(wait_event(w.cc, &w.crec, TLSC_EVENT_DISCONNECTED, l.conn, slack(5000), &ev),
+                      "no Disconnected event for the client");
+        ck_assert_msg(ev.reason == TLSC_DISCONNECT_CLOSE_NOTIFY, "client reason %s",
+                      tlsc_disconnect_reason_name(ev.reason));
+        ck_assert_msg(wait_event(w.sc, &w.srec, TLSC_EVENT_DISCONNECTED, l.sconn, slack(5000), &ev),
+                      "no Disconnected event for the server");
+        ck_assert_msg(ev.reason == TLSC_DISCONNECT_CLOSE_NOTIFY, "server reason %s",
+                      tlsc_disconnect_reason_name(ev.reason));
+        ck_assert_int_eq(tlsc_connection_info_get(w.cc, l.conn, &info), 0);
+        ck_assert_int_eq(info.state, TLSC_STATE_CLOSED);
+        link_close(&l);
+        world_stop(&w);
+}
+END_TEST
+
+/* ==== 2. the message limit ==== */
+
+START_TEST(test_oversize_message) {
+        tlsc_session_options o = {};
+        static uint8_t out[200000], in[BUF_MAX];
+        unsigned max;
+        World w;
+        Link l;
+        Ev ev;
+
+        fprintf(stderr, "oversize messages\n");
+        world_start(&w, NULL, o, o);
+        link_open(&w, w.port, &l);
+        max = l.cinfo.max_message;
+        ck_assert_msg(max > 1000 && max < 1400, "client max_message %u (MTU 1400)", max);
+        ck_assert_msg(l.acc.info.max_message > 1000 && l.acc.info.max_message < 1400,
+                      "server max_message %u", l.acc.info.max_message);
+        memset(out, 'm', sizeof(out));
+
+        /* exactly the limit: goes through whole */
+        out[0] = 'A';
+        out[max - 1] = 'Z';
+        send_message(l.cfd, out, max);
+        ck_assert_int_eq(recv_message(&w, l.sfd, in, sizeof(in), slack(5000)), max);
+        ck_assert(memcmp(in, out, max) == 0);
+
+        /* one byte more, and far more (past any scratch buffer): an event each, never a cut
+         * record; then the connection works on */
+        for (unsigned k = 0; k < 2; k++) {
+                size_t size = k == 0 ? max + 1 : 100000;
+
+                send_message(l.cfd, out, size);
+                ck_assert_msg(wait_event(w.cc, &w.crec, TLSC_EVENT_MESSAGE_TOO_LARGE, l.conn,
+                                         slack(5000), &ev),
+                              "no MessageTooLarge event for %zu bytes", size);
+                ck_assert_uint_eq(ev.size, size);
+                ck_assert_uint_eq(ev.max_message, max);
+                send_message(l.cfd, "after", 5);
+                ck_assert_int_eq(recv_message(&w, l.sfd, in, sizeof(in), slack(5000)), 5);
+                ck_assert(memcmp(in, "after", 5) == 0);
+        }
+
+        /* the same from the server's app */
+        max = l.acc.info.max_message;
+        send_message(l.sfd, out, max + 1);
+        ck_assert_msg(wait_event(w.sc, &w.srec, TLSC_EVENT_MESSAGE_TOO_LARGE, l.sconn, slack(5000),
+                                 &ev),
+                      "no MessageTooLarge event on the server side");
+        ck_assert_uint_eq(ev.size, max + 1);
+        ck_assert_uint_eq(ev.max_message, max);
+        send_message(l.sfd, out, max);
+        ck_assert_int_eq(recv_message(&w, l.cfd, in, sizeof(in), slack(5000)), max);
+        ck_assert(memcmp(in, out, max) == 0);
+        ck_assert(!has_event(&w.crec, TLSC_EVENT_DISCONNECTED, 0));
+        ck_assert(!has_event(&w.srec, TLSC_EVENT_DISCONNECTED, 0));
+        link_close(&l);
+
+        /* a session with a smaller path MTU has a smaller limit, enforced the same way */
+        {
+                tlsc_session_options small = { .mtu = 700 };
+                uint64_t keep = w.cs;
+
+                w.cs = dtls_session(w.cc, TLSC_ROLE_CLIENT, small);
+                link_open(&w, w.port, &l);
+                w.cs = keep;
+                max = l.cinfo.max_message;
+                ck_assert_msg(max > 500 && max < 700, "max_message %u at MTU 700", max);
+                send_message(l.cfd, out, max);
+                ck_assert_int_eq(recv_message(&w, l.sfd, in, sizeof(in), slack(5000)), max);
+                send_message(l.cfd, out, max + 1);
+                ck_assert(wait_event(w.cc, &w.crec, TLSC_EVENT_MESSAGE_TOO_LARGE, l.conn,
+                                     slack(5000), &ev));
+                ck_assert_uint_eq(ev.size, max + 1);
+                link_close(&l);
+        }
+        world_stop(&w);
+}
+END_TEST
+
+/* ==== 3. the retransmission limit ==== */
+
+static int udp_socket(const char *address, unsigned port) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(inet_pton(AF_INET, address, &sa.sin_addr), 1);
+        ck_assert_msg(bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0, "bind %s: %s", address,
+                      strerror(errno));
+        return fd;
+}
+
+static unsigned local_port(int fd) {
+        struct sockaddr_in sa;
+        socklen_t len = sizeof(sa);
+
+        ck_assert_int_eq(getsockname(fd, (struct sockaddr *) &sa, &len), 0);
+        return ntohs(sa.sin_port);
+}
+
+/* Whether d is a DTLS record carrying the start of a handshake message of this type. */
+static bool is_handshake(const uint8_t *d, size_t n, uint8_t msg_type) {
+        return n >= 13 + 12 && d[0] == 22 && d[1] == 0xfe && d[13] == msg_type;
+}
+
+/* Reads the datagrams on a silent socket while waiting for the Timeout event: their times in
+ * at[] (from t0), their number returned. */
+static unsigned watch_silent_peer(World *w, int udp, uint64_t conn, long t0, long timeout_ms,
+                                  Ev *ret, long *at, unsigned at_max) {
+        long deadline = now_ms() + timeout_ms;
+        unsigned n = 0;
+
+        while (!take_event(&w->crec, TLSC_EVENT_TIMEOUT, conn, ret)) {
+                struct pollfd p[2] = {
+                        { .fd = udp, .events = POLLIN },
+                        { .fd = tlsc_get_fd(w->cc), .events = POLLIN },
+                };
+                uint8_t d[2048];
+                ssize_t k;
+
+                ck_assert_msg(!has_event(&w->crec, TLSC_EVENT_HANDSHAKE_FAILED, conn),
+                              "the handshake failed instead of pausing with a Timeout event");
+                ck_assert_msg(now_ms() < deadline, "no Timeout event in %ld ms", timeout_ms);
+                (void) poll(p, 2, 50);
+                while ((k = recv(udp, d, sizeof(d), MSG_DONTWAIT)) > 0) {
+                        ck_assert_msg(is_handshake(d, (size_t) k, 1),
+                                      "datagram %u is not a ClientHello", n);
+                        if (n < at_max)
+                                at[n] = now_ms() - t0;
+                        n++;
+                }
+                dispatch(w->cc);
+        }
+        return n;
+}
+
+/* _i 0: a client offering DTLS 1.3 and 1.2 (the default), 1: DTLS 1.2 only */
+START_TEST(test_retransmission_timeout) {
+        tlsc_session_options so = {}, co = { .dtls_timeout_initial_ms = 100,
+                                             .dtls_timeout_max_ms = 400,
+                                             .dtls_retries = 3,
+                                             .version_min = _i == 1 ? DTLS12 : 0,
+                                             .version_max = _i == 1 ? DTLS12 : 0 };
+        tlsc_connection_info info;
+        long at[16] = {}, t0, elapsed;
+        unsigned n, port;
+        uint64_t conn, conn2;
+        int udp, r;
+        World w;
+        Ev ev;
+
+        fprintf(stderr, "retransmission timeout (%s)\n", _i == 1 ? "DTLS 1.2" : "DTLS 1.3 and 1.2");
+        world_start(&w, NULL, so, co);
+        udp = udp_socket("127.0.0.1", 0); /* bound, never answers */
+        port = local_port(udp);
+
+        ck_assert_int_eq(tlsc_connection_create(w.cc, w.cs, AF_INET, &conn), 0);
+        t0 = now_ms();
+        ck_assert_int_eq(tlsc_connection_connect(w.cc, conn, "127.0.0.1", port, NULL), 0);
+        n = watch_silent_peer(&w, udp, conn, t0, slack(10000), &ev, at, 16);
+        elapsed = ev.at - t0;
+        fprintf(stderr, "  Timeout event after %ld ms (schedule 100+200+400+400 = 1100), "
+                        "retries %u, %u ClientHellos at %ld %ld %ld %ld ms\n",
+                elapsed, ev.retries, n, at[0], at[1], at[2], at[3]);
+        ck_assert_uint_eq(ev.retries, 3);
+        ck_assert_msg(elapsed >= 900 && elapsed <= slack(5000), "Timeout after %ld ms", elapsed);
+        /* The first flight and its 3 retransmissions, each one datagram, doubling gaps.
+         * KNOWN FAILURE for DTLS 1.3 (_i == 0) with wolfSSL 5.7.2 as built by scripts/setup:
+         * Dtls13RtxSendBuffered() (src/dtls13.c) skips a retransmission less than
+         * DTLS13_MIN_RTX_INTERVAL = 1 s after the previous one, counted in time(0) seconds, so
+         * tlsd's timer fires at 100, 300 and 700 ms but at most two ClientHellos go out (the
+         * Timeout event still says 3). Fixed by setting that interval to 0 in the wolfSSL build
+         * (tlsd schedules retransmissions itself); verified: then 4 go out at 0/100/300/700.
+         * The gap check also caught a second defect, visible under valgrind: the rtx timer is
+         * armed relative to sd_event_now() (the loop iteration's start), not to when the flight
+         * left, so a slow handshake step shortens the first gap. */
+        ck_assert_msg(n == 4, "%u ClientHellos (the first and %u retransmissions) instead of 4",
+                      n, n > 0 ? n - 1 : 0);
+        ck_assert_msg(at[1] - at[0] >= 90 && at[2] - at[1] >= 180 && at[3] - at[2] >= 360,
+                      "retransmissions came too early: %ld %ld %ld %ld ms", at[0], at[1], at[2],
+                      at[3]);
+        /* the connection waits for the app, quietly */
+        ck_assert_int_eq(tlsc_connection_info_get(w.cc, conn, &info), 0);
+        ck_assert_int_eq(info.state, TLSC_STATE_HANDSHAKE);
+        {
+                struct pollfd p = { .fd = udp, .events = POLLIN };
+
+                ck_assert_msg(poll(&p, 1, 600) == 0,
+                              "retransmissions went on after the Timeout event");
+        }
+
+        /* Retry: retransmits at once and runs the schedule again, up to another Timeout */
+        t0 = now_ms();
+        r = tlsc_connection_retry(w.cc, conn);
+        ck_assert_msg(r == 0, "retry: %s: %s", tlsd_strerror(r), tlsc_last_error_message(w.cc));
+        n = watch_silent_peer(&w, udp, conn, t0, slack(10000), &ev, at, 16);
+        elapsed = ev.at - t0;
+        fprintf(stderr, "  after Retry: %u ClientHellos (first at %ld ms), Timeout after %ld ms\n",
+                n, at[0], elapsed);
+        ck_assert_msg(n == 4, "%u ClientHellos after Retry instead of 4", n);
+        ck_assert_uint_eq(ev.retries, 3);
+        ck_assert_msg(elapsed >= 900 && elapsed <= slack(5000), "second Timeout after %ld ms",
+                      elapsed);
+        ck_assert_int_eq(tlsc_connection_info_get(w.cc, conn, &info), 0);
+        ck_assert_int_eq(info.state, TLSC_STATE_HANDSHAKE);
+        /* nothing to retry while the schedule runs */
+        ck_assert_int_eq(tlsc_connection_retry(w.cc, conn), 0);
+        ck_assert_int_lt(tlsc_connection_retry(w.cc, conn), 0);
+        ck_assert_int_eq(tlsc_connection_destroy(w.cc, conn), 0);
+
+        /* blocking connect: the Timeout ends the wait with TLSD_ERR_TIMEOUT; the connection
+         * stays */
+        if (_i == 1)
+                goto done;
+        ck_assert_int_eq(tlsc_connection_create(w.cc, w.cs, AF_INET, &conn2), 0);
+        t0 = now_ms();
+        r = tlsc_connect(w.cc, conn2, "127.0.0.1", port, NULL, &info);
+        elapsed = now_ms() - t0;
+        fprintf(stderr, "  blocking connect: %s after %ld ms\n", tlsd_strerror(r), elapsed);
+        ck_assert_int_eq(r, -TLSD_ERR_TIMEOUT);
+        ck_assert_msg(elapsed >= 900 && elapsed <= slack(5000), "blocking connect took %ld ms",
+                      elapsed);
+        ck_assert_int_eq(tlsc_connection_info_get(w.cc, conn2, &info), 0);
+        ck_assert_int_eq(info.state, TLSC_STATE_HANDSHAKE);
+        ck_assert_int_eq(tlsc_connection_destroy(w.cc, conn2), 0);
+done:
+        close(udp);
+        world_stop(&w);
+}
+END_TEST
+
+/* ==== 4. loss, duplication, reordering ==== */
+
+/* Client app sends `total` messages through the relay; the server app collects them. Lossy:
+ * a window of messages in flight, a message counting as lost once it is 100 ms old; lossless:
+ * bursts smaller than the replay window, each waited for. Returns how many arrived. */
+static unsigned stream_messages(World *w, const Link *l, uint32_t total, uint64_t seed,
+                                bool lossless, unsigned *ret_duplicates) {
+        /* burst < 64, wolfSSL's replay window: nothing in a burst is so far behind the newest
+         * record that DTLS must drop it as too old */
+        const unsigned window = 64, burst = 56;
+        const long expire_ms = 100, quiet_ms = 500;
+        long *sent_at = calloc(total, sizeof(long));
+        bool *seen = calloc(total, sizeof(bool));
+        long deadline = now_ms() + slack(60000), last_activity = now_ms();
+        static uint8_t buf[BUF_MAX];
+        unsigned delivered = 0, duplicates = 0;
+        uint32_t next = 0, lo = 0;
+        bool blocked = false;
+
+        ck_assert_ptr_nonnull(sent_at);
+        ck_assert_ptr_nonnull(seen);
+        fcntl(l->cfd, F_SETFL, fcntl(l->cfd, F_GETFL) | O_NONBLOCK);
+        for (;;) {
+                long now = now_ms();
+                unsigned budget = 0;
+                struct pollfd p[4];
+                ssize_t n;
+
+                if (lossless) {
+                        if (delivered == next)
+                                budget = burst;
+                } else {
+                        unsigned outstanding = 0;
+
+                        while (lo < next && (seen[lo] || now - sent_at[lo] > expire_ms))
+                                lo++;
+                        for (uint32_t i = lo; i < next; i++)
+                                outstanding += !seen[i];
+                        budget = outstanding < window ? window - outstanding : 0;
+                }
+                for (; budget > 0 && next < total && !blocked; budget--) {
+                        size_t size = msg_make(seed, next, buf);
+
+                        n = send(l->cfd, buf, size, MSG_DONTWAIT | MSG_NOSIGNAL);
+                        if (n < 0 && errno == EAGAIN) {
+                                blocked = true;
+                                break;
+                        }
+                        ck_assert_msg(n == (ssize_t) size, "send: %s",
+                                      n < 0 ? strerror(errno) : "short");
+                        sent_at[next++] = now;
+                        last_activity = now;
+                }
+                if (next == total &&
+                    (delivered == total || (!lossless && now - last_activity > quiet_ms)))
+                        break;
+                if (now > deadline || (lossless && now - last_activity > slack(5000))) {
+                        fprintf(stderr, "  stalled: sent %u, delivered %u\n", next, delivered);
+                        break;
+                }
+
+                p[0] = (struct pollfd) { .fd = l->sfd, .events = POLLIN };
+                p[1] = (struct pollfd) { .fd = l->cfd, .events = blocked ? POLLOUT : 0 };
+                p[2] = (struct pollfd) { .fd = tlsc_get_fd(w->sc), .events = POLLIN };
+                p[3] = (struct pollfd) { .fd = tlsc_get_fd(w->cc), .events = POLLIN };
+                (void) poll(p, 4, 5);
+                if (p[1].revents & POLLOUT)
+                        blocked = false;
+                dispatch(w->sc);
+                dispatch(w->cc);
+                while ((n = recv(l->sfd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC)) > 0) {
+                        uint32_t seq;
+
+                        ck_assert_msg(msg_check(seed, buf, (size_t) n, total, &seq),
+                                      "a corrupted message of %zd bytes was delivered", n);
+                        if (seen[seq]) {
+                                duplicates++;
+                                continue;
+                        }
+                        seen[seq] = true;
+                        delivered++;
+                        last_activity = now_ms();
+                }
+                ck_assert_msg(n < 0 && errno == EAGAIN, "server app: recv %zd: %s", n,
+                              n < 0 ? strerror(errno) : "end of stream");
+        }
+        ck_assert(!has_event(&w->crec, TLSC_EVENT_DISCONNECTED, 0));
+        ck_assert(!has_event(&w->srec, TLSC_EVENT_DISCONNECTED, 0));
+        ck_assert(!has_event(&w->crec, TLSC_EVENT_MESSAGE_TOO_LARGE, 0));
+        free(sent_at);
+        free(seen);
+        *ret_duplicates = duplicates;
+        return delivered;
+}
+
+static void loss_run(unsigned version, const char *impairments, bool lossless) {
+        const uint32_t total = volume("TLSD_TEST_DTLS_MESSAGES", 10000, 1000);
+        tlsc_session_options o = { .version_min = version, .version_max = version,
+                                   .dtls_timeout_initial_ms = 200,
+                                   .dtls_timeout_max_ms = 1600,
+                                   .dtls_retries = 10 };
+        char stats[2048];
+        unsigned delivered, duplicates;
+        long t0, handshake_ms;
+        Relay relay;
+        World w;
+        Link l;
+
+        fprintf(stderr, "%s through udp-relay %s: %u messages\n",
+                version == DTLS13 ? "DTLS 1.3" : "DTLS 1.2", impairments, total);
+        world_start(&w, NULL, o, o);
+        relay_start(&relay, &w.d, w.port, impairments);
+        t0 = now_ms();
+        link_open(&w, relay.port, &l);
+        handshake_ms = now_ms() - t0;
+        ck_assert_str_eq(l.cinfo.version, version == DTLS13 ? "DTLSv1.3" : "DTLSv1.2");
+
+        t0 = now_ms();
+        delivered = stream_messages(&w, &l, total, 0x5eed0000u + version, lossless, &duplicates);
+        relay_stop(&relay, stats, sizeof(stats));
+        fprintf(stderr, "  handshake %ld ms; %u of %u messages delivered (%.1f%%) in %ld ms, "
+                        "%u duplicates delivered; relay: dropped c2s %ld s2c %ld, duplicated %ld, "
+                        "reordered %ld, delayed %ld, queue_overflow %ld\n",
+                handshake_ms, delivered, total, 100.0 * delivered / total, now_ms() - t0,
+                duplicates, stat_value(stats, "dropped_c2s"), stat_value(stats, "dropped_s2c"),
+                stat_value(stats, "duplicated"), stat_value(stats, "reordered"),
+                stat_value(stats, "delayed"), stat_value(stats, "queue_overflow"));
+        /* The relay really did impair the traffic. */
+        ck_assert_int_gt(stat_value(stats, "duplicated"), 0);
+        ck_assert_int_gt(stat_value(stats, "reordered"), 0);
+        ck_assert_int_eq(stat_value(stats, "queue_overflow"), 0);
+        ck_assert_uint_eq(duplicates, 0);
+        if (lossless)
+                ck_assert_msg(delivered == total, "%u of %u messages without loss", delivered,
+                              total);
+        else {
+                ck_assert_int_gt(stat_value(stats, "dropped_c2s"), 0);
+                ck_assert_msg(delivered >= total * 6 / 10, "only %u of %u messages at 20%% loss",
+                              delivered, total);
+        }
+        link_close(&l);
+        world_stop(&w);
+}
+
+START_TEST(test_loss) {
+        loss_run(_i == 0 ? DTLS13 : DTLS12,
+                 "--seed 20240601 --drop 20 --dup 5 --reorder 5 --delay-ms 20", false);
+}
+END_TEST
+
+START_TEST(test_dup_reorder_no_loss) {
+        loss_run(DTLS13, "--seed 777 --drop 0 --dup 10 --reorder 10 --delay-ms 20", true);
+}
+END_TEST
+
+/* ==== 5. many peers on one port ==== */
+
+typedef struct Peer {
+        uint64_t conn, sconn;
+        int fd, sfd;
+        uint32_t seq;      /* the message waiting for its echo */
+        long sent_at;
+        unsigned resends, stale;
+} Peer;
+
+/* Message seq of peer i: peer index, seq, then 32..287 bytes derived from both. */
+static size_t peer_message(unsigned i, uint32_t seq, uint8_t *buf) {
+        uint64_t s = (uint64_t) i << 32 | seq;
+        size_t len = 32 + (size_t) (splitmix64(&s) % 256);
+        uint32_t h[2] = { htobe32(i), htobe32(seq) };
+
+        memcpy(buf, h, 8);
+        fill_random(&s, buf + 8, len);
+        return 8 + len;
+}
+
+START_TEST(test_many_peers) {
+        const unsigned peers = volume("TLSD_TEST_DTLS_PEERS", 100, 10);
+        const unsigned rounds = volume("TLSD_TEST_DTLS_ROUNDS", 1000, 100);
+        const long resend_ms = slack(500);
+        tlsc_session_options o = {};
+        Peer *peer = calloc(peers, sizeof(Peer));
+        struct pollfd *p = calloc(2 * peers + 2, sizeof(struct pollfd));
+        static uint8_t buf[BUF_MAX], want[BUF_MAX];
+        unsigned done = 0, accepted = 0, connected = 0, resends = 0, stale = 0;
+        long t0, deadline;
+        World w;
+
+        fprintf(stderr, "%u peers on one port, %u echoed messages each\n", peers, rounds);
+        ck_assert_ptr_nonnull(peer);
+        ck_assert_ptr_nonnull(p);
+        world_start(&w,
+                    "[Limits]\nMaxPendingHandshakesPerUser=2000\nListenerMaxPending=1000\n"
+                    "ListenerMaxConnections=2000\nMaxConnectionsPerUser=10000\n",
+                    o, o);
+
+        /* all handshakes at once, on one control client */
+        t0 = now_ms();
+        for (unsigned i = 0; i < peers; i++) {
+                peer[i].fd = peer[i].sfd = -1;
+                ck_assert_int_eq(tlsc_connection_create(w.cc, w.cs, AF_INET, &peer[i].conn), 0);
+                ck_assert_int_eq(tlsc_connection_connect(w.cc, peer[i].conn, "127.0.0.1", w.port,
+                                                         NULL),
+                                 0);
+        }
+        deadline = now_ms() + slack(60000);
+        while (connected < peers || accepted < peers) {
+                struct pollfd c[2] = { { .fd = tlsc_get_fd(w.cc), .events = POLLIN },
+                                       { .fd = tlsc_get_fd(w.sc), .events = POLLIN } };
+                Ev ev;
+
+                ck_assert_msg(now_ms() < deadline, "%u connected, %u accepted of %u", connected,
+                              accepted, peers);
+                (void) poll(c, 2, 100);
+                dispatch(w.cc);
+                dispatch(w.sc);
+                ck_assert_msg(!take_event(&w.crec, TLSC_EVENT_HANDSHAKE_FAILED, 0, &ev),
+                              "a handshake failed: %s", ev.info.message);
+                ck_assert_msg(!take_event(&w.crec, TLSC_EVENT_TIMEOUT, 0, &ev),
+                              "a handshake timed out");
+                while (take_event(&w.crec, TLSC_EVENT_HANDSHAKE_DONE, 0, &ev)) {
+                        unsigned i;
+
+                        for (i = 0; i < peers && peer[i].conn != ev.connection; i++)
+                                ;
+                        ck_assert_uint_lt(i, peers);
+                        ck_assert_int_eq(peer[i].fd, -1);
+                        peer[i].fd = ev.fd;
+                        connected++;
+                }
+                while (take_event(&w.srec, TLSC_EVENT_ACCEPTED, 0, &ev)) {
+                        ck_assert_uint_eq(ev.listener, w.listener);
+                        peer[accepted].sconn = ev.connection;
+                        peer[accepted++].sfd = ev.fd;
+                }
+        }
+        fprintf(stderr, "  %u handshakes in %ld ms\n", peers, now_ms() - t0);
+
+        /* ping-pong: each client sends its next message once the previous one came back */
+        t0 = now_ms();
+        for (unsigned i = 0; i < peers; i++) {
+                send_message(peer[i].fd, buf, peer_message(i, 0, buf));
+                peer[i].sent_at = t0;
+        }
+        deadline = now_ms() + slack(120000);
+        while (done < peers) {
+                long now;
+
+                ck_assert_msg(now_ms() < deadline, "only %u of %u peers finished", done, peers);
+                for (unsigned i = 0; i < peers; i++) {
+                        p[i] = (struct pollfd) { .fd = peer[i].fd, .events = POLLIN };
+                        p[peers + i] = (struct pollfd) { .fd = peer[i].sfd, .events = POLLIN };
+                }
+                p[2 * peers] = (struct pollfd) { .fd = tlsc_get_fd(w.cc), .events = POLLIN };
+                p[2 * peers + 1] = (struct pollfd) { .fd = tlsc_get_fd(w.sc), .events = POLLIN };
+                (void) poll(p, 2 * peers + 2, 50);
+                if (p[2 * peers].revents)
+                        dispatch(w.cc);
+                if (p[2 * peers + 1].revents)
+                        dispatch(w.sc);
+                /* the server app echoes */
+                for (unsigned i = 0; i < peers; i++) {
+                        ssize_t n;
+
+                        if (!(p[peers + i].revents & POLLIN))
+                                continue;
+                        while ((n = recv(peer[i].sfd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+                                (void) send(peer[i].sfd, buf, (size_t) n,
+                                            MSG_DONTWAIT | MSG_NOSIGNAL);
+                }
+                now = now_ms();
+                /* the clients check the echo and go on */
+                for (unsigned i = 0; i < peers; i++) {
+                        Peer *q = &peer[i];
+                        ssize_t n;
+
+                        if (q->seq >= rounds)
+                                continue;
+                        while ((p[i].revents & POLLIN) && q->seq < rounds &&
+                               (n = recv(q->fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+                                uint32_t h[2];
+                                size_t size;
+
+                                ck_assert_int_ge(n, 8);
+                                memcpy(h, buf, 8);
+                                ck_assert_msg(be32toh(h[0]) == i, "peer %u got peer %u's message",
+                                              i, be32toh(h[0]));
+                                size = peer_message(i, be32toh(h[1]), want);
+                                ck_assert_msg((size_t) n == size && memcmp(buf, want, size) == 0,
+                                              "peer %u: echo of %u corrupted", i, be32toh(h[1]));
+                                if (be32toh(h[1]) != q->seq) {
+                                        ck_assert_uint_lt(be32toh(h[1]), q->seq);
+                                        q->stale++; /* the echo of a resent one, again */
+                                        continue;
+                                }
+                                if (++q->seq == rounds) {
+                                        done++;
+                                        break;
+                                }
+                                send_message(q->fd, buf, peer_message(i, q->seq, buf));
+                                q->sent_at = now;
+                        }
+                        if (q->seq < rounds && now - q->sent_at > resend_ms) {
+                                /* lost on the way (or dropped by a busy server side): again */
+                                send_message(q->fd, buf, peer_message(i, q->seq, buf));
+                                q->sent_at = now;
+                                q->resends++;
+                        }
+                }
+        }
+        for (unsigned i = 0; i < peers; i++) {
+                resends += peer[i].resends;
+                stale += peer[i].stale;
+        }
+        fprintf(stderr, "  %u x %u round trips in %ld ms, %u resends, %u stale echoes\n", peers,
+                rounds, now_ms() - t0, resends, stale);
+        ck_assert(!has_event(&w.crec, TLSC_EVENT_DISCONNECTED, 0));
+        ck_assert(!has_event(&w.srec, TLSC_EVENT_DISCONNECTED, 0));
+        for (unsigned i = 0; i < peers; i++) {
+                close(peer[i].fd);
+                close(peer[i].sfd);
+        }
+        free(peer);
+        free(p);
+        world_stop(&w);
+}
+END_TEST
+
+/* ==== 6. Connection ID across a NAT rebinding ==== */
+
+/* Sends message k; whether its echo comes back within timeout_ms (other echoes are skipped). */
+static bool echo_once(World *w, const Link *l, unsigned k, long timeout_ms) {
+        uint8_t msg[64], in[BUF_MAX];
+        long deadline = now_ms() + timeout_ms;
+        size_t n = (size_t) snprintf((char *) msg, sizeof(msg), "message %u", k);
+
+        send_message(l->cfd, msg, n);
+        while (now_ms() < deadline) {
+                struct pollfd p[4] = {
+                        { .fd = l->sfd, .events = POLLIN },
+                        { .fd = l->cfd, .events = POLLIN },
+                        { .fd = tlsc_get_fd(w->sc), .events = POLLIN },
+                        { .fd = tlsc_get_fd(w->cc), .events = POLLIN },
+                };
+                ssize_t r;
+
+                (void) poll(p, 4, 20);
+                dispatch(w->sc);
+                dispatch(w->cc);
+                while ((r = recv(l->sfd, in, sizeof(in), MSG_DONTWAIT)) > 0)
+                        send_message(l->sfd, in, (size_t) r);
+                while ((r = recv(l->cfd, in, sizeof(in), MSG_DONTWAIT)) > 0)
+                        if ((size_t) r == n && memcmp(in, msg, n) == 0)
+                                return true;
+        }
+        return false;
+}
+
+static void rebind_run(bool cid) {
+        tlsc_session_options o = { .version_min = DTLS13, .version_max = DTLS13, .dtls_cid = cid,
+                                   .dtls_timeout_initial_ms = 200 };
+        tlsc_connection_info info;
+        char stats[2048];
+        unsigned echoed = 0;
+        long sent_before;
+        Relay relay;
+        World w;
+        Link l;
+
+        fprintf(stderr, "DTLS 1.3 %s Connection ID, the client's port changes\n",
+                cid ? "with" : "without");
+        world_start(&w, NULL, o, o);
+        relay_start(&relay, &w.d, w.port, "--seed 6");
+        link_open(&w, relay.port, &l);
+        ck_assert_int_eq(l.cinfo.cid_in_use, cid);
+        ck_assert_uint_ne(l.acc.peer_port, 0); /* the relay's upstream port for this client */
+
+        for (unsigned k = 0; k < 20; k++)
+                ck_assert_msg(echo_once(&w, &l, k, slack(2000)), "echo %u before the rebinding", k);
+
+        /* the NAT forgets: the client's datagrams now come from another port */
+        kill(relay.pid, SIGUSR1);
+        {
+                long deadline = now_ms() + 5000;
+
+                for (;;) {
+                        relay_stats(&relay, stats, sizeof(stats));
+                        if (stat_value(stats, "rebinds") == 1)
+                                break;
+                        ck_assert_msg(now_ms() < deadline, "the relay did not rebind");
+                        usleep(10000);
+                }
+        }
+        sent_before = stat_value(stats, "sent_c2s");
+
+        if (cid) {
+                for (unsigned k = 100; k < 120; k++)
+                        ck_assert_msg(echo_once(&w, &l, k, slack(2000)),
+                                      "echo %u after the rebinding: the connection did not "
+                                      "survive with a Connection ID", k);
+                ck_assert_int_eq(tlsc_connection_info_get(w.sc, l.sconn, &info), 0);
+                ck_assert_int_eq(info.state, TLSC_STATE_OPERATING);
+                ck_assert_int_eq(info.cid_in_use, 1);
+        } else {
+                unsigned reached = 0;
+                uint8_t in[BUF_MAX];
+                long deadline;
+
+                /* 20 messages, then 2 s in which nothing may come back (or even reach the server
+                 * app: the datagrams come from an address the server does not know) */
+                for (unsigned k = 100; k < 120; k++) {
+                        char msg[32];
+
+                        snprintf(msg, sizeof(msg), "message %u", k);
+                        send_message(l.cfd, msg, strlen(msg));
+                }
+                deadline = now_ms() + 2000;
+                while (now_ms() < deadline) {
+                        struct pollfd p[4] = {
+                                { .fd = l.sfd, .events = POLLIN },
+                                { .fd = l.cfd, .events = POLLIN },
+                                { .fd = tlsc_get_fd(w.sc), .events = POLLIN },
+                                { .fd = tlsc_get_fd(w.cc), .events = POLLIN },
+                        };
+                        ssize_t r;
+
+                        (void) poll(p, 4, 50);
+                        dispatch(w.sc);
+                        dispatch(w.cc);
+                        while ((r = recv(l.sfd, in, sizeof(in), MSG_DONTWAIT)) > 0) {
+                                reached++;
+                                send_message(l.sfd, in, (size_t) r);
+                        }
+                        while ((r = recv(l.cfd, in, sizeof(in), MSG_DONTWAIT)) > 0)
+                                echoed++;
+                }
+                fprintf(stderr, "  after the rebinding: %u of 20 reached the server app, "
+                                "%u echoed\n",
+                        reached, echoed);
+                ck_assert_msg(echoed == 0 && reached == 0,
+                              "without a Connection ID the connection survived the rebinding: "
+                              "%u messages reached the server app, %u echoes came back",
+                              reached, echoed);
+                ck_assert_int_eq(tlsc_connection_info_get(w.sc, l.sconn, &info), 0);
+                ck_assert_int_eq(info.cid_in_use, 0);
+        }
+        relay_stop(&relay, stats, sizeof(stats));
+        fprintf(stderr, "  relay: rebinds %ld, sent c2s %ld (%ld after the rebinding)\n",
+                stat_value(stats, "rebinds"), stat_value(stats, "sent_c2s"),
+                stat_value(stats, "sent_c2s") - sent_before);
+        /* the messages did leave the new port towards the server */
+        ck_assert_int_ge(stat_value(stats, "sent_c2s") - sent_before, 20);
+        /* the server side says so from the start, too */
+        ck_assert_msg(l.acc.info.cid_in_use == cid, "Accepted event: cid_in_use %d",
+                      l.acc.info.cid_in_use);
+        link_close(&l);
+        world_stop(&w);
+}
+
+START_TEST(test_cid_survives_rebinding) {
+        rebind_run(true);
+}
+END_TEST
+
+START_TEST(test_no_cid_does_not_survive) {
+        rebind_run(false);
+}
+END_TEST
+
+/* ==== 7. spoofed ClientHellos and garbage ==== */
+
+/* The first datagram on udp: a whole ClientHello (length == fragment length, offset 0). */
+static size_t receive_hello(int udp, uint8_t *buf, size_t size) {
+        struct pollfd p = { .fd = udp, .events = POLLIN };
+        ssize_t n;
+
+        ck_assert_msg(poll(&p, 1, (int) slack(5000)) == 1, "no ClientHello came");
+        n = recv(udp, buf, size, 0);
+        ck_assert_int_gt(n, 0);
+        ck_assert(is_handshake(buf, (size_t) n, 1));
+        ck_assert(memcmp(buf + 14, buf + 22, 3) == 0 && memcmp(buf + 19, "\0\0\0", 3) == 0);
+        return (size_t) n;
+}
+
+/* The first datagram a tlsd client sends (default versions: DTLS 1.3 and 1.2 offered). */
+static size_t capture_client_hello(World *w, uint8_t *buf, size_t size) {
+        uint64_t conn;
+        size_t n;
+        int udp = udp_socket("127.0.0.1", 0);
+
+        ck_assert_int_eq(tlsc_connection_create(w->cc, w->cs, AF_INET, &conn), 0);
+        ck_assert_int_eq(tlsc_connection_connect(w->cc, conn, "127.0.0.1", local_port(udp), NULL),
+                         0);
+        n = receive_hello(udp, buf, size);
+        ck_assert_int_eq(tlsc_connection_destroy(w->cc, conn), 0);
+        close(udp);
+        return n;
+}
+
+/* A DTLS 1.2-only ClientHello, from `openssl s_client -dtls1_2` (answered with a
+ * HelloVerifyRequest rather than a HelloRetryRequest). */
+static size_t capture_openssl_hello(uint8_t *buf, size_t size) {
+        int udp = udp_socket("127.0.0.1", 0), in[2];
+        char target[32];
+        size_t n;
+        pid_t pid;
+
+        snprintf(target, sizeof(target), "127.0.0.1:%u", local_port(udp));
+        ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+                dup2(in[0], STDIN_FILENO);
+                dup2(null, STDOUT_FILENO);
+                dup2(null, STDERR_FILENO);
+                execlp("openssl", "openssl", "s_client", "-dtls1_2", "-quiet", "-connect", target,
+                       (char *) NULL);
+                _exit(127);
+        }
+        close(in[0]);
+        n = receive_hello(udp, buf, size);
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        close(in[1]);
+        close(udp);
+        ck_assert_uint_eq(buf[2], 0xff); /* DTLS 1.0 record version, as openssl sends hellos */
+        return n;
+}
+
+typedef struct Datagram {
+        uint8_t data[1500];
+        size_t size;
+} Datagram;
+
+/* Sends count datagrams to port, the k-th from 127.0.0.(2 + k % 249) on a fresh port, in batches;
+ * returns how many of the sources got an answer that is a stateless retry request
+ * (HelloVerifyRequest or HelloRetryRequest). */
+static unsigned spray(unsigned port, unsigned count, const Datagram *(*make)(unsigned k, void *),
+                      void *userdata) {
+        struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(port),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        enum { BATCH = 100 };
+        unsigned answered = 0;
+
+        for (unsigned base = 0; base < count; base += BATCH) {
+                struct pollfd p[BATCH];
+                bool got[BATCH] = {};
+                unsigned n = count - base < BATCH ? count - base : BATCH, left = n;
+                long deadline;
+
+                for (unsigned j = 0; j < n; j++) {
+                        unsigned k = base + j;
+                        const Datagram *d = make(k, userdata);
+                        char address[32];
+
+                        snprintf(address, sizeof(address), "127.0.0.%u", 2 + k % 249);
+                        p[j] = (struct pollfd) { .fd = udp_socket(address, 0), .events = POLLIN };
+                        ck_assert_int_eq(sendto(p[j].fd, d->data, d->size, 0,
+                                                (struct sockaddr *) &to, sizeof(to)),
+                                         (ssize_t) d->size);
+                }
+                /* answers come at once or never: 300 ms after the last one, stop waiting */
+                deadline = now_ms() + slack(300);
+                while (left > 0 && now_ms() < deadline) {
+                        if (poll(p, n, 50) <= 0)
+                                continue;
+                        deadline = now_ms() + slack(300);
+                        for (unsigned j = 0; j < n; j++) {
+                                uint8_t in[2048];
+                                ssize_t k;
+
+                                if (!(p[j].revents & POLLIN))
+                                        continue;
+                                while ((k = recv(p[j].fd, in, sizeof(in), MSG_DONTWAIT)) > 0)
+                                        if (!got[j] && (is_handshake(in, (size_t) k, 3) ||
+                                                        is_handshake(in, (size_t) k, 2))) {
+                                                got[j] = true;
+                                                answered++;
+                                                left--;
+                                        }
+                                if (k < 0 && errno != EAGAIN)
+                                        p[j].fd = -p[j].fd - 1; /* ICMP error: stop polling */
+                        }
+                }
+                for (unsigned j = 0; j < n; j++)
+                        close(p[j].fd < 0 ? -p[j].fd - 1 : p[j].fd);
+        }
+        return answered;
+}
+
+typedef struct Hellos {
+        Datagram hello[2]; /* tlsd's (DTLS 1.3 and 1.2), openssl's (DTLS 1.2 only) */
+        Datagram scratch;
+        uint64_t prng;
+} Hellos;
+
+static const Datagram *make_spoof(unsigned k, void *userdata) {
+        Hellos *h = userdata;
+
+        return &h->hello[k % 2];
+}
+
+/* Garbage: random bytes; random bytes behind a DTLS handshake record header (so they reach the
+ * cookie exchange); real hellos with a few bytes changed. */
+static const Datagram *make_garbage(unsigned k, void *userdata) {
+        Hellos *h = userdata;
+        Datagram *d = &h->scratch;
+
+        switch (k % 3) {
+        case 0:
+                d->size = 1 + splitmix64(&h->prng) % 1400;
+                fill_random(&h->prng, d->data, d->size);
+                break;
+        case 1:
+                d->size = 13 + splitmix64(&h->prng) % 1300;
+                fill_random(&h->prng, d->data, d->size);
+                d->data[0] = 22;
+                d->data[1] = 0xfe;
+                d->data[2] = k % 2 ? 0xfd : 0xff;
+                break;
+        default:
+                *d = h->hello[k % 2];
+                for (unsigned j = 0, flips = 1 + splitmix64(&h->prng) % 4; j < flips; j++)
+                        d->data[13 + splitmix64(&h->prng) % (d->size - 13)] ^=
+                                (uint8_t) (1 + splitmix64(&h->prng) % 255);
+                break;
+        }
+        return d;
+}
+
+static void legit_echo(World *w, const char *when) {
+        uint8_t in[BUF_MAX];
+        Link l;
+        Ev ev;
+
+        link_open(w, w->port, &l);
+        send_message(l.cfd, when, strlen(when));
+        ck_assert_msg(recv_message(w, l.sfd, in, sizeof(in), slack(5000)) == (ssize_t) strlen(when),
+                      "no message %s", when);
+        send_message(l.sfd, in, strlen(when));
+        ck_assert_int_eq(recv_message(w, l.cfd, in, sizeof(in), slack(5000)),
+                         (ssize_t) strlen(when));
+        ck_assert(memcmp(in, when, strlen(when)) == 0);
+        link_close(&l);
+        /* gone on both sides before anything is measured */
+        ck_assert(wait_event(w->cc, &w->crec, TLSC_EVENT_DISCONNECTED, l.conn, slack(5000), &ev));
+        ck_assert(wait_event(w->sc, &w->srec, TLSC_EVENT_DISCONNECTED, l.sconn, slack(5000), &ev));
+        ck_assert_int_eq(tlsc_connection_destroy(w->cc, l.conn), 0);
+}
+
+static int settled_fds(pid_t pid, int want) {
+        long deadline = now_ms() + slack(3000);
+        int n;
+
+        while ((n = count_fds(pid)) != want && now_ms() < deadline)
+                usleep(50000);
+        return n;
+}
+
+START_TEST(test_spoofed_hellos) {
+        const unsigned count = volume("TLSD_TEST_DTLS_SPOOF", 1000, 200);
+        tlsc_session_options o = {};
+        Hellos *h = calloc(1, sizeof(Hellos));
+        long rss_before, rss_after, rss_garbage;
+        int fds_before, fds_after, fds_garbage;
+        unsigned answered;
+        World w;
+
+        fprintf(stderr, "%u spoofed ClientHellos, %u garbage datagrams\n", count, count);
+        ck_assert_ptr_nonnull(h);
+        h->prng = 99;
+        world_start(&w, NULL, o, o);
+        h->hello[0].size = capture_client_hello(&w, h->hello[0].data, sizeof(h->hello[0].data));
+        h->hello[1].size = capture_openssl_hello(h->hello[1].data, sizeof(h->hello[1].data));
+        fprintf(stderr, "  captured ClientHellos of %zu (tlsd, DTLS 1.3 and 1.2) and %zu bytes "
+                        "(openssl, DTLS 1.2)\n",
+                h->hello[0].size, h->hello[1].size);
+
+        /* warm up: a real connection, some hellos and some garbage, so one-time allocations
+         * and the allocator's caches are in place before measuring */
+        legit_echo(&w, "warm-up");
+        answered = spray(w.port, 200, make_spoof, h);
+        ck_assert_uint_ge(answered, 190);
+        (void) spray(w.port, 200, make_garbage, h);
+        fds_before = settled_fds(w.d.pid, count_fds(w.d.pid));
+        rss_before = rss_kib(w.d.pid);
+
+        answered = spray(w.port, count, make_spoof, h);
+        fds_after = settled_fds(w.d.pid, fds_before);
+        rss_after = rss_kib(w.d.pid);
+        fprintf(stderr, "  spoofed hellos: %u of %u answered statelessly; fds %d -> %d, "
+                        "VmRSS %ld -> %ld KiB (%+ld)\n",
+                answered, count, fds_before, fds_after, rss_before, rss_after,
+                rss_after - rss_before);
+        /* They did reach the cookie exchange (and were answered, not dropped early)... */
+        ck_assert_msg(answered >= count * 95 / 100, "only %u of %u hellos answered", answered,
+                      count);
+        /* ... and cost nothing that stays. (Under valgrind RSS is valgrind's; its leak check at
+         * exit is the stricter test.) */
+        ck_assert_int_eq(fds_after, fds_before);
+        if (!under_wrapper())
+                ck_assert_msg(rss_after - rss_before < 2048, "RSS grew by %ld KiB",
+                              rss_after - rss_before);
+        legit_echo(&w, "after the spoofed hellos");
+
+        answered = spray(w.port, count, make_garbage, h);
+        fds_garbage = settled_fds(w.d.pid, fds_before);
+        rss_garbage = rss_kib(w.d.pid);
+        fprintf(stderr, "  garbage: %u answered (mutated hellos); fds %d, VmRSS %ld KiB (%+ld)\n",
+                answered, fds_garbage, rss_garbage, rss_garbage - rss_before);
+        ck_assert_int_eq(fds_garbage, fds_before);
+        if (!under_wrapper())
+                ck_assert_msg(rss_garbage - rss_before < 2048, "RSS grew by %ld KiB",
+                              rss_garbage - rss_before);
+        legit_echo(&w, "after the garbage");
+        /* nobody got past the cookie: no stray Accepted events */
+        ck_assert(!has_event(&w.srec, TLSC_EVENT_ACCEPTED, 0));
+        free(h);
+        world_stop(&w);
+}
+END_TEST
+
+/* ==== 8. bad DTLS options ==== */
+
+static int raw_connect(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+        ck_assert_int_ge(fd, 0);
+        strcpy(sa.sun_path, path);
+        ck_assert_int_eq(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        return fd;
+}
+
+/* SessionCreate for a DTLS client session with one u32 attribute: libtlsclient cannot send a
+ * zero there (0 means "default" in its struct), the protocol can. Returns the tlsd error. */
+static uint32_t raw_session_create(const char *socket_path, TlsdAttrType attr, uint32_t value,
+                                   char *message, size_t size) {
+        TlsdMsg m = TLSD_MSG_INIT;
+        uint8_t reply[TLSD_MSG_MAX];
+        struct pollfd p;
+        TlsdMsgView v;
+        const char *text = "";
+        uint32_t err = 0;
+        ssize_t n;
+        int fd = raw_connect(socket_path);
+
+        ck_assert_int_eq(tlsd_msg_begin(&m, TLSD_MSG_SESSION_CREATE, 0, 1), 0);
+        tlsd_msg_put_u32(&m, TLSD_A_ROLE, TLSC_ROLE_CLIENT);
+        tlsd_msg_put_u32(&m, TLSD_A_TRANSPORT, TLSC_TRANSPORT_DTLS);
+        tlsd_msg_put_u32(&m, attr, value);
+        ck_assert_int_eq(tlsd_msg_end(&m), 0);
+        ck_assert_int_eq(send(fd, m.buf, m.size, MSG_NOSIGNAL), (ssize_t) m.size);
+        tlsd_msg_done(&m);
+        p = (struct pollfd) { .fd = fd, .events = POLLIN };
+        ck_assert_int_eq(poll(&p, 1, (int) slack(5000)), 1);
+        n = recv(fd, reply, sizeof(reply), 0);
+        ck_assert_int_gt(n, 0);
+        ck_assert_int_eq(tlsd_msg_parse(reply, (size_t) n, 0, TLSD_DIR_FROM_DAEMON, &v), 0);
+        if (v.header.flags & TLSD_F_ERROR) {
+                ck_assert_int_eq(tlsd_msg_get_u32(&v, TLSD_A_ERROR, &err), 0);
+                (void) tlsd_msg_get_str(&v, TLSD_A_MESSAGE, &text);
+        }
+        snprintf(message, size, "%s", text);
+        close(fd);
+        return err;
+}
+
+START_TEST(test_bad_options) {
+        tlsc_client *c = NULL;
+        char message[512];
+        uint64_t s;
+        Daemon d;
+        int fds;
+        const struct {
+                const char *what;
+                tlsc_session_options o;
+                const char *text;
+        } bad[] = {
+                { "TLS session with an MTU", { .mtu = 1400 }, "DTLS sessions only" },
+                { "TLS session with a CID", { .dtls_cid = 1 }, "DTLS sessions only" },
+                { "TLS session with retries", { .dtls_retries = 3 }, "DTLS sessions only" },
+                { "TLS session with a timeout", { .dtls_timeout_initial_ms = 100 },
+                  "DTLS sessions only" },
+                { "MTU 10", { .transport = TLSC_TRANSPORT_DTLS, .mtu = 10 }, "MTU" },
+                { "MTU 70000", { .transport = TLSC_TRANSPORT_DTLS, .mtu = 70000 }, "MTU" },
+                { "65 retries", { .transport = TLSC_TRANSPORT_DTLS, .dtls_retries = 65 },
+                  "retransmissions" },
+                { "maximum below initial",
+                  { .transport = TLSC_TRANSPORT_DTLS, .dtls_timeout_initial_ms = 1000,
+                    .dtls_timeout_max_ms = 500 },
+                  "timeouts" },
+                { "transport 2", { .transport = 2 }, "transport" },
+        };
+
+        fprintf(stderr, "bad DTLS options\n");
+        daemon_init(&d);
+        ck_assert_int_eq(daemon_start(&d), 0);
+        ck_assert_int_eq(tlsc_open(d.socket_path, &c), 0);
+        ck_assert_int_eq(tlsc_ping(c, NULL, 0), 0);
+        fds = count_fds(d.pid);
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                int r = tlsc_session_create(c, TLSC_ROLE_CLIENT, &bad[i].o, &s);
+
+                ck_assert_msg(r == -TLSD_ERR_PARAM, "%s: %s (%s)", bad[i].what, tlsd_strerror(r),
+                              tlsc_last_error_message(c));
+                ck_assert_msg(strstr(tlsc_last_error_message(c), bad[i].text), "%s: message '%s'",
+                              bad[i].what, tlsc_last_error_message(c));
+        }
+        /* retries 0, which only the wire can say */
+        ck_assert_uint_eq(raw_session_create(d.socket_path, TLSD_A_DTLS_RETRIES, 0, message,
+                                             sizeof(message)),
+                          TLSD_ERR_PARAM);
+        ck_assert_msg(strstr(message, "retransmissions"), "message '%s'", message);
+        ck_assert_uint_eq(raw_session_create(d.socket_path, TLSD_A_MTU, 10, message,
+                                             sizeof(message)),
+                          TLSD_ERR_PARAM);
+        /* a well-formed DTLS session on the wire works */
+        ck_assert_uint_eq(raw_session_create(d.socket_path, TLSD_A_DTLS_RETRIES, 1, message,
+                                             sizeof(message)),
+                          TLSD_OK);
+
+        /* configure: the same rules on an existing session */
+        {
+                tlsc_session_options dtls = { .transport = TLSC_TRANSPORT_DTLS };
+                tlsc_session_options tls = {};
+                tlsc_session_options mtu10 = { .mtu = 10 }, retries = { .dtls_retries = 3 };
+                uint64_t t;
+
+                ck_assert_int_eq(tlsc_session_create(c, TLSC_ROLE_CLIENT, &dtls, &s), 0);
+                ck_assert_int_eq(tlsc_session_create(c, TLSC_ROLE_CLIENT, &tls, &t), 0);
+                ck_assert_int_eq(tlsc_session_configure(c, s, &mtu10), -TLSD_ERR_PARAM);
+                ck_assert_int_eq(tlsc_session_configure(c, t, &retries), -TLSD_ERR_PARAM);
+                ck_assert_int_eq(tlsc_session_configure(c, s, &retries), 0);
+                ck_assert_int_eq(tlsc_session_destroy(c, s), 0);
+                ck_assert_int_eq(tlsc_session_destroy(c, t), 0);
+        }
+        /* still serving, nothing held */
+        ck_assert_int_eq(tlsc_ping(c, "ok", 2), 0);
+        ck_assert_int_eq(settled_fds(d.pid, fds), fds);
+        tlsc_close(c);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
+/* One case per test, so `CK_RUN_CASE=loss tests/test-dtls` runs just that one. */
+static void add(Suite *s, const char *name, const TTest *t, int loops) {
+        TCase *tc = tcase_create(name);
+
+        tcase_set_timeout(tc, under_wrapper() ? 1800 : 240);
+        if (loops > 0)
+                tcase_add_loop_test(tc, t, 0, loops);
+        else
+                tcase_add_test(tc, t);
+        suite_add_tcase(s, tc);
+}
+
+int main(void) {
+        Suite *s = suite_create("dtls");
+        SRunner *sr;
+        int failed;
+
+        /* Freed memory must show in RSS for the spoofing measurement: no ASan quarantine. */
+        setenv("ASAN_OPTIONS", "detect_leaks=1:quarantine_size_mb=0", 1);
+        signal(SIGPIPE, SIG_IGN);
+        add(s, "exchange", test_exchange_and_close_notify, 2);
+        add(s, "oversize", test_oversize_message, 0);
+        add(s, "timeout", test_retransmission_timeout, 2);
+        add(s, "loss", test_loss, 2);
+        add(s, "reorder", test_dup_reorder_no_loss, 0);
+        add(s, "peers", test_many_peers, 0);
+        add(s, "cid", test_cid_survives_rebinding, 0);
+        add(s, "nocid", test_no_cid_does_not_survive, 0);
+        add(s, "spoof", test_spoofed_hellos, 0);
+        add(s, "options", test_bad_options, 0);
+        sr = srunner_create(s);
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
