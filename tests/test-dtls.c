@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -127,6 +128,18 @@ static long rss_kib(pid_t pid) {
                         break;
         fclose(f);
         return v;
+}
+
+static void start_daemon(Daemon *d, const char *config) {
+        daemon_init(d);
+        d->config = config;
+        ck_assert_int_eq(daemon_start(d), 0);
+}
+
+static void stop_daemon(Daemon *d) {
+        /* Non-zero: a crash, or ASan/valgrind found an error or a leak at exit. */
+        ck_assert_int_eq(daemon_stop(d, NULL), 0);
+        daemon_cleanup(d);
 }
 
 /* ---- events ---- */
@@ -287,9 +300,7 @@ static void world_start(World *w, const char *config, tlsc_session_options serve
         int r;
 
         memset(w, 0, sizeof(*w));
-        daemon_init(&w->d);
-        w->d.config = config;
-        ck_assert_int_eq(daemon_start(&w->d), 0);
+        start_daemon(&w->d, config);
         ck_assert_int_eq(tlsc_open(w->d.socket_path, &w->sc), 0);
         ck_assert_int_eq(tlsc_open(w->d.socket_path, &w->cc), 0);
         tlsc_set_timeout(w->sc, (int) slack(60000));
@@ -308,9 +319,7 @@ static void world_stop(World *w) {
         tlsc_close(w->sc);
         recorder_free(&w->crec);
         recorder_free(&w->srec);
-        /* Non-zero: a crash, or ASan/valgrind found an error or a leak at exit. */
-        ck_assert_int_eq(daemon_stop(&w->d, NULL), 0);
-        daemon_cleanup(&w->d);
+        stop_daemon(&w->d);
 }
 
 /* One DTLS connection through tlsd: the client app's fd and the server app's fd. */
@@ -478,6 +487,8 @@ static void relay_start(Relay *r, const Daemon *d, unsigned target, const char *
         r->pid = fork();
         ck_assert_int_ge(r->pid, 0);
         if (r->pid == 0) {
+                /* a failed check ends this process at once: the relay goes with it */
+                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
                 execv(argv[0], (char **) argv);
                 perror(argv[0]);
                 _exit(127);
@@ -1680,8 +1691,7 @@ START_TEST(test_bad_options) {
         };
 
         fprintf(stderr, "bad DTLS options\n");
-        daemon_init(&d);
-        ck_assert_int_eq(daemon_start(&d), 0);
+        start_daemon(&d, NULL);
         ck_assert_int_eq(tlsc_open(d.socket_path, &c), 0);
         ck_assert_int_eq(tlsc_ping(c, NULL, 0), 0);
         fds = count_fds(d.pid);
@@ -1726,8 +1736,7 @@ START_TEST(test_bad_options) {
         ck_assert_int_eq(tlsc_ping(c, "ok", 2), 0);
         ck_assert_int_eq(settled_fds(d.pid, fds), fds);
         tlsc_close(c);
-        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
-        daemon_cleanup(&d);
+        stop_daemon(&d);
 }
 END_TEST
 
