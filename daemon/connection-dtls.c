@@ -107,8 +107,10 @@ void connection_dtls_timer_update(Connection *c) {
         if (ms == 0)
                 ms = 1;
         c->rtx_timer = sd_event_source_disable_unref(c->rtx_timer);
-        if (sd_event_add_time_relative(c->manager->event, &c->rtx_timer, CLOCK_MONOTONIC,
-                                       ms * 1000, 1000, on_rtx_timer, c) >= 0)
+        /* From now, not from the loop iteration's start (sd_event_add_time_relative()): a slow
+         * step before this must not shorten the timeout. */
+        if (sd_event_add_time(c->manager->event, &c->rtx_timer, CLOCK_MONOTONIC,
+                              connection_now_us() + ms * 1000, 1000, on_rtx_timer, c) >= 0)
                 c->rtx_kind = kind;
         log_debug("connection %" PRIu64 ": %s timer %" PRIu64 " ms (retransmission %u)", c->id,
                   kind == ENGINE_TIMER_QUICK ? "acknowledgement" : "retransmission", ms,
