@@ -535,9 +535,16 @@ static bool ticket_retry(Connection *c, int error, const char *message) {
         log_info("connection %" PRIu64 " (uid %u) to %s:%u: resumption failed (%s), full "
                  "handshake on a new connection", c->id, (unsigned) c->session->owner->uid,
                  c->host, c->port, message);
-        if (c->manager->ticket_cache)
+        if (c->manager->ticket_cache) {
                 ticket_cache_count_rejected(c->manager->ticket_cache,
                                             (uint32_t) c->session->owner->uid);
+                /* A refused reusable ticket would be offered again: drop it. */
+                if (c->ticket_offered &&
+                    ticket_cache_remove(c->manager->ticket_cache,
+                                        (uint32_t) c->session->owner->uid,
+                                        c->ticket_offered) >= 0)
+                        manager_ticket_cache_changed(c->manager);
+        }
         c->ticket_retried = true;
         c->tls = engine_conn_free(c->tls);
         c->net_io = sd_event_source_disable_unref(c->net_io);
@@ -638,6 +645,7 @@ static int begin_handshake(Connection *c) {
                 if (ticket_cache_take_auto(c->manager->ticket_cache, &scope, realtime_us(),
                                            &blob, &size, &id) >= 0) {
                         r = engine_conn_set_session(c->tls, blob, size);
+                        c->ticket_offered = id;
                         log_debug("connection %" PRIu64 ": offering ticket %" PRIu64 "%s", c->id,
                                   id, r < 0 ? " failed: it does not parse" : "");
                         explicit_bzero(blob, size);

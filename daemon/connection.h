@@ -112,6 +112,7 @@ struct Connection {
         size_t ticket_size;
         bool ticket_retried;    /* a refused ticket's full-handshake retry happened */
         uint64_t ticket_id;     /* the newest ticket saved from this connection, 0: none */
+        uint64_t ticket_offered; /* the cache's ticket offered automatically, 0: none */
 };
 
 int connection_new(Session *s, int family, char *error, Connection **ret);
