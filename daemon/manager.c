@@ -116,6 +116,7 @@ static int on_ticket_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         /* Rotation happens inside the ticket callback; this writes what changed. */
         manager_tickets_save(m, false);
         (void) sd_event_source_set_time_relative(s, TICKET_SAVE_INTERVAL_USEC);
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         return 0;
 }
 
@@ -172,7 +173,6 @@ static int tickets_start(Manager *m) {
                                        TICKET_SAVE_INTERVAL_USEC, 1000000, on_ticket_timer, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot arm the ticket timer: %m");
-        (void) sd_event_source_set_enabled(m->ticket_timer, SD_EVENT_ON);
         return 0;
 }
 
