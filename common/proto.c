@@ -97,6 +97,8 @@ static const AttrSpec attr_table[_TLSD_A_MAX] = {
         [TLSD_A_CID_IN_USE] = { "cid-in-use", KIND_U32, 0 },
         [TLSD_A_SIZE] = { "size", KIND_U32, 0 },
         [TLSD_A_RETRIES] = { "retries", KIND_U32, 0 },
+        [TLSD_A_RESUME] = { "resume", KIND_U32, 0 },
+        [TLSD_A_TICKET_ID] = { "ticket-id", KIND_U64, 0 },
 };
 
 typedef struct AttrRule {
@@ -142,7 +144,7 @@ static const AttrRule error_reply[] = {
                 OPT(TLSD_A_COMPRESSION), OPT(TLSD_A_HANDSHAKE_TIMEOUT), OPT(TLSD_A_CLIENT_AUTH),   \
                 OPT(TLSD_A_DTLS_TIMEOUT_INITIAL), OPT(TLSD_A_DTLS_TIMEOUT_MAX),                    \
                 OPT(TLSD_A_DTLS_RETRIES), OPT(TLSD_A_MTU), OPT(TLSD_A_DTLS_CID),                   \
-                OPT(TLSD_A_IDLE_TIMEOUT)
+                OPT(TLSD_A_IDLE_TIMEOUT), OPT(TLSD_A_RESUME)
 
 static const AttrRule session_create_request[] = { REQ(TLSD_A_ROLE), OPT(TLSD_A_TRANSPORT),
                                                    SESSION_OPTIONS, END };
@@ -157,7 +159,7 @@ static const AttrRule connection_bind_request[] = {
 };
 static const AttrRule connection_connect_request[] = {
         REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_HOST), REQ(TLSD_A_PORT), OPT(TLSD_A_SERVER_NAME),
-        END,
+        OPT(TLSD_A_TICKET_ID), END,
 };
 static const AttrRule certificate_response_request[] = {
         REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_ACCEPT), END,
@@ -214,6 +216,7 @@ static const AttrRule event_message_too_large[] = {
 };
 static const AttrRule session_id_reply[] = { REQ(TLSD_A_SESSION_ID), END };
 static const AttrRule connection_id_reply[] = { REQ(TLSD_A_CONNECTION_ID), END };
+static const AttrRule ticket_id_reply[] = { REQ(TLSD_A_TICKET_ID), END };
 
 static const MsgSpec msg_table[_TLSD_MSG_MAX] = {
         [TLSD_MSG_VERSION] = { "Version", false, NULL, version_reply, 0, 0 },
@@ -251,6 +254,7 @@ static const MsgSpec msg_table[_TLSD_MSG_MAX] = {
         [TLSD_MSG_CONNECTION_RETRY] = { "Retry", false, connection_id_only, NULL, 0, 0 },
         [TLSD_MSG_EVENT_MESSAGE_TOO_LARGE] = { "MessageTooLarge", true, NULL,
                                                event_message_too_large, 0, 0 },
+        [TLSD_MSG_GET_TICKET] = { "GetTicket", false, connection_id_only, ticket_id_reply, 0, 0 },
 };
 
 static const char *const proto_error_names[_TLSD_PROTO_MAX] = {

@@ -62,6 +62,7 @@ typedef enum TlsdMsgType {
         TLSD_MSG_EVENT_TIMEOUT = 22,          /* DTLS retransmission limit reached */
         TLSD_MSG_CONNECTION_RETRY = 23,       /* after Timeout: start the schedule again */
         TLSD_MSG_EVENT_MESSAGE_TOO_LARGE = 24, /* DTLS: an app message was over the limit */
+        TLSD_MSG_GET_TICKET = 25,             /* the id of a connection's resumable ticket */
         _TLSD_MSG_MAX,
 } TlsdMsgType;
 
@@ -136,6 +137,8 @@ typedef enum TlsdAttrType {
         TLSD_A_CID_IN_USE = 67,     /* u32 bool */
         TLSD_A_SIZE = 68,           /* u32 bytes */
         TLSD_A_RETRIES = 69,        /* u32 */
+        TLSD_A_RESUME = 70,         /* u32 bool: automatic resumption (client sessions, default 1) */
+        TLSD_A_TICKET_ID = 71,      /* u64: a ticket in tlsd's cache (an id, not the secret) */
         _TLSD_A_MAX,
 } TlsdAttrType;
 

@@ -88,7 +88,7 @@ static int method_connect(sd_bus_message *m, void *userdata, sd_bus_error *error
         r = sd_bus_message_read(m, "sus", &host, &port, &sni);
         if (r < 0)
                 return r;
-        r = connection_connect(c, host, port, *sni ? sni : NULL, message);
+        r = connection_connect(c, host, port, *sni ? sni : NULL, 0, message);
         if (r < 0)
                 return bus_error(error, r, message);
         return sd_bus_reply_method_return(m, NULL);

@@ -275,6 +275,9 @@ int connection_dtls_pump(Connection *c) {
                         ssize_t n = engine_conn_read(c->tls, scratch, MESSAGE_MAX, &c->read_wait,
                                                      &fail);
 
+                        if (engine_conn_ticket_arrived(c->tls))
+                                connection_save_ticket(c);
+
                         if (n > 0) {
                                 c->bytes_in += (uint64_t) n;
                                 c->last_activity_us = connection_now_us();

@@ -29,9 +29,87 @@
 #include "error-message.h"
 #include "log.h"
 #include "manager.h"
+#include "ticket-cache.h"
 
 #define CHUNK (16 * 1024)  /* one TLS record of plaintext */
 #define GATHER (64 * 1024) /* what one write to the app carries at most (the scratch size) */
+
+static uint64_t realtime_us(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+/* The ticket cache's key for this connection: owner, policy, peer as the app named it. */
+static bool connection_scope(Connection *c, TicketScope *ret) {
+        Session *s = c->session;
+
+        if (s->role != ENGINE_CLIENT || !c->host)
+                return false;
+        *ret = (TicketScope) {
+                .uid = (uint32_t) s->owner->uid,
+                .host = c->host,
+                .port = c->port,
+                .sni = c->sni ? c->sni : "",
+                .alpn = s->alpn ? s->alpn : "",
+                .dtls = c->dtls,
+        };
+        memcpy(ret->policy, s->policy, sizeof(ret->policy));
+        return true;
+}
+
+static char *mfree_str(char *p) {
+        free(p);
+        return NULL;
+}
+
+static void wipe_free(void *p, size_t size) {
+        if (p) {
+                explicit_bzero(p, size);
+                free(p);
+        }
+}
+
+void connection_save_ticket(Connection *c) {
+        Manager *m = c->manager;
+        TicketScope scope;
+        void *blob = NULL;
+        size_t size = 0;
+        uint32_t life = 0, max_age = m->config->ticket_max_age_sec;
+        bool tls13 = false;
+        uint64_t id = 0;
+        int r;
+
+        if (!m->ticket_cache || !c->session->resume || !c->tls || !connection_scope(c, &scope))
+                return;
+        r = engine_conn_export_session(c->tls, &blob, &size, &life, &tls13);
+        if (r < 0)
+                return;
+        if (life == 0 || life > max_age)
+                life = max_age;
+        r = ticket_cache_store(m->ticket_cache, &scope, blob, size,
+                               realtime_us() + (uint64_t) life * 1000000u, tls13, &id);
+        wipe_free(blob, size);
+        if (r < 0) {
+                log_debug_errno(r, "connection %" PRIu64 ": cannot keep its ticket: %m", c->id);
+                return;
+        }
+        c->ticket_id = id;
+        manager_ticket_cache_changed(m);
+        log_debug("connection %" PRIu64 ": ticket %" PRIu64 " saved (%s, %u s)", c->id, id,
+                  tls13 ? "single use" : "reusable", life);
+}
+
+int connection_get_ticket(Connection *c, uint64_t *ret, char *error) {
+        if (c->ticket_id == 0) {
+                error_message_set(error, "no ticket yet for connection %" PRIu64 " (TLS 1.3 "
+                                  "tickets arrive after the handshake, with data)", c->id);
+                return -ENOENT;
+        }
+        *ret = c->ticket_id;
+        return 0;
+}
 
 uint64_t connection_now_us(void) {
         struct timespec ts;
@@ -196,6 +274,8 @@ int connection_pump(Connection *c) {
                                 if (n > 0)
                                         got += (size_t) n;
                         } while (n > 0 && got + CHUNK <= GATHER);
+                        if (engine_conn_ticket_arrived(c->tls))
+                                connection_save_ticket(c);
                         if (n == -EAGAIN)
                                 c->net_readable = false; /* until epoll says otherwise */
 
@@ -403,6 +483,11 @@ static int start_operating(Connection *c) {
 
 void connection_handshake_complete(Connection *c) {
         engine_conn_info(c->tls, &c->info);
+        /* TLS 1.2: the ticket (or session id) came with the handshake. TLS 1.3 tickets come
+         * later, with a read; a resumed 1.3 session must not be filed again (single use). */
+        if (engine_conn_ticket_arrived(c->tls) ||
+            (strcmp(c->info.version, "TLSv1.2") == 0 || strcmp(c->info.version, "DTLSv1.2") == 0))
+                connection_save_ticket(c);
         if (c->session->verify == TLSC_VERIFY_APP_DECIDES) {
                 _cleanup_free_ char *chain = NULL;
                 size_t size = 0;
@@ -438,6 +523,38 @@ static void dtls_next_address(Connection *c) {
         try_next_address(c);
 }
 
+/* wolfSSL (5.5.4 to 5.9.2) aborts a TLS 1.2 client whose ticket the server refuses (-373, or
+ * -308 when the server closes): once per connection, start over on a fresh TCP connection
+ * without the session, and count the refusal. Not for DTLS (no fresh socket needed there, and
+ * DTLS 1.2 servers answer a refused ticket with a full handshake) nor adopted sockets. */
+static bool ticket_retry(Connection *c, int error, const char *message) {
+        if (c->dtls || c->accepted || c->adopted || c->ticket_retried || !c->addrs ||
+            !engine_conn_session_offered(c->tls) ||
+            !(error == -EPROTO || error == -ECONNRESET || error == -EPIPE))
+                return false;
+        log_info("connection %" PRIu64 " (uid %u) to %s:%u: resumption failed (%s), full "
+                 "handshake on a new connection", c->id, (unsigned) c->session->owner->uid,
+                 c->host, c->port, message);
+        if (c->manager->ticket_cache) {
+                ticket_cache_count_rejected(c->manager->ticket_cache,
+                                            (uint32_t) c->session->owner->uid);
+                /* A refused reusable ticket would be offered again: drop it. */
+                if (c->ticket_offered &&
+                    ticket_cache_remove(c->manager->ticket_cache,
+                                        (uint32_t) c->session->owner->uid,
+                                        c->ticket_offered) >= 0)
+                        manager_ticket_cache_changed(c->manager);
+        }
+        c->ticket_retried = true;
+        c->tls = engine_conn_free(c->tls);
+        c->net_io = sd_event_source_disable_unref(c->net_io);
+        c->net_fd = safe_close(c->net_fd);
+        c->state = CONNECTION_CONNECTING;
+        c->addr_next = c->addrs;
+        try_next_address(c);
+        return true;
+}
+
 void connection_drive_handshake(Connection *c) {
         EngineWait wait = ENGINE_WAIT_NONE;
         EngineFailure fail = { .alert = -1 };
@@ -457,6 +574,8 @@ void connection_drive_handshake(Connection *c) {
                         connection_dtls_timer_update(c);
                 return;
         }
+        if (r < 0 && ticket_retry(c, r, fail.message))
+                return;
         if (r < 0) {
                 connection_fail_handshake(c, r, fail.message, fail.alert, fail.verify);
                 return;
@@ -503,16 +622,41 @@ static int begin_handshake(Connection *c) {
         };
         int r;
 
+        TicketScope scope;
+
+        p.tickets = s->role == ENGINE_CLIENT && (s->resume || c->ticket_blob);
         r = engine_conn_new(s->engine, c->net_fd, &p, &c->tls);
         if (r < 0)
                 return r;
+        if (c->ticket_blob) {
+                /* Explicit: the ticket was checked and taken at Connect. */
+                r = engine_conn_set_session(c->tls, c->ticket_blob, c->ticket_size);
+                if (r < 0)
+                        log_warning("connection %" PRIu64 ": the ticket does not parse, full "
+                                    "handshake", c->id);
+                wipe_free(c->ticket_blob, c->ticket_size);
+                c->ticket_blob = NULL;
+        } else if (p.tickets && !c->ticket_retried && c->manager->ticket_cache &&
+                   connection_scope(c, &scope)) {
+                _cleanup_free_ void *blob = NULL;
+                size_t size = 0;
+                uint64_t id = 0;
+
+                if (ticket_cache_take_auto(c->manager->ticket_cache, &scope, realtime_us(),
+                                           &blob, &size, &id) >= 0) {
+                        r = engine_conn_set_session(c->tls, blob, size);
+                        c->ticket_offered = id;
+                        log_debug("connection %" PRIu64 ": offering ticket %" PRIu64 "%s", c->id,
+                                  id, r < 0 ? " failed: it does not parse" : "");
+                        explicit_bzero(blob, size);
+                        manager_ticket_cache_changed(c->manager);
+                }
+        }
         c->state = CONNECTION_HANDSHAKE;
         /* Driven from the loop, never from the request that started it: the requester learns
          * the connection's id before any event about it can arrive. */
         return sd_event_source_set_io_events(c->net_io, EPOLLIN | EPOLLOUT);
 }
-
-static void try_next_address(Connection *c);
 
 static int on_connected(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Connection *c = userdata;
@@ -863,6 +1007,7 @@ Connection *connection_free(Connection *c) {
         c->session->n_connections--;
         manager_uid_counts(c->manager, c->session->owner->uid)->n_connections--;
         free_addrinfo_copy(c->addrs);
+        wipe_free(c->ticket_blob, c->ticket_size);
         free(c->host);
         free(c->sni);
         free(c);
@@ -901,8 +1046,54 @@ int connection_bind(Connection *c, const char *address, unsigned port, char *err
         return 0;
 }
 
+/* Connect's ticket argument: taken from the cache (single-use ones leave it) if the owner's,
+ * unexpired, and issued for this very peer and policy. */
+static int take_explicit_ticket(Connection *c, uint64_t id, char *error) {
+        Manager *m = c->manager;
+        TicketScopeCopy stored = {};
+        TicketScope want;
+        void *blob = NULL;
+        size_t size = 0;
+        bool same;
+        int r;
+
+        if (!m->ticket_cache || !connection_scope(c, &want)) {
+                error_message_set(error, "tickets are for client sessions");
+                return -EINVAL;
+        }
+        r = ticket_cache_take_id(m->ticket_cache, want.uid, id, realtime_us(), &blob, &size,
+                                 &stored);
+        if (r == -ENOENT) {
+                error_message_set(error, "ticket %" PRIu64 " not found (unknown, expired, used "
+                                  "up, or another user's)", id);
+                return r;
+        }
+        if (r < 0)
+                return r;
+        manager_ticket_cache_changed(m);
+        same = stored.port == want.port && stored.dtls == want.dtls &&
+               memcmp(stored.policy, want.policy, sizeof(want.policy)) == 0 &&
+               strcmp(stored.host ? stored.host : "", want.host) == 0 &&
+               strcmp(stored.sni ? stored.sni : "", want.sni) == 0 &&
+               strcmp(stored.alpn ? stored.alpn : "", want.alpn) == 0;
+        if (!same) {
+                error_message_set(error, "ticket %" PRIu64 " was issued for %s port %u under "
+                                  "another session policy or peer name; it is not offered to "
+                                  "%s port %u", id, stored.host ? stored.host : "?",
+                                  stored.port, want.host, want.port);
+                ticket_scope_copy_done(&stored);
+                wipe_free(blob, size);
+                return -EPERM;
+        }
+        ticket_scope_copy_done(&stored);
+        wipe_free(c->ticket_blob, c->ticket_size);
+        c->ticket_blob = blob;
+        c->ticket_size = size;
+        return 0;
+}
+
 int connection_connect(Connection *c, const char *host, unsigned port, const char *sni,
-                       char *error) {
+                       uint64_t ticket, char *error) {
         Manager *m = c->manager;
         UidCount *u = manager_uid_counts(m, c->session->owner->uid);
         int r;
@@ -951,6 +1142,15 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
                                                1000, on_timeout, c);
                 if (r < 0)
                         return r;
+        }
+        if (ticket != 0) {
+                r = take_explicit_ticket(c, ticket, error);
+                if (r < 0) {
+                        c->timer = sd_event_source_disable_unref(c->timer);
+                        c->host = mfree_str(c->host);
+                        c->sni = mfree_str(c->sni);
+                        return r;
+                }
         }
         r = resolve_start(m->event, host, port, c->family, on_resolved, c, &c->resolve);
         if (r < 0) {

@@ -106,6 +106,13 @@ struct Connection {
         uint64_t bytes_in, bytes_out; /* plaintext */
         uint64_t t_start_us, t_handshake_us;
         int disconnect_reason;
+
+        /* Resumption (client side) */
+        void *ticket_blob;      /* Connect's explicit ticket, until the handshake takes it */
+        size_t ticket_size;
+        bool ticket_retried;    /* a refused ticket's full-handshake retry happened */
+        uint64_t ticket_id;     /* the newest ticket saved from this connection, 0: none */
+        uint64_t ticket_offered; /* the cache's ticket offered automatically, 0: none */
 };
 
 int connection_new(Session *s, int family, char *error, Connection **ret);
@@ -132,9 +139,14 @@ Connection *connection_find(Peer *p, uint64_t id);
 
 /* local address may be NULL (any); port 0 (any). */
 int connection_bind(Connection *c, const char *address, unsigned port, char *error);
-/* Starts resolution, TCP connect and handshake; the outcome arrives as an event. */
+/* Starts resolution, TCP connect and handshake; the outcome arrives as an event. ticket: a
+ * ticket id from GetTicket to resume with (0: automatic resumption, if the session has it on);
+ * -ENOENT if it is not the owner's or is gone, -EPERM if it was issued for another peer or
+ * policy. */
 int connection_connect(Connection *c, const char *host, unsigned port, const char *sni,
-                       char *error);
+                       uint64_t ticket, char *error);
+/* GetTicket: the id of the newest ticket saved from this connection; -ENOENT if none yet. */
+int connection_get_ticket(Connection *c, uint64_t *ret, char *error);
 /* App-decides mode: the answer to the certificate event. */
 int connection_certificate_response(Connection *c, bool accept, char *error);
 /* Sends close_notify and closes; the Disconnected event says "local". */

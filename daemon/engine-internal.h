@@ -40,6 +40,7 @@ struct EngineCtx {
         bool configured; /* anything loaded beyond the defaults (a DTLS version change would
                           * need a new WOLFSSL_CTX) */
         unsigned dtls_min, dtls_max; /* 0x0303 or 0x0304: DTLS 1.2 / 1.3 by TLS generation */
+        struct TicketKeys *ticket_keys; /* server: issue and accept tickets under these */
 };
 
 struct EngineConn {
@@ -56,6 +57,8 @@ struct EngineConn {
         size_t chain_size;
         char *server_alpn;              /* servers: our protocols, by preference, until chosen */
         bool shutdown_sent;
+        bool session_offered;  /* client: a saved session was set for resumption */
+        bool ticket_arrived;   /* client: a NewSessionTicket was taken since the last check */
 
         /* DTLS: datagrams. A client owns a connected UDP socket; a server connection shares
          * its listener's socket, gets its datagrams fed by the listener's demultiplexer and

@@ -26,6 +26,7 @@
 #include "engine.h"
 #include "engine-ciphers.h"
 #include "engine-internal.h"
+#include "engine-ticket.h"
 #include "error-message.h"
 #include "log.h"
 
@@ -130,10 +131,17 @@ static int ctx_setup(EngineCtx *c) {
         if (!c->dtls)
                 (void) wolfSSL_CTX_set_group_messages(c->ctx);
         if (c->role == ENGINE_SERVER) {
-                /* No resumption yet: do not pay for tickets nobody can use (session-ticket
-                 * support with tlsd-owned keys is its own piece of work). */
-                (void) wolfSSL_CTX_NoTicketTLSv12(c->ctx);
-                (void) wolfSSL_CTX_no_ticket_TLSv13(c->ctx);
+                /* Tickets only under tlsd's keys (shared, rotated, persisted): wolfSSL's own
+                 * key would be random per process and per context. */
+                if (c->ticket_keys) {
+                        int r = engine_ticket_server_setup(c->ctx, c->ticket_keys);
+
+                        if (r < 0)
+                                return r;
+                } else {
+                        (void) wolfSSL_CTX_NoTicketTLSv12(c->ctx);
+                        (void) wolfSSL_CTX_no_ticket_TLSv13(c->ctx);
+                }
         }
         if (c->role == ENGINE_CLIENT)
                 wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_PEER, NULL);
@@ -205,6 +213,17 @@ EngineCtx *engine_ctx_free(EngineCtx *c) {
         }
         free(c);
         return NULL;
+}
+
+int engine_ctx_set_ticket_keys(EngineCtx *c, TicketKeys *keys) {
+        if (c->role != ENGINE_SERVER || c->ticket_keys == keys)
+                return 0;
+        if (c->configured)
+                return -EBUSY;
+        c->ticket_keys = keys;
+        wolfSSL_CTX_free(c->ctx);
+        c->ctx = NULL;
+        return ctx_setup(c);
 }
 
 bool engine_ctx_is_dtls(EngineCtx *c) {
@@ -954,6 +973,15 @@ static bool is_ip_literal(const char *s) {
         return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
+/* Runs inside the library before the ticket's lifetime, nonce and age are stored: only note
+ * it; the export happens after the call that took it returns. */
+static int on_session_ticket(WOLFSSL *ssl, const unsigned char *ticket, int size, void *ctx) {
+        EngineConn *c = ctx;
+
+        c->ticket_arrived = true;
+        return 0;
+}
+
 int engine_conn_new(EngineCtx *ctx, int fd, const EngineConnParams *p, EngineConn **ret) {
         EngineConn *c;
         int line = 0;
@@ -1016,6 +1044,12 @@ int engine_conn_new(EngineCtx *ctx, int fd, const EngineConnParams *p, EngineCon
                 if (sni && wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, sni,
                                           (unsigned short) strlen(sni)) != WOLFSSL_SUCCESS)
                         do { line = __LINE__; goto oom; } while (0);
+                if (p->tickets) {
+                        if (wolfSSL_UseSessionTicket(c->ssl) != WOLFSSL_SUCCESS ||
+                            wolfSSL_set_SessionTicket_cb(c->ssl, on_session_ticket, c) !=
+                                    WOLFSSL_SUCCESS)
+                                do { line = __LINE__; goto oom; } while (0);
+                }
         }
         if (p->alpn && *p->alpn && ctx->role == ENGINE_SERVER) {
                 /* A server picks from its own list in its order of preference (choose_alpn); a
@@ -1263,4 +1297,81 @@ int engine_conn_peer_chain_pem(EngineConn *c, char **ret, size_t *ret_size) {
 
 enum tlsc_verify_result engine_conn_verify_result(EngineConn *c) {
         return c->verify;
+}
+
+int engine_conn_set_session(EngineConn *c, const void *blob, size_t size) {
+        const unsigned char *p = blob;
+        WOLFSSL_SESSION *s;
+        int r;
+
+        if (size == 0 || size > INT32_MAX)
+                return -EBADMSG;
+        s = wolfSSL_d2i_SSL_SESSION(NULL, &p, (long) size);
+        if (!s)
+                return -EBADMSG;
+        r = wolfSSL_set_session(c->ssl, s);
+        wolfSSL_SESSION_free(s);
+        if (r != WOLFSSL_SUCCESS)
+                return -EBADMSG;
+        c->session_offered = true;
+        return 0;
+}
+
+bool engine_conn_session_offered(EngineConn *c) {
+        return c->session_offered;
+}
+
+bool engine_conn_ticket_arrived(EngineConn *c) {
+        bool r = c->ticket_arrived;
+
+        c->ticket_arrived = false;
+        return r;
+}
+
+int engine_conn_export_session(EngineConn *c, void **ret, size_t *ret_size,
+                               uint32_t *lifetime_sec, bool *tls13) {
+        WOLFSSL_SESSION *s;
+        unsigned char *buf, *p;
+        int v = wolfSSL_version(c->ssl), n;
+        bool is13 = v == TLS1_3_VERSION || v == DTLS1_3_VERSION;
+        unsigned long life;
+
+        s = wolfSSL_get1_session(c->ssl);
+        if (!s)
+                return -ENODATA;
+        if (is13 && !wolfSSL_SESSION_has_ticket(s)) {
+                wolfSSL_SESSION_free(s);
+                return -ENODATA;
+        }
+        n = wolfSSL_i2d_SSL_SESSION(s, NULL);
+        if (n <= 0) {
+                wolfSSL_SESSION_free(s);
+                return -ENODATA;
+        }
+        buf = malloc((size_t) n);
+        if (!buf) {
+                wolfSSL_SESSION_free(s);
+                return -ENOMEM;
+        }
+        p = buf;
+        if (wolfSSL_i2d_SSL_SESSION(s, &p) != n) {
+                explicit_bzero(buf, (size_t) n);
+                free(buf);
+                wolfSSL_SESSION_free(s);
+                return -EIO;
+        }
+        /* TLS 1.2: the ticket's lifetime hint; TLS 1.3: the ticket_lifetime, which wolfSSL
+         * keeps as the session's timeout. */
+        life = is13 ? 0 : wolfSSL_SESSION_get_ticket_lifetime_hint(s);
+        if (life == 0) {
+                long t = wolfSSL_SESSION_get_timeout(s);
+
+                life = t > 0 ? (unsigned long) t : 0;
+        }
+        wolfSSL_SESSION_free(s);
+        *ret = buf;
+        *ret_size = (size_t) n;
+        *lifetime_sec = life > UINT32_MAX ? UINT32_MAX : (uint32_t) life;
+        *tls13 = is13;
+        return 0;
 }

@@ -65,6 +65,12 @@ int engine_ctx_add_system_trust(EngineCtx *c, char *error);
 int engine_ctx_set_psk(EngineCtx *c, const char *identity, const void *key, size_t key_size,
                        char *error);
 
+struct TicketKeys;
+/* Server: issue and accept session tickets encrypted under keys (tlsd's, shared by all
+ * sessions; they must outlive c). Without keys a server issues no tickets. Must come before the
+ * policy is configured (it sets up the library context again). */
+int engine_ctx_set_ticket_keys(EngineCtx *c, struct TicketKeys *keys);
+
 /* ---- one association ---- */
 
 typedef struct EngineConn EngineConn;
@@ -75,6 +81,7 @@ typedef struct EngineConnParams {
         const char *alpn;        /* comma separated, or NULL */
         enum tlsc_verify_mode verify;
         const uint8_t *pin;      /* SHA-256 of the peer's SubjectPublicKeyInfo, for PINNED */
+        bool tickets;            /* client: ask for session tickets (TLS 1.2) and note arrivals */
         /* DTLS */
         unsigned mtu;                 /* path MTU; 0: 1400 */
         bool cid;                     /* negotiate a Connection ID */
@@ -117,6 +124,22 @@ ssize_t engine_conn_write(EngineConn *c, const void *buf, size_t size, EngineWai
 int engine_conn_shutdown(EngineConn *c, EngineWait *wait);
 /* Plaintext already decrypted inside the engine and not yet returned by read. */
 size_t engine_conn_pending(EngineConn *c);
+
+/* ---- resumption (client) ---- */
+
+/* Offers a session saved by engine_conn_export_session() (before the handshake). -EBADMSG if
+ * the blob does not parse. */
+int engine_conn_set_session(EngineConn *c, const void *blob, size_t size);
+bool engine_conn_session_offered(EngineConn *c);
+/* Whether a session ticket arrived since the last call (TLS 1.3 tickets come after the
+ * handshake, with a read; the library's callback runs before the ticket's state is complete,
+ * so the caller exports after the read returns). Clears the flag. */
+bool engine_conn_ticket_arrived(EngineConn *c);
+/* The resumable session now (malloc'd; it holds secrets: wipe and free). *lifetime_sec: the
+ * ticket's lifetime (0 if unknown); *tls13: single-use ticket. -ENODATA when there is nothing
+ * resumable (TLS 1.3 without a ticket yet, no ticket and no session id). */
+int engine_conn_export_session(EngineConn *c, void **ret, size_t *ret_size,
+                               uint32_t *lifetime_sec, bool *tls13);
 
 typedef struct EngineInfo EngineInfo;
 struct EngineInfo {

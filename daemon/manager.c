@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 
 #include "log.h"
 #include "manager.h"
@@ -11,7 +13,18 @@
 #include "connection.h"
 #include "peer.h"
 #include "session.h"
+#include "ticket-cache.h"
+#include "ticket-keys.h"
 #include "unix-server.h"
+
+#define TICKET_SAVE_INTERVAL_USEC (60u * 1000000u)
+
+static uint64_t realtime_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
 
 int manager_new(Config *config, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
@@ -39,6 +52,10 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         m->unix_server = unix_server_free(m->unix_server);
         m->bus = bus_free(m->bus);
+        m->ticket_timer = sd_event_source_disable_unref(m->ticket_timer);
+        m->ticket_cache = ticket_cache_free(m->ticket_cache);
+        m->ticket_keys = ticket_keys_free(m->ticket_keys);
+        free(m->state_dir);
         m->event = sd_event_unref(m->event);
         config_free(m->config);
         free(m->uids);
@@ -53,6 +70,110 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         log_info("received %s, shutting down", strsignal((int) si->ssi_signo));
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
         return sd_event_exit(m->event, 0);
+}
+
+static char *state_path(Manager *m, const char *name) {
+        char *p;
+
+        if (asprintf(&p, "%s/%s", m->state_dir, name) < 0)
+                return NULL;
+        return p;
+}
+
+void manager_ticket_cache_changed(Manager *m) {
+        m->ticket_cache_dirty = true;
+}
+
+void manager_tickets_save(Manager *m, bool force) {
+        int r;
+
+        if (!m->state_dir)
+                return;
+        if (m->ticket_keys && (force || ticket_keys_dirty(m->ticket_keys))) {
+                _cleanup_free_ char *p = state_path(m, TICKET_KEYS_FILE_NAME);
+
+                r = p ? ticket_keys_save(m->ticket_keys, p) : -ENOMEM;
+                if (r < 0)
+                        log_warning_errno(r, "Cannot save the ticket keys to %s: %m",
+                                          p ? p : m->state_dir);
+        }
+        if (m->ticket_cache && (force || m->ticket_cache_dirty)) {
+                _cleanup_free_ char *p = state_path(m, TICKET_CACHE_FILE_NAME);
+
+                ticket_cache_expire(m->ticket_cache, realtime_usec());
+                r = p ? ticket_cache_save(m->ticket_cache, p) : -ENOMEM;
+                if (r < 0)
+                        log_warning_errno(r, "Cannot save the ticket cache to %s: %m",
+                                          p ? p : m->state_dir);
+                else
+                        m->ticket_cache_dirty = false;
+        }
+}
+
+static int on_ticket_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        /* Rotation happens inside the ticket callback; this writes what changed. */
+        manager_tickets_save(m, false);
+        (void) sd_event_source_set_time_relative(s, TICKET_SAVE_INTERVAL_USEC);
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+/* Creates the ticket keys and cache, and loads what the state directory holds. A missing or
+ * corrupt file is no error (the loaders warn); an unusable state directory only turns
+ * persistence off. */
+static int tickets_start(Manager *m) {
+        const Config *c = m->config;
+        TicketCacheLimits limits = {
+                .max_per_uid = c->ticket_cache_entries_per_uid,
+                .max_total = c->ticket_cache_entries,
+        };
+        uint64_t now = realtime_usec();
+        int r;
+
+        r = ticket_keys_new((uint64_t) c->ticket_key_rotation_sec * 1000000u,
+                            (uint64_t) c->ticket_key_grace_sec * 1000000u, &m->ticket_keys);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create the ticket keys: %m");
+        r = ticket_cache_new(&limits, &m->ticket_cache);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create the ticket cache: %m");
+        if (!c->tickets_persist)
+                return 0;
+
+        r = config_state_directory(c, &m->state_dir);
+        if (r < 0) {
+                log_warning_errno(r, "No state directory: tickets are not persisted: %m");
+                return 0;
+        }
+        if (mkdir(m->state_dir, 0700) < 0 && errno != EEXIST) {
+                log_warning_errno(-errno, "Cannot create the state directory %s, tickets are not "
+                                  "persisted: %m", m->state_dir);
+                free(m->state_dir);
+                m->state_dir = NULL;
+                return 0;
+        }
+        {
+                _cleanup_free_ char *kp = state_path(m, TICKET_KEYS_FILE_NAME);
+                _cleanup_free_ char *cp = state_path(m, TICKET_CACHE_FILE_NAME);
+
+                if (!kp || !cp)
+                        return -ENOMEM;
+                r = ticket_keys_load(m->ticket_keys, kp, now);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot load the ticket keys from %s: %m", kp);
+                r = ticket_cache_load(m->ticket_cache, cp, now);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot load the ticket cache from %s: %m", cp);
+        }
+        /* New keys go to disk at once: tickets issued from now on must survive a crash. */
+        manager_tickets_save(m, false);
+        r = sd_event_add_time_relative(m->event, &m->ticket_timer, CLOCK_MONOTONIC,
+                                       TICKET_SAVE_INTERVAL_USEC, 1000000, on_ticket_timer, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot arm the ticket timer: %m");
+        return 0;
 }
 
 int manager_start(Manager *m) {
@@ -76,6 +197,9 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Cannot install signal handlers: %m");
 
+        r = tickets_start(m);
+        if (r < 0)
+                return r;
         r = unix_server_new(m, &m->unix_server);
         if (r < 0)
                 return r;
@@ -93,6 +217,7 @@ int manager_run(Manager *m) {
                  unix_server_path(m->unix_server));
 
         r = sd_event_loop(m->event);
+        manager_tickets_save(m, false);
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");
         return 0;

@@ -20,6 +20,8 @@ typedef struct UnixServer UnixServer;
 typedef struct Bus Bus;
 
 typedef struct Peer Peer;
+typedef struct TicketKeys TicketKeys;
+typedef struct TicketCache TicketCache;
 typedef struct Session Session;
 typedef struct Connection Connection;
 
@@ -45,6 +47,14 @@ typedef struct Manager {
         Peer *peers;
         uint8_t *scratch; /* the data path's bounce buffer (one thread) */
         ManagerStats stats;
+
+        /* Resumption: the server ticket keys every server session uses, the client ticket
+         * cache every client session uses; both persisted in state_dir ([Tickets] Persist=). */
+        TicketKeys *ticket_keys;
+        TicketCache *ticket_cache;
+        char *state_dir; /* NULL: nothing persisted */
+        bool ticket_cache_dirty;
+        sd_event_source *ticket_timer;
 
         unsigned n_peers;
         UidCount *uids;
@@ -76,4 +86,8 @@ Session *manager_find_session(Manager *m, Peer *p, uint64_t id);
 Connection *manager_find_connection(Manager *m, Peer *p, uint64_t id);
 
 uint8_t *manager_scratch(Manager *m);
+/* The client ticket cache changed: saved by the periodic timer and at exit. */
+void manager_ticket_cache_changed(Manager *m);
+/* Writes the ticket cache and keys (when changed) to the state directory. */
+void manager_tickets_save(Manager *m, bool force);
 void manager_count_handshake(Manager *m, bool ok);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "connection.h"
+#include "engine-ticket.h"
 #include "listener.h"
 #include "error-message.h"
 #include "log.h"
@@ -88,6 +89,71 @@ static int validate_dtls(Session *s, const SessionOptions *o, char *error) {
                 return -EOPNOTSUPP;
         }
         return 0;
+}
+
+/* policy = SHA-256(policy || tag || size || data): order-sensitive, which is what a policy
+ * built by successive Configure calls is. */
+static int policy_mix(Session *s, uint32_t tag, const void *data, size_t size) {
+        size_t n = sizeof(s->policy) + sizeof(tag) + sizeof(uint64_t) + size;
+        uint64_t sz = size;
+        _cleanup_free_ uint8_t *buf = malloc(n);
+        int r;
+
+        if (!buf)
+                return -ENOMEM;
+        memcpy(buf, s->policy, sizeof(s->policy));
+        memcpy(buf + sizeof(s->policy), &tag, sizeof(tag));
+        memcpy(buf + sizeof(s->policy) + sizeof(tag), &sz, sizeof(sz));
+        if (size > 0)
+                memcpy(buf + n - size, data, size);
+        r = engine_sha256(buf, n, s->policy);
+        explicit_bzero(buf, n); /* may hold a PSK */
+        return r;
+}
+
+static int policy_mix_u32(Session *s, uint32_t tag, uint32_t v) {
+        return policy_mix(s, tag, &v, sizeof(v));
+}
+
+static int policy_mix_str(Session *s, uint32_t tag, const char *v) {
+        return policy_mix(s, tag, v ? v : "", v ? strlen(v) : 0);
+}
+
+/* What the options applied change in the policy hash (tags: the protocol's attribute
+ * numbers, for want of better ones). */
+static int policy_update(Session *s, const SessionOptions *o) {
+        int r = 0;
+
+        if (o->has_versions) {
+                r = policy_mix_u32(s, 15, o->version_min);
+                if (r >= 0)
+                        r = policy_mix_u32(s, 16, o->version_max);
+        }
+        if (r >= 0 && o->has_legacy)
+                r = policy_mix_u32(s, 18, o->legacy);
+        if (r >= 0 && o->ciphers)
+                r = policy_mix_str(s, 17, o->ciphers);
+        if (r >= 0 && o->groups)
+                r = policy_mix_str(s, 19, o->groups);
+        if (r >= 0 && o->cert)
+                r = policy_mix(s, 20, o->cert, o->cert_size);
+        if (r >= 0 && o->psk_identity)
+                r = policy_mix_str(s, 23, o->psk_identity);
+        if (r >= 0 && o->psk_key)
+                r = policy_mix(s, 24, o->psk_key, o->psk_key_size);
+        if (r >= 0 && o->ca)
+                r = policy_mix(s, 25, o->ca, o->ca_size);
+        if (r >= 0 && o->system_trust)
+                r = policy_mix_u32(s, 26, 1);
+        if (r >= 0 && o->has_verify)
+                r = policy_mix_u32(s, 27, o->verify);
+        if (r >= 0 && o->pin)
+                r = policy_mix(s, 28, o->pin, o->pin_size);
+        if (r >= 0 && o->alpn)
+                r = policy_mix_str(s, 29, o->alpn);
+        if (r >= 0 && o->server_name)
+                r = policy_mix_str(s, 30, o->server_name);
+        return r;
 }
 
 int session_configure(Session *s, const SessionOptions *o, char *error) {
@@ -224,7 +290,9 @@ int session_configure(Session *s, const SessionOptions *o, char *error) {
                                          "library has no DTLS 1.2 Connection ID (RFC 9146)");
                 return -EOPNOTSUPP;
         }
-        return 0;
+        if (o->has_resume)
+                s->resume = o->resume;
+        return policy_update(s, o);
 }
 
 int session_new(Peer *owner, unsigned role, const SessionOptions *o, char *error, Session **ret) {
@@ -261,9 +329,21 @@ int session_new(Peer *owner, unsigned role, const SessionOptions *o, char *error
         s->dtls_timeout_max_ms = 60000;
         s->dtls_retries = 6;
         s->mtu = 1400;
+        s->resume = true;
         r = engine_ctx_new(s->role, s->dtls ? ENGINE_DTLS : ENGINE_TLS, &s->engine);
         if (r < 0) {
                 free(s);
+                return r;
+        }
+        /* The policy hash starts from the role and transport. */
+        r = policy_mix_u32(s, 14, (uint32_t) s->role);
+        if (r >= 0)
+                r = policy_mix_u32(s, 59, s->dtls);
+        /* Servers issue tickets under the daemon's keys. */
+        if (r >= 0 && s->role == ENGINE_SERVER && m->ticket_keys)
+                r = engine_ctx_set_ticket_keys(s->engine, m->ticket_keys);
+        if (r < 0) {
+                session_free(s);
                 return r;
         }
         r = session_configure(s, o, error);

@@ -56,6 +56,8 @@ typedef struct SessionOptions {
         bool dtls_cid;
         bool has_idle_timeout;
         unsigned idle_timeout_ms;
+        bool has_resume; /* client: automatic resumption (default on) */
+        bool resume;
 } SessionOptions;
 
 typedef struct Session {
@@ -76,6 +78,11 @@ typedef struct Session {
         unsigned handshake_timeout_ms;
         bool handshake_timeout_set; /* by the app: DTLS clients otherwise use the schedule */
         unsigned idle_timeout_ms;   /* 0: none */
+        bool resume;                /* client: offer and keep tickets automatically */
+        /* A running SHA-256 over every policy option applied (versions, suites, groups,
+         * identity, trust, verification, pin, PSK, ALPN, server name, transport): part of the
+         * ticket cache's scope, so a ticket is only ever offered under the same policy. */
+        uint8_t policy[32];
 
         bool dtls;
         unsigned dtls_timeout_initial_ms, dtls_timeout_max_ms, dtls_retries, mtu;

@@ -176,6 +176,10 @@ static void parse_session_options(const TlsdMsgView *v, SessionOptions *o) {
                 o->has_idle_timeout = true;
                 o->idle_timeout_ms = u;
         }
+        if (tlsd_msg_get_u32(v, TLSD_A_RESUME, &u) >= 0) {
+                o->has_resume = true;
+                o->resume = u != 0;
+        }
 }
 
 static int handle_session_create(UnixRequest *req) {
@@ -244,13 +248,29 @@ static int handle_connection_connect(UnixRequest *req) {
         Connection *c = find_connection(req);
         const char *host = NULL, *sni = NULL;
         uint32_t port = 0;
+        uint64_t ticket = 0;
 
         if (!c)
                 return NOT_FOUND(req, "connection");
         (void) tlsd_msg_get_str(req->msg, TLSD_A_HOST, &host);
         (void) tlsd_msg_get_u32(req->msg, TLSD_A_PORT, &port);
         (void) tlsd_msg_get_str(req->msg, TLSD_A_SERVER_NAME, &sni);
-        return connection_connect(c, host, port, sni, req->error);
+        (void) tlsd_msg_get_u64(req->msg, TLSD_A_TICKET_ID, &ticket);
+        return connection_connect(c, host, port, sni, ticket, req->error);
+}
+
+static int handle_get_ticket(UnixRequest *req) {
+        Connection *c = find_connection(req);
+        uint64_t id = 0;
+        int r;
+
+        if (!c)
+                return NOT_FOUND(req, "connection");
+        r = connection_get_ticket(c, &id, req->error);
+        if (r < 0)
+                return r;
+        tlsd_msg_put_u64(req->reply, TLSD_A_TICKET_ID, id);
+        return 0;
 }
 
 static int handle_certificate_response(UnixRequest *req) {
@@ -405,6 +425,7 @@ static const UnixHandler handlers[_TLSD_MSG_MAX] = {
         [TLSD_MSG_CONNECTION_DISCONNECT] = handle_connection_disconnect,
         [TLSD_MSG_CONNECTION_DESTROY] = handle_connection_destroy,
         [TLSD_MSG_CONNECTION_RETRY] = handle_connection_retry,
+        [TLSD_MSG_GET_TICKET] = handle_get_ticket,
 };
 
 /* ---- events ---- */

@@ -868,6 +868,8 @@ static void put_session_options(TlsdMsg *m, const tlsc_session_options *o) {
                 tlsd_msg_put_u32(m, TLSD_A_DTLS_CID, 1);
         if (o->idle_timeout_ms)
                 tlsd_msg_put_u32(m, TLSD_A_IDLE_TIMEOUT, o->idle_timeout_ms);
+        if (o->no_resume)
+                tlsd_msg_put_u32(m, TLSD_A_RESUME, 0);
 }
 
 static int session_create(tlsc_client *c, int role, const tlsc_session_options *o,
@@ -963,7 +965,8 @@ static int connection_bind(tlsc_client *c, uint64_t connection, const char *addr
 }
 
 static int connection_connect(tlsc_client *c, uint64_t connection, const char *host,
-                              unsigned port, const char *sni, const Pending *async) {
+                              unsigned port, const char *sni, uint64_t ticket,
+                              const Pending *async) {
         _cleanup_(tlsd_msg_done) TlsdMsg m = TLSD_MSG_INIT;
         Waiter w = {};
         int r;
@@ -978,6 +981,8 @@ static int connection_connect(tlsc_client *c, uint64_t connection, const char *h
         tlsd_msg_put_u32(&m, TLSD_A_PORT, port);
         if (sni)
                 tlsd_msg_put_str(&m, TLSD_A_SERVER_NAME, sni);
+        if (ticket)
+                tlsd_msg_put_u64(&m, TLSD_A_TICKET_ID, ticket);
         return finish_request(c, &m, async, &w);
 }
 
@@ -1058,7 +1063,7 @@ _public_ int tlsc_connection_bind_async(tlsc_client *c, uint64_t connection, con
 
 _public_ int tlsc_connection_connect(tlsc_client *c, uint64_t connection, const char *host,
                                      unsigned port, const char *sni) {
-        return connection_connect(c, connection, host, port, sni, NULL);
+        return connection_connect(c, connection, host, port, sni, 0, NULL);
 }
 
 _public_ int tlsc_connection_connect_async(tlsc_client *c, uint64_t connection, const char *host,
@@ -1066,7 +1071,46 @@ _public_ int tlsc_connection_connect_async(tlsc_client *c, uint64_t connection, 
                                            void *userdata) {
         if (!cb)
                 return -TLSD_ERR_PARAM;
-        return connection_connect(c, connection, host, port, sni, DONE_ASYNC(cb, userdata));
+        return connection_connect(c, connection, host, port, sni, 0, DONE_ASYNC(cb, userdata));
+}
+
+_public_ int tlsc_connection_connect_ticket(tlsc_client *c, uint64_t connection,
+                                            const char *host, unsigned port, const char *sni,
+                                            uint64_t ticket) {
+        return connection_connect(c, connection, host, port, sni, ticket, NULL);
+}
+
+_public_ int tlsc_connection_connect_ticket_async(tlsc_client *c, uint64_t connection,
+                                                  const char *host, unsigned port,
+                                                  const char *sni, uint64_t ticket,
+                                                  tlsc_done_cb cb, void *userdata) {
+        if (!cb)
+                return -TLSD_ERR_PARAM;
+        return connection_connect(c, connection, host, port, sni, ticket,
+                                  DONE_ASYNC(cb, userdata));
+}
+
+_public_ int tlsc_get_ticket(tlsc_client *c, uint64_t connection, uint64_t *ret_ticket) {
+        Waiter w = {};
+        int r;
+
+        if (!ret_ticket)
+                return -TLSD_ERR_PARAM;
+        r = call_with_id(c, TLSD_MSG_GET_TICKET, TLSD_A_CONNECTION_ID, connection, NULL, &w);
+        if (r < 0)
+                return r;
+        return tlsd_msg_get_u64(&w.view, TLSD_A_TICKET_ID, ret_ticket) < 0 ? -TLSD_ERR_PROTOCOL
+                                                                          : 0;
+}
+
+_public_ int tlsc_get_ticket_async(tlsc_client *c, uint64_t connection, tlsc_id_cb cb,
+                                   void *userdata) {
+        Waiter w = {};
+
+        if (!cb)
+                return -TLSD_ERR_PARAM;
+        return call_with_id(c, TLSD_MSG_GET_TICKET, TLSD_A_CONNECTION_ID, connection,
+                            ID_ASYNC(cb, userdata, TLSD_A_TICKET_ID), &w);
 }
 
 /* Waits for the outcome event of a connection (HandshakeDone or HandshakeFailed). */
@@ -1129,13 +1173,19 @@ static void failed_info(tlsc_client *c, int r, tlsc_connection_info *ret) {
 
 _public_ int tlsc_connect(tlsc_client *c, uint64_t connection, const char *host, unsigned port,
                           const char *sni, tlsc_connection_info *ret) {
+        return tlsc_connect_ticket(c, connection, host, port, sni, 0, ret);
+}
+
+_public_ int tlsc_connect_ticket(tlsc_client *c, uint64_t connection, const char *host,
+                                 unsigned port, const char *sni, uint64_t ticket,
+                                 tlsc_connection_info *ret) {
         int r;
 
         if (!c) {
                 failed_info(NULL, -TLSD_ERR_PARAM, ret);
                 return -TLSD_ERR_PARAM;
         }
-        r = tlsc_connection_connect(c, connection, host, port, sni);
+        r = connection_connect(c, connection, host, port, sni, ticket, NULL);
         if (r < 0) {
                 failed_info(c, r, ret);
                 return r;

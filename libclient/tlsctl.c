@@ -3,6 +3,7 @@
  * tlsctl: command-line client and admin tool for tlsd.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,12 @@ static void help(void) {
                "  --pin=HEX             accept only this SHA-256 of the server's public key\n"
                "  --app-verify          show the certificate verdict and accept it anyway\n"
                "  --quiet               print nothing but the data\n"
+               "  --no-resume           neither offer nor keep session tickets (default: tlsd\n"
+               "                        resumes automatically with this user's last ticket\n"
+               "                        for the same peer and options)\n"
+               "  --ticket=ID           resume with this ticket (from --print-ticket)\n"
+               "  --print-ticket        print the connection's ticket id (\"ticket: ID\") to\n"
+               "                        stderr, after the handshake and at exit\n"
                "\n"
                "DTLS (connect and listen):\n"
                "  --dtls                DTLS over UDP instead of TLS over TCP (1.2 and 1.3);\n"
@@ -439,7 +446,7 @@ static int pipe_data(int fd, bool messages) {
 static int cmd_connect(tlsc_client *c, int argc, char **argv) {
         enum {
                 O_CA = _O_POLICY_MAX, O_CERT, O_KEY, O_PASS, O_SERVERNAME, O_PIN, O_APP_VERIFY,
-                O_QUIET, O_PSK_ID, O_PSK,
+                O_QUIET, O_PSK_ID, O_PSK, O_NO_RESUME, O_TICKET, O_PRINT_TICKET,
         };
         static const struct option options[] = {
                 { "ca", required_argument, NULL, O_CA },
@@ -452,10 +459,15 @@ static int cmd_connect(tlsc_client *c, int argc, char **argv) {
                 { "quiet", no_argument, NULL, O_QUIET },
                 { "psk-identity", required_argument, NULL, O_PSK_ID },
                 { "psk", required_argument, NULL, O_PSK },
+                { "no-resume", no_argument, NULL, O_NO_RESUME },
+                { "ticket", required_argument, NULL, O_TICKET },
+                { "print-ticket", no_argument, NULL, O_PRINT_TICKET },
                 POLICY_OPTIONS,
                 {},
         };
         tlsc_session_options o = {};
+        uint64_t ticket = 0, ticket_shown = 0;
+        bool print_ticket = false;
         tlsc_connection_info info;
         Outcome outcome = {};
         char *ca = NULL, *cert = NULL, *key = NULL, *host, *colon;
@@ -515,6 +527,24 @@ static int cmd_connect(tlsc_client *c, int argc, char **argv) {
                         }
                         o.psk_key = psk;
                         break;
+                case O_NO_RESUME:
+                        o.no_resume = 1;
+                        break;
+                case O_TICKET: {
+                        char *end;
+
+                        errno = 0;
+                        ticket = strtoull(optarg, &end, 10);
+                        if (errno || end == optarg || *end || ticket == 0 || optarg[0] == '-') {
+                                fprintf(stderr, "tlsctl: --ticket needs a ticket id (a "
+                                                "positive number)\n");
+                                goto usage;
+                        }
+                        break;
+                }
+                case O_PRINT_TICKET:
+                        print_ticket = true;
+                        break;
                 default:
                         fprintf(stderr, "Try 'tlsctl --help' for more information.\n");
                         return 2;
@@ -555,7 +585,7 @@ static int cmd_connect(tlsc_client *c, int argc, char **argv) {
         r = tlsc_connection_create(c, session, 0, &conn);
         if (r < 0)
                 return fail(c, "connection", r);
-        fd = tlsc_connect(c, conn, host, (unsigned) port, NULL, &info);
+        fd = tlsc_connect_ticket(c, conn, host, (unsigned) port, NULL, ticket, &info);
         if (fd < 0) {
                 fprintf(stderr, "tlsctl: connect %s:%lu: %s: %s\n", host, port,
                         tlsd_strerror(fd), info.message);
@@ -569,13 +599,17 @@ static int cmd_connect(tlsc_client *c, int argc, char **argv) {
                         "connected: %s %s, group %s%s%s\n"
                         "peer: %s\n"
                         "verification: %s\n"
+                        "resumed: %s\n"
                         "handshake: %.1f ms\n",
                         info.version, info.cipher, info.group[0] ? info.group : "-",
                         info.alpn[0] ? ", ALPN " : "", info.alpn, info.peer_subject,
                         o.verify_mode == TLSC_VERIFY_PINNED ? "pinned key matches"
                                                             : tlsc_verify_result_name(
                                                                       info.verify_result),
-                        (double) info.handshake_us / 1000.0);
+                        info.resumed ? "yes" : "no", (double) info.handshake_us / 1000.0);
+        /* TLS 1.2 tickets come with the handshake; TLS 1.3 ones after it (see below). */
+        if (print_ticket && tlsc_get_ticket(c, conn, &ticket_shown) >= 0)
+                fprintf(stderr, "ticket: %" PRIu64 "\n", ticket_shown);
         if (!quiet && info.transport == TLSC_TRANSPORT_DTLS)
                 fprintf(stderr, "datagrams: up to %u bytes per message, connection ID %s\n",
                         info.max_message, info.cid_in_use ? "in use" : "not in use");
@@ -592,6 +626,15 @@ static int cmd_connect(tlsc_client *c, int argc, char **argv) {
                 (void) poll(&p, 1, 100);
                 if (tlsc_dispatch(c) < 0)
                         break;
+        }
+        if (print_ticket) {
+                uint64_t id = 0;
+
+                if (tlsc_get_ticket(c, conn, &id) >= 0) {
+                        if (id != ticket_shown)
+                                fprintf(stderr, "ticket: %" PRIu64 "\n", id);
+                } else if (ticket_shown == 0)
+                        fprintf(stderr, "ticket: none (%s)\n", tlsc_last_error_message(c));
         }
         if (outcome.disconnected && outcome.reason != TLSC_DISCONNECT_CLOSE_NOTIFY &&
             outcome.reason != TLSC_DISCONNECT_LOCAL) {

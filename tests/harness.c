@@ -71,7 +71,7 @@ static int open_notify_socket(Daemon *d) {
 }
 
 int daemon_start(Daemon *d) {
-        char config_path[200], runtime_arg[300], config_arg[300], xdg[256];
+        char config_path[200], runtime_arg[300], config_arg[300], xdg[256], state_dir[300];
         long deadline;
         int r;
 
@@ -109,6 +109,8 @@ int daemon_start(Daemon *d) {
                 chmod(config_path, 0644);
         }
         snprintf(runtime_arg, sizeof(runtime_arg), "--runtime-dir=%s", d->runtime_dir);
+        /* Persistent state (tickets) stays in the test's directory, never /var/lib/tlsd. */
+        snprintf(state_dir, sizeof(state_dir), "%s/state", d->dir);
         snprintf(config_arg, sizeof(config_arg), "--config=%s", config_path);
 
         d->pid = fork();
@@ -123,6 +125,7 @@ int daemon_start(Daemon *d) {
                 (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
                 setenv("NOTIFY_SOCKET", d->notify_path, 1);
                 unsetenv("RUNTIME_DIRECTORY");
+                setenv("STATE_DIRECTORY", state_dir, 1);
                 unsetenv("JOURNAL_STREAM");
                 /* Tests that want D-Bus say so in the config; the others must not touch a bus
                  * the machine may have. */

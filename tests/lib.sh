@@ -68,8 +68,10 @@ start_tlsd() {
   shift
   mkdir -p "$dir"
   # no machine bus for tests that do not ask for one (a config with [DBus] Address= does)
+  # persistent state (tickets) in the test's directory, never /var/lib/tlsd
   DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent/tlsd-test \
   DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/tlsd-test \
+  STATE_DIRECTORY="${TLSD_STATE_DIR:-$dir/state}" \
     "$TLSD" --runtime-dir="$dir/run" --log-level=debug "$@" >"$dir/tlsd.log" 2>&1 &
   TLSD_PID=$!
   TLSD_SOCKET="$dir/run/tlsd.sock"

@@ -41,13 +41,14 @@ expect_exit 2 "tlsctl unknown command" -- "$TLSCTL" frob
 expect_exit 1 "tlsctl with no daemon" -- "$TLSCTL" --socket="$tmp/nothing.sock" status
 expect_output "tlsctl says it cannot connect" "cannot connect to tlsd at $tmp/nothing.sock"
 
-# No configuration file and no options: the embedded defaults. As root that is /run/tlsd,
+# No configuration file and no options: the embedded defaults (but the state directory, which
+# would be /var/lib/tlsd: tickets stay in the test directory). As root that is /run/tlsd,
 # unless a tlsd is already serving there.
 if [ "$(id -u)" -eq 0 ]; then
   if [ -S /run/tlsd/tlsd.sock ] && "$TLSCTL" --socket=/run/tlsd/tlsd.sock ping >/dev/null 2>&1; then
     skip "defaults as root: a tlsd already serves /run/tlsd"
   else
-    (cd / && exec env -u RUNTIME_DIRECTORY -u TLSD_SOCKET "$TLSD") > "$tmp/root.log" 2>&1 &
+    (cd / && exec env -u RUNTIME_DIRECTORY -u TLSD_SOCKET STATE_DIRECTORY="$tmp/state" "$TLSD") > "$tmp/root.log" 2>&1 &
     pid=$!
     if wait_for_socket /run/tlsd/tlsd.sock; then
       expect_exit 0 "defaults as root: tlsctl status on /run/tlsd" -- env -u TLSD_SOCKET "$TLSCTL" status

@@ -1628,6 +1628,8 @@ static const AttrInfo spec_attrs[_TLSD_A_MAX] = {
         [TLSD_A_CID_IN_USE] = { V_U32, 0 },
         [TLSD_A_SIZE] = { V_U32, 0 },
         [TLSD_A_RETRIES] = { V_U32, 0 },
+        [TLSD_A_RESUME] = { V_U32, 0 },
+        [TLSD_A_TICKET_ID] = { V_U64, 0 },
 };
 
 typedef struct Rule {
@@ -1659,7 +1661,7 @@ static const Rule spec_error_reply[] = {
                 OPT(TLSD_A_COMPRESSION), OPT(TLSD_A_HANDSHAKE_TIMEOUT), OPT(TLSD_A_CLIENT_AUTH),   \
                 OPT(TLSD_A_DTLS_TIMEOUT_INITIAL), OPT(TLSD_A_DTLS_TIMEOUT_MAX),                    \
                 OPT(TLSD_A_DTLS_RETRIES), OPT(TLSD_A_MTU), OPT(TLSD_A_DTLS_CID),                   \
-                OPT(TLSD_A_IDLE_TIMEOUT)
+                OPT(TLSD_A_IDLE_TIMEOUT), OPT(TLSD_A_RESUME)
 
 static const Rule spec_session_create[] = {
         REQ(TLSD_A_ROLE), OPT(TLSD_A_TRANSPORT), SPEC_SESSION_OPTIONS, END_RULES,
@@ -1677,8 +1679,9 @@ static const Rule spec_connection_bind[] = {
 };
 static const Rule spec_connection_connect[] = {
         REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_HOST), REQ(TLSD_A_PORT), OPT(TLSD_A_SERVER_NAME),
-        END_RULES,
+        OPT(TLSD_A_TICKET_ID), END_RULES,
 };
+static const Rule spec_ticket_id_reply[] = { REQ(TLSD_A_TICKET_ID), END_RULES };
 static const Rule spec_certificate_response[] = {
         REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_ACCEPT), END_RULES,
 };
@@ -1778,6 +1781,8 @@ static const MsgInfo spec_msgs[_TLSD_MSG_MAX] = {
         [TLSD_MSG_CONNECTION_RETRY] = { "Retry", false, spec_connection_id, NULL, 0, 0 },
         [TLSD_MSG_EVENT_MESSAGE_TOO_LARGE] = { "MessageTooLarge", true, NULL,
                                                spec_message_too_large, 0, 0 },
+        [TLSD_MSG_GET_TICKET] = { "GetTicket", false, spec_connection_id, spec_ticket_id_reply,
+                                  0, 0 },
 };
 
 typedef enum SideKind {

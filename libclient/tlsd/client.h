@@ -192,6 +192,11 @@ typedef struct tlsc_session_options {
         unsigned mtu;                /* DTLS path MTU in bytes; 0: 1400 */
         int dtls_cid;                /* negotiate a DTLS Connection ID (survives NAT rebinding) */
         unsigned idle_timeout_ms;    /* close connections silent this long; 0: never */
+        /* Client sessions resume automatically: tlsd keeps the tickets servers send, per user,
+         * session policy and peer (host, port, SNI, ALPN), in its cache (which survives tlsd
+         * restarts) and offers the newest on the next connect to the same peer, whichever
+         * process of the user makes it. Set to turn that off (neither offered nor kept). */
+        int no_resume;
 } tlsc_session_options;
 
 int tlsc_session_create(tlsc_client *c, int role, const tlsc_session_options *o,
@@ -235,6 +240,23 @@ int tlsc_connection_connect(tlsc_client *c, uint64_t connection, const char *hos
  * event goes to the event handler, which answers with tlsc_certificate_response(). */
 int tlsc_connect(tlsc_client *c, uint64_t connection, const char *host, unsigned port,
                  const char *sni, tlsc_connection_info *ret);
+/* Resumption with a ticket chosen by the app: ticket is an id from tlsc_get_ticket() (0: none,
+ * the same as the calls without _ticket). The ticket must be the caller's user's, unexpired and
+ * unused (TLS 1.3 tickets are single-use), else -TLSD_ERR_NOT_FOUND; one issued for another
+ * host, port, SNI, ALPN or session policy is refused with -TLSD_ERR_PERMISSION (and used up
+ * if single-use).
+ * A ticket the server refuses ends in a full handshake, transparently; info.resumed says
+ * which it was. */
+int tlsc_connection_connect_ticket(tlsc_client *c, uint64_t connection, const char *host,
+                                   unsigned port, const char *sni, uint64_t ticket);
+int tlsc_connect_ticket(tlsc_client *c, uint64_t connection, const char *host, unsigned port,
+                        const char *sni, uint64_t ticket, tlsc_connection_info *ret);
+/* The id of the newest ticket tlsd keeps for this connection (an id, not the secret; usable
+ * by the same user only, with tlsc_connect_ticket()). -TLSD_ERR_NOT_FOUND until the server
+ * sent one: TLS 1.2 tickets come with the handshake, TLS 1.3 ones after it, typically once
+ * the first data was read. */
+int tlsc_get_ticket(tlsc_client *c, uint64_t connection, uint64_t *ret_ticket);
+
 /* The app-decides answer. Does not wait for the daemon's reply, so it is safe in an event
  * handler; a failure shows as the connection's HANDSHAKE_FAILED event. */
 int tlsc_certificate_response(tlsc_client *c, uint64_t connection, int accept);
@@ -290,6 +312,11 @@ int tlsc_connection_bind_async(tlsc_client *c, uint64_t connection, const char *
 int tlsc_connection_connect_async(tlsc_client *c, uint64_t connection, const char *host,
                                   unsigned port, const char *sni, tlsc_done_cb cb,
                                   void *userdata);
+int tlsc_connection_connect_ticket_async(tlsc_client *c, uint64_t connection, const char *host,
+                                         unsigned port, const char *sni, uint64_t ticket,
+                                         tlsc_done_cb cb, void *userdata);
+/* The callback's id is the ticket id. */
+int tlsc_get_ticket_async(tlsc_client *c, uint64_t connection, tlsc_id_cb cb, void *userdata);
 int tlsc_connection_disconnect_async(tlsc_client *c, uint64_t connection, tlsc_done_cb cb,
                                      void *userdata);
 int tlsc_connection_destroy_async(tlsc_client *c, uint64_t connection, tlsc_done_cb cb,
