@@ -99,6 +99,13 @@ static const AttrSpec attr_table[_TLSD_A_MAX] = {
         [TLSD_A_RETRIES] = { "retries", KIND_U32, 0 },
         [TLSD_A_RESUME] = { "resume", KIND_U32, 0 },
         [TLSD_A_TICKET_ID] = { "ticket-id", KIND_U64, 0 },
+        [TLSD_A_TICKET_ENTRIES] = { "ticket-entries", KIND_U32, 0 },
+        [TLSD_A_TICKET_STORED] = { "ticket-stored", KIND_U64, 0 },
+        [TLSD_A_TICKET_HITS] = { "ticket-hits", KIND_U64, 0 },
+        [TLSD_A_TICKET_MISSES] = { "ticket-misses", KIND_U64, 0 },
+        [TLSD_A_TICKET_EXPIRED] = { "ticket-expired", KIND_U64, 0 },
+        [TLSD_A_TICKET_EVICTED] = { "ticket-evicted", KIND_U64, 0 },
+        [TLSD_A_TICKET_REJECTED] = { "ticket-rejected", KIND_U64, 0 },
 };
 
 typedef struct AttrRule {
@@ -217,6 +224,11 @@ static const AttrRule event_message_too_large[] = {
 static const AttrRule session_id_reply[] = { REQ(TLSD_A_SESSION_ID), END };
 static const AttrRule connection_id_reply[] = { REQ(TLSD_A_CONNECTION_ID), END };
 static const AttrRule ticket_id_reply[] = { REQ(TLSD_A_TICKET_ID), END };
+static const AttrRule ticket_stats_reply[] = {
+        REQ(TLSD_A_TICKET_ENTRIES), REQ(TLSD_A_TICKET_STORED),  REQ(TLSD_A_TICKET_HITS),
+        REQ(TLSD_A_TICKET_MISSES),  REQ(TLSD_A_TICKET_EXPIRED), REQ(TLSD_A_TICKET_EVICTED),
+        REQ(TLSD_A_TICKET_REJECTED), END,
+};
 
 static const MsgSpec msg_table[_TLSD_MSG_MAX] = {
         [TLSD_MSG_VERSION] = { "Version", false, NULL, version_reply, 0, 0 },
@@ -255,6 +267,7 @@ static const MsgSpec msg_table[_TLSD_MSG_MAX] = {
         [TLSD_MSG_EVENT_MESSAGE_TOO_LARGE] = { "MessageTooLarge", true, NULL,
                                                event_message_too_large, 0, 0 },
         [TLSD_MSG_GET_TICKET] = { "GetTicket", false, connection_id_only, ticket_id_reply, 0, 0 },
+        [TLSD_MSG_TICKET_STATS] = { "TicketStats", false, NULL, ticket_stats_reply, 0, 0 },
 };
 
 static const char *const proto_error_names[_TLSD_PROTO_MAX] = {

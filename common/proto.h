@@ -63,6 +63,8 @@ typedef enum TlsdMsgType {
         TLSD_MSG_CONNECTION_RETRY = 23,       /* after Timeout: start the schedule again */
         TLSD_MSG_EVENT_MESSAGE_TOO_LARGE = 24, /* DTLS: an app message was over the limit */
         TLSD_MSG_GET_TICKET = 25,             /* the id of a connection's resumable ticket */
+        TLSD_MSG_TICKET_STATS = 26,           /* client ticket cache counters (the caller's uid;
+                                               * root: all) */
         _TLSD_MSG_MAX,
 } TlsdMsgType;
 
@@ -139,6 +141,13 @@ typedef enum TlsdAttrType {
         TLSD_A_RETRIES = 69,        /* u32 */
         TLSD_A_RESUME = 70,         /* u32 bool: automatic resumption (client sessions, default 1) */
         TLSD_A_TICKET_ID = 71,      /* u64: a ticket in tlsd's cache (an id, not the secret) */
+        TLSD_A_TICKET_ENTRIES = 72, /* u32: tickets held now */
+        TLSD_A_TICKET_STORED = 73,  /* u64: tickets stored since start */
+        TLSD_A_TICKET_HITS = 74,    /* u64: tickets taken for a resumption offer */
+        TLSD_A_TICKET_MISSES = 75,  /* u64: automatic lookups that found none */
+        TLSD_A_TICKET_EXPIRED = 76, /* u64: dropped at expiry */
+        TLSD_A_TICKET_EVICTED = 77, /* u64: dropped over the cache limits */
+        TLSD_A_TICKET_REJECTED = 78, /* u64: offered, refused by the server */
         _TLSD_A_MAX,
 } TlsdAttrType;
 

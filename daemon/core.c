@@ -7,6 +7,7 @@
 #include "engine.h"
 #include "manager.h"
 #include "proto.h"
+#include "ticket-cache.h"
 
 void core_version(Manager *m, CoreVersion *ret) {
         *ret = (CoreVersion) {
@@ -18,4 +19,12 @@ void core_version(Manager *m, CoreVersion *ret) {
 
 void core_whoami(const Peer *p, CoreIdentity *ret) {
         *ret = (CoreIdentity) { .uid = p->uid, .gid = p->gid, .pid = p->pid };
+}
+
+void core_ticket_stats(const Peer *p, TicketCacheStats *ret) {
+        *ret = (TicketCacheStats) {};
+        if (!p->manager->ticket_cache)
+                return;
+        ticket_cache_stats(p->manager->ticket_cache,
+                           p->uid == 0 ? TICKET_UID_ALL : (uint32_t) p->uid, ret);
 }

@@ -28,6 +28,10 @@ typedef struct CoreIdentity {
 /* The credentials the daemon attributes a client's requests to. */
 void core_whoami(const Peer *p, CoreIdentity *ret);
 
+struct TicketCacheStats;
+/* The client ticket cache's counters for the caller's uid; root sees those of all uids. */
+void core_ticket_stats(const Peer *p, struct TicketCacheStats *ret);
+
 /* ---- events: the core tells a Peer's adapter about its connections ---- */
 
 typedef enum CoreEventType {

@@ -18,6 +18,7 @@
 #include "core.h"
 #include "listener.h"
 #include "session.h"
+#include "ticket-cache.h"
 #include "error.h"
 #include "log.h"
 #include "manager.h"
@@ -273,6 +274,20 @@ static int handle_get_ticket(UnixRequest *req) {
         return 0;
 }
 
+static int handle_ticket_stats(UnixRequest *req) {
+        TicketCacheStats st;
+
+        core_ticket_stats(req->client->peer, &st);
+        tlsd_msg_put_u32(req->reply, TLSD_A_TICKET_ENTRIES, st.entries);
+        tlsd_msg_put_u64(req->reply, TLSD_A_TICKET_STORED, st.stored);
+        tlsd_msg_put_u64(req->reply, TLSD_A_TICKET_HITS, st.hits);
+        tlsd_msg_put_u64(req->reply, TLSD_A_TICKET_MISSES, st.misses);
+        tlsd_msg_put_u64(req->reply, TLSD_A_TICKET_EXPIRED, st.expired);
+        tlsd_msg_put_u64(req->reply, TLSD_A_TICKET_EVICTED, st.evicted);
+        tlsd_msg_put_u64(req->reply, TLSD_A_TICKET_REJECTED, st.rejected);
+        return 0;
+}
+
 static int handle_certificate_response(UnixRequest *req) {
         Connection *c = find_connection(req);
         uint32_t accept = 0;
@@ -426,6 +441,7 @@ static const UnixHandler handlers[_TLSD_MSG_MAX] = {
         [TLSD_MSG_CONNECTION_DESTROY] = handle_connection_destroy,
         [TLSD_MSG_CONNECTION_RETRY] = handle_connection_retry,
         [TLSD_MSG_GET_TICKET] = handle_get_ticket,
+        [TLSD_MSG_TICKET_STATS] = handle_ticket_stats,
 };
 
 /* ---- events ---- */

@@ -24,7 +24,13 @@
 
 #define _public_ __attribute__((visibility("default")))
 
-typedef enum PendingKind { PENDING_DONE, PENDING_VERSION, PENDING_IDENTITY, PENDING_ID } PendingKind;
+typedef enum PendingKind {
+        PENDING_DONE,
+        PENDING_VERSION,
+        PENDING_IDENTITY,
+        PENDING_ID,
+        PENDING_TICKET_STATS,
+} PendingKind;
 
 typedef struct Pending {
         struct Pending *next;
@@ -35,6 +41,7 @@ typedef struct Pending {
                 tlsc_version_cb version;
                 tlsc_identity_cb identity;
                 tlsc_id_cb id;
+                tlsc_ticket_stats_cb ticket_stats;
         } cb;
         uint16_t id_attr; /* PENDING_ID: the attribute carrying the new object's id */
         void *userdata;
@@ -158,6 +165,9 @@ static void fail_pending(tlsc_client *c, int result) {
                         break;
                 case PENDING_ID:
                         p->cb.id(c, result, 0, p->userdata);
+                        break;
+                case PENDING_TICKET_STATS:
+                        p->cb.ticket_stats(c, result, NULL, p->userdata);
                         break;
                 }
                 free(p);
@@ -346,6 +356,20 @@ static void fill_identity(const TlsdMsgView *v, tlsc_identity *ret) {
         *ret = (tlsc_identity) { .uid = (uid_t) u, .gid = (gid_t) g, .pid = (pid_t) p };
 }
 
+static void fill_ticket_stats(const TlsdMsgView *v, tlsc_ticket_stats *ret) {
+        uint32_t entries = 0;
+
+        *ret = (tlsc_ticket_stats) {};
+        (void) tlsd_msg_get_u32(v, TLSD_A_TICKET_ENTRIES, &entries);
+        ret->entries = entries;
+        (void) tlsd_msg_get_u64(v, TLSD_A_TICKET_STORED, &ret->stored);
+        (void) tlsd_msg_get_u64(v, TLSD_A_TICKET_HITS, &ret->hits);
+        (void) tlsd_msg_get_u64(v, TLSD_A_TICKET_MISSES, &ret->misses);
+        (void) tlsd_msg_get_u64(v, TLSD_A_TICKET_EXPIRED, &ret->expired);
+        (void) tlsd_msg_get_u64(v, TLSD_A_TICKET_EVICTED, &ret->evicted);
+        (void) tlsd_msg_get_u64(v, TLSD_A_TICKET_REJECTED, &ret->rejected);
+}
+
 static void complete_pending(tlsc_client *c, Pending *p, const TlsdMsgView *v) {
         int r = result_of(c, v);
 
@@ -375,6 +399,14 @@ static void complete_pending(tlsc_client *c, Pending *p, const TlsdMsgView *v) {
                 if (r >= 0 && tlsd_msg_get_u64(v, (TlsdAttrType) p->id_attr, &id) < 0)
                         r = -TLSD_ERR_PROTOCOL;
                 p->cb.id(c, r, id, p->userdata);
+                break;
+        }
+        case PENDING_TICKET_STATS: {
+                tlsc_ticket_stats st;
+
+                if (r >= 0)
+                        fill_ticket_stats(v, &st);
+                p->cb.ticket_stats(c, r, r >= 0 ? &st : NULL, p->userdata);
                 break;
         }
         }
@@ -790,6 +822,28 @@ _public_ int tlsc_whoami_async(tlsc_client *c, tlsc_identity_cb cb, void *userda
         if (!cb)
                 return -TLSD_ERR_PARAM;
         return call_async(c, TLSD_MSG_WHOAMI, NULL, 0, &p);
+}
+
+_public_ int tlsc_get_ticket_stats(tlsc_client *c, tlsc_ticket_stats *ret) {
+        Waiter w = {};
+        int r;
+
+        if (!ret)
+                return -TLSD_ERR_PARAM;
+        r = call_simple(c, TLSD_MSG_TICKET_STATS, NULL, 0, &w);
+        if (r < 0)
+                return r;
+        fill_ticket_stats(&w.view, ret);
+        return 0;
+}
+
+_public_ int tlsc_get_ticket_stats_async(tlsc_client *c, tlsc_ticket_stats_cb cb,
+                                         void *userdata) {
+        Pending p = { .kind = PENDING_TICKET_STATS, .cb.ticket_stats = cb, .userdata = userdata };
+
+        if (!cb)
+                return -TLSD_ERR_PARAM;
+        return call_async(c, TLSD_MSG_TICKET_STATS, NULL, 0, &p);
 }
 
 /* ---- sessions and connections ---- */

@@ -33,6 +33,8 @@ static void help(void) {
                "  version           show the daemon's version, protocol and TLS library\n"
                "  ping [COUNT]      round-trip COUNT requests (default 1) and report timing\n"
                "  whoami            show the uid/gid/pid tlsd attributes your requests to\n"
+               "  tickets           show the session ticket cache counters of your user\n"
+               "                    (root: of all users)\n"
                "  connect HOST:PORT open a verified TLS channel through tlsd, print what was\n"
                "                    negotiated, then copy stdin to it and it to stdout\n"
                "  listen [ADDR:]PORT  serve TLS through tlsd: echo each connection's data,\n"
@@ -135,6 +137,23 @@ static int cmd_whoami(tlsc_client *c) {
         if (r < 0)
                 return fail(c, "whoami", r);
         printf("uid=%u gid=%u pid=%d\n", (unsigned) id.uid, (unsigned) id.gid, (int) id.pid);
+        return 0;
+}
+
+static int cmd_tickets(tlsc_client *c) {
+        tlsc_ticket_stats st;
+        int r = tlsc_get_ticket_stats(c, &st);
+
+        if (r < 0)
+                return fail(c, "tickets", r);
+        printf("entries: %u\n"
+               "stored: %" PRIu64 "\n"
+               "hits: %" PRIu64 "\n"
+               "misses: %" PRIu64 "\n"
+               "expired: %" PRIu64 "\n"
+               "evicted: %" PRIu64 "\n"
+               "rejected: %" PRIu64 "\n",
+               st.entries, st.stored, st.hits, st.misses, st.expired, st.evicted, st.rejected);
         return 0;
 }
 
@@ -999,6 +1018,7 @@ int main(int argc, char *argv[]) {
         }
         if (strcmp(cmd, "status") != 0 && strcmp(cmd, "version") != 0 &&
             strcmp(cmd, "ping") != 0 && strcmp(cmd, "whoami") != 0 &&
+            strcmp(cmd, "tickets") != 0 &&
             strcmp(cmd, "connect") != 0 && strcmp(cmd, "listen") != 0) {
                 fprintf(stderr, "tlsctl: unknown command '%s'\nTry 'tlsctl --help' for more "
                                 "information.\n", cmd);
@@ -1014,6 +1034,8 @@ int main(int argc, char *argv[]) {
                 r = cmd_version(c);
         else if (strcmp(cmd, "whoami") == 0)
                 r = cmd_whoami(c);
+        else if (strcmp(cmd, "tickets") == 0)
+                r = cmd_tickets(c);
         else if (strcmp(cmd, "connect") == 0)
                 r = cmd_connect(c, argc - optind, argv + optind);
         else if (strcmp(cmd, "listen") == 0)

@@ -1630,6 +1630,13 @@ static const AttrInfo spec_attrs[_TLSD_A_MAX] = {
         [TLSD_A_RETRIES] = { V_U32, 0 },
         [TLSD_A_RESUME] = { V_U32, 0 },
         [TLSD_A_TICKET_ID] = { V_U64, 0 },
+        [TLSD_A_TICKET_ENTRIES] = { V_U32, 0 },
+        [TLSD_A_TICKET_STORED] = { V_U64, 0 },
+        [TLSD_A_TICKET_HITS] = { V_U64, 0 },
+        [TLSD_A_TICKET_MISSES] = { V_U64, 0 },
+        [TLSD_A_TICKET_EXPIRED] = { V_U64, 0 },
+        [TLSD_A_TICKET_EVICTED] = { V_U64, 0 },
+        [TLSD_A_TICKET_REJECTED] = { V_U64, 0 },
 };
 
 typedef struct Rule {
@@ -1682,6 +1689,11 @@ static const Rule spec_connection_connect[] = {
         OPT(TLSD_A_TICKET_ID), END_RULES,
 };
 static const Rule spec_ticket_id_reply[] = { REQ(TLSD_A_TICKET_ID), END_RULES };
+static const Rule spec_ticket_stats_reply[] = {
+        REQ(TLSD_A_TICKET_ENTRIES), REQ(TLSD_A_TICKET_STORED),  REQ(TLSD_A_TICKET_HITS),
+        REQ(TLSD_A_TICKET_MISSES),  REQ(TLSD_A_TICKET_EXPIRED), REQ(TLSD_A_TICKET_EVICTED),
+        REQ(TLSD_A_TICKET_REJECTED), END_RULES,
+};
 static const Rule spec_certificate_response[] = {
         REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_ACCEPT), END_RULES,
 };
@@ -1783,6 +1795,7 @@ static const MsgInfo spec_msgs[_TLSD_MSG_MAX] = {
                                                spec_message_too_large, 0, 0 },
         [TLSD_MSG_GET_TICKET] = { "GetTicket", false, spec_connection_id, spec_ticket_id_reply,
                                   0, 0 },
+        [TLSD_MSG_TICKET_STATS] = { "TicketStats", false, NULL, spec_ticket_stats_reply, 0, 0 },
 };
 
 typedef enum SideKind {

@@ -107,12 +107,41 @@ resumed() {
 ticket_of() { printf '%s\n' "$out" | sed -n 's/^ticket: \([0-9][0-9]*\)$/\1/p' | tail -n 1; }
 ca="--ca=$PKI/ca.pem"
 
+# tickets_stat NAME [WRAPPER...]: one counter of `tlsctl tickets` (empty on failure).
+tickets_stat() {
+  local name=$1
+  shift
+  # shellcheck disable=SC2068 # the wrapper is words
+  $@ "$TLSCTL" tickets 2>&1 | sed -n "s/^$name: \([0-9][0-9]*\)\$/\1/p"
+}
+# gt A B: A and B are numbers and A > B.
+gt() { [ -n "$1" ] && [ -n "$2" ] && [ "$1" -gt "$2" ]; }
+
 for v in 3 2; do
   eval "port=\$p1$v"
+  stored0=$(tickets_stat stored) hits0=$(tickets_stat hits)
   conn -- "$ca" "localhost:$port"
   resumed "TLS 1.$v: first process, full handshake" no
+  stored1=$(tickets_stat stored) hits1=$(tickets_stat hits)
+  gt "$stored1" "$stored0" && pass "TLS 1.$v: tlsctl tickets: stored grows ($stored0 -> $stored1)" ||
+    fail "TLS 1.$v: tlsctl tickets: stored $stored0 -> $stored1: $("$TLSCTL" tickets 2>&1)"
   conn -- "$ca" "localhost:$port"
   resumed "TLS 1.$v: second process resumes automatically" yes
+  hits2=$(tickets_stat hits)
+  gt "$hits2" "$hits1" && pass "TLS 1.$v: tlsctl tickets: hits grow with a resumption" ||
+    fail "TLS 1.$v: tlsctl tickets: hits $hits0 -> $hits1 -> $hits2: $("$TLSCTL" tickets 2>&1)"
+  if [ $v = 3 ]; then
+    entries=$(tickets_stat entries)
+    gt "$entries" 0 && pass "tlsctl tickets: entries $entries" ||
+      fail "tlsctl tickets: entries '$entries': $("$TLSCTL" tickets 2>&1)"
+    if $as_other; then
+      # shellcheck disable=SC2086
+      n=$(tickets_stat entries $as_nobody) s=$(tickets_stat stored $as_nobody)
+      [ "$n" = 0 ] && [ "$s" = 0 ] &&
+        pass "tlsctl tickets is per uid: uid 65534 sees 0 entries, 0 stored" ||
+        fail "tlsctl tickets as uid 65534: entries '$n' stored '$s'"
+    fi
+  fi
   conn -- "$ca" "localhost:$port"
   resumed "TLS 1.$v: third process resumes too" yes
   conn -- "$ca" --no-resume "localhost:$port"

@@ -109,6 +109,18 @@ typedef struct tlsc_identity {
         pid_t pid;
 } tlsc_identity;
 
+/* The client ticket cache (automatic and explicit resumption) as tlsd counts it for the caller's
+ * user; for root, summed over all users. Counters run since tlsd started. */
+typedef struct tlsc_ticket_stats {
+        unsigned entries;  /* tickets held now */
+        uint64_t stored;   /* tickets servers sent that tlsd kept */
+        uint64_t hits;     /* tickets taken from the cache for a resumption offer */
+        uint64_t misses;   /* automatic resumptions that found no ticket (full handshake) */
+        uint64_t expired;  /* tickets dropped at the end of their lifetime */
+        uint64_t evicted;  /* tickets dropped to stay within the cache limits */
+        uint64_t rejected; /* tickets offered that the server refused (full handshake) */
+} tlsc_ticket_stats;
+
 /* The socket tlsc_open(NULL, ...) uses: $TLSD_SOCKET if set, else /run/tlsd/tlsd.sock if it
  * exists, else $XDG_RUNTIME_DIR/tlsd/tlsd.sock. Returned string is static or from getenv. */
 const char *tlsc_default_socket_path(void);
@@ -129,6 +141,8 @@ int tlsc_get_version(tlsc_client *c, tlsc_version *ret);
 int tlsc_ping(tlsc_client *c, const void *payload, size_t size);
 /* The credentials the daemon attributes this client's requests to. */
 int tlsc_whoami(tlsc_client *c, tlsc_identity *ret);
+/* The ticket cache counters of this client's user (root: of all users). */
+int tlsc_get_ticket_stats(tlsc_client *c, tlsc_ticket_stats *ret);
 
 /* ---- non-blocking use ---- */
 int tlsc_get_fd(const tlsc_client *c);
@@ -144,11 +158,15 @@ typedef void (*tlsc_done_cb)(tlsc_client *c, int result, void *userdata);
 typedef void (*tlsc_version_cb)(tlsc_client *c, int result, const tlsc_version *v, void *userdata);
 typedef void (*tlsc_identity_cb)(tlsc_client *c, int result, const tlsc_identity *id,
                                  void *userdata);
+/* st is NULL when result < 0. */
+typedef void (*tlsc_ticket_stats_cb)(tlsc_client *c, int result, const tlsc_ticket_stats *st,
+                                     void *userdata);
 
 int tlsc_ping_async(tlsc_client *c, const void *payload, size_t size, tlsc_done_cb cb,
                     void *userdata);
 int tlsc_get_version_async(tlsc_client *c, tlsc_version_cb cb, void *userdata);
 int tlsc_whoami_async(tlsc_client *c, tlsc_identity_cb cb, void *userdata);
+int tlsc_get_ticket_stats_async(tlsc_client *c, tlsc_ticket_stats_cb cb, void *userdata);
 
 /* ---- sessions: the policy for a set of connections ---- */
 
