@@ -22,6 +22,7 @@
 #include "log.h"
 #include "manager.h"
 #include "session.h"
+#include "ticket-cache.h"
 
 typedef struct BusPeer {
         struct BusPeer *next;
@@ -637,6 +638,20 @@ static int method_stats(sd_bus_message *m, void *userdata, sd_bus_error *error) 
                 "Connections", connections, "Listeners", listeners);
 }
 
+/* The client ticket cache's counters for the caller's uid (root: all uids). */
+static int method_ticket_stats(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Peer *p = bus_peer(userdata, m, error);
+        TicketCacheStats st;
+
+        if (!p)
+                return -EACCES;
+        core_ticket_stats(p, &st);
+        return sd_bus_reply_method_return(m, "a{st}", 7, "Entries", (uint64_t) st.entries,
+                                          "Stored", st.stored, "Hits", st.hits, "Misses",
+                                          st.misses, "Expired", st.expired, "Evicted",
+                                          st.evicted, "Rejected", st.rejected);
+}
+
 static int method_set_log_level(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Peer *p = bus_peer(userdata, m, error);
         const char *level;
@@ -682,6 +697,8 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Stats", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{st}", counters),
                                 method_stats, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("TicketStats", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{st}", counters),
+                                method_ticket_stats, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("SetLogLevel", SD_BUS_ARGS("s", level), SD_BUS_NO_RESULT,
                                 method_set_log_level, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,

@@ -78,20 +78,40 @@ static int method_bind(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return sd_bus_reply_method_return(m, NULL);
 }
 
+/* Connect, and ConnectWithTicket: the same with a ticket id from GetTicket (0: automatic
+ * resumption, as Connect). NotFound for a ticket that is not the caller's user's or is gone,
+ * PermissionDenied for one issued for another peer or policy. */
 static int method_connect(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         char message[ERROR_MESSAGE_MAX] = "";
         const char *host, *sni;
         uint32_t port;
+        uint64_t ticket = 0;
         int r;
         CALLER_CONNECTION(c);
 
         r = sd_bus_message_read(m, "sus", &host, &port, &sni);
+        if (r >= 0 && sd_bus_message_has_signature(m, "sust"))
+                r = sd_bus_message_read(m, "t", &ticket);
         if (r < 0)
                 return r;
-        r = connection_connect(c, host, port, *sni ? sni : NULL, 0, message);
+        r = connection_connect(c, host, port, *sni ? sni : NULL, ticket, message);
         if (r < 0)
                 return bus_error(error, r, message);
         return sd_bus_reply_method_return(m, NULL);
+}
+
+/* The id of the newest ticket tlsd keeps from this connection (not the secret); NotFound until
+ * the server sent one (TLS 1.3: after the handshake, with the first data read). */
+static int method_get_ticket(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        char message[ERROR_MESSAGE_MAX] = "";
+        uint64_t id = 0;
+        int r;
+        CALLER_CONNECTION(c);
+
+        r = connection_get_ticket(c, &id, message);
+        if (r < 0)
+                return bus_error(error, r, message);
+        return sd_bus_reply_method_return(m, "t", id);
 }
 
 static int method_certificate_response(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -316,6 +336,11 @@ static const sd_bus_vtable connection_vtable[] = {
                                 method_bind, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Connect", SD_BUS_ARGS("s", host, "u", port, "s", server_name),
                                 SD_BUS_NO_RESULT, method_connect, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ConnectWithTicket",
+                                SD_BUS_ARGS("s", host, "u", port, "s", server_name, "t", ticket),
+                                SD_BUS_NO_RESULT, method_connect, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetTicket", SD_BUS_NO_ARGS, SD_BUS_RESULT("t", ticket),
+                                method_get_ticket, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("CertificateResponse", SD_BUS_ARGS("b", accept),
                                 SD_BUS_NO_RESULT, method_certificate_response,
                                 SD_BUS_VTABLE_UNPRIVILEGED),

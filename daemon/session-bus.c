@@ -113,6 +113,8 @@ static int read_options(sd_bus_message *m, SessionOptions *o, int *persistent,
                 U32_SET("Mtu", mtu, mtu)
                 BOOL_SET("DtlsCid", dtls_cid, dtls_cid)
                 U32_SET("IdleTimeout", idle_timeout_ms, idle_timeout)
+                /* client: automatic resumption from tlsd's ticket cache (default true) */
+                BOOL_SET("Resume", resume, resume)
                 STR("Ciphers", ciphers)
                 STR("Groups", groups)
                 BYTES("Certificate", cert, cert_size)

@@ -13,6 +13,11 @@ Modes:
              and connection in this tlsd, one message per Send/Receive, the oversize-message
              error and signal, Connection IDs, the Timeout signal and Retry against a UDP port
              that never answers, the idle timeout, invalid DTLS options
+  tickets    session tickets over D-Bus against an openssl s_server -tls1_3 -num_tickets 2:
+             automatic resumption (the Resumed property), GetTicket, ConnectWithTicket,
+             Manager.TicketStats, Resume=false; another uid (--other-uid, run through
+             setpriv as mode ticket-intruder) gets NotFound for the ticket and sees no entries
+  ticket-intruder  (run as another uid in group tlsd) tries --ticket, checks its TicketStats
   owner      (run as a uid in group tlsd) makes a session and a connection, prints their paths
              and "ready", then holds them until stdin is closed
   intruder   (run as another uid in group tlsd) tries to use the owner's objects
@@ -687,6 +692,146 @@ def dtls(a):
     bus.close()
 
 
+# ---- session tickets ----
+
+def echo_line(sig, conn, path, line, timeout=10):
+    """Sends line to a -rev server in message mode, returns what came back up to the newline
+    (reading it is what brings a TLS 1.3 server's tickets in)."""
+    import dbus
+
+    conn.Send(dbus.ByteArray(line))
+    data = b""
+    deadline = time.monotonic() + timeout
+    while b"\n" not in data and time.monotonic() < deadline:
+        if sig.wait(path, "DataReady", max(0.1, deadline - time.monotonic())) is None:
+            break
+        sig.forget(path, "DataReady")
+        chunk, eof = conn.Receive(dbus.UInt32(4096), byte_arrays=True)
+        data += bytes(chunk)
+        if eof:
+            break
+    return data
+
+
+def wait_ticket(conn, timeout=5):
+    """GetTicket, retried while it says NotFound (the ticket may trail the data a little)."""
+    import dbus
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return int(conn.GetTicket())
+        except dbus.exceptions.DBusException as e:
+            if e.get_dbus_name() != "org.tlsd1.Error.NotFound" or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def tickets(a):
+    import dbus
+
+    U = dbus.UInt32
+    bus = connect(a.address)
+    sig = Signals(bus)
+    mgr = iface(bus, "/org/tlsd1", "org.tlsd1.Manager")
+    ca = dbus.ByteArray(slurp(os.path.join(a.pki, "ca.pem")))
+    CONN = "org.tlsd1.Connection"
+    keys = {"Entries", "Stored", "Hits", "Misses", "Expired", "Evicted", "Rejected"}
+
+    st0 = {str(k): int(v) for k, v in mgr.TicketStats().items()}
+    report(set(st0) == keys, "Manager.TicketStats: counters %s" % sorted(st0), st0)
+
+    s = mgr.CreateSession(U(0), options(CA=ca))
+    sess = iface(bus, s, "org.tlsd1.Session")
+
+    def connection(session, ticket=None):
+        c = session.CreateConnection(U(0))
+        conn = iface(bus, c, CONN)
+        if ticket is None:
+            conn.Connect("localhost", U(a.tls13), "")
+        else:
+            conn.ConnectWithTicket("localhost", U(a.tls13), "", dbus.UInt64(ticket))
+        done = sig.wait(c, "HandshakeDone")
+        if not report(done is not None, "tickets: %s: HandshakeDone" % c,
+                      sig.find(c, "HandshakeFailed")):
+            return c, conn, None
+        got = echo_line(sig, conn, c, b"tickets\n")
+        report(got == b"stekcit\n", "tickets: %s: data both ways" % c, got)
+        return c, conn, bool(prop(bus, c, CONN, "Resumed"))
+
+    c1, conn1, r1 = connection(sess)
+    report(r1 is False, "tickets: the first connection makes a full handshake (Resumed=false)",
+           r1)
+    t1 = wait_ticket(conn1)
+    report(t1 != 0, "Connection.GetTicket after data was read: ticket %u" % t1)
+    st1 = {str(k): int(v) for k, v in mgr.TicketStats().items()}
+    report(st1["Stored"] > st0["Stored"] and st1["Entries"] >= 1,
+           "Manager.TicketStats: Stored and Entries count the ticket", (st0, st1))
+    conn1.Destroy()
+
+    c2, conn2, r2 = connection(sess)
+    report(r2 is True, "tickets: the second connection resumes automatically (Resumed=true)", r2)
+    t2 = wait_ticket(conn2)
+    report(t2 != 0 and t2 != t1, "Connection.GetTicket on the resumed connection: ticket %u" % t2,
+           (t1, t2))
+    conn2.Destroy()
+
+    if a.other_uid is not None:
+        out = subprocess.run(
+            ["setpriv", "--reuid=%d" % a.other_uid, "--regid=%d" % a.other_uid,
+             "--groups=%d" % a.other_gid, sys.executable, os.path.abspath(__file__),
+             "ticket-intruder", "--address=" + a.address, "--tls13=%d" % a.tls13,
+             "--ticket=%d" % t2], capture_output=True, text=True, timeout=60)
+        sys.stdout.write(out.stdout)
+        sys.stdout.flush()
+        report(out.returncode == 0, "tickets: ticket-intruder as uid %d" % a.other_uid,
+               out.stderr)
+
+    c3, conn3, r3 = connection(sess, t2)
+    report(r3 is True, "Connection.ConnectWithTicket with GetTicket's id resumes", r3)
+    conn3.Destroy()
+    expect_error("Connection.ConnectWithTicket with a used TLS 1.3 ticket",
+                 lambda: iface(bus, sess.CreateConnection(U(0)), CONN).ConnectWithTicket(
+                     "localhost", U(a.tls13), "", dbus.UInt64(t2)), "org.tlsd1.Error.NotFound")
+    st2 = {str(k): int(v) for k, v in mgr.TicketStats().items()}
+    report(st2["Hits"] >= st1["Hits"] + 2 and st2["Stored"] >= st1["Stored"] + 2,
+           "Manager.TicketStats: Hits and Stored grew with the resumptions", (st1, st2))
+
+    # Resume=false: no ticket offered although the cache has one (a later connection of the
+    # resuming session shows it was there).
+    sn = mgr.CreateSession(U(0), options(CA=ca, Resume=dbus.Boolean(False)))
+    c4, conn4, r4 = connection(iface(bus, sn, "org.tlsd1.Session"))
+    report(r4 is False, "CreateSession Resume=false: no resumption", r4)
+    expect_error("Resume=false: GetTicket keeps no ticket", conn4.GetTicket,
+                 "org.tlsd1.Error.NotFound")
+    conn4.Destroy()  # s_server serves one connection at a time
+    c5, conn5, r5 = connection(sess)
+    report(r5 is True, "tickets: the Resume=true session still resumes with the cached ticket",
+           r5)
+    conn5.Destroy()
+    iface(bus, sn, "org.tlsd1.Session").Destroy()
+    sess.Destroy()
+    bus.close()
+
+
+def ticket_intruder(a):
+    import dbus
+
+    bus = connect(a.address)
+    mgr = iface(bus, "/org/tlsd1", "org.tlsd1.Manager")
+    me = "uid %u" % os.getuid()
+    st = {str(k): int(v) for k, v in mgr.TicketStats().items()}
+    report(st.get("Entries") == 0 and st.get("Stored") == 0 and st.get("Hits") == 0,
+           "%s: Manager.TicketStats shows its own (no) tickets, not root's" % me, st)
+    s = mgr.CreateSession(dbus.UInt32(0), options(SystemTrust=dbus.Boolean(True)))
+    c = iface(bus, s, "org.tlsd1.Session").CreateConnection(dbus.UInt32(0))
+    expect_error("%s: Connection.ConnectWithTicket with root's ticket id" % me,
+                 lambda: iface(bus, c, "org.tlsd1.Connection").ConnectWithTicket(
+                     "localhost", dbus.UInt32(a.tls13), "", dbus.UInt64(a.ticket)),
+                 "org.tlsd1.Error.NotFound")
+    bus.close()
+
+
 # ---- other uids ----
 
 def owner(a):
@@ -774,6 +919,10 @@ def main():
         p.add_argument("--" + port, type=int)
     p.add_argument("--session")
     p.add_argument("--connection")
+    p.add_argument("--tls13", type=int)
+    p.add_argument("--ticket", type=int)
+    p.add_argument("--other-uid", type=int)
+    p.add_argument("--other-gid", type=int)
     a = p.parse_args()
     if a.mode == "xml-merge":
         xml_merge(a.files)
@@ -783,8 +932,8 @@ def main():
         return 0
     import dbus
 
-    modes = {"suite": suite, "dtls": dtls, "owner": owner, "intruder": intruder,
-             "outsider": outsider}
+    modes = {"suite": suite, "dtls": dtls, "tickets": tickets, "ticket-intruder": ticket_intruder,
+             "owner": owner, "intruder": intruder, "outsider": outsider}
     try:
         modes[a.mode](a)
     except dbus.exceptions.DBusException as e:

@@ -10,6 +10,8 @@
 #   c. every operation and signal through tests/dbus-client.py (python3-dbus, one bus connection);
 #      then DTLS: a DTLS listener and client in this tlsd, messages, Connection IDs, the
 #      MessageTooLarge and Timeout signals, Retry against a silent UDP port, invalid options;
+#   c3. session tickets: automatic resumption, GetTicket, ConnectWithTicket, TicketStats,
+#      Resume=false, another uid gets NotFound for the ticket (openssl s_server -tls1_3);
 #   d. the bus policy and per-uid ownership with real uids: outside group tlsd refused by the bus,
 #      inside allowed, another uid's objects invisible (NotFound), a client's objects gone with it.
 # Needs root (other uids, the policy's user and group tlsd, which it creates if missing).
@@ -143,7 +145,7 @@ bc() { timeout 10 busctl --system "$@"; }
 
 ports=$("$PY" -c '
 import socket
-socks = [socket.socket() for _ in range(6)]
+socks = [socket.socket() for _ in range(7)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))')
@@ -161,6 +163,13 @@ ossl server-ecdsa-chain server-ecdsa; port_2=$port
 ossl server-ecdsa-chain server-ecdsa; port_3=$port
 ossl server-selfsigned; port_self=$port
 ossl server-wronghost; port_wrong=$port
+# TLS 1.3 only, two tickets per handshake: resumption over D-Bus
+port_t13=${ports%% *}
+ports=${ports#* }
+openssl s_server -accept "127.0.0.1:$port_t13" -rev -quiet -tls1_3 -num_tickets 2 \
+  -cert "$PKI/server-ecdsa-chain.pem" -key "$PKI/server-ecdsa.key" \
+  >"$tmp/s_server-$port_t13.log" 2>&1 </dev/null &
+peer_pids="$peer_pids $!"
 # all at once, from one python start (lib.sh's wait_for_port starts one per try)
 late=$("$PY" -c '
 import socket, sys, time
@@ -174,7 +183,8 @@ while todo and time.monotonic() < deadline:
         s.close()
     if todo:
         time.sleep(0.05)
-print(" ".join(str(p) for p in todo))' "$port_a" "$port_1" "$port_2" "$port_3" "$port_self" "$port_wrong")
+print(" ".join(str(p) for p in todo))' "$port_a" "$port_1" "$port_2" "$port_3" "$port_self" \
+  "$port_wrong" "$port_t13")
 for p in $late; do
   fail "openssl s_server did not start on port $p: $(cat "$tmp/s_server-$p.log")"
 done
@@ -414,6 +424,12 @@ fi
 timeout 90 "$PY" "$CLIENT" dtls --address="$address" --pki="$PKI" >"$tmp/dtls.out" 2>&1 &&
   rc=0 || rc=$?
 count_client "$tmp/dtls.out" "$rc" "dbus-client.py dtls"
+
+# ---- c3. session tickets over D-Bus (uid $uid_b: the other uid) ----
+
+timeout 120 "$PY" "$CLIENT" tickets --address="$address" --pki="$PKI" --tls13="$port_t13" \
+  --other-uid="$uid_b" --other-gid="$tlsd_gid" >"$tmp/tickets.out" 2>&1 && rc=0 || rc=$?
+count_client "$tmp/tickets.out" "$rc" "dbus-client.py tickets"
 
 # ---- d. policy and ownership with real uids ----
 
