@@ -645,11 +645,14 @@ if grep -q '^open 400$' "$tmp/slow.out"; then
   fi
   n_timeouts=$(grep -c 'handshake failed: no completed handshake within 2000 ms' "$tmp/tlsd/tlsd.log")
   n_evicted=$(grep -c "handshake failed: evicted: the listener's handshake slots are full" "$tmp/tlsd/tlsd.log")
-  # slowdef: 72 silent ones over 128 and the legitimate client each evict one.
-  if [ "$n_evicted" -eq 73 ] && [ "$n_timeouts" -eq $((400 - 73)) ]; then
-    pass "tlsd logs 327 handshake timeouts and 73 evictions"
+  # slowdef: the 72 silent ones over 128 each evict one; the legitimate client evicts one
+  # more if it arrives while all slots are still busy (on a loaded machine the first silent
+  # ones may have timed out by then). Every silent connection ends one way or the other.
+  if [ "$n_evicted" -ge 72 ] && [ "$n_evicted" -le 73 ] &&
+    [ $((n_timeouts + n_evicted)) -eq 400 ]; then
+    pass "tlsd logs $n_timeouts handshake timeouts and $n_evicted evictions (72 or 73)"
   else
-    fail "tlsd logged $n_timeouts handshake timeouts and $n_evicted evictions, want 327 and 73"
+    fail "tlsd logged $n_timeouts handshake timeouts and $n_evicted evictions, want 72-73 evictions and the rest timeouts"
   fi
   after_fds=$(settled_fds)
   if [ "$after_fds" -eq "$base_fds" ]; then
