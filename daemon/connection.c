@@ -260,6 +260,13 @@ int connection_pump(Connection *c) {
                                 c->app_gone = true; /* the app closed its end */
                                 c->to_app.start = c->to_app.end;
                         }
+                } else if (c->close_notify_seen && !c->peer_closed) {
+                        /* Seen while gathering data, now that the data is out: the app reads
+                         * EOF. */
+                        c->peer_closed = true;
+                        c->read_wait = ENGINE_WAIT_NONE;
+                        (void) shutdown(c->app_fd, SHUT_WR);
+                        progress = true;
                 } else if (!c->peer_closed &&
                            (c->net_readable || engine_conn_pending(c->tls) > 0)) {
                         size_t got = 0;
@@ -286,6 +293,11 @@ int connection_pump(Connection *c) {
                                 c->read_wait = ENGINE_WAIT_NONE;
                                 c->bytes_in += (uint64_t) got;
                                 progress = true;
+                                /* A close_notify that ended the gathering is not seen again by
+                                 * another read (the peer's records can all have come with the
+                                 * handshake, as after a resumption): remember it. */
+                                if (n == 0)
+                                        c->close_notify_seen = true;
                                 if (w < 0 && errno != EAGAIN && errno != EINTR) {
                                         c->app_gone = true;
                                 } else if (w < (ssize_t) got) {

@@ -77,6 +77,7 @@ struct Connection {
         bool app_eof;        /* app shut its write side: close_notify goes out */
         bool close_sent;
         bool peer_closed;    /* close_notify received: app reads EOF */
+        bool close_notify_seen; /* received behind data not yet handed to the app */
         bool app_gone;       /* app closed its end entirely */
         /* Whether a read may find data: set by epoll, cleared by EAGAIN. Saves the syscall that
          * would only say EAGAIN after every record (epoll is level-triggered: nothing is lost). */
