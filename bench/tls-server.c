@@ -11,11 +11,16 @@
  * (N little-endian). Then the server waits for the client's EOF and sends close_notify.
  *
  * Policy: TLS 1.3 only, one cipher suite and one group (so neither client can negotiate
- * something cheaper), no session tickets and no session cache (so every handshake is full).
- * SIGTERM/SIGINT print a summary (handshakes, failures, resumptions, what was negotiated) to
- * stderr and exit.
+ * something cheaper). By default no session tickets and no session cache (so every handshake
+ * is full). With TICKETS > 0 (bench/resume-run.sh) the server issues that many stateless
+ * TLS 1.3 tickets after every handshake, full or resumed (OpenSSL's default is 2), and accepts
+ * them; still no stateful cache. Whether a client resumes is then the client's choice, and the
+ * server's work per connection does not depend on which client it is.
+ * SIGTERM/SIGINT print a summary (handshakes, failures, resumptions, tickets issued, what was
+ * negotiated) to stderr and exit. SIGUSR1 prints one line of the counters so far
+ * ("stats ok=N failed=N resumed=N tickets=N") to stderr and goes on.
  *
- * Usage: tls-server PORT CERT KEY [SUITE [GROUP]]
+ * Usage: tls-server PORT CERT KEY [SUITE [GROUP [TICKETS]]]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -37,21 +42,23 @@
 #include <openssl/ssl.h>
 
 static SSL_CTX *ctx;
-static atomic_ulong n_ok, n_fail, n_resumed;
+static atomic_ulong n_ok, n_fail, n_resumed, n_tickets;
 static pthread_mutex_t combo_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
         char name[160];
         unsigned long count;
 } combos[16];
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, dump;
 
 static void note_combo(SSL *ssl) {
         char name[160];
         int nid = SSL_get_negotiated_group(ssl);
         const char *g = nid > 0 ? OBJ_nid2sn(nid) : "?";
 
-        snprintf(name, sizeof(name), "%s %s group=%s", SSL_get_version(ssl),
-                 SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)), g ? g : "?");
+        /* resumed ones: group=? would be a PSK-only (psk_ke) resumption, without (EC)DHE */
+        snprintf(name, sizeof(name), "%s %s group=%s%s", SSL_get_version(ssl),
+                 SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)), g ? g : "?",
+                 SSL_session_reused(ssl) ? " resumed" : "");
         pthread_mutex_lock(&combo_lock);
         for (size_t i = 0; i < sizeof(combos) / sizeof(combos[0]); i++) {
                 if (combos[i].count == 0) {
@@ -178,25 +185,48 @@ out:
 }
 
 static void on_signal(int sig) {
-        (void) sig;
-        stop = 1;
+        if (sig == SIGUSR1)
+                dump = 1;
+        else
+                stop = 1;
+}
+
+/* Called for every ticket the server makes (stateless ones included). */
+static int on_ticket_generated(SSL *ssl, void *arg) {
+        (void) ssl;
+        (void) arg;
+        atomic_fetch_add(&n_tickets, 1);
+        return 1;
+}
+
+static void print_stats(void) {
+        fprintf(stderr, "stats ok=%lu failed=%lu resumed=%lu tickets=%lu\n", atomic_load(&n_ok),
+                atomic_load(&n_fail), atomic_load(&n_resumed), atomic_load(&n_tickets));
+        fflush(stderr);
 }
 
 int main(int argc, char *argv[]) {
         const char *suite = argc > 4 ? argv[4] : "TLS_AES_128_GCM_SHA256";
         const char *group = argc > 5 ? argv[5] : "P-256";
+        int tickets = argc > 6 ? atoi(argv[6]) : 0;
         struct sockaddr_in sa = { .sin_family = AF_INET };
         struct sigaction act = { .sa_handler = on_signal };
         pthread_attr_t attr;
+        sigset_t sigs, old;
         int lfd, one = 1;
 
         if (argc < 4) {
-                fprintf(stderr, "usage: %s PORT CERT KEY [SUITE [GROUP]]\n", argv[0]);
+                fprintf(stderr, "usage: %s PORT CERT KEY [SUITE [GROUP [TICKETS]]]\n", argv[0]);
                 return 2;
         }
         signal(SIGPIPE, SIG_IGN);
         sigaction(SIGTERM, &act, NULL); /* no SA_RESTART: accept() returns EINTR */
         sigaction(SIGINT, &act, NULL);
+        sigaction(SIGUSR1, &act, NULL);
+        sigemptyset(&sigs);
+        sigaddset(&sigs, SIGTERM);
+        sigaddset(&sigs, SIGINT);
+        sigaddset(&sigs, SIGUSR1);
 
         ctx = SSL_CTX_new(TLS_server_method());
         if (!ctx || SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
@@ -209,10 +239,17 @@ int main(int argc, char *argv[]) {
                 ERR_print_errors_fp(stderr);
                 return 1;
         }
-        /* Every handshake full: no tickets, no stateful cache. */
-        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-        SSL_CTX_set_num_tickets(ctx, 0);
+        if (tickets <= 0) {
+                /* Every handshake full: no tickets, no stateful cache. */
+                SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+                SSL_CTX_set_num_tickets(ctx, 0);
+        } else {
+                /* Stateless TLS 1.3 tickets (the key is per process), TICKETS per handshake. */
+                SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
+                SSL_CTX_set_num_tickets(ctx, (size_t) tickets);
+        }
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_session_ticket_cb(ctx, on_ticket_generated, NULL, NULL);
 
         lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         sa.sin_port = htons((uint16_t) atoi(argv[1]));
@@ -230,6 +267,10 @@ int main(int argc, char *argv[]) {
                 pthread_t t;
                 int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
+                if (dump) {
+                        dump = 0;
+                        print_stats();
+                }
                 if (fd < 0) {
                         if (errno == EINTR || errno == ECONNABORTED)
                                 continue;
@@ -237,11 +278,16 @@ int main(int argc, char *argv[]) {
                         break;
                 }
                 setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                /* The signals go to this thread only (accept() returns EINTR): the
+                 * connection threads start with them blocked. */
+                pthread_sigmask(SIG_BLOCK, &sigs, &old);
                 if (pthread_create(&t, &attr, serve, (void *) (intptr_t) fd) != 0)
                         close(fd);
+                pthread_sigmask(SIG_SETMASK, &old, NULL);
         }
-        fprintf(stderr, "tls-server port %s: handshakes ok=%lu failed=%lu resumed=%lu\n", argv[1],
-                atomic_load(&n_ok), atomic_load(&n_fail), atomic_load(&n_resumed));
+        fprintf(stderr, "tls-server port %s: handshakes ok=%lu failed=%lu resumed=%lu tickets=%lu\n",
+                argv[1], atomic_load(&n_ok), atomic_load(&n_fail), atomic_load(&n_resumed),
+                atomic_load(&n_tickets));
         pthread_mutex_lock(&combo_lock);
         for (size_t i = 0; i < sizeof(combos) / sizeof(combos[0]) && combos[i].count; i++)
                 fprintf(stderr, "tls-server port %s: %lu x %s\n", argv[1], combos[i].count,

@@ -11,9 +11,15 @@
  *   bulk STREAMS MIB up|down  STREAMS channels, established first, then each moves MIB MiB
  *                              (up: to a sink that acknowledges the last byte; down: from a
  *                              source); MBps = all bytes / wall time, 1 MB = 10^6 bytes
- *   hs COUNT INFLIGHT          COUNT full handshakes by INFLIGHT threads, each channel: open,
+ *   hs COUNT INFLIGHT          COUNT handshakes by INFLIGHT threads, each channel: open,
  *                              1-byte round trip, close (tlsd: connection create, connect,
- *                              round trip, close fd, connection destroy)
+ *                              round trip, close fd, connection destroy). Full handshakes
+ *                              unless the server issues tickets: then tlsd resumes
+ *                              automatically (its default) unless --no-resume is given;
+ *                              with --via=tlsd the line says how many were resumed
+ *                              (resumed=N, and first_full=N: how many of the workers'
+ *                              first connections were full) and the median of tlsd's
+ *                              handshake_us (connect to handshake done, as tlsd times it)
  *   lat COUNT SIZE             one channel, COUNT round trips of SIZE bytes after 200 warm-up
  *                              ones; median, p99, mean in microseconds
  *   info                       one channel; what was negotiated (tlsd only)
@@ -42,6 +48,7 @@
 static enum { VIA_TLSD, VIA_TCP } via = VIA_TLSD;
 static const char *socket_path, *servername = "localhost", *groups = "P-256";
 static const char *host = "127.0.0.1";
+static bool no_resume;
 static unsigned port;
 static char *ca;
 static size_t ca_size;
@@ -122,6 +129,7 @@ static void opener_init(Opener *o) {
                 .ca_size = ca_size,
                 .verify_mode = TLSC_VERIFY_STRICT,
                 .server_name = servername,
+                .no_resume = no_resume,
         };
         int r;
 
@@ -264,11 +272,16 @@ static void test_bulk(int streams, unsigned mib, bool up) {
 
 /* ---- handshakes ---- */
 
+static int cmp_u64(const void *a, const void *b);
+
 typedef struct HsWorker {
         pthread_t thread;
         pthread_barrier_t *start;
         Opener o;
         int count;
+        int resumed;     /* tlsd: connections whose handshake was a resumption */
+        bool first_full; /* tlsd: the worker's first connection was a full handshake */
+        uint64_t *hs_us; /* tlsd: each connection's handshake_us (tlsd's own measure) */
 } HsWorker;
 
 static void *hs_run(void *arg) {
@@ -280,6 +293,11 @@ static void *hs_run(void *arg) {
                 char b;
 
                 chan_open(&w->o, &ch);
+                w->hs_us[i] = ch.info.handshake_us;
+                if (ch.info.resumed)
+                        w->resumed++;
+                else if (i == 0)
+                        w->first_full = true;
                 write_full(ch.fd, "E", 1);
                 read_full(ch.fd, &b, 1);
                 if (b != 'E')
@@ -293,12 +311,16 @@ static void test_hs(int count, int inflight) {
         HsWorker *w = calloc((size_t) inflight, sizeof(*w));
         pthread_barrier_t start;
         double t0, t1;
+        int resumed = 0, first_full = 0, n_us = 0;
+        uint64_t *us = calloc((size_t) count, sizeof(*us));
 
         pthread_barrier_init(&start, NULL, (unsigned) inflight + 1);
         for (int i = 0; i < inflight; i++) {
                 opener_init(&w[i].o);
                 w[i].start = &start;
                 w[i].count = count / inflight + (i < count % inflight);
+                w[i].hs_us = us + n_us;
+                n_us += w[i].count;
                 pthread_create(&w[i].thread, NULL, hs_run, &w[i]);
         }
         pthread_barrier_wait(&start);
@@ -306,10 +328,19 @@ static void test_hs(int count, int inflight) {
         for (int i = 0; i < inflight; i++)
                 pthread_join(w[i].thread, NULL);
         t1 = now_s();
-        for (int i = 0; i < inflight; i++)
+        for (int i = 0; i < inflight; i++) {
                 opener_done(&w[i].o);
-        printf("test=hs count=%d inflight=%d seconds=%.4f per_s=%.1f\n", count, inflight, t1 - t0,
+                resumed += w[i].resumed;
+                first_full += w[i].first_full;
+        }
+        printf("test=hs count=%d inflight=%d seconds=%.4f per_s=%.1f", count, inflight, t1 - t0,
                (double) count / (t1 - t0));
+        if (via == VIA_TLSD) {
+                qsort(us, (size_t) count, sizeof(*us), cmp_u64);
+                printf(" resume=%s resumed=%d first_full=%d handshake_us_median=%llu", no_resume ? "off" : "auto",
+                       resumed, first_full, (unsigned long long) us[count / 2]);
+        }
+        printf("\n");
 }
 
 /* ---- latency ---- */
@@ -397,6 +428,7 @@ static _Noreturn void usage(void) {
         fprintf(stderr,
                 "usage: tlsd-bench --via=tlsd|tcp --port=PORT [--host=ADDR] [--socket=PATH]\n"
                 "                  [--ca=FILE] [--servername=NAME] [--groups=LIST] [--timeout=S]\n"
+                "                  [--no-resume]\n"
                 "                  bulk STREAMS MIB up|down | hs COUNT INFLIGHT | lat COUNT SIZE"
                 " | info\n");
         exit(2);
@@ -412,6 +444,7 @@ int main(int argc, char *argv[]) {
                 { "servername", required_argument, NULL, 'n' },
                 { "groups", required_argument, NULL, 'g' },
                 { "timeout", required_argument, NULL, 't' },
+                { "no-resume", no_argument, NULL, 'R' },
                 {},
         };
         unsigned timeout = 120;
@@ -447,6 +480,9 @@ int main(int argc, char *argv[]) {
                         break;
                 case 't':
                         timeout = (unsigned) atoi(optarg);
+                        break;
+                case 'R':
+                        no_resume = true;
                         break;
                 default:
                         usage();
