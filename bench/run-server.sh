@@ -93,7 +93,7 @@ SUITE=TLS_AES_128_GCM_SHA256
 GROUP=P-256
 
 # ---- tlsd (its own instance, so its CPU counts only this section's work) ----
-"$TLSD" --runtime-dir="$W/run" --log-level=warning >"$W/tlsd.log" 2>&1 &
+STATE_DIRECTORY="$W/state" "$TLSD" --runtime-dir="$W/run" --log-level=warning >"$W/tlsd.log" 2>&1 &
 PID_TLSD=$!; PIDS+=($!)
 TLSD_SOCK=$W/run/tlsd.sock
 for _ in $(seq 1 200); do "$TLSCTL" --socket="$TLSD_SOCK" ping >/dev/null 2>&1 && break; sleep 0.05; done

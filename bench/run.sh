@@ -135,7 +135,7 @@ PID_SRV_EC=$!; PIDS+=($!)
 PID_SRV_RSA=$!; PIDS+=($!)
 
 # ---- tlsd ----
-"$TLSD" --runtime-dir="$WORK/run" --log-level=warning >"$WORK/tlsd.log" 2>&1 &
+STATE_DIRECTORY="$WORK/state" "$TLSD" --runtime-dir="$WORK/run" --log-level=warning >"$WORK/tlsd.log" 2>&1 &
 PID_TLSD=$!; PIDS+=($!)
 TLSD_SOCK=$WORK/run/tlsd.sock
 
