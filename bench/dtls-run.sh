@@ -23,7 +23,7 @@
 #   WINDOW=64       flow-control window (messages) of the tlsd <-> tlsd throughput
 #   PROFILE=never   always: perf record tlsd during one throughput and one handshake run
 #   BUILD=build/plain   a non-sanitizer tlsd build (configured out of tree and made when missing)
-#   PKI=DIR         test PKI (default /tmp/b/tests/pki if present, else generated)
+#   PKI=DIR         test PKI (default: generated in the work directory)
 #   OUT=bench/RESULTS.md   WRITE=0 prints only
 #   BUILD_NOTE=TEXT what the build is, when it is not the checkout (shown in the Run section)
 set -euo pipefail
@@ -95,7 +95,7 @@ cc -O2 -g -Wall -I"$SRC_TOP/libclient" -o "$WORK/dtls-bench" "$HERE/dtls-bench.c
   -L"$LIBDIR" -ltlsclient -Wl,-rpath,"$LIBDIR" -lpthread
 
 if [ -z "${PKI:-}" ]; then
-  if [ -f /tmp/b/tests/pki/ca.pem ]; then PKI=/tmp/b/tests/pki; else PKI=$WORK/pki; fi
+  PKI=$WORK/pki
 fi
 if [ ! -f "$PKI/server-ecdsa-chain.pem" ]; then
   log "generating test PKI in $PKI"

@@ -36,7 +36,7 @@
 #   SRC=head         head: build a snapshot of git HEAD (git archive; the shared working tree
 #                    may be mid-edit); tree: build the working tree, like bench/run.sh
 #   BUILD=/tmp/tlsd-resume-build   where the -O2 -g (non-sanitizer) build lives
-#   PKI=DIR          test PKI (default /tmp/b/tests/pki if present, else generated)
+#   PKI=DIR          test PKI (default: generated in the work directory)
 #   OUT=bench/RESULTS.md   WRITE=0 prints the section only
 set -euo pipefail
 
@@ -124,7 +124,7 @@ cc -O2 -g -Wall -I"$SRCDIR/libclient" -o "$WORK/tlsd-bench" "$HERE/tlsd-bench.c"
 
 # ---- PKI ----
 if [ -z "${PKI:-}" ]; then
-  if [ -f /tmp/b/tests/pki/ca.pem ]; then PKI=/tmp/b/tests/pki; else PKI=$WORK/pki; fi
+  PKI=$WORK/pki
 fi
 if [ ! -f "$PKI/server-ecdsa-chain.pem" ]; then
   log "generating test PKI in $PKI"

@@ -61,7 +61,7 @@ cc -O2 -g -Wall -I"$TOP/libclient" -o "$W/tlsd-server-app" "$HERE/tlsd-server-ap
   -L"$LIBDIR" -ltlsclient -Wl,-rpath,"$LIBDIR"
 
 if [ -z "${PKI:-}" ]; then
-  if [ -f /tmp/b/tests/pki/ca.pem ]; then PKI=/tmp/b/tests/pki; else PKI=$W/pki; fi
+  PKI=$W/pki
 fi
 if [ ! -f "$PKI/server-rsa-chain.pem" ]; then
   log "generating test PKI in $PKI"

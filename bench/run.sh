@@ -16,7 +16,7 @@
 #   SRV_MIB1=256, SRV_MIB8=32, SRV_HS_COUNT=300, SRV_INFLIGHT=4   the server side's sizes
 #                     (see bench/run-server.sh)
 #   BUILD=/tmp/bench-build   optimized tlsd build (configured and made here when missing)
-#   PKI=DIR           test PKI (default /tmp/b/tests/pki if present, else generated)
+#   PKI=DIR           test PKI (default: generated in the work directory)
 #   OUT=bench/RESULTS.md
 set -euo pipefail
 
@@ -103,7 +103,7 @@ cc -O2 -g -Wall -I"$TOP/libclient" -o "$WORK/tlsd-bench" "$HERE/tlsd-bench.c" \
 
 # ---- PKI ----
 if [ -z "${PKI:-}" ]; then
-  if [ -f /tmp/b/tests/pki/ca.pem ]; then PKI=/tmp/b/tests/pki; else PKI=$WORK/pki; fi
+  PKI=$WORK/pki
 fi
 if [ ! -f "$PKI/server-rsa-chain.pem" ]; then
   log "generating test PKI in $PKI"
