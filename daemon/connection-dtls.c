@@ -247,9 +247,23 @@ static void update_events(Connection *c) {
         }
 }
 
+/* Messages one pump moves before it yields to the event loop (epoll is level-triggered: the
+ * rest is picked up on the next iteration), so one busy connection cannot starve the others. */
+#define PUMP_BUDGET 64
+
+static int on_pump_again(sd_event_source *s, void *userdata) {
+        Connection *c = userdata;
+
+        c->pump_again = sd_event_source_disable_unref(c->pump_again);
+        if (c->tls && (c->state == CONNECTION_OPERATING || c->state == CONNECTION_CLOSING))
+                (void) connection_pump(c);
+        return 0;
+}
+
 int connection_dtls_pump(Connection *c) {
         uint8_t *scratch = manager_scratch(c->manager);
         EngineFailure fail = { .alert = -1 };
+        unsigned budget = PUMP_BUDGET;
         bool progress;
 
         do {
@@ -363,6 +377,7 @@ int connection_dtls_pump(Connection *c) {
                                 c->close_sent = true;
                                 c->state = CONNECTION_CLOSING;
                                 progress = true;
+                                budget++; /* not a message */
                                 c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
                                 (void) sd_event_add_time_relative(c->manager->event,
                                                                   &c->idle_timer, CLOCK_MONOTONIC,
@@ -371,7 +386,11 @@ int connection_dtls_pump(Connection *c) {
                         } else
                                 c->write_wait = w;
                 }
-        } while (progress);
+        } while (progress && --budget > 0);
+        if (budget == 0 && !c->pump_again)
+                /* More may be waiting where epoll cannot see it (records wolfSSL already holds):
+                 * continue after everyone else had a turn. */
+                (void) sd_event_add_defer(c->manager->event, &c->pump_again, on_pump_again, c);
 
         if (c->close_sent && (c->peer_closed || c->app_gone)) {
                 connection_finish(c, c->peer_closed ? TLSC_DISCONNECT_CLOSE_NOTIFY
@@ -465,6 +484,7 @@ void connection_dtls_note_input(Connection *c) {
 }
 
 void connection_dtls_close(Connection *c) {
+        c->pump_again = sd_event_source_disable_unref(c->pump_again);
         c->rtx_timer = sd_event_source_disable_unref(c->rtx_timer);
         c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
         c->rtx_kind = ENGINE_TIMER_NONE;

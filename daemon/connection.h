@@ -99,6 +99,7 @@ struct Connection {
         bool rtx_paused;                  /* Timeout was reported: waiting for Retry */
         bool app_rdhup;                   /* the app shut its end: a 0-byte read is EOF */
         sd_event_source *idle_timer;      /* idle timeout; after close_notify: the linger */
+        sd_event_source *pump_again;      /* the pump used its budget: it goes on from here */
         uint64_t last_activity_us;
         uint64_t n_app_dropped;           /* messages the app could not take in time */
         uint64_t n_too_large;
