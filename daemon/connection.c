@@ -133,6 +133,14 @@ static void close_io(Connection *c) {
         c->timer = sd_event_source_disable_unref(c->timer);
         c->resolve = resolve_cancel(c->resolve);
         c->tls = engine_conn_free(c->tls);
+        if (c->net_fd >= 0 && !c->dtls) {
+                /* Unread bytes make close() send a reset, and a reset makes the peer's kernel
+                 * drop what it has not yet handed to the peer, which may be the end of our
+                 * data. Whatever is left after the close exchange is read and dropped. */
+                for (unsigned i = 0; i < 16; i++)
+                        if (recv(c->net_fd, manager_scratch(c->manager), 65536, MSG_DONTWAIT) <= 0)
+                                break;
+        }
         c->net_fd = safe_close(c->net_fd);
         c->app_fd = safe_close(c->app_fd);
         free(c->to_app.data);
@@ -296,7 +304,7 @@ int connection_pump(Connection *c) {
                                 /* A close_notify that ended the gathering is not seen again by
                                  * another read (the peer's records can all have come with the
                                  * handshake, as after a resumption): remember it. */
-                                if (n == 0)
+                                if (n == 0 && engine_conn_close_notify_received(c->tls))
                                         c->close_notify_seen = true;
                                 if (w < 0 && errno != EAGAIN && errno != EINTR) {
                                         c->app_gone = true;
@@ -528,6 +536,14 @@ static void dtls_next_address(Connection *c) {
         connection_dtls_close(c);
         c->net_io = sd_event_source_disable_unref(c->net_io);
         c->tls = engine_conn_free(c->tls);
+        if (c->net_fd >= 0 && !c->dtls) {
+                /* Unread bytes make close() send a reset, and a reset makes the peer's kernel
+                 * drop what it has not yet handed to the peer, which may be the end of our
+                 * data. Whatever is left after the close exchange is read and dropped. */
+                for (unsigned i = 0; i < 16; i++)
+                        if (recv(c->net_fd, manager_scratch(c->manager), 65536, MSG_DONTWAIT) <= 0)
+                                break;
+        }
         c->net_fd = safe_close(c->net_fd);
         c->rtx_current_ms = c->session->dtls_timeout_initial_ms;
         c->rtx_count = 0;

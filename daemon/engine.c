@@ -1227,6 +1227,10 @@ int engine_conn_shutdown(EngineConn *c, EngineWait *wait) {
         }
 }
 
+bool engine_conn_close_notify_received(EngineConn *c) {
+        return (wolfSSL_get_shutdown(c->ssl) & WOLFSSL_RECEIVED_SHUTDOWN) != 0;
+}
+
 size_t engine_conn_pending(EngineConn *c) {
         int n = wolfSSL_pending(c->ssl);
 

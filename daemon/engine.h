@@ -122,6 +122,8 @@ ssize_t engine_conn_write(EngineConn *c, const void *buf, size_t size, EngineWai
                           EngineFailure *fail);
 /* Sends close_notify. 0 when sent, -EAGAIN with *wait. */
 int engine_conn_shutdown(EngineConn *c, EngineWait *wait);
+/* The peer's close_notify was processed (a read of 0 can mean other things). */
+bool engine_conn_close_notify_received(EngineConn *c);
 /* Plaintext already decrypted inside the engine and not yet returned by read. */
 size_t engine_conn_pending(EngineConn *c);
 
