@@ -712,11 +712,12 @@ static void on_listen_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
         if (ev->type != TLSC_EVENT_ACCEPTED)
                 return;
         if (!quiet)
-                fprintf(stderr, "accepted %s port %u: %s %s%s%s%s%s%s%s\n", ev->peer_address,
+                fprintf(stderr, "accepted %s port %u: %s %s%s%s%s%s%s%s%s\n", ev->peer_address,
                         ev->peer_port, ev->info->version, ev->info->cipher,
                         ev->sni ? ", SNI " : "", ev->sni ? ev->sni : "",
                         ev->info->alpn[0] ? ", ALPN " : "", ev->info->alpn,
-                        ev->info->peer_subject[0] ? ", client " : "", ev->info->peer_subject);
+                        ev->info->peer_subject[0] ? ", client " : "", ev->info->peer_subject,
+                        ev->info->resumed ? ", resumed" : "");
         if (st->n_served >= ELEMENTSOF(st->served))
                 return; /* fd closed on return: the client sees EOF */
         sv = calloc(1, sizeof(*sv));
