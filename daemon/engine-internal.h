@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "engine.h"
+#include "engine-ticket.h"
 
 /* A server identity beyond the first (which lives in the WOLFSSL_CTX itself): chosen per
  * handshake by SNI and by the key types the client can verify. */
@@ -40,7 +41,9 @@ struct EngineCtx {
         bool configured; /* anything loaded beyond the defaults (a DTLS version change would
                           * need a new WOLFSSL_CTX) */
         unsigned dtls_min, dtls_max; /* 0x0303 or 0x0304: DTLS 1.2 / 1.3 by TLS generation */
-        struct TicketKeys *ticket_keys; /* server: issue and accept tickets under these */
+        /* server: tickets under the daemon's keys, bound to the owner and policy (keys NULL:
+         * no tickets); the callback's context, so it lives as long as the WOLFSSL_CTX */
+        EngineTicketBinding ticket;
 };
 
 struct EngineConn {

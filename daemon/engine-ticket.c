@@ -5,9 +5,12 @@
  *
  * wolfSSL frames a ticket as key_name[16] iv[16] enc_len[2] encrypted-state mac[32] and hands
  * the callback the pieces. We encrypt with ChaCha20-Poly1305 under the key that key_name names,
- * authenticating key_name and iv as AAD; the AEAD tag fills the first half of mac. Whether a
- * decrypted ticket is OK, rejected or reissued is decided here, from the key's age and the
- * protocol version (see engine-ticket.h and WOLFSSL-NOTES.md, "Resumption").
+ * authenticating key_name, iv and the issuing session's owner uid and policy hash as AAD; the
+ * AEAD tag fills the first half of mac. The keys are the daemon's, shared by every listener of
+ * every uid: the AAD is what keeps one owner's or one policy's tickets from resuming anywhere
+ * else. Whether a decrypted ticket is OK, rejected or reissued is decided here, from the
+ * binding, the key's age and the protocol version (see engine-ticket.h and WOLFSSL-NOTES.md,
+ * "Resumption").
  */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -30,6 +33,8 @@ _Static_assert(CHACHA20_POLY1305_AEAD_AUTHTAG_SIZE <= WOLFSSL_TICKET_MAC_SZ, "ta
 _Static_assert(CHACHA20_POLY1305_AEAD_IV_SIZE <= WOLFSSL_TICKET_IV_SZ, "nonce size");
 
 #define TAG_SIZE CHACHA20_POLY1305_AEAD_AUTHTAG_SIZE
+/* key_name || iv || uid (big-endian) || policy hash */
+#define AAD_SIZE (WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ + 4 + ENGINE_TICKET_POLICY_SIZE)
 
 /* The kernel's CSPRNG: one syscall, no state to keep. (A wolfCrypt RNG set up per call opened
  * /dev/urandom each time: about 115 K instructions and 3 syscalls per ticket.) */
@@ -71,18 +76,34 @@ int engine_sha256(const void *buf, size_t size, uint8_t out[32]) {
         return r == 0 ? 0 : -EIO;
 }
 
-static int ticket_encrypt(TicketKeys *keys, unsigned char *key_name, unsigned char *iv,
-                          unsigned char *mac, unsigned char *ticket, int len, uint64_t now) {
-        uint8_t aad[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ];
+/* The associated data: what a ticket is for besides its key and iv. */
+static void ticket_aad(const EngineTicketBinding *b, const unsigned char *key_name,
+                       const unsigned char *iv, uint8_t aad[AAD_SIZE]) {
+        uint8_t *p = aad;
+
+        memcpy(p, key_name, WOLFSSL_TICKET_NAME_SZ);
+        p += WOLFSSL_TICKET_NAME_SZ;
+        memcpy(p, iv, WOLFSSL_TICKET_IV_SZ);
+        p += WOLFSSL_TICKET_IV_SZ;
+        *p++ = (uint8_t) (b->uid >> 24);
+        *p++ = (uint8_t) (b->uid >> 16);
+        *p++ = (uint8_t) (b->uid >> 8);
+        *p++ = (uint8_t) b->uid;
+        memcpy(p, b->policy, ENGINE_TICKET_POLICY_SIZE);
+}
+
+static int ticket_encrypt(const EngineTicketBinding *b, unsigned char *key_name,
+                          unsigned char *iv, unsigned char *mac, unsigned char *ticket, int len,
+                          uint64_t now) {
+        uint8_t aad[AAD_SIZE];
         TicketKey key;
         int r;
 
-        (void) ticket_keys_current_copy(keys, now, &key, NULL);
+        (void) ticket_keys_current_copy(b->keys, now, &key, NULL);
         r = engine_random(iv, WOLFSSL_TICKET_IV_SZ);
         if (r >= 0) {
                 memcpy(key_name, key.name, WOLFSSL_TICKET_NAME_SZ);
-                memcpy(aad, key_name, WOLFSSL_TICKET_NAME_SZ);
-                memcpy(aad + WOLFSSL_TICKET_NAME_SZ, iv, WOLFSSL_TICKET_IV_SZ);
+                ticket_aad(b, key_name, iv, aad);
                 /* Nonce: the first 12 bytes of the random iv (the rest is covered by the AAD).
                  * Random 96-bit nonces are safe for far more tickets than a key lives for. */
                 if (wc_ChaCha20Poly1305_Encrypt(key.key, iv, aad, sizeof(aad), ticket,
@@ -95,20 +116,20 @@ static int ticket_encrypt(TicketKeys *keys, unsigned char *key_name, unsigned ch
         return r;
 }
 
-/* 0 and *is_current, or -ENOENT (unknown or expired key), -EBADMSG (not authentic). */
-static int ticket_decrypt(TicketKeys *keys, const unsigned char *key_name, const unsigned char *iv,
-                          const unsigned char *mac, unsigned char *ticket, int len, uint64_t now,
-                          bool *is_current) {
+/* 0 and *is_current, or -ENOENT (unknown or expired key), -EBADMSG (not authentic: forged,
+ * damaged, or issued for another owner or policy). */
+static int ticket_decrypt(const EngineTicketBinding *b, const unsigned char *key_name,
+                          const unsigned char *iv, const unsigned char *mac,
+                          unsigned char *ticket, int len, uint64_t now, bool *is_current) {
         static const uint8_t zeros[WOLFSSL_TICKET_MAC_SZ - TAG_SIZE];
-        uint8_t aad[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ];
+        uint8_t aad[AAD_SIZE];
         TicketKey key;
         int r;
 
-        r = ticket_keys_find_copy(keys, key_name, now, &key, is_current);
+        r = ticket_keys_find_copy(b->keys, key_name, now, &key, is_current);
         if (r < 0)
                 return r;
-        memcpy(aad, key_name, WOLFSSL_TICKET_NAME_SZ);
-        memcpy(aad + WOLFSSL_TICKET_NAME_SZ, iv, WOLFSSL_TICKET_IV_SZ);
+        ticket_aad(b, key_name, iv, aad);
         if (memcmp(mac + TAG_SIZE, zeros, sizeof(zeros)) != 0 ||
             wc_ChaCha20Poly1305_Decrypt(key.key, iv, aad, sizeof(aad), ticket, (word32) len, mac,
                                         ticket) != 0) {
@@ -125,17 +146,17 @@ int engine_ticket_enc_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAM
                          unsigned char iv[WOLFSSL_TICKET_IV_SZ],
                          unsigned char mac[WOLFSSL_TICKET_MAC_SZ], int enc, unsigned char *ticket,
                          int in_len, int *out_len, void *ctx) {
-        TicketKeys *keys = ctx;
+        const EngineTicketBinding *b = ctx;
         bool is_current = false;
         uint64_t now;
         int r, v;
 
-        if (!keys || !ticket || in_len <= 0 || !out_len)
+        if (!b || !b->keys || !b->policy || !ticket || in_len <= 0 || !out_len)
                 return enc ? WOLFSSL_TICKET_RET_FATAL : WOLFSSL_TICKET_RET_REJECT;
-        now = ticket_keys_now(keys);
+        now = ticket_keys_now(b->keys);
 
         if (enc) {
-                r = ticket_encrypt(keys, key_name, iv, mac, ticket, in_len, now);
+                r = ticket_encrypt(b, key_name, iv, mac, ticket, in_len, now);
                 if (r < 0) {
                         log_debug_errno(r, "Cannot encrypt a session ticket: %m");
                         return WOLFSSL_TICKET_RET_FATAL;
@@ -144,10 +165,18 @@ int engine_ticket_enc_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAM
                 return WOLFSSL_TICKET_RET_OK;
         }
 
-        r = ticket_decrypt(keys, key_name, iv, mac, ticket, in_len, now, &is_current);
+        if (b->refuse) {
+                /* Checked before anything is decrypted: the ticket would skip client
+                 * authentication. */
+                log_debug("Session ticket offered to a server that asks for client "
+                          "certificates: full handshake");
+                return WOLFSSL_TICKET_RET_REJECT;
+        }
+        r = ticket_decrypt(b, key_name, iv, mac, ticket, in_len, now, &is_current);
         if (r < 0) {
                 log_debug("Session ticket %s: full handshake",
-                          r == -ENOENT ? "under an unknown or expired key" : "not authentic");
+                          r == -ENOENT ? "under an unknown or expired key"
+                                       : "not authentic, or for another owner or policy");
                 return WOLFSSL_TICKET_RET_REJECT;
         }
         *out_len = in_len;
@@ -164,9 +193,11 @@ int engine_ticket_enc_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAM
 /* The callback's type is wolfSSL's, whatever the header had to spell it as. */
 _unused_ static const SessionTicketEncCb enc_cb_type_check = engine_ticket_enc_cb;
 
-int engine_ticket_server_setup(WOLFSSL_CTX *ctx, TicketKeys *keys) {
+int engine_ticket_server_setup(WOLFSSL_CTX *ctx, EngineTicketBinding *b) {
+        if (!b || !b->keys || !b->policy)
+                return -EINVAL;
         if (wolfSSL_CTX_set_TicketEncCb(ctx, engine_ticket_enc_cb) != WOLFSSL_SUCCESS ||
-            wolfSSL_CTX_set_TicketEncCtx(ctx, keys) != WOLFSSL_SUCCESS)
+            wolfSSL_CTX_set_TicketEncCtx(ctx, b) != WOLFSSL_SUCCESS)
                 return -EIO;
         return 0;
 }

@@ -131,10 +131,17 @@ static int ctx_setup(EngineCtx *c) {
         if (!c->dtls)
                 (void) wolfSSL_CTX_set_group_messages(c->ctx);
         if (c->role == ENGINE_SERVER) {
-                /* Tickets only under tlsd's keys (shared, rotated, persisted): wolfSSL's own
-                 * key would be random per process and per context. */
-                if (c->ticket_keys) {
-                        int r = engine_ticket_server_setup(c->ctx, c->ticket_keys);
+                /* No stateful resumption: wolfSSL's session cache is one per process, looked up
+                 * by session ID alone (TLS 1.2 IDs, and 32-byte TLS 1.3 PSK identities even in
+                 * a context whose cache is off), so one uid's session resumed at another's
+                 * listener, and it records no binding to owner or policy. With every server
+                 * context's cache off no server session is ever stored, and resumption is by
+                 * tickets only. */
+                (void) wolfSSL_CTX_set_session_cache_mode(c->ctx, WOLFSSL_SESS_CACHE_OFF);
+                /* Tickets only under tlsd's keys (shared, rotated, persisted), bound to owner
+                 * and policy: wolfSSL's own key would be random per process and per context. */
+                if (c->ticket.keys) {
+                        int r = engine_ticket_server_setup(c->ctx, &c->ticket);
 
                         if (r < 0)
                                 return r;
@@ -215,12 +222,17 @@ EngineCtx *engine_ctx_free(EngineCtx *c) {
         return NULL;
 }
 
-int engine_ctx_set_ticket_keys(EngineCtx *c, TicketKeys *keys) {
-        if (c->role != ENGINE_SERVER || c->ticket_keys == keys)
+int engine_ctx_set_ticket_keys(EngineCtx *c, TicketKeys *keys, uint32_t uid,
+                               const uint8_t *policy) {
+        if (c->role != ENGINE_SERVER)
                 return 0;
+        if (keys && !policy)
+                return -EINVAL;
         if (c->configured)
                 return -EBUSY;
-        c->ticket_keys = keys;
+        c->ticket.keys = keys;
+        c->ticket.uid = uid;
+        c->ticket.policy = policy;
         wolfSSL_CTX_free(c->ctx);
         c->ctx = NULL;
         return ctx_setup(c);
@@ -536,6 +548,9 @@ int engine_ctx_set_client_auth(EngineCtx *c, unsigned mode, char *error) {
                 return -EINVAL;
         }
         wolfSSL_CTX_set_verify(c->ctx, modes[mode], NULL);
+        /* A ticket carries no verified client certificate: resuming one would skip client
+         * authentication, so a server that asks for certificates does not resume. */
+        c->ticket.refuse = mode != TLSC_CLIENT_AUTH_NONE;
         return 0;
 }
 
@@ -1050,6 +1065,14 @@ int engine_conn_new(EngineCtx *ctx, int fd, const EngineConnParams *p, EngineCon
                                     WOLFSSL_SUCCESS)
                                 do { line = __LINE__; goto oom; } while (0);
                 }
+        }
+        if (ctx->role == ENGINE_SERVER && ctx->ticket.refuse) {
+                /* Client certificates are asked for: issue no tickets either (the callback
+                 * refuses the ones offered). The TLS 1.3 call fails harmlessly on a DTLS 1.2
+                 * object, which has no TLS 1.3 tickets to send. */
+                if (wolfSSL_NoTicketTLSv12(c->ssl) != WOLFSSL_SUCCESS)
+                        do { line = __LINE__; goto oom; } while (0);
+                (void) wolfSSL_no_ticket_TLSv13(c->ssl);
         }
         if (p->alpn && *p->alpn && ctx->role == ENGINE_SERVER) {
                 /* A server picks from its own list in its order of preference (choose_alpn); a

@@ -67,9 +67,15 @@ int engine_ctx_set_psk(EngineCtx *c, const char *identity, const void *key, size
 
 struct TicketKeys;
 /* Server: issue and accept session tickets encrypted under keys (tlsd's, shared by all
- * sessions; they must outlive c). Without keys a server issues no tickets. Must come before the
- * policy is configured (it sets up the library context again). */
-int engine_ctx_set_ticket_keys(EngineCtx *c, struct TicketKeys *keys);
+ * sessions; they must outlive c) and bound to the owner uid and the session's policy hash
+ * (policy: 32 bytes that outlive c, read at every ticket, so Configure calls after this one
+ * count): a ticket resumes only at a server of the same owner and policy. Without keys a
+ * server issues no tickets. A server that asks for client certificates
+ * (engine_ctx_set_client_auth) neither issues nor accepts tickets. Server contexts keep no
+ * session cache, so there is no resumption by session ID. Must come before the policy is
+ * configured (it sets up the library context again). */
+int engine_ctx_set_ticket_keys(EngineCtx *c, struct TicketKeys *keys, uint32_t uid,
+                               const uint8_t *policy);
 
 /* ---- one association ---- */
 

@@ -16,6 +16,9 @@
 #include "manager.h"
 #include "session.h"
 
+_Static_assert(sizeof(((Session *) 0)->policy) == ENGINE_TICKET_POLICY_SIZE,
+               "server tickets are bound to the whole policy hash");
+
 static int set_string(char **dst, const char *s) {
         char *c = NULL;
 
@@ -153,6 +156,9 @@ static int policy_update(Session *s, const SessionOptions *o) {
                 r = policy_mix_str(s, 29, o->alpn);
         if (r >= 0 && o->server_name)
                 r = policy_mix_str(s, 30, o->server_name);
+        /* The client-certificate mode: server tickets are bound to the policy hash. */
+        if (r >= 0 && o->has_client_auth)
+                r = policy_mix_u32(s, 58, o->client_auth);
         return r;
 }
 
@@ -339,9 +345,11 @@ int session_new(Peer *owner, unsigned role, const SessionOptions *o, char *error
         r = policy_mix_u32(s, 14, (uint32_t) s->role);
         if (r >= 0)
                 r = policy_mix_u32(s, 59, s->dtls);
-        /* Servers issue tickets under the daemon's keys. */
+        /* Servers issue tickets under the daemon's keys, bound to the owner and to the policy
+         * hash as it stands at each ticket. */
         if (r >= 0 && s->role == ENGINE_SERVER && m->ticket_keys)
-                r = engine_ctx_set_ticket_keys(s->engine, m->ticket_keys);
+                r = engine_ctx_set_ticket_keys(s->engine, m->ticket_keys,
+                                               (uint32_t) owner->uid, s->policy);
         if (r < 0) {
                 session_free(s);
                 return r;

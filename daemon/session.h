@@ -80,8 +80,9 @@ typedef struct Session {
         unsigned idle_timeout_ms;   /* 0: none */
         bool resume;                /* client: offer and keep tickets automatically */
         /* A running SHA-256 over every policy option applied (versions, suites, groups,
-         * identity, trust, verification, pin, PSK, ALPN, server name, transport): part of the
-         * ticket cache's scope, so a ticket is only ever offered under the same policy. */
+         * identity, trust, verification, pin, PSK, ALPN, server name, client-certificate mode,
+         * transport): part of the ticket cache's scope, so a ticket is only ever offered under
+         * the same policy; a server binds the tickets it issues to it (and to the owner). */
         uint8_t policy[32];
 
         bool dtls;

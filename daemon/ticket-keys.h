@@ -5,6 +5,8 @@
  * current key is replaced every rotate_usec; a replaced key still decrypts tickets until
  * created + rotate + grace, so a ticket issued just before a rotation stays good for at least
  * the grace period. The set is persisted (ticket_keys_save) so tickets survive a restart.
+ * Sharing the keys does not share the tickets: each is bound to the owner and policy of the
+ * session that issued it (EngineTicketBinding, engine-ticket.h).
  */
 #pragma once
 

@@ -4,8 +4,9 @@
  * id ownership, statistics), its file (round trip, every truncation, every bit flip, bad
  * headers and lengths, mode 0600), the server's ticket keys (rotation, grace, persistence), and
  * real resumption between two in-process wolfSSL ends over a socketpair with the server using
- * engine_ticket_enc_cb: TLS 1.3 and TLS 1.2, rotated keys within and after grace, and keys
- * reloaded from disk as after a restart.
+ * engine_ticket_enc_cb: TLS 1.3 and TLS 1.2, rotated keys within and after grace, keys
+ * reloaded from disk as after a restart, and tickets bound to the issuing owner and policy
+ * (another uid, another policy hash or a server asking for client certificates: no resumption).
  */
 #include <check.h>
 #include <dirent.h>
@@ -888,9 +889,9 @@ static WOLFSSL_METHOD *client_method(Proto p) {
 }
 
 /* One connection: a fresh server context (as a fresh server process would have, no session
- * cache) with tickets under keys; the client offers session if given. */
-static Outcome connect_once(const Identity *id, TicketKeys *keys, Proto proto,
-                            const uint8_t *session, int session_size) {
+ * cache) with tickets bound by b; the client offers session if given. */
+static Outcome connect_bound(const Identity *id, EngineTicketBinding *b, Proto proto,
+                             const uint8_t *session, int session_size) {
         bool dtls = proto == DTLS12 || proto == DTLS13;
         WOLFSSL_CTX *sctx = wolfSSL_CTX_new(dtls ? wolfDTLS_server_method()
                                                  : wolfSSLv23_server_method());
@@ -910,7 +911,7 @@ static Outcome connect_once(const Identity *id, TicketKeys *keys, Proto proto,
                                                            WOLFSSL_FILETYPE_ASN1),
                          WOLFSSL_SUCCESS);
         wolfSSL_CTX_set_session_cache_mode(sctx, WOLFSSL_SESS_CACHE_OFF);
-        ck_assert_int_eq(engine_ticket_server_setup(sctx, keys), 0);
+        ck_assert_int_eq(engine_ticket_server_setup(sctx, b), 0);
         wolfSSL_CTX_set_verify(cctx, WOLFSSL_VERIFY_NONE, NULL);
 
         /* DTLS over a datagram socketpair: nothing is lost, so no retransmission timers. */
@@ -984,6 +985,17 @@ static Outcome connect_once(const Identity *id, TicketKeys *keys, Proto proto,
         close(fd[0]);
         close(fd[1]);
         return o;
+}
+
+/* The policy hash the tests' servers have, unless a test says otherwise. */
+static const uint8_t default_policy[ENGINE_TICKET_POLICY_SIZE] = { 0x50, 0x6f, 0x6c };
+
+/* connect_bound() for uid 1000 and default_policy. */
+static Outcome connect_once(const Identity *id, TicketKeys *keys, Proto proto,
+                            const uint8_t *session, int session_size) {
+        EngineTicketBinding b = { .keys = keys, .uid = 1000, .policy = default_policy };
+
+        return connect_bound(id, &b, proto, session, session_size);
 }
 
 static uint64_t fake_clock(void *userdata) {
@@ -1192,6 +1204,77 @@ START_TEST(test_dtls_rotation) {
 }
 END_TEST
 
+/* A ticket resumes only under the binding it was issued with: another uid, another policy
+ * hash, a policy changed in place after the ticket (a later Configure), or a server that asks
+ * for client certificates gets a full handshake. TLS 1.2 and 1.3, DTLS 1.2 and 1.3. */
+START_TEST(test_binding_mismatch) {
+        static const Proto protos[] = { TLS12, TLS13, DTLS12, DTLS13 };
+        Proto proto = protos[_i];
+        uint8_t policy[ENGINE_TICKET_POLICY_SIZE], other_policy[ENGINE_TICKET_POLICY_SIZE];
+        struct {
+                const char *what;
+                EngineTicketBinding b;
+        } cases[4];
+        EngineTicketBinding issuer, same;
+        Outcome first, again;
+        Fixture f;
+
+        fixture_init(&f, 3600 * SEC, 3600 * SEC);
+        memset(policy, 0xa5, sizeof(policy));
+        memcpy(other_policy, policy, sizeof(policy));
+        other_policy[ENGINE_TICKET_POLICY_SIZE - 1] ^= 1;
+        issuer = (EngineTicketBinding) { .keys = f.keys, .uid = 1000, .policy = policy };
+        cases[0].what = "another uid";
+        cases[0].b = (EngineTicketBinding) { .keys = f.keys, .uid = 1001, .policy = policy };
+        cases[1].what = "uid 0";
+        cases[1].b = (EngineTicketBinding) { .keys = f.keys, .uid = 0, .policy = policy };
+        cases[2].what = "another policy";
+        cases[2].b = (EngineTicketBinding) { .keys = f.keys, .uid = 1000, .policy = other_policy };
+        cases[3].what = "client certificates asked for";
+        cases[3].b = issuer;
+        cases[3].b.refuse = true;
+
+        first = connect_bound(&f.id, &issuer, proto, NULL, 0);
+        ck_assert(first.ok);
+        ck_assert(!first.resumed);
+
+        /* The control: another server context with an equal binding resumes it. */
+        same = issuer;
+        again = connect_bound(&f.id, &same, proto, first.session, first.session_size);
+        ck_assert(again.ok);
+        ck_assert(again.resumed);
+        free(again.session);
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                again = connect_bound(&f.id, &cases[i].b, proto, first.session,
+                                      first.session_size);
+                ck_assert_msg(!again.resumed, "%s: resumed", cases[i].what);
+                /* A rejected 1.2 ticket: wolfSSL's client may abort instead of going on with a
+                 * full handshake (see test_tls12_reissue); tlsd retries without it. */
+                ck_assert_msg(again.ok || ((proto == TLS12 || proto == DTLS12) &&
+                                           (again.client_error == -373 ||
+                                            again.client_error == -308)),
+                              "%s: client error %d", cases[i].what, again.client_error);
+                free(again.session);
+        }
+
+        /* The binding reads the policy at each ticket: changed in place (a Configure after
+         * the ticket was issued), the same binding refuses the ticket. */
+        policy[0] ^= 0x80;
+        again = connect_bound(&f.id, &issuer, proto, first.session, first.session_size);
+        ck_assert(!again.resumed);
+        free(again.session);
+        policy[0] ^= 0x80;
+        again = connect_bound(&f.id, &issuer, proto, first.session, first.session_size);
+        ck_assert(again.ok);
+        ck_assert(again.resumed);
+        free(again.session);
+
+        free(first.session);
+        fixture_done(&f);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("ticket");
         TCase *cache = tcase_create("cache"), *file = tcase_create("file"),
@@ -1236,6 +1319,7 @@ int main(void) {
         tcase_add_test(tls, test_tls13_restart);
         tcase_add_test(tls, test_tls12_reissue);
         tcase_add_loop_test(tls, test_dtls_rotation, 0, 2);
+        tcase_add_loop_test(tls, test_binding_mismatch, 0, 4);
         suite_add_tcase(s, tls);
 
         sr = srunner_create(s);
