@@ -5,15 +5,15 @@
 # user X), each on TCP and on UDP (DTLS):
 #   A   uid 65534, no client certificates       A2  the same uid and options again
 #   C   uid X, the same options as A            D   uid 65534, client certificate required
-#   B   uid X, client certificate required
+#   B   uid X, client certificate required      E   uid X, client certificate optional
 # openssl s_client takes a ticket (-sess_out) from A and offers it (-sess_in) to each: TLS 1.2,
 # TLS 1.3 and DTLS 1.2. It resumes at A and A2 (same owner, same policy: the control that shows
-# the offer works) and nowhere else; B and D refuse the certless client and their app sees no
-# Accepted event. TLS 1.2 session IDs (-no_ticket): none is issued (one that was resumed at
-# every listener of the daemon). A client with a certificate gets no ticket from B and never
-# resumes there (a ticket carries no verified identity): each connection is a full handshake
-# that reports the client. DTLS 1.3 tlsd<->tlsd: resumes at A,
-# never at the mTLS listener.
+# the offer works) and nowhere else: C and E make a full handshake, B and D refuse the
+# certless client and their app sees no Accepted event. TLS 1.2 session IDs (-no_ticket): none
+# is issued (one that was resumed at every listener of the daemon). A client with a
+# certificate gets no ticket from B and never resumes there (a ticket carries no verified
+# identity): each connection is a full handshake that reports the client. tlsd's own client,
+# TLS 1.3 and DTLS 1.3: resumes at A, never at B.
 # shellcheck disable=SC3043,SC2317 # local: dash has it (lib.sh uses it); cleanup runs from trap
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
@@ -115,6 +115,7 @@ for t in tcp udp; do
   listener "D_$t" as_nobody "$tr" $mtls_nobody
   # shellcheck disable=SC2086
   listener "B_$t" as_x "$tr" $mtls_x
+  listener "E_$t" as_x "$tr" --client-ca="$tmp/x/ca.pem"
 done
 
 # accepted NAME: how many connections listener NAME's app was given (Accepted events).
@@ -238,6 +239,8 @@ for proto in tls1_2 tls1_3 dtls1_2; do
     "D_$t" refuse
   check_offer "$v ticket of A, another uid, client certificate required" "-$proto" "$sess" \
     "B_$t" refuse
+  check_offer "$v ticket of A, another uid, client certificate optional" "-$proto" "$sess" \
+    "E_$t" full
 
   # A client with a certificate at B: a second connection offering B's own ticket (if B
   # issued one) is a full handshake that reports the client again.
