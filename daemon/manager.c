@@ -7,15 +7,15 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
-#include "log.h"
+#include "util/log.h"
 #include "manager.h"
-#include "bus.h"
-#include "connection.h"
-#include "peer.h"
-#include "session.h"
-#include "ticket-cache.h"
-#include "ticket-keys.h"
-#include "unix-server.h"
+#include "bus/bus.h"
+#include "core/connection.h"
+#include "core/peer.h"
+#include "core/session.h"
+#include "tickets/ticket-cache.h"
+#include "tickets/ticket-keys.h"
+#include "unix/unix-server.h"
 
 #define TICKET_SAVE_INTERVAL_USEC (60u * 1000000u)
 

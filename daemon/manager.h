@@ -14,7 +14,7 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
-#include "config.h"
+#include "util/config.h"
 
 typedef struct UnixServer UnixServer;
 typedef struct Bus Bus;

@@ -24,10 +24,10 @@
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/random.h>
 
-#include "engine-ticket.h"
-#include "log.h"
-#include "ticket-cache.h"
-#include "ticket-keys.h"
+#include "engine/engine-ticket.h"
+#include "util/log.h"
+#include "tickets/ticket-cache.h"
+#include "tickets/ticket-keys.h"
 
 #define SEC 1000000ULL
 #define NOW (1700000000ULL * SEC) /* a fixed "now" for cache tests */

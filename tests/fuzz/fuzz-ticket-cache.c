@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine-ticket.h"
-#include "ticket-cache.h"
+#include "engine/engine-ticket.h"
+#include "tickets/ticket-cache.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

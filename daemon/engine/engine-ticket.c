@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Session tickets, wolfSSL side: wolfCrypt randomness and hashing for the ticket cache and
+ * keys, and the server's ticket-encryption callback over TicketKeys.
+ *
+ * wolfSSL frames a ticket as key_name[16] iv[16] enc_len[2] encrypted-state mac[32] and hands
+ * the callback the pieces. We encrypt with ChaCha20-Poly1305 under the key that key_name names,
+ * authenticating key_name and iv as AAD; the AEAD tag fills the first half of mac. Whether a
+ * decrypted ticket is OK, rejected or reissued is decided here, from the key's age and the
+ * protocol version (see engine-ticket.h and WOLFSSL-NOTES.md, "Resumption").
+ */
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/chacha20_poly1305.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+
+#include <errno.h>
+#include <sys/random.h>
+#include <string.h>
+
+#include "engine/engine-ticket.h"
+#include "util/log.h"
+
+_Static_assert(ENGINE_TICKET_NAME_SIZE == WOLFSSL_TICKET_NAME_SZ, "ticket name size");
+_Static_assert(ENGINE_TICKET_IV_SIZE == WOLFSSL_TICKET_IV_SZ, "ticket iv size");
+_Static_assert(ENGINE_TICKET_MAC_SIZE == WOLFSSL_TICKET_MAC_SZ, "ticket mac size");
+_Static_assert(TICKET_KEY_NAME_SIZE == WOLFSSL_TICKET_NAME_SZ, "key name size");
+_Static_assert(TICKET_KEY_SIZE == CHACHA20_POLY1305_AEAD_KEYSIZE, "key size");
+_Static_assert(CHACHA20_POLY1305_AEAD_AUTHTAG_SIZE <= WOLFSSL_TICKET_MAC_SZ, "tag size");
+_Static_assert(CHACHA20_POLY1305_AEAD_IV_SIZE <= WOLFSSL_TICKET_IV_SZ, "nonce size");
+
+#define TAG_SIZE CHACHA20_POLY1305_AEAD_AUTHTAG_SIZE
+
+/* The kernel's CSPRNG: one syscall, no state to keep. (A wolfCrypt RNG set up per call opened
+ * /dev/urandom each time: about 115 K instructions and 3 syscalls per ticket.) */
+int engine_random(void *buf, size_t size) {
+        uint8_t *p = buf;
+
+        while (size > 0) {
+                ssize_t n = getrandom(p, size, 0);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += n;
+                size -= (size_t) n;
+        }
+        return 0;
+}
+
+int engine_sha256(const void *buf, size_t size, uint8_t out[32]) {
+        const uint8_t *p = buf;
+        wc_Sha256 sha;
+        int r;
+
+        if (wc_InitSha256(&sha) != 0)
+                return -EIO;
+        r = 0;
+        while (r == 0 && size > 0) {
+                word32 n = size > UINT32_MAX ? UINT32_MAX : (word32) size;
+
+                r = wc_Sha256Update(&sha, p, n);
+                p += n;
+                size -= n;
+        }
+        if (r == 0)
+                r = wc_Sha256Final(&sha, out);
+        wc_Sha256Free(&sha);
+        return r == 0 ? 0 : -EIO;
+}
+
+static int ticket_encrypt(TicketKeys *keys, unsigned char *key_name, unsigned char *iv,
+                          unsigned char *mac, unsigned char *ticket, int len, uint64_t now) {
+        uint8_t aad[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ];
+        TicketKey key;
+        int r;
+
+        (void) ticket_keys_current_copy(keys, now, &key, NULL);
+        r = engine_random(iv, WOLFSSL_TICKET_IV_SZ);
+        if (r >= 0) {
+                memcpy(key_name, key.name, WOLFSSL_TICKET_NAME_SZ);
+                memcpy(aad, key_name, WOLFSSL_TICKET_NAME_SZ);
+                memcpy(aad + WOLFSSL_TICKET_NAME_SZ, iv, WOLFSSL_TICKET_IV_SZ);
+                /* Nonce: the first 12 bytes of the random iv (the rest is covered by the AAD).
+                 * Random 96-bit nonces are safe for far more tickets than a key lives for. */
+                if (wc_ChaCha20Poly1305_Encrypt(key.key, iv, aad, sizeof(aad), ticket,
+                                                (word32) len, ticket, mac) != 0)
+                        r = -EIO;
+                /* mac is 32 bytes, sized for an HMAC-SHA256; the AEAD tag takes 16. */
+                memset(mac + TAG_SIZE, 0, WOLFSSL_TICKET_MAC_SZ - TAG_SIZE);
+        }
+        explicit_bzero(&key, sizeof(key));
+        return r;
+}
+
+/* 0 and *is_current, or -ENOENT (unknown or expired key), -EBADMSG (not authentic). */
+static int ticket_decrypt(TicketKeys *keys, const unsigned char *key_name, const unsigned char *iv,
+                          const unsigned char *mac, unsigned char *ticket, int len, uint64_t now,
+                          bool *is_current) {
+        static const uint8_t zeros[WOLFSSL_TICKET_MAC_SZ - TAG_SIZE];
+        uint8_t aad[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ];
+        TicketKey key;
+        int r;
+
+        r = ticket_keys_find_copy(keys, key_name, now, &key, is_current);
+        if (r < 0)
+                return r;
+        memcpy(aad, key_name, WOLFSSL_TICKET_NAME_SZ);
+        memcpy(aad + WOLFSSL_TICKET_NAME_SZ, iv, WOLFSSL_TICKET_IV_SZ);
+        if (memcmp(mac + TAG_SIZE, zeros, sizeof(zeros)) != 0 ||
+            wc_ChaCha20Poly1305_Decrypt(key.key, iv, aad, sizeof(aad), ticket, (word32) len, mac,
+                                        ticket) != 0) {
+                /* Decryption ran in place before the tag check failed: leave no plaintext of a
+                 * forged or damaged ticket behind. */
+                explicit_bzero(ticket, (size_t) len);
+                r = -EBADMSG;
+        }
+        explicit_bzero(&key, sizeof(key));
+        return r;
+}
+
+int engine_ticket_enc_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ],
+                         unsigned char iv[WOLFSSL_TICKET_IV_SZ],
+                         unsigned char mac[WOLFSSL_TICKET_MAC_SZ], int enc, unsigned char *ticket,
+                         int in_len, int *out_len, void *ctx) {
+        TicketKeys *keys = ctx;
+        bool is_current = false;
+        uint64_t now;
+        int r, v;
+
+        if (!keys || !ticket || in_len <= 0 || !out_len)
+                return enc ? WOLFSSL_TICKET_RET_FATAL : WOLFSSL_TICKET_RET_REJECT;
+        now = ticket_keys_now(keys);
+
+        if (enc) {
+                r = ticket_encrypt(keys, key_name, iv, mac, ticket, in_len, now);
+                if (r < 0) {
+                        log_debug_errno(r, "Cannot encrypt a session ticket: %m");
+                        return WOLFSSL_TICKET_RET_FATAL;
+                }
+                *out_len = in_len; /* an AEAD in place: no padding */
+                return WOLFSSL_TICKET_RET_OK;
+        }
+
+        r = ticket_decrypt(keys, key_name, iv, mac, ticket, in_len, now, &is_current);
+        if (r < 0) {
+                log_debug("Session ticket %s: full handshake",
+                          r == -ENOENT ? "under an unknown or expired key" : "not authentic");
+                return WOLFSSL_TICKET_RET_REJECT;
+        }
+        *out_len = in_len;
+        if (is_current)
+                return WOLFSSL_TICKET_RET_OK;
+        /* A previous key within grace. TLS 1.2: resume and reissue under the current key.
+         * (D)TLS 1.3: RET_CREATE would force a full handshake (wolfSSL >= 5.7.2), and the
+         * server sends new tickets after the handshake anyway. */
+        v = wolfSSL_version(ssl);
+        return v == TLS1_3_VERSION || v == DTLS1_3_VERSION ? WOLFSSL_TICKET_RET_OK
+                                                           : WOLFSSL_TICKET_RET_CREATE;
+}
+
+/* The callback's type is wolfSSL's, whatever the header had to spell it as. */
+_unused_ static const SessionTicketEncCb enc_cb_type_check = engine_ticket_enc_cb;
+
+int engine_ticket_server_setup(WOLFSSL_CTX *ctx, TicketKeys *keys) {
+        if (wolfSSL_CTX_set_TicketEncCb(ctx, engine_ticket_enc_cb) != WOLFSSL_SUCCESS ||
+            wolfSSL_CTX_set_TicketEncCtx(ctx, keys) != WOLFSSL_SUCCESS)
+                return -EIO;
+        return 0;
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The wolfSSL side of session tickets: randomness and hashing from wolfCrypt for the ticket
+ * cache and keys, and the server's ticket-encryption callback. The header stays free of
+ * wolfSSL includes so that ticket-cache.c and ticket-keys.c can use it; the callback's
+ * signature matches wolfSSL's SessionTicketEncCb (checked at compile time in engine-ticket.c).
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tickets/ticket-keys.h"
+
+struct WOLFSSL;
+struct WOLFSSL_CTX;
+
+/* Sizes of wolfSSL's ExternalTicket fields (WOLFSSL_TICKET_NAME_SZ, _IV_SZ, _MAC_SZ). */
+#define ENGINE_TICKET_NAME_SIZE 16
+#define ENGINE_TICKET_IV_SIZE 16
+#define ENGINE_TICKET_MAC_SIZE 32
+
+/* Cryptographically strong random bytes from wolfCrypt's DRBG (seeded from the kernel on each
+ * call: no state survives between calls, so nothing is shared across fork() or threads).
+ * -EIO if the generator fails. */
+int engine_random(void *buf, size_t size);
+/* SHA-256 of buf. -EIO on failure. */
+int engine_sha256(const void *buf, size_t size, uint8_t out[32]);
+
+/* wolfSSL_CTX_set_TicketEncCb callback; ctx is the TicketKeys (see engine_ticket_server_setup).
+ *
+ * Encrypt (enc=1): key_name = the current key's name, iv = 16 random bytes, the ticket is
+ * encrypted in place with ChaCha20-Poly1305 (nonce = iv[0..12), AAD = key_name || iv), and the
+ * 16-byte tag goes to mac[0..16); mac[16..32) is zero, because wolfSSL's mac field is 32 bytes
+ * (sized for an HMAC-SHA256) and an AEAD tag is 16.
+ *
+ * Decrypt (enc=0): the key is chosen by name. An unknown name, a key past its grace period, a
+ * failed authentication or non-zero mac padding: WOLFSSL_TICKET_RET_REJECT (full handshake).
+ * The current key: WOLFSSL_TICKET_RET_OK. A previous key within grace: TLS 1.2 gets
+ * WOLFSSL_TICKET_RET_CREATE (resume and reissue under the current key); TLS 1.3 gets
+ * WOLFSSL_TICKET_RET_OK, because since wolfSSL 5.7.2 RET_CREATE makes a 1.3 server fall back to
+ * a full handshake (1.3 sends fresh tickets after every handshake anyway).
+ *
+ * Rotation happens inside (ticket_keys_current_copy()); the daemon saves the keys when
+ * ticket_keys_dirty() says so, since a callback cannot do file I/O. */
+int engine_ticket_enc_cb(struct WOLFSSL *ssl, unsigned char key_name[ENGINE_TICKET_NAME_SIZE],
+                         unsigned char iv[ENGINE_TICKET_IV_SIZE],
+                         unsigned char mac[ENGINE_TICKET_MAC_SIZE], int enc, unsigned char *ticket,
+                         int in_len, int *out_len, void *ctx);
+
+/* Makes a server WOLFSSL_CTX issue and accept tickets under keys (which must outlive ctx). */
+int engine_ticket_server_setup(struct WOLFSSL_CTX *ctx, TicketKeys *keys);
