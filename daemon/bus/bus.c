@@ -15,13 +15,9 @@
 #include <unistd.h>
 
 #include "bus/bus.h"
-#include "core/connection.h"
 #include "core/core.h"
 #include "error.h"
-#include "core/listener.h"
 #include "util/log.h"
-#include "manager.h"
-#include "core/session.h"
 #include "tickets/ticket-cache.h"
 
 typedef struct BusPeer {
@@ -43,7 +39,7 @@ struct BusStream {
 };
 
 struct Bus {
-        Manager *manager;
+        Core *core;
         sd_bus *bus;
         sd_bus_slot *manager_slot;
         BusPeer *peers;
@@ -56,17 +52,16 @@ struct Bus {
         uid_t caller_uid;
 };
 
-Bus *bus_from_manager(Manager *m) {
-        return m->bus;
-}
-
 sd_bus *bus_sd(Bus *b) {
         return b->bus;
 }
 
-Manager *bus_manager(Bus *b) {
-        return b->manager;
+Core *bus_core(Bus *b) {
+        return b->core;
 }
+
+/* tlsd itself reading its objects (signals it emits): root's view. */
+static const Peer tlsd_itself = { .uid = 0 };
 
 const char *bus_path_suffix(const char *path, const char *prefix) {
         size_t n = strlen(prefix);
@@ -106,32 +101,40 @@ static int strv_push(char ***l, size_t *n, char *s) {
         return 0;
 }
 
+static CoreObjectKind object_kind(const char *kind) {
+        return strcmp(kind, "session") == 0      ? CORE_OBJECT_SESSION
+               : strcmp(kind, "connection") == 0 ? CORE_OBJECT_CONNECTION
+                                                 : CORE_OBJECT_LISTENER;
+}
+
+typedef struct PathList {
+        const char *kind;
+        char **l;
+        size_t n;
+} PathList;
+
+static int path_list_add(uint64_t id, void *userdata) {
+        PathList *pl = userdata;
+
+        return strv_push(&pl->l, &pl->n, bus_object_path(pl->kind, id));
+}
+
 int bus_enumerate(Bus *b, const char *kind, char ***ret) {
-        char **l = NULL;
-        size_t n = 0;
+        PathList pl = { .kind = kind };
+        Peer buffer;
+        const Peer *caller = bus_caller(b, &buffer);
         int r = 0;
 
-        for (Peer *q = b->manager->peers; r >= 0 && q; q = q->next) {
-                if (!bus_caller_may_access(b, q->uid))
-                        continue; /* another uid's objects are not even listed */
-                for (Session *s = q->sessions; r >= 0 && s; s = s->next) {
-                        if (strcmp(kind, "session") == 0)
-                                r = strv_push(&l, &n, bus_object_path(kind, s->id));
-                        else if (strcmp(kind, "connection") == 0)
-                                for (Connection *c = s->connections; r >= 0 && c; c = c->next)
-                                        r = strv_push(&l, &n, bus_object_path(kind, c->id));
-                        else
-                                for (Listener *x = s->listeners; r >= 0 && x; x = x->next)
-                                        r = strv_push(&l, &n, bus_object_path(kind, x->id));
-                }
-        }
+        /* another uid's objects are not even listed */
+        if (caller)
+                r = core_foreach_id(b->core, caller, object_kind(kind), path_list_add, &pl);
         if (r < 0) {
-                for (size_t i = 0; i < n; i++)
-                        free(l[i]);
-                free(l);
+                for (size_t i = 0; i < pl.n; i++)
+                        free(pl.l[i]);
+                free(pl.l);
                 return r;
         }
-        *ret = l;
+        *ret = pl.l;
         return 0;
 }
 
@@ -183,25 +186,25 @@ static int caller_uid(Bus *b, sd_bus_message *m, uid_t *ret) {
         return 0;
 }
 
-int bus_caller_may_access(Bus *b, uid_t owner) {
+const Peer *bus_caller(Bus *b, Peer *buffer) {
         sd_bus_message *m = sd_bus_get_current_message(b->bus);
         const char *sender;
-        Peer caller = {};
 
         /* Not answering a method call: tlsd itself reads its objects (signals it emits). */
         if (!m || !sd_bus_message_is_method_call(m, NULL, NULL))
-                return 1;
+                return &tlsd_itself;
         sender = sd_bus_message_get_sender(m);
         if (!sender)
-                return 0;
+                return NULL;
         for (BusPeer *bp = b->peers; bp; bp = bp->next)
                 if (bp->name && strcmp(bp->name, sender) == 0)
-                        return peer_may_access(bp->peer, owner);
+                        return bp->peer;
         /* Someone who has not called a method yet (Introspect, Properties, ObjectManager): no
          * Peer is made for that, the sender's uid is enough. */
-        if (caller_uid(b, m, &caller.uid) < 0)
-                return 0;
-        return peer_may_access(&caller, owner);
+        *buffer = (Peer) {};
+        if (caller_uid(b, m, &buffer->uid) < 0)
+                return NULL;
+        return buffer;
 }
 
 /* ---- callers ---- */
@@ -268,7 +271,7 @@ Peer *bus_persistent_peer(Bus *b, uid_t uid, sd_bus_error *error) {
                 return NULL;
         }
         bp->bus = b;
-        r = peer_new(b->manager, PEER_TRANSPORT_DBUS, uid, (gid_t) -1, 0, &bus_peer_ops, bp,
+        r = peer_new(b->core, PEER_TRANSPORT_DBUS, uid, (gid_t) -1, 0, &bus_peer_ops, bp,
                      &bp->peer);
         if (r < 0) {
                 free(bp);
@@ -317,7 +320,7 @@ Peer *bus_peer(Bus *b, sd_bus_message *m, sd_bus_error *error) {
                 return NULL;
         }
         bp->bus = b;
-        r = peer_new(b->manager, PEER_TRANSPORT_DBUS, uid, gid, pid, &bus_peer_ops, bp, &bp->peer);
+        r = peer_new(b->core, PEER_TRANSPORT_DBUS, uid, gid, pid, &bus_peer_ops, bp, &bp->peer);
         if (r >= 0)
                 r = sd_bus_track_new(b->bus, &bp->track, on_peer_gone, bp);
         if (r >= 0)
@@ -449,7 +452,7 @@ int bus_stream_add(Bus *b, Peer *owner, uint64_t connection, int fd) {
                 return r;
         }
         (void) fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) | O_NONBLOCK);
-        r = sd_event_add_io(b->manager->event, &s->io, s->fd, EPOLLIN, on_stream_readable, s);
+        r = sd_event_add_io(b->core->event, &s->io, s->fd, EPOLLIN, on_stream_readable, s);
         if (r < 0) {
                 safe_close(s->fd);
                 free(s->path);
@@ -468,12 +471,7 @@ void bus_stream_rearm(BusStream *s) {
 }
 
 static bool connection_exists(Bus *b, uint64_t id) {
-        for (Peer *q = b->manager->peers; q; q = q->next)
-                for (Session *s = q->sessions; s; s = s->next)
-                        for (Connection *c = s->connections; c; c = c->next)
-                                if (c->id == id)
-                                        return true;
-        return false;
+        return core_find_connection(b->core, &tlsd_itself, id) != NULL;
 }
 
 /* Drops the streams whose connection is gone: freed with its session, or an accepted connection
@@ -501,7 +499,7 @@ void bus_stream_gc_schedule(Bus *b) {
         if (!b->streams)
                 return;
         if (!b->stream_gc) {
-                r = sd_event_add_defer(b->manager->event, &b->stream_gc, on_stream_gc, b);
+                r = sd_event_add_defer(b->core->event, &b->stream_gc, on_stream_gc, b);
                 if (r < 0)
                         return;
                 (void) sd_event_source_set_priority(b->stream_gc, SD_EVENT_PRIORITY_IDLE);
@@ -533,7 +531,7 @@ static int method_get_version(sd_bus_message *m, void *userdata, sd_bus_error *e
 
         if (!bus_peer(b, m, error))
                 return -EACCES;
-        core_version(b->manager, &v);
+        core_version(b->core, &v);
         return sd_bus_reply_method_return(m, "sus", v.version, v.protocol, v.tls_library);
 }
 
@@ -569,6 +567,18 @@ static int method_whoami(sd_bus_message *m, void *userdata, sd_bus_error *error)
                                           (uint32_t) id.pid);
 }
 
+typedef struct PathReply {
+        const char *kind;
+        sd_bus_message *reply;
+} PathReply;
+
+static int path_reply_add(uint64_t id, void *userdata) {
+        PathReply *pr = userdata;
+        _cleanup_free_ char *path = bus_object_path(pr->kind, id);
+
+        return path ? sd_bus_message_append(pr->reply, "o", path) : -ENOMEM;
+}
+
 /* Visible objects: everything for root, one's own otherwise. */
 static int reply_object_list(sd_bus_message *m, Bus *b, Peer *caller, const char *kind) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -577,23 +587,9 @@ static int reply_object_list(sd_bus_message *m, Bus *b, Peer *caller, const char
         r = sd_bus_message_new_method_return(m, &reply);
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "o");
-        for (Peer *q = b->manager->peers; r >= 0 && q; q = q->next) {
-                if (!peer_may_access(caller, q->uid))
-                        continue;
-                for (Session *s = q->sessions; r >= 0 && s; s = s->next) {
-                        if (strcmp(kind, "session") == 0) {
-                                _cleanup_free_ char *path = bus_object_path(kind, s->id);
-
-                                r = path ? sd_bus_message_append(reply, "o", path) : -ENOMEM;
-                                continue;
-                        }
-                        for (Connection *c = s->connections; r >= 0 && c; c = c->next) {
-                                _cleanup_free_ char *path = bus_object_path(kind, c->id);
-
-                                r = path ? sd_bus_message_append(reply, "o", path) : -ENOMEM;
-                        }
-                }
-        }
+        if (r >= 0)
+                r = core_foreach_id(b->core, caller, object_kind(kind), path_reply_add,
+                                    &(PathReply) { .kind = kind, .reply = reply });
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         if (r < 0)
@@ -619,23 +615,15 @@ static int method_list_connections(sd_bus_message *m, void *userdata, sd_bus_err
 
 static int method_stats(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Bus *b = userdata;
-        uint64_t sessions = 0, connections = 0, listeners = 0, clients = 0;
+        CoreStats st;
 
         if (!bus_peer(b, m, error))
                 return -EACCES;
-        for (Peer *q = b->manager->peers; q; q = q->next) {
-                clients++;
-                for (Session *s = q->sessions; s; s = s->next) {
-                        sessions++;
-                        connections += s->n_connections;
-                        for (Listener *l = s->listeners; l; l = l->next)
-                                listeners++;
-                }
-        }
+        core_stats(b->core, &st);
         return sd_bus_reply_method_return(
-                m, "a{st}", 6, "HandshakesOk", b->manager->stats.handshakes_ok, "HandshakesFailed",
-                b->manager->stats.handshakes_failed, "Clients", clients, "Sessions", sessions,
-                "Connections", connections, "Listeners", listeners);
+                m, "a{st}", 6, "HandshakesOk", st.handshakes_ok, "HandshakesFailed",
+                st.handshakes_failed, "Clients", st.clients, "Sessions", st.sessions,
+                "Connections", st.connections, "Listeners", st.listeners);
 }
 
 /* The client ticket cache's counters for the caller's uid (root: all uids). */
@@ -728,20 +716,21 @@ static int open_bus(const Config *c, sd_bus **ret) {
         return 0;
 }
 
-int bus_new(Manager *m, Bus **ret) {
+int bus_new(Core *core, Bus **ret) {
+        const Config *config = core->config;
         Bus *b;
         int r;
 
-        if (m->config->dbus_mode == CONFIG_DBUS_NONE)
+        if (config->dbus_mode == CONFIG_DBUS_NONE)
                 return 0;
         b = calloc(1, sizeof(*b));
         if (!b)
                 return -ENOMEM;
-        b->manager = m;
-        r = open_bus(m->config, &b->bus);
+        b->core = core;
+        r = open_bus(config, &b->bus);
         if (r < 0) {
                 free(b);
-                if (m->config->dbus_mode == CONFIG_DBUS_AUTO && !m->config->dbus_address) {
+                if (config->dbus_mode == CONFIG_DBUS_AUTO && !config->dbus_address) {
                         log_notice_errno(r, "No D-Bus (%m): serving on the Unix socket only");
                         return 0;
                 }
@@ -763,7 +752,7 @@ int bus_new(Manager *m, Bus **ret) {
         }
         r = sd_bus_request_name(b->bus, "org.tlsd1", 0);
         if (r < 0) {
-                bool optional = m->config->dbus_mode == CONFIG_DBUS_AUTO && !m->config->dbus_address;
+                bool optional = config->dbus_mode == CONFIG_DBUS_AUTO && !config->dbus_address;
 
                 bus_free(b);
                 if (optional) {
@@ -774,7 +763,7 @@ int bus_new(Manager *m, Bus **ret) {
                 }
                 return log_error_errno(r, "Cannot own org.tlsd1 on D-Bus: %m");
         }
-        r = sd_bus_attach_event(b->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        r = sd_bus_attach_event(b->bus, core->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0) {
                 bus_free(b);
                 return log_error_errno(r, "Cannot attach D-Bus to the event loop: %m");

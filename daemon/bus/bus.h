@@ -19,7 +19,7 @@
 typedef struct Bus Bus;
 typedef struct BusStream BusStream;
 
-int bus_new(Manager *m, Bus **ret);
+int bus_new(Core *core, Bus **ret);
 Bus *bus_free(Bus *b);
 
 /* ---- shared by the object files ---- */
@@ -31,12 +31,12 @@ Peer *bus_persistent_peer(Bus *b, uid_t uid, sd_bus_error *error);
 /* negative errno + core message -> org.tlsd1.Error.<Name> */
 int bus_error(sd_bus_error *error, int r, const char *message);
 int bus_not_found(sd_bus_error *error, const char *what);
-/* Whether the caller of the method call being dispatched may see objects owned by `owner` (its
- * own uid, or root); always when tlsd is not answering a call. For property getters and node
- * enumerators, which get no message. */
-int bus_caller_may_access(Bus *b, uid_t owner);
+/* Who the core's lookups check access for in property getters and node enumerators, which get
+ * no message: the Peer of the method call being dispatched; for a sender that has no Peer (yet:
+ * Introspect, Properties, ObjectManager) one with its uid, filled into *buffer; tlsd itself
+ * (root's view) when it is not answering a call. NULL: nobody may see anything. */
+const Peer *bus_caller(Bus *b, Peer *buffer);
 
-Bus *bus_from_manager(Manager *m);
 sd_bus *bus_sd(Bus *b);
 
 /* A connection's plaintext fd held by the adapter (HandshakeDone/Accepted) until the owner takes
@@ -54,7 +54,7 @@ char *bus_object_path(const char *kind, uint64_t id);
 /* path's part after prefix, or NULL. */
 const char *bus_path_suffix(const char *path, const char *prefix);
 int bus_parse_id(const char *s, uint64_t *ret);
-Manager *bus_manager(Bus *b);
+Core *bus_core(Bus *b);
 /* Object paths of every session/connection/listener, for introspection and `busctl tree`. */
 int bus_enumerate(Bus *b, const char *kind, char ***ret);
 /* The unique name of a D-Bus peer. */

@@ -27,20 +27,15 @@
 #include "util/error-message.h"
 #include "util/log.h"
 #include "core/listener.h"
-#include "manager.h"
 
-static Connection *find_by_path(Bus *b, const char *path) {
+/* The connection at path if caller may use it. */
+static Connection *find_by_path(Bus *b, const Peer *caller, const char *path) {
         const char *e = bus_path_suffix(path, "/org/tlsd1/connection/");
         uint64_t id;
 
-        if (!e || bus_parse_id(e, &id) < 0)
+        if (!caller || !e || bus_parse_id(e, &id) < 0)
                 return NULL;
-        for (Peer *q = bus_manager(b)->peers; q; q = q->next)
-                for (Session *s = q->sessions; s; s = s->next)
-                        for (Connection *c = s->connections; c; c = c->next)
-                                if (c->id == id)
-                                        return c;
-        return NULL;
+        return core_find_connection(bus_core(b), caller, id);
 }
 
 static Connection *caller_connection(sd_bus_message *m, Bus *b, sd_bus_error *error) {
@@ -49,8 +44,8 @@ static Connection *caller_connection(sd_bus_message *m, Bus *b, sd_bus_error *er
 
         if (!p)
                 return NULL;
-        c = find_by_path(b, sd_bus_message_get_path(m));
-        if (!c || !peer_may_access(p, c->session->owner->uid)) {
+        c = find_by_path(b, p, sd_bus_message_get_path(m));
+        if (!c) {
                 bus_not_found(error, "connection");
                 return NULL;
         }
@@ -268,10 +263,11 @@ static int method_destroy(sd_bus_message *m, void *userdata, sd_bus_error *error
 
 static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Connection *c = find_by_path(userdata, path);
+        Peer buffer;
+        Connection *c = find_by_path(userdata, bus_caller(userdata, &buffer), path);
         ConnectionInfo i;
 
-        if (!c || !bus_caller_may_access(userdata, c->session->owner->uid))
+        if (!c)
                 return bus_not_found(error, "connection");
         connection_get_info(c, &i);
         if (strcmp(property, "State") == 0)

@@ -5,21 +5,17 @@
 #include <string.h>
 
 #include "bus/bus.h"
+#include "core/core.h"
 #include "core/listener.h"
-#include "manager.h"
 
-static Listener *find_by_path(Bus *b, const char *path) {
+/* The listener at path if caller may use it. */
+static Listener *find_by_path(Bus *b, const Peer *caller, const char *path) {
         const char *e = bus_path_suffix(path, "/org/tlsd1/listener/");
         uint64_t id;
 
-        if (!e || bus_parse_id(e, &id) < 0)
+        if (!caller || !e || bus_parse_id(e, &id) < 0)
                 return NULL;
-        for (Peer *q = bus_manager(b)->peers; q; q = q->next)
-                for (Session *s = q->sessions; s; s = s->next)
-                        for (Listener *l = s->listeners; l; l = l->next)
-                                if (l->id == id)
-                                        return l;
-        return NULL;
+        return core_find_listener(bus_core(b), caller, id);
 }
 
 static int method_close(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -28,8 +24,8 @@ static int method_close(sd_bus_message *m, void *userdata, sd_bus_error *error) 
 
         if (!p)
                 return -EACCES;
-        l = find_by_path(userdata, sd_bus_message_get_path(m));
-        if (!l || !peer_may_access(p, l->session->owner->uid))
+        l = find_by_path(userdata, p, sd_bus_message_get_path(m));
+        if (!l)
                 return bus_not_found(error, "listener");
         listener_free(l);
         return sd_bus_reply_method_return(m, NULL);
@@ -37,9 +33,10 @@ static int method_close(sd_bus_message *m, void *userdata, sd_bus_error *error) 
 
 static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Listener *l = find_by_path(userdata, path);
+        Peer buffer;
+        Listener *l = find_by_path(userdata, bus_caller(userdata, &buffer), path);
 
-        if (!l || !bus_caller_may_access(userdata, l->session->owner->uid))
+        if (!l)
                 return bus_not_found(error, "listener");
         if (strcmp(property, "Address") == 0)
                 return sd_bus_message_append(reply, "s", l->address);

@@ -12,8 +12,8 @@
 #include "bus/bus.h"
 #include "core/connection.h"
 #include "util/error-message.h"
+#include "core/core.h"
 #include "core/listener.h"
-#include "manager.h"
 #include "core/session.h"
 
 /* Reads a{sv} into o; strings and arrays point into m, valid while m is. "Persistent" and
@@ -149,17 +149,14 @@ static int read_options(sd_bus_message *m, SessionOptions *o, int *persistent,
         return sd_bus_message_exit_container(m);
 }
 
-static Session *find_by_path(Bus *b, const char *path) {
+/* The session at path if caller may use it. */
+static Session *find_by_path(Bus *b, const Peer *caller, const char *path) {
         const char *e = bus_path_suffix(path, "/org/tlsd1/session/");
         uint64_t id;
 
-        if (!e || bus_parse_id(e, &id) < 0)
+        if (!caller || !e || bus_parse_id(e, &id) < 0)
                 return NULL;
-        for (Peer *q = bus_manager(b)->peers; q; q = q->next)
-                for (Session *s = q->sessions; s; s = s->next)
-                        if (s->id == id)
-                                return s;
-        return NULL;
+        return core_find_session(bus_core(b), caller, id);
 }
 
 /* The session at m's path if the caller may use it. */
@@ -169,8 +166,8 @@ static Session *caller_session(sd_bus_message *m, Bus *b, Peer **ret_peer, sd_bu
 
         if (!p)
                 return NULL;
-        s = find_by_path(b, sd_bus_message_get_path(m));
-        if (!s || !peer_may_access(p, s->owner->uid)) {
+        s = find_by_path(b, p, sd_bus_message_get_path(m));
+        if (!s) {
                 bus_not_found(error, "session");
                 return NULL;
         }
@@ -317,9 +314,10 @@ static int method_adopt(sd_bus_message *m, void *userdata, sd_bus_error *error) 
 
 static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Session *s = find_by_path(userdata, path);
+        Peer buffer;
+        Session *s = find_by_path(userdata, bus_caller(userdata, &buffer), path);
 
-        if (!s || !bus_caller_may_access(userdata, s->owner->uid))
+        if (!s)
                 return bus_not_found(error, "session");
         if (strcmp(property, "Role") == 0)
                 return sd_bus_message_append(reply, "s",

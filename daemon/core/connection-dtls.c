@@ -22,7 +22,7 @@
 #include "core/dtls-port.h"
 #include "util/error-message.h"
 #include "util/log.h"
-#include "manager.h"
+#include "core/core.h"
 
 #define MESSAGE_MAX (64 * 1024) /* the scratch buffer; records are far smaller */
 
@@ -109,7 +109,7 @@ void connection_dtls_timer_update(Connection *c) {
         c->rtx_timer = sd_event_source_disable_unref(c->rtx_timer);
         /* From now, not from the loop iteration's start (sd_event_add_time_relative()): a slow
          * step before this must not shorten the timeout. */
-        if (sd_event_add_time(c->manager->event, &c->rtx_timer, CLOCK_MONOTONIC,
+        if (sd_event_add_time(c->core->event, &c->rtx_timer, CLOCK_MONOTONIC,
                               connection_now_us() + ms * 1000, 1000, on_rtx_timer, c) >= 0)
                 c->rtx_kind = kind;
         log_debug("connection %" PRIu64 ": %s timer %" PRIu64 " ms (retransmission %u)", c->id,
@@ -180,7 +180,7 @@ static int on_linger(sd_event_source *s, uint64_t usec, void *userdata) {
 void connection_dtls_operating(Connection *c) {
         c->last_activity_us = connection_now_us();
         if (c->session->idle_timeout_ms > 0 && !c->idle_timer)
-                (void) sd_event_add_time_relative(c->manager->event, &c->idle_timer,
+                (void) sd_event_add_time_relative(c->core->event, &c->idle_timer,
                                                   CLOCK_MONOTONIC,
                                                   (uint64_t) c->session->idle_timeout_ms * 1000,
                                                   10000, on_idle_timer, c);
@@ -261,7 +261,7 @@ static int on_pump_again(sd_event_source *s, void *userdata) {
 }
 
 int connection_dtls_pump(Connection *c) {
-        uint8_t *scratch = manager_scratch(c->manager);
+        uint8_t *scratch = core_scratch(c->core);
         EngineFailure fail = { .alert = -1 };
         unsigned budget = PUMP_BUDGET;
         bool progress;
@@ -379,7 +379,7 @@ int connection_dtls_pump(Connection *c) {
                                 progress = true;
                                 budget++; /* not a message */
                                 c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
-                                (void) sd_event_add_time_relative(c->manager->event,
+                                (void) sd_event_add_time_relative(c->core->event,
                                                                   &c->idle_timer, CLOCK_MONOTONIC,
                                                                   LINGER_USEC, 10000, on_linger,
                                                                   c);
@@ -390,7 +390,7 @@ int connection_dtls_pump(Connection *c) {
         if (budget == 0 && !c->pump_again)
                 /* More may be waiting where epoll cannot see it (records wolfSSL already holds):
                  * continue after everyone else had a turn. */
-                (void) sd_event_add_defer(c->manager->event, &c->pump_again, on_pump_again, c);
+                (void) sd_event_add_defer(c->core->event, &c->pump_again, on_pump_again, c);
 
         if (c->close_sent && (c->peer_closed || c->app_gone)) {
                 connection_finish(c, c->peer_closed ? TLSC_DISCONNECT_CLOSE_NOTIFY

@@ -25,7 +25,7 @@ int connection_arm_handshake_timer(Connection *c);
 void connection_format_peer(Connection *c, const struct sockaddr *sa);
 /* Moves data until neither direction can progress; < 0 when the connection ended. */
 int connection_pump(Connection *c);
-/* Client: files the engine's resumable session in the manager's ticket cache. */
+/* Client: files the engine's resumable session in the core's ticket cache. */
 void connection_save_ticket(Connection *c);
 
 /* connection-dtls.c */

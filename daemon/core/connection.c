@@ -4,7 +4,7 @@
  * the app; then the handshake, the certificate decision, and the data bridge between the app's
  * socketpair end and the network.
  *
- * The bridge reads into the manager's scratch buffer and writes straight on; only what the other
+ * The bridge reads into the core's scratch buffer and writes straight on; only what the other
  * side did not take is copied into the connection's own per-direction buffer, and while that
  * buffer holds anything the reading side is not polled. So each byte is read once and written
  * once besides crypto, and a slow reader on either side stalls the writer instead of growing
@@ -28,7 +28,6 @@
 #include "core/core.h"
 #include "util/error-message.h"
 #include "util/log.h"
-#include "manager.h"
 #include "tickets/ticket-cache.h"
 
 #define CHUNK (16 * 1024)  /* one TLS record of plaintext */
@@ -72,23 +71,23 @@ static void wipe_free(void *p, size_t size) {
 }
 
 void connection_save_ticket(Connection *c) {
-        Manager *m = c->manager;
+        Core *core = c->core;
         TicketScope scope;
         void *blob = NULL;
         size_t size = 0;
-        uint32_t life = 0, max_age = m->config->ticket_max_age_sec;
+        uint32_t life = 0, max_age = core->config->ticket_max_age_sec;
         bool tls13 = false;
         uint64_t id = 0;
         int r;
 
-        if (!m->ticket_cache || !c->session->resume || !c->tls || !connection_scope(c, &scope))
+        if (!core->ticket_cache || !c->session->resume || !c->tls || !connection_scope(c, &scope))
                 return;
         r = engine_conn_export_session(c->tls, &blob, &size, &life, &tls13);
         if (r < 0)
                 return;
         if (life == 0 || life > max_age)
                 life = max_age;
-        r = ticket_cache_store(m->ticket_cache, &scope, blob, size,
+        r = ticket_cache_store(core->ticket_cache, &scope, blob, size,
                                realtime_us() + (uint64_t) life * 1000000u, tls13, &id);
         wipe_free(blob, size);
         if (r < 0) {
@@ -96,7 +95,7 @@ void connection_save_ticket(Connection *c) {
                 return;
         }
         c->ticket_id = id;
-        manager_ticket_cache_changed(m);
+        core_ticket_cache_changed(core);
         log_debug("connection %" PRIu64 ": ticket %" PRIu64 " saved (%s, %u s)", c->id, id,
                   tls13 ? "single use" : "reusable", life);
 }
@@ -120,7 +119,7 @@ uint64_t connection_now_us(void) {
 
 static void pending_done(Connection *c) {
         if (c->counted_pending) {
-                manager_uid_counts(c->manager, c->session->owner->uid)->n_pending--;
+                core_uid_counts(c->core, c->session->owner->uid)->n_pending--;
                 c->counted_pending = false;
         }
 }
@@ -138,7 +137,7 @@ static void close_io(Connection *c) {
                  * drop what it has not yet handed to the peer, which may be the end of our
                  * data. Whatever is left after the close exchange is read and dropped. */
                 for (unsigned i = 0; i < 16; i++)
-                        if (recv(c->net_fd, manager_scratch(c->manager), 65536, MSG_DONTWAIT) <= 0)
+                        if (recv(c->net_fd, core_scratch(c->core), 65536, MSG_DONTWAIT) <= 0)
                                 break;
         }
         c->net_fd = safe_close(c->net_fd);
@@ -162,7 +161,7 @@ static int on_release(sd_event_source *s, void *userdata) {
  * happens inside their own callbacks, so from a fresh loop iteration. */
 static void schedule_release(Connection *c) {
         if (!c->release)
-                (void) sd_event_add_defer(c->manager->event, &c->release, on_release, c);
+                (void) sd_event_add_defer(c->core->event, &c->release, on_release, c);
 }
 
 void connection_fail_handshake(Connection *c, int error, const char *message, int alert,
@@ -177,7 +176,7 @@ void connection_fail_handshake(Connection *c, int error, const char *message, in
                 .verify = verify,
         };
 
-        manager_count_handshake(c->manager, false);
+        core_count_handshake(c->core, false);
         c->info.verify = verify; /* GetInfo and properties tell why, too */
         close_io(c);
         c->state = CONNECTION_CLOSED;
@@ -246,7 +245,7 @@ static uint32_t app_events(Connection *c) {
 /* Moves data until neither direction can progress. Returns < 0 when the connection ended
  * (already reported). */
 int connection_pump(Connection *c) {
-        uint8_t *scratch = manager_scratch(c->manager);
+        uint8_t *scratch = core_scratch(c->core);
         EngineFailure fail;
         bool progress;
 
@@ -467,7 +466,7 @@ static int start_operating(Connection *c) {
                 (void) setsockopt(pair[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
         }
 
-        r = sd_event_add_io(c->manager->event, &c->app_io, c->app_fd,
+        r = sd_event_add_io(c->core->event, &c->app_io, c->app_fd,
                             c->dtls ? EPOLLIN | EPOLLRDHUP : EPOLLIN, on_app_io, c);
         if (r < 0) {
                 safe_close(pair[1]);
@@ -479,7 +478,7 @@ static int start_operating(Connection *c) {
         c->state = CONNECTION_OPERATING;
         c->net_readable = c->app_readable = true;
         c->t_handshake_us = connection_now_us() - c->t_start_us;
-        manager_count_handshake(c->manager, true);
+        core_count_handshake(c->core, true);
         log_debug("connection %" PRIu64 ": %s %s established with %s:%u in %" PRIu64 " us",
                   c->id, c->info.version, c->info.cipher, c->host ? c->host : c->peer_address,
                   c->host ? c->port : c->peer_port, c->t_handshake_us);
@@ -541,7 +540,7 @@ static void dtls_next_address(Connection *c) {
                  * drop what it has not yet handed to the peer, which may be the end of our
                  * data. Whatever is left after the close exchange is read and dropped. */
                 for (unsigned i = 0; i < 16; i++)
-                        if (recv(c->net_fd, manager_scratch(c->manager), 65536, MSG_DONTWAIT) <= 0)
+                        if (recv(c->net_fd, core_scratch(c->core), 65536, MSG_DONTWAIT) <= 0)
                                 break;
         }
         c->net_fd = safe_close(c->net_fd);
@@ -563,15 +562,15 @@ static bool ticket_retry(Connection *c, int error, const char *message) {
         log_info("connection %" PRIu64 " (uid %u) to %s:%u: resumption failed (%s), full "
                  "handshake on a new connection", c->id, (unsigned) c->session->owner->uid,
                  c->host, c->port, message);
-        if (c->manager->ticket_cache) {
-                ticket_cache_count_rejected(c->manager->ticket_cache,
+        if (c->core->ticket_cache) {
+                ticket_cache_count_rejected(c->core->ticket_cache,
                                             (uint32_t) c->session->owner->uid);
                 /* A refused reusable ticket would be offered again: drop it. */
                 if (c->ticket_offered &&
-                    ticket_cache_remove(c->manager->ticket_cache,
+                    ticket_cache_remove(c->core->ticket_cache,
                                         (uint32_t) c->session->owner->uid,
                                         c->ticket_offered) >= 0)
-                        manager_ticket_cache_changed(c->manager);
+                        core_ticket_cache_changed(c->core);
         }
         c->ticket_retried = true;
         c->tls = engine_conn_free(c->tls);
@@ -664,20 +663,20 @@ static int begin_handshake(Connection *c) {
                                     "handshake", c->id);
                 wipe_free(c->ticket_blob, c->ticket_size);
                 c->ticket_blob = NULL;
-        } else if (p.tickets && !c->ticket_retried && c->manager->ticket_cache &&
+        } else if (p.tickets && !c->ticket_retried && c->core->ticket_cache &&
                    connection_scope(c, &scope)) {
                 _cleanup_free_ void *blob = NULL;
                 size_t size = 0;
                 uint64_t id = 0;
 
-                if (ticket_cache_take_auto(c->manager->ticket_cache, &scope, realtime_us(),
+                if (ticket_cache_take_auto(c->core->ticket_cache, &scope, realtime_us(),
                                            &blob, &size, &id) >= 0) {
                         r = engine_conn_set_session(c->tls, blob, size);
                         c->ticket_offered = id;
                         log_debug("connection %" PRIu64 ": offering ticket %" PRIu64 "%s", c->id,
                                   id, r < 0 ? " failed: it does not parse" : "");
                         explicit_bzero(blob, size);
-                        manager_ticket_cache_changed(c->manager);
+                        core_ticket_cache_changed(c->core);
                 }
         }
         c->state = CONNECTION_HANDSHAKE;
@@ -703,7 +702,7 @@ static int on_connected(sd_event_source *s, int fd, uint32_t revents, void *user
         }
         /* Connected: from now on the socket is driven by the TLS state machine. */
         c->net_io = sd_event_source_disable_unref(c->net_io);
-        r = sd_event_add_io(c->manager->event, &c->net_io, c->net_fd, EPOLLIN, on_net_io, c);
+        r = sd_event_add_io(c->core->event, &c->net_io, c->net_fd, EPOLLIN, on_net_io, c);
         if (r >= 0)
                 r = begin_handshake(c);
         if (r < 0)
@@ -745,7 +744,7 @@ static void try_next_address(Connection *c) {
                 if (c->dtls) {
                         /* A UDP connect() only fixes the peer: the handshake starts now and
                          * its retransmissions tell whether anyone answers. */
-                        r = sd_event_add_io(c->manager->event, &c->net_io, fd, EPOLLIN,
+                        r = sd_event_add_io(c->core->event, &c->net_io, fd, EPOLLIN,
                                             on_net_io, c);
                         if (r >= 0)
                                 r = begin_handshake(c);
@@ -754,7 +753,7 @@ static void try_next_address(Connection *c) {
                                                           TLSC_VERIFY_OK);
                         return;
                 }
-                r = sd_event_add_io(c->manager->event, &c->net_io, fd, EPOLLOUT, on_connected, c);
+                r = sd_event_add_io(c->core->event, &c->net_io, fd, EPOLLOUT, on_connected, c);
                 if (r < 0) {
                         connection_fail_handshake(c, r, "cannot watch the socket", -1, TLSC_VERIFY_OK);
                         return;
@@ -834,26 +833,26 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
 /* ---- operations ---- */
 
 int connection_new(Session *s, int family, char *error, Connection **ret) {
-        Manager *m = s->manager;
-        UidCount *u = manager_uid_counts(m, s->owner->uid);
+        Core *core = s->core;
+        UidCount *u = core_uid_counts(core, s->owner->uid);
         Connection *c;
 
         if (family != AF_UNSPEC && family != AF_INET && family != AF_INET6) {
                 error_message_set(error, "address family must be unspecified, IPv4 or IPv6");
                 return -EAFNOSUPPORT;
         }
-        if (u->n_connections >= m->config->max_connections_per_uid) {
+        if (u->n_connections >= core->config->max_connections_per_uid) {
                 error_message_set(error, "too many connections for this user "
                                      "(MaxConnectionsPerUser=%u)",
-                         m->config->max_connections_per_uid);
+                         core->config->max_connections_per_uid);
                 return -EUSERS;
         }
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
-        c->manager = m;
+        c->core = core;
         c->session = s;
-        c->id = manager_next_id(m);
+        c->id = core_next_id(core);
         c->family = family;
         c->net_fd = c->app_fd = -EBADF;
         c->state = CONNECTION_CLOSED;
@@ -885,7 +884,7 @@ void connection_format_peer(Connection *c, const struct sockaddr *sa) {
 }
 
 int connection_arm_handshake_timer(Connection *c) {
-        return sd_event_add_time_relative(c->manager->event, &c->timer, CLOCK_MONOTONIC,
+        return sd_event_add_time_relative(c->core->event, &c->timer, CLOCK_MONOTONIC,
                                           (uint64_t) c->session->handshake_timeout_ms * 1000,
                                           1000, on_timeout, c);
 }
@@ -900,7 +899,7 @@ static int start_on_socket(Connection *c, int fd) {
         r = connection_arm_handshake_timer(c);
         if (r < 0)
                 return r;
-        r = sd_event_add_io(c->manager->event, &c->net_io, fd, EPOLLIN, on_net_io, c);
+        r = sd_event_add_io(c->core->event, &c->net_io, fd, EPOLLIN, on_net_io, c);
         if (r < 0)
                 return r;
         return begin_handshake(c);
@@ -1033,17 +1032,13 @@ Connection *connection_free(Connection *c) {
         if (c->next)
                 c->next->prev = c->prev;
         c->session->n_connections--;
-        manager_uid_counts(c->manager, c->session->owner->uid)->n_connections--;
+        core_uid_counts(c->core, c->session->owner->uid)->n_connections--;
         free_addrinfo_copy(c->addrs);
         wipe_free(c->ticket_blob, c->ticket_size);
         free(c->host);
         free(c->sni);
         free(c);
         return NULL;
-}
-
-Connection *connection_find(Peer *p, uint64_t id) {
-        return manager_find_connection(p->manager, p, id);
 }
 
 int connection_bind(Connection *c, const char *address, unsigned port, char *error) {
@@ -1077,7 +1072,7 @@ int connection_bind(Connection *c, const char *address, unsigned port, char *err
 /* Connect's ticket argument: taken from the cache (single-use ones leave it) if the owner's,
  * unexpired, and issued for this very peer and policy. */
 static int take_explicit_ticket(Connection *c, uint64_t id, char *error) {
-        Manager *m = c->manager;
+        Core *core = c->core;
         TicketScopeCopy stored = {};
         TicketScope want;
         void *blob = NULL;
@@ -1085,11 +1080,11 @@ static int take_explicit_ticket(Connection *c, uint64_t id, char *error) {
         bool same;
         int r;
 
-        if (!m->ticket_cache || !connection_scope(c, &want)) {
+        if (!core->ticket_cache || !connection_scope(c, &want)) {
                 error_message_set(error, "tickets are for client sessions");
                 return -EINVAL;
         }
-        r = ticket_cache_take_id(m->ticket_cache, want.uid, id, realtime_us(), &blob, &size,
+        r = ticket_cache_take_id(core->ticket_cache, want.uid, id, realtime_us(), &blob, &size,
                                  &stored);
         if (r == -ENOENT) {
                 error_message_set(error, "ticket %" PRIu64 " not found (unknown, expired, used "
@@ -1098,7 +1093,7 @@ static int take_explicit_ticket(Connection *c, uint64_t id, char *error) {
         }
         if (r < 0)
                 return r;
-        manager_ticket_cache_changed(m);
+        core_ticket_cache_changed(core);
         same = stored.port == want.port && stored.dtls == want.dtls &&
                memcmp(stored.policy, want.policy, sizeof(want.policy)) == 0 &&
                strcmp(stored.host ? stored.host : "", want.host) == 0 &&
@@ -1122,8 +1117,8 @@ static int take_explicit_ticket(Connection *c, uint64_t id, char *error) {
 
 int connection_connect(Connection *c, const char *host, unsigned port, const char *sni,
                        uint64_t ticket, char *error) {
-        Manager *m = c->manager;
-        UidCount *u = manager_uid_counts(m, c->session->owner->uid);
+        Core *core = c->core;
+        UidCount *u = core_uid_counts(core, c->session->owner->uid);
         int r;
 
         if (c->started) {
@@ -1146,10 +1141,10 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
                         return r;
                 c->session->trust_configured = true;
         }
-        if (u->n_pending >= m->config->max_pending_handshakes_per_uid) {
+        if (u->n_pending >= core->config->max_pending_handshakes_per_uid) {
                 error_message_set(error, "too many handshakes in progress for this user "
                                      "(MaxPendingHandshakesPerUser=%u)",
-                         m->config->max_pending_handshakes_per_uid);
+                         core->config->max_pending_handshakes_per_uid);
                 return -EUSERS;
         }
 
@@ -1165,7 +1160,7 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
         /* A DTLS client's handshake is bounded by its retransmission schedule and the Timeout
          * event, unless the app set a handshake timeout as well. */
         if (!c->dtls || c->session->handshake_timeout_set) {
-                r = sd_event_add_time_relative(m->event, &c->timer, CLOCK_MONOTONIC,
+                r = sd_event_add_time_relative(core->event, &c->timer, CLOCK_MONOTONIC,
                                                (uint64_t) c->session->handshake_timeout_ms * 1000,
                                                1000, on_timeout, c);
                 if (r < 0)
@@ -1180,7 +1175,7 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
                         return r;
                 }
         }
-        r = resolve_start(m->event, host, port, c->family, on_resolved, c, &c->resolve);
+        r = resolve_start(core->event, host, port, c->family, on_resolved, c, &c->resolve);
         if (r < 0) {
                 c->timer = sd_event_source_disable_unref(c->timer);
                 return r;

@@ -38,7 +38,7 @@ typedef struct Buffer {
 } Buffer;
 
 struct Connection {
-        Manager *manager;
+        Core *core;
         Session *session;
         Listener *listener; /* accepted by it (NULL once it closed, or not accepted) */
         bool accepted;       /* announced by Accepted and freed after it ends */
@@ -137,7 +137,6 @@ void connection_dtls_input(Connection *c, const uint8_t *datagram, size_t size,
                            const struct sockaddr *from, socklen_t from_len, bool by_cid);
 /* After the Timeout event: start the retransmission schedule again. */
 int connection_retry(Connection *c, char *error);
-Connection *connection_find(Peer *p, uint64_t id);
 
 /* local address may be NULL (any); port 0 (any). */
 int connection_bind(Connection *c, const char *address, unsigned port, char *error);

@@ -1,15 +1,104 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The core API: what the IPC adapters (Unix socket, D-Bus) call. Plain C, no IPC types; every
- * call that touches an object takes the requesting Peer and checks ownership itself. Results
- * are 0 or a negative errno; adapters map errno to the wire/D-Bus error with
- * tlsd_error_from_errno() and add the message.
+ * The Core: what the IPC adapters (Unix socket, D-Bus) call, and what the core objects share.
+ * It owns the registry (ids, the Peers and through them every Session, Connection and
+ * Listener), the per-uid accounting that limits are enforced against, the handshake counters and
+ * the data path's scratch buffer; it borrows the event loop, the configuration and the ticket
+ * state from the Manager, which creates it. Plain C, no IPC types: the core reaches an adapter
+ * only through the callbacks of the Peer it serves (PeerOps).
+ *
+ * Adapters find objects only through core_find_*(), which take the requesting Peer and check
+ * ownership (peer_may_access()) in this one place. Results are 0 or a negative errno; adapters
+ * map errno to the wire/D-Bus error with tlsd_error_from_errno() and add the message.
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
 
 #include "core/peer.h"
+#include "util/config.h"
+
+typedef struct Connection Connection;
+typedef struct Listener Listener;
+typedef struct TicketCache TicketCache;
+typedef struct TicketKeys TicketKeys;
+
+/* What one user holds; limits are checked against it. */
+typedef struct UidCount {
+        uid_t uid;
+        unsigned n_peers;
+        unsigned n_connections;
+        unsigned n_pending; /* handshakes in progress */
+} UidCount;
+
+struct Core {
+        sd_event *event;      /* the Manager's loop: timers and I/O of the core objects */
+        const Config *config; /* the Manager's */
+        uint64_t next_id;
+        Peer *peers;
+        unsigned n_peers;
+        UidCount *uids;
+        size_t n_uids;
+        size_t allocated_uids;
+        uint64_t handshakes_ok;
+        uint64_t handshakes_failed;
+        uint8_t *scratch; /* the data path's bounce buffer (one thread) */
+
+        /* Resumption: the server ticket keys every server session uses, the client ticket
+         * cache every client session uses. The Manager owns and persists them; NULL: none. */
+        TicketKeys *ticket_keys;
+        TicketCache *ticket_cache;
+        bool ticket_cache_dirty; /* changed since the Manager last saved it */
+};
+
+/* event and config must outlive the Core. */
+int core_new(sd_event *event, const Config *config, Core **ret);
+/* The Peers (and so every object) must be gone: their adapters free them first. */
+Core *core_free(Core *c);
+static inline void core_freep(Core **c) {
+        core_free(*c);
+}
+void core_set_tickets(Core *c, TicketKeys *keys, TicketCache *cache);
+
+uint64_t core_next_id(Core *c);
+/* Per-uid and global client limits: admit returns -EUSERS when one is reached. */
+int core_peer_admit(Core *c, uid_t uid);
+void core_peer_release(Core *c, uid_t uid);
+/* The counters of a uid that has at least one client (never NULL for a live Peer's uid). */
+UidCount *core_uid_counts(Core *c, uid_t uid);
+
+/* Lookup by id with the ownership check: NULL unless caller owns it or is root (not found and
+ * not yours look alike). */
+Session *core_find_session(Core *c, const Peer *caller, uint64_t id);
+Connection *core_find_connection(Core *c, const Peer *caller, uint64_t id);
+Listener *core_find_listener(Core *c, const Peer *caller, uint64_t id);
+
+typedef enum CoreObjectKind {
+        CORE_OBJECT_SESSION,
+        CORE_OBJECT_CONNECTION,
+        CORE_OBJECT_LISTENER,
+} CoreObjectKind;
+
+/* Calls visit with the id of every object of that kind that caller may access, until one call
+ * returns < 0 (returned). */
+int core_foreach_id(Core *c, const Peer *caller, CoreObjectKind kind,
+                    int (*visit)(uint64_t id, void *userdata), void *userdata);
+
+uint8_t *core_scratch(Core *c);
+/* The client ticket cache changed: the Manager saves it on its timer and at exit. */
+void core_ticket_cache_changed(Core *c);
+void core_count_handshake(Core *c, bool ok);
+
+typedef struct CoreStats {
+        uint64_t handshakes_ok, handshakes_failed;
+        uint64_t clients, sessions, connections, listeners;
+} CoreStats;
+
+/* Daemon-wide counters (not per caller). */
+void core_stats(Core *c, CoreStats *ret);
 
 typedef struct CoreVersion {
         const char *version;     /* tlsd package version */
@@ -17,7 +106,7 @@ typedef struct CoreVersion {
         const char *tls_library; /* "wolfSSL 5.7.2" */
 } CoreVersion;
 
-void core_version(Manager *m, CoreVersion *ret);
+void core_version(Core *c, CoreVersion *ret);
 
 typedef struct CoreIdentity {
         uid_t uid;

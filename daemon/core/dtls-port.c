@@ -12,7 +12,7 @@
 
 #include "core/dtls-port.h"
 #include "util/log.h"
-#include "manager.h"
+#include "core/core.h"
 
 #define DATAGRAM_MAX 65536
 #define BATCH 64 /* datagrams per wakeup: a flood cannot starve everything else */
@@ -283,7 +283,7 @@ int dtls_port_new(Session *s, Listener *l, int fd, DtlsPort **ret) {
                 safe_close(fd);
                 return -ENOMEM;
         }
-        p->manager = s->manager;
+        p->core = s->core;
         p->session = s;
         p->listener = l;
         p->fd = fd;
@@ -304,7 +304,7 @@ int dtls_port_new(Session *s, Listener *l, int fd, DtlsPort **ret) {
                 free(p);
                 return r;
         }
-        r = sd_event_add_io(s->manager->event, &p->io, fd, EPOLLIN, on_datagram, p);
+        r = sd_event_add_io(s->core->event, &p->io, fd, EPOLLIN, on_datagram, p);
         if (r < 0) {
                 safe_close(fd);
                 free(p->buf);

@@ -24,7 +24,7 @@
 #define DTLS_PORT_BUCKETS 256
 
 typedef struct DtlsPort {
-        Manager *manager;
+        Core *core;
         Session *session;
         Listener *listener; /* NULL once closed: no new peers */
         unsigned refs;      /* the listener and each connection */

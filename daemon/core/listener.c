@@ -16,13 +16,13 @@
 #include "util/error-message.h"
 #include "core/listener.h"
 #include "util/log.h"
-#include "manager.h"
+#include "core/core.h"
 
-static bool port_allowed(Manager *m, uid_t uid, unsigned port) {
+static bool port_allowed(Core *core, uid_t uid, unsigned port) {
         if (port == 0 || port >= 1024 || uid == 0)
                 return true;
-        for (size_t i = 0; i < m->config->n_privileged_port_users; i++)
-                if (m->config->privileged_port_users[i] == uid)
+        for (size_t i = 0; i < core->config->n_privileged_port_users; i++)
+                if (core->config->privileged_port_users[i] == uid)
                         return true;
         return false;
 }
@@ -162,7 +162,7 @@ static int make_socket(const ListenerOptions *o, bool dtls, int *ret_fd, char *e
 }
 
 int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **ret) {
-        Manager *m = s->manager;
+        Core *core = s->core;
         struct sockaddr_storage sa;
         socklen_t len = sizeof(sa);
         Listener *l;
@@ -180,7 +180,7 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
                 error_message_set(error, "port %u out of range", o->port);
                 return -EINVAL;
         }
-        if (!port_allowed(m, s->owner->uid, o->port)) {
+        if (!port_allowed(core, s->owner->uid, o->port)) {
                 error_message_set(error, "port %u is privileged: allowed only for users listed "
                                          "in PrivilegedPortUsers=", o->port);
                 return -EPERM;
@@ -189,13 +189,13 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
         l = calloc(1, sizeof(*l));
         if (!l)
                 return -ENOMEM;
-        l->manager = m;
+        l->core = core;
         l->session = s;
-        l->id = manager_next_id(m);
+        l->id = core_next_id(core);
         l->fd = -EBADF;
-        l->max_pending = o->max_pending ? o->max_pending : m->config->listener_max_pending;
+        l->max_pending = o->max_pending ? o->max_pending : core->config->listener_max_pending;
         l->max_connections = o->max_connections ? o->max_connections
-                                                : m->config->listener_max_connections;
+                                                : core->config->listener_max_connections;
         r = make_socket(o, s->dtls, &l->fd, error);
         if (r < 0) {
                 free(l);
@@ -218,7 +218,7 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
                 r = dtls_port_new(s, l, l->fd, &l->dtls_port);
                 l->fd = -EBADF; /* the port's now */
         } else
-                r = sd_event_add_io(m->event, &l->io, l->fd, EPOLLIN, on_accept, l);
+                r = sd_event_add_io(core->event, &l->io, l->fd, EPOLLIN, on_accept, l);
         if (r < 0) {
                 safe_close(l->fd);
                 free(l);
@@ -255,18 +255,6 @@ Listener *listener_free(Listener *l) {
                   " failed handshakes, %" PRIu64 " refused", l->id, l->n_accepted, l->n_failed,
                   l->n_refused);
         free(l);
-        return NULL;
-}
-
-Listener *listener_find(Peer *p, uint64_t id) {
-        for (Peer *q = p->manager->peers; q; q = q->next) {
-                if (!peer_may_access(p, q->uid))
-                        continue;
-                for (Session *s = q->sessions; s; s = s->next)
-                        for (Listener *l = s->listeners; l; l = l->next)
-                                if (l->id == id)
-                                        return l;
-        }
         return NULL;
 }
 

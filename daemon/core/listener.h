@@ -16,7 +16,7 @@
 typedef struct Listener Listener;
 
 struct Listener {
-        Manager *manager;
+        Core *core;
         Session *session;
         uint64_t id;
         Listener *prev, *next; /* in the session */
@@ -42,7 +42,6 @@ typedef struct ListenerOptions {
 
 int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **ret);
 Listener *listener_free(Listener *l);
-Listener *listener_find(Peer *p, uint64_t id);
 
 /* A connection accepted by l finished its handshake (ok) or failed / went away. */
 void listener_handshake_done(Listener *l, bool ok);

@@ -4,27 +4,27 @@
 #include <stdlib.h>
 
 #include "util/log.h"
-#include "manager.h"
+#include "core/core.h"
 #include "core/peer.h"
 #include "core/session.h"
 
-int peer_new(Manager *m, PeerTransport transport, uid_t uid, gid_t gid, pid_t pid,
+int peer_new(Core *core, PeerTransport transport, uid_t uid, gid_t gid, pid_t pid,
              const PeerOps *ops, void *userdata, Peer **ret) {
         Peer *p;
         int r;
 
-        r = manager_peer_admit(m, uid);
+        r = core_peer_admit(core, uid);
         if (r < 0)
                 return r;
 
         p = calloc(1, sizeof(*p));
         if (!p) {
-                manager_peer_release(m, uid);
+                core_peer_release(core, uid);
                 return -ENOMEM;
         }
         *p = (Peer) {
-                .manager = m,
-                .id = manager_next_id(m),
+                .core = core,
+                .id = core_next_id(core),
                 .transport = transport,
                 .uid = uid,
                 .gid = gid,
@@ -32,10 +32,10 @@ int peer_new(Manager *m, PeerTransport transport, uid_t uid, gid_t gid, pid_t pi
                 .ops = ops,
                 .userdata = userdata,
         };
-        p->next = m->peers;
-        if (m->peers)
-                m->peers->prev = p;
-        m->peers = p;
+        p->next = core->peers;
+        if (core->peers)
+                core->peers->prev = p;
+        core->peers = p;
         log_debug("client %" PRIu64 " connected: uid=%u gid=%u pid=%d", p->id, (unsigned) uid,
                   (unsigned) gid, (int) pid);
         *ret = p;
@@ -52,10 +52,10 @@ Peer *peer_free(Peer *p) {
         if (p->prev)
                 p->prev->next = p->next;
         else
-                p->manager->peers = p->next;
+                p->core->peers = p->next;
         if (p->next)
                 p->next->prev = p->prev;
-        manager_peer_release(p->manager, p->uid);
+        core_peer_release(p->core, p->uid);
         free(p);
         return NULL;
 }

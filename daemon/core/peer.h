@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-typedef struct Manager Manager;
+typedef struct Core Core;
 typedef struct Session Session;
 typedef struct CoreEvent CoreEvent;
 typedef struct Peer Peer;
@@ -27,13 +27,13 @@ typedef enum PeerTransport {
 } PeerTransport;
 
 struct Peer {
-        Manager *manager;
+        Core *core;
         uint64_t id;
         PeerTransport transport;
         uid_t uid;
         gid_t gid;
         pid_t pid;
-        Peer *prev, *next; /* in the manager */
+        Peer *prev, *next; /* in the core */
 
         const PeerOps *ops;
         void *userdata;
@@ -42,7 +42,7 @@ struct Peer {
         unsigned n_sessions;
 };
 
-int peer_new(Manager *m, PeerTransport transport, uid_t uid, gid_t gid, pid_t pid,
+int peer_new(Core *core, PeerTransport transport, uid_t uid, gid_t gid, pid_t pid,
              const PeerOps *ops, void *userdata, Peer **ret);
 Peer *peer_free(Peer *p);
 static inline void peer_freep(Peer **p) {

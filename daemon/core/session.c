@@ -13,7 +13,7 @@
 #include "core/listener.h"
 #include "util/error-message.h"
 #include "util/log.h"
-#include "manager.h"
+#include "core/core.h"
 #include "core/session.h"
 
 static int set_string(char **dst, const char *s) {
@@ -296,7 +296,7 @@ int session_configure(Session *s, const SessionOptions *o, char *error) {
 }
 
 int session_new(Peer *owner, unsigned role, const SessionOptions *o, char *error, Session **ret) {
-        Manager *m = owner->manager;
+        Core *core = owner->core;
         Session *s;
         int r;
 
@@ -304,21 +304,21 @@ int session_new(Peer *owner, unsigned role, const SessionOptions *o, char *error
                 error_message_set(error, "role must be client (0) or server (1)");
                 return -EINVAL;
         }
-        if (owner->n_sessions >= m->config->max_sessions_per_client) {
+        if (owner->n_sessions >= core->config->max_sessions_per_client) {
                 error_message_set(error, "too many sessions (MaxSessionsPerClient=%u)",
-                         m->config->max_sessions_per_client);
+                         core->config->max_sessions_per_client);
                 return -EUSERS;
         }
 
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
-        s->manager = m;
+        s->core = core;
         s->owner = owner;
-        s->id = manager_next_id(m);
+        s->id = core_next_id(core);
         s->role = (EngineRole) role;
         s->verify = TLSC_VERIFY_STRICT;
-        s->handshake_timeout_ms = m->config->handshake_timeout_ms;
+        s->handshake_timeout_ms = core->config->handshake_timeout_ms;
         s->dtls = o->has_transport && o->transport == TLSC_TRANSPORT_DTLS;
         if (o->has_transport && o->transport > TLSC_TRANSPORT_DTLS) {
                 free(s);
@@ -340,8 +340,8 @@ int session_new(Peer *owner, unsigned role, const SessionOptions *o, char *error
         if (r >= 0)
                 r = policy_mix_u32(s, 59, s->dtls);
         /* Servers issue tickets under the daemon's keys. */
-        if (r >= 0 && s->role == ENGINE_SERVER && m->ticket_keys)
-                r = engine_ctx_set_ticket_keys(s->engine, m->ticket_keys);
+        if (r >= 0 && s->role == ENGINE_SERVER && core->ticket_keys)
+                r = engine_ctx_set_ticket_keys(s->engine, core->ticket_keys);
         if (r < 0) {
                 session_free(s);
                 return r;
@@ -383,8 +383,4 @@ Session *session_free(Session *s) {
         free(s->server_name);
         free(s);
         return NULL;
-}
-
-Session *session_find(Peer *p, uint64_t id) {
-        return manager_find_session(p->manager, p, id);
 }

@@ -61,7 +61,7 @@ typedef struct SessionOptions {
 } SessionOptions;
 
 typedef struct Session {
-        Manager *manager;
+        Core *core;
         Peer *owner;
         uint64_t id;
         Session *prev, *next; /* in the owner's list */
@@ -98,5 +98,3 @@ int session_new(Peer *owner, unsigned role, const SessionOptions *o, char *error
 Session *session_free(Session *s);
 int session_configure(Session *s, const SessionOptions *o, char *error);
 
-/* The session with this id if p may use it, else NULL (not found and not yours look alike). */
-Session *session_find(Peer *p, uint64_t id);

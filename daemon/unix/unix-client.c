@@ -21,7 +21,6 @@
 #include "tickets/ticket-cache.h"
 #include "error.h"
 #include "util/log.h"
-#include "manager.h"
 #include "proto.h"
 #include "transport.h"
 #include "unix/unix-client.h"
@@ -49,7 +48,7 @@ typedef int (*UnixHandler)(UnixRequest *req);
 static int handle_version(UnixRequest *req) {
         CoreVersion v;
 
-        core_version(unix_server_manager(req->client->server), &v);
+        core_version(unix_server_core(req->client->server), &v);
         tlsd_msg_put_str(req->reply, TLSD_A_VERSION_STRING, v.version);
         tlsd_msg_put_u32(req->reply, TLSD_A_PROTO_VERSION, v.protocol);
         tlsd_msg_put_str(req->reply, TLSD_A_TLS_LIBRARY, v.tls_library);
@@ -85,14 +84,15 @@ static Session *find_session(UnixRequest *req) {
         uint64_t id = 0;
 
         (void) get_u64_id(req, TLSD_A_SESSION_ID, &id);
-        return session_find(req->client->peer, id);
+        return core_find_session(unix_server_core(req->client->server), req->client->peer, id);
 }
 
 static Connection *find_connection(UnixRequest *req) {
         uint64_t id = 0;
 
         (void) get_u64_id(req, TLSD_A_CONNECTION_ID, &id);
-        return connection_find(req->client->peer, id);
+        return core_find_connection(unix_server_core(req->client->server), req->client->peer,
+                                    id);
 }
 
 #define NOT_FOUND(req, what)                                                                       \
@@ -392,7 +392,7 @@ static int handle_listener_close(UnixRequest *req) {
         Listener *l;
 
         (void) tlsd_msg_get_u64(req->msg, TLSD_A_LISTENER_ID, &id);
-        l = listener_find(req->client->peer, id);
+        l = core_find_listener(unix_server_core(req->client->server), req->client->peer, id);
         if (!l)
                 return NOT_FOUND(req, "listener");
         listener_free(l);
@@ -558,7 +558,7 @@ static int flush_queue(UnixClient *c) {
 }
 
 int unix_client_send(UnixClient *c, const void *buf, size_t size, const int *fds, unsigned n_fds) {
-        Manager *m = unix_server_manager(c->server);
+        Core *core = unix_server_core(c->server);
         OutPacket *p;
         int r;
 
@@ -568,7 +568,7 @@ int unix_client_send(UnixClient *c, const void *buf, size_t size, const int *fds
                         return r;
         }
 
-        if (c->out_bytes + size > m->config->client_queue_bytes) {
+        if (c->out_bytes + size > core->config->client_queue_bytes) {
                 log_warning("client %" PRIu64 " (uid %u) does not read its replies, "
                             "disconnecting", c->peer->id, (unsigned) c->peer->uid);
                 return -ENOBUFS;
@@ -611,7 +611,7 @@ static int send_error(UnixClient *c, uint16_t type, uint32_t id, int err, const 
 }
 
 static int protocol_error(UnixClient *c, const TlsdMsgView *v) {
-        Manager *m = unix_server_manager(c->server);
+        Core *core = unix_server_core(c->server);
         char text[160];
         int r;
 
@@ -627,7 +627,7 @@ static int protocol_error(UnixClient *c, const TlsdMsgView *v) {
                        -EBADMSG, text);
         if (r < 0)
                 return r;
-        if (++c->n_protocol_errors >= m->config->max_protocol_errors) {
+        if (++c->n_protocol_errors >= core->config->max_protocol_errors) {
                 log_notice("client %" PRIu64 " (uid %u) sent %u malformed messages, "
                            "disconnecting", c->peer->id, (unsigned) c->peer->uid,
                            c->n_protocol_errors);
@@ -727,7 +727,7 @@ drop:
 }
 
 int unix_client_new(UnixServer *s, int fd, UnixClient **ret) {
-        Manager *m = unix_server_manager(s);
+        Core *core = unix_server_core(s);
         _cleanup_close_ int cfd = fd;
         struct ucred cred;
         socklen_t len = sizeof(cred);
@@ -743,7 +743,7 @@ int unix_client_new(UnixServer *s, int fd, UnixClient **ret) {
         c->server = s;
         c->fd = -EBADF;
 
-        r = peer_new(m, PEER_TRANSPORT_UNIX, cred.uid, cred.gid, cred.pid, &unix_peer_ops, c,
+        r = peer_new(core, PEER_TRANSPORT_UNIX, cred.uid, cred.gid, cred.pid, &unix_peer_ops, c,
                      &c->peer);
         if (r < 0) {
                 free(c);
@@ -764,7 +764,7 @@ int unix_client_new(UnixServer *s, int fd, UnixClient **ret) {
 
         c->fd = TAKE_FD(cfd);
         unix_server_link_client(s, c);
-        r = sd_event_add_io(m->event, &c->io, c->fd, EPOLLIN, on_io, c);
+        r = sd_event_add_io(core->event, &c->io, c->fd, EPOLLIN, on_io, c);
         if (r < 0) {
                 unix_client_free(c);
                 return log_error_errno(r, "Cannot watch client socket: %m");
@@ -781,13 +781,13 @@ static int on_drop(sd_event_source *s, void *userdata) {
 /* Disconnects the client from a fresh loop iteration: callers may be deep inside core code that
  * the client's objects belong to. */
 void unix_client_schedule_drop(UnixClient *c) {
-        Manager *m = unix_server_manager(c->server);
+        Core *core = unix_server_core(c->server);
 
         if (c->dropping)
                 return;
         c->dropping = true;
         (void) sd_event_source_set_enabled(c->io, SD_EVENT_OFF);
-        if (sd_event_add_defer(m->event, &c->drop, on_drop, c) < 0)
+        if (sd_event_add_defer(core->event, &c->drop, on_drop, c) < 0)
                 log_error("Cannot schedule disconnection of client %" PRIu64, c->peer->id);
 }
 

@@ -15,14 +15,14 @@
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
 
+#include "core/core.h"
 #include "util/log.h"
-#include "manager.h"
 #include "proto.h"
 #include "unix/unix-client.h"
 #include "unix/unix-server.h"
 
 struct UnixServer {
-        Manager *manager;
+        Core *core;
         int fd;
         char *path;
         bool unlink_on_exit; /* false when systemd owns the socket */
@@ -182,14 +182,14 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
         return 0;
 }
 
-int unix_server_new(Manager *m, UnixServer **ret) {
+int unix_server_new(Core *core, UnixServer **ret) {
         _cleanup_(unix_server_freep) UnixServer *s = NULL;
         int r;
 
         s = calloc(1, sizeof(*s));
         if (!s)
                 return log_oom();
-        s->manager = m;
+        s->core = core;
         s->fd = -EBADF;
         s->buffer = malloc(TLSD_MSG_MAX + 1);
         if (!s->buffer)
@@ -199,12 +199,12 @@ int unix_server_new(Manager *m, UnixServer **ret) {
         if (r < 0)
                 return r;
         if (r == 0) {
-                r = bind_socket(s, m->config);
+                r = bind_socket(s, core->config);
                 if (r < 0)
                         return r;
         }
 
-        r = sd_event_add_io(m->event, &s->io, s->fd, EPOLLIN, on_accept, s);
+        r = sd_event_add_io(core->event, &s->io, s->fd, EPOLLIN, on_accept, s);
         if (r < 0)
                 return log_error_errno(r, "Cannot watch control socket: %m");
 
@@ -235,8 +235,8 @@ uint8_t *unix_server_buffer(UnixServer *s) {
         return s->buffer;
 }
 
-Manager *unix_server_manager(UnixServer *s) {
-        return s->manager;
+Core *unix_server_core(UnixServer *s) {
+        return s->core;
 }
 
 void unix_server_link_client(UnixServer *s, UnixClient *c) {

@@ -7,11 +7,11 @@
 
 #include <stdint.h>
 
-typedef struct Manager Manager;
+typedef struct Core Core;
 typedef struct UnixClient UnixClient;
 typedef struct UnixServer UnixServer;
 
-int unix_server_new(Manager *m, UnixServer **ret);
+int unix_server_new(Core *core, UnixServer **ret);
 UnixServer *unix_server_free(UnixServer *s);
 static inline void unix_server_freep(UnixServer **s) {
         unix_server_free(*s);
@@ -20,6 +20,6 @@ const char *unix_server_path(const UnixServer *s);
 
 /* Shared receive buffer of TLSD_MSG_MAX + 1 bytes: all clients are served on one thread. */
 uint8_t *unix_server_buffer(UnixServer *s);
-Manager *unix_server_manager(UnixServer *s);
+Core *unix_server_core(UnixServer *s);
 void unix_server_link_client(UnixServer *s, UnixClient *c);
 void unix_server_unlink_client(UnixServer *s, UnixClient *c);
