@@ -27,6 +27,7 @@
 #include "core/connection-internal.h"
 #include "core/core.h"
 #include "util/error-message.h"
+#include "list.h"
 #include "util/log.h"
 #include "tickets/ticket-cache.h"
 
@@ -859,10 +860,7 @@ int connection_new(Session *s, int family, char *error, Connection **ret) {
         c->dtls = s->dtls;
         c->rtx_current_ms = s->dtls_timeout_initial_ms;
 
-        c->next = s->connections;
-        if (s->connections)
-                s->connections->prev = c;
-        s->connections = c;
+        LIST_PREPEND(s->connections, c);
         s->n_connections++;
         u->n_connections++;
         *ret = c;
@@ -1025,12 +1023,7 @@ Connection *connection_free(Connection *c) {
         }
         c->release = sd_event_source_disable_unref(c->release);
         close_io(c);
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                c->session->connections = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
+        LIST_REMOVE(c->session->connections, c);
         c->session->n_connections--;
         core_uid_counts(c->core, c->session->owner->uid)->n_connections--;
         free_addrinfo_copy(c->addrs);

@@ -15,6 +15,7 @@
 #include "core/dtls-port.h"
 #include "util/error-message.h"
 #include "core/listener.h"
+#include "list.h"
 #include "util/log.h"
 #include "core/core.h"
 
@@ -224,10 +225,7 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
                 free(l);
                 return r;
         }
-        l->next = s->listeners;
-        if (s->listeners)
-                s->listeners->prev = l;
-        s->listeners = l;
+        LIST_PREPEND(s->listeners, l);
         log_info("listener %" PRIu64 " (uid %u) on %s %s port %u", l->id,
                  (unsigned) s->owner->uid, s->dtls ? "UDP (DTLS)" : "TCP", l->address, l->port);
         *ret = l;
@@ -245,12 +243,7 @@ Listener *listener_free(Listener *l) {
         l->fd = safe_close(l->fd);
         if (l->dtls_port)
                 dtls_port_listener_gone(l->dtls_port);
-        if (l->prev)
-                l->prev->next = l->next;
-        else
-                l->session->listeners = l->next;
-        if (l->next)
-                l->next->prev = l->prev;
+        LIST_REMOVE(l->session->listeners, l);
         log_debug("listener %" PRIu64 " closed: %" PRIu64 " accepted, %" PRIu64
                   " failed handshakes, %" PRIu64 " refused", l->id, l->n_accepted, l->n_failed,
                   l->n_refused);

@@ -5,6 +5,7 @@
 
 #include "util/log.h"
 #include "core/core.h"
+#include "list.h"
 #include "core/peer.h"
 #include "core/session.h"
 
@@ -32,10 +33,7 @@ int peer_new(Core *core, PeerTransport transport, uid_t uid, gid_t gid, pid_t pi
                 .ops = ops,
                 .userdata = userdata,
         };
-        p->next = core->peers;
-        if (core->peers)
-                core->peers->prev = p;
-        core->peers = p;
+        LIST_PREPEND(core->peers, p);
         log_debug("client %" PRIu64 " connected: uid=%u gid=%u pid=%d", p->id, (unsigned) uid,
                   (unsigned) gid, (int) pid);
         *ret = p;
@@ -49,12 +47,7 @@ Peer *peer_free(Peer *p) {
         /* Everything the client created goes with it. */
         while (p->sessions)
                 session_free(p->sessions);
-        if (p->prev)
-                p->prev->next = p->next;
-        else
-                p->core->peers = p->next;
-        if (p->next)
-                p->next->prev = p->prev;
+        LIST_REMOVE(p->core->peers, p);
         core_peer_release(p->core, p->uid);
         free(p);
         return NULL;

@@ -12,6 +12,7 @@
 #include "engine/engine-ticket.h"
 #include "core/listener.h"
 #include "util/error-message.h"
+#include "list.h"
 #include "util/log.h"
 #include "core/core.h"
 #include "core/session.h"
@@ -352,10 +353,7 @@ int session_new(Peer *owner, unsigned role, const SessionOptions *o, char *error
                 return r;
         }
 
-        s->next = owner->sessions;
-        if (owner->sessions)
-                owner->sessions->prev = s;
-        owner->sessions = s;
+        LIST_PREPEND(owner->sessions, s);
         owner->n_sessions++;
         log_debug("session %" PRIu64 " created by uid %u", s->id, (unsigned) owner->uid);
         *ret = s;
@@ -369,13 +367,8 @@ Session *session_free(Session *s) {
                 listener_free(s->listeners);
         while (s->connections)
                 connection_free(s->connections);
-        if (s->owner && (s->prev || s->next || s->owner->sessions == s)) {
-                if (s->prev)
-                        s->prev->next = s->next;
-                else
-                        s->owner->sessions = s->next;
-                if (s->next)
-                        s->next->prev = s->prev;
+        if (s->owner && LIST_LINKED(s->owner->sessions, s)) {
+                LIST_REMOVE(s->owner->sessions, s);
                 s->owner->n_sessions--;
         }
         engine_ctx_free(s->engine);

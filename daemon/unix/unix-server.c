@@ -16,6 +16,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "core/core.h"
+#include "list.h"
 #include "util/log.h"
 #include "proto.h"
 #include "unix/unix-client.h"
@@ -240,18 +241,9 @@ Core *unix_server_core(UnixServer *s) {
 }
 
 void unix_server_link_client(UnixServer *s, UnixClient *c) {
-        c->next = s->clients;
-        if (s->clients)
-                s->clients->prev = c;
-        s->clients = c;
+        LIST_PREPEND(s->clients, c);
 }
 
 void unix_server_unlink_client(UnixServer *s, UnixClient *c) {
-        if (c->prev)
-                c->prev->next = c->next;
-        else if (s->clients == c)
-                s->clients = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
-        c->prev = c->next = NULL;
+        LIST_REMOVE(s->clients, c);
 }
