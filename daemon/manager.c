@@ -10,19 +10,13 @@
 #include "bus/bus.h"
 #include "core/core.h"
 #include "manager.h"
+#include "time-util.h"
 #include "tickets/ticket-cache.h"
 #include "tickets/ticket-keys.h"
 #include "unix/unix-server.h"
 #include "util/log.h"
 
 #define TICKET_SAVE_INTERVAL_USEC (60u * 1000000u)
-
-static uint64_t realtime_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
 
 int manager_new(Config *config, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
@@ -92,7 +86,7 @@ void manager_tickets_save(Manager *m, bool force) {
         if (m->ticket_cache && (force || m->core->ticket_cache_dirty)) {
                 _cleanup_free_ char *p = state_path(m, TICKET_CACHE_FILE_NAME);
 
-                ticket_cache_expire(m->ticket_cache, realtime_usec());
+                ticket_cache_expire(m->ticket_cache, now_usec(CLOCK_REALTIME));
                 r = p ? ticket_cache_save(m->ticket_cache, p) : -ENOMEM;
                 if (r < 0)
                         log_warning_errno(r, "Cannot save the ticket cache to %s: %m",
@@ -121,7 +115,7 @@ static int tickets_start(Manager *m) {
                 .max_per_uid = c->ticket_cache_entries_per_uid,
                 .max_total = c->ticket_cache_entries,
         };
-        uint64_t now = realtime_usec();
+        uint64_t now = now_usec(CLOCK_REALTIME);
         int r;
 
         r = ticket_keys_new((uint64_t) c->ticket_key_rotation_sec * 1000000u,

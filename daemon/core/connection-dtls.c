@@ -110,7 +110,7 @@ void connection_dtls_timer_update(Connection *c) {
         /* From now, not from the loop iteration's start (sd_event_add_time_relative()): a slow
          * step before this must not shorten the timeout. */
         if (sd_event_add_time(c->core->event, &c->rtx_timer, CLOCK_MONOTONIC,
-                              connection_now_us() + ms * 1000, 1000, on_rtx_timer, c) >= 0)
+                              now_usec(CLOCK_MONOTONIC) + ms * 1000, 1000, on_rtx_timer, c) >= 0)
                 c->rtx_kind = kind;
         log_debug("connection %" PRIu64 ": %s timer %" PRIu64 " ms (retransmission %u)", c->id,
                   kind == ENGINE_TIMER_QUICK ? "acknowledgement" : "retransmission", ms,
@@ -120,7 +120,7 @@ void connection_dtls_timer_update(Connection *c) {
 /* Something arrived from the peer: during the handshake the flight it answers is done, so the
  * schedule starts over (RFC 6347 4.2.4). */
 static void note_input(Connection *c) {
-        c->last_activity_us = connection_now_us();
+        c->last_activity_us = now_usec(CLOCK_MONOTONIC);
         if (c->state == CONNECTION_HANDSHAKE && !c->rtx_paused) {
                 reset_backoff(c);
                 c->rtx_timer = sd_event_source_disable_unref(c->rtx_timer);
@@ -149,7 +149,7 @@ int connection_retry(Connection *c, char *error) {
 static int on_idle_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Connection *c = userdata;
         uint64_t idle_us = (uint64_t) c->session->idle_timeout_ms * 1000;
-        uint64_t now = connection_now_us();
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
 
         if (now - c->last_activity_us < idle_us) {
                 (void) sd_event_source_set_time_relative(s, idle_us - (now - c->last_activity_us));
@@ -178,7 +178,7 @@ static int on_linger(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 void connection_dtls_operating(Connection *c) {
-        c->last_activity_us = connection_now_us();
+        c->last_activity_us = now_usec(CLOCK_MONOTONIC);
         if (c->session->idle_timeout_ms > 0 && !c->idle_timer)
                 (void) sd_event_add_time_relative(c->core->event, &c->idle_timer,
                                                   CLOCK_MONOTONIC,
@@ -294,7 +294,7 @@ int connection_dtls_pump(Connection *c) {
 
                         if (n > 0) {
                                 c->bytes_in += (uint64_t) n;
-                                c->last_activity_us = connection_now_us();
+                                c->last_activity_us = now_usec(CLOCK_MONOTONIC);
                                 deliver(c, scratch, (size_t) n);
                                 progress = true;
                         } else if (n == -EAGAIN) {
@@ -344,7 +344,7 @@ int connection_dtls_pump(Connection *c) {
                                 progress = true;
                                 if (w > 0) {
                                         c->bytes_out += (uint64_t) w;
-                                        c->last_activity_us = connection_now_us();
+                                        c->last_activity_us = now_usec(CLOCK_MONOTONIC);
                                         c->write_wait = ENGINE_WAIT_NONE;
                                 } else if (w == -EAGAIN) {
                                         if (buffer_keep(&c->to_net, scratch, (size_t) n) < 0) {
@@ -424,7 +424,7 @@ int connection_new_dtls_accepted(Session *s, Listener *l, DtlsPort *port, Engine
         c->started = true;
         c->tls = tls;
         c->state = CONNECTION_HANDSHAKE;
-        c->t_start_us = c->last_activity_us = connection_now_us();
+        c->t_start_us = c->last_activity_us = now_usec(CLOCK_MONOTONIC);
         memcpy(&c->peer_sa, peer, peer_len);
         c->peer_sa_len = peer_len;
         connection_format_peer(c, peer);

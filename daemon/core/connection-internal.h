@@ -11,8 +11,8 @@
 
 #include "core/connection.h"
 #include "core/core.h"
+#include "time-util.h"
 
-uint64_t connection_now_us(void);
 void connection_emit(Connection *c, const CoreEvent *e);
 /* Before HandshakeDone: reports the failure (or, for accepted ones, counts it) and closes. */
 void connection_fail_handshake(Connection *c, int error, const char *message, int alert,

@@ -30,16 +30,10 @@
 #include "list.h"
 #include "util/log.h"
 #include "tickets/ticket-cache.h"
+#include "time-util.h"
 
 #define CHUNK (16 * 1024)  /* one TLS record of plaintext */
 #define GATHER (64 * 1024) /* what one write to the app carries at most (the scratch size) */
-
-static uint64_t realtime_us(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
 
 /* The ticket cache's key for this connection: owner, policy, peer as the app named it. */
 static bool connection_scope(Connection *c, TicketScope *ret) {
@@ -89,7 +83,7 @@ void connection_save_ticket(Connection *c) {
         if (life == 0 || life > max_age)
                 life = max_age;
         r = ticket_cache_store(core->ticket_cache, &scope, blob, size,
-                               realtime_us() + (uint64_t) life * 1000000u, tls13, &id);
+                               now_usec(CLOCK_REALTIME) + (uint64_t) life * 1000000u, tls13, &id);
         wipe_free(blob, size);
         if (r < 0) {
                 log_debug_errno(r, "connection %" PRIu64 ": cannot keep its ticket: %m", c->id);
@@ -109,13 +103,6 @@ int connection_get_ticket(Connection *c, uint64_t *ret, char *error) {
         }
         *ret = c->ticket_id;
         return 0;
-}
-
-uint64_t connection_now_us(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
 static void pending_done(Connection *c) {
@@ -478,7 +465,7 @@ static int start_operating(Connection *c) {
         pending_done(c);
         c->state = CONNECTION_OPERATING;
         c->net_readable = c->app_readable = true;
-        c->t_handshake_us = connection_now_us() - c->t_start_us;
+        c->t_handshake_us = now_usec(CLOCK_MONOTONIC) - c->t_start_us;
         core_count_handshake(c->core, true);
         log_debug("connection %" PRIu64 ": %s %s established with %s:%u in %" PRIu64 " us",
                   c->id, c->info.version, c->info.cipher, c->host ? c->host : c->peer_address,
@@ -670,7 +657,7 @@ static int begin_handshake(Connection *c) {
                 size_t size = 0;
                 uint64_t id = 0;
 
-                if (ticket_cache_take_auto(c->core->ticket_cache, &scope, realtime_us(),
+                if (ticket_cache_take_auto(c->core->ticket_cache, &scope, now_usec(CLOCK_REALTIME),
                                            &blob, &size, &id) >= 0) {
                         r = engine_conn_set_session(c->tls, blob, size);
                         c->ticket_offered = id;
@@ -893,7 +880,7 @@ static int start_on_socket(Connection *c, int fd) {
 
         c->net_fd = fd;
         c->started = true;
-        c->t_start_us = connection_now_us();
+        c->t_start_us = now_usec(CLOCK_MONOTONIC);
         r = connection_arm_handshake_timer(c);
         if (r < 0)
                 return r;
@@ -1077,7 +1064,7 @@ static int take_explicit_ticket(Connection *c, uint64_t id, char *error) {
                 error_message_set(error, "tickets are for client sessions");
                 return -EINVAL;
         }
-        r = ticket_cache_take_id(core->ticket_cache, want.uid, id, realtime_us(), &blob, &size,
+        r = ticket_cache_take_id(core->ticket_cache, want.uid, id, now_usec(CLOCK_REALTIME), &blob, &size,
                                  &stored);
         if (r == -ENOENT) {
                 error_message_set(error, "ticket %" PRIu64 " not found (unknown, expired, used "
@@ -1175,7 +1162,7 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
         }
         c->started = true;
         c->state = CONNECTION_CONNECTING;
-        c->t_start_us = connection_now_us();
+        c->t_start_us = now_usec(CLOCK_MONOTONIC);
         u->n_pending++;
         c->counted_pending = true;
         return 0;

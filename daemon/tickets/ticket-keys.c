@@ -19,6 +19,7 @@
 #include "util/log.h"
 #include "tickets/ticket-cache.h"
 #include "tickets/ticket-keys.h"
+#include "time-util.h"
 
 #define KEYS_MAGIC "TLSD-TK\n"
 #define KEYS_VERSION 1u
@@ -120,12 +121,9 @@ TicketKeys *ticket_keys_free(TicketKeys *k) {
 }
 
 uint64_t ticket_keys_now(TicketKeys *k) {
-        struct timespec ts;
-
         if (k->clock)
                 return k->clock(k->clock_userdata);
-        (void) clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+        return now_usec(CLOCK_REALTIME);
 }
 
 void ticket_keys_set_clock(TicketKeys *k, uint64_t (*clock)(void *userdata), void *userdata) {
