@@ -24,9 +24,11 @@
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/random.h>
 
+#include "engine/engine-crypto.h"
 #include "engine/engine-ticket.h"
 #include "util/log.h"
 #include "tickets/ticket-cache.h"
+#include "tickets/ticket-file.h"
 #include "tickets/ticket-keys.h"
 
 #define SEC 1000000ULL
@@ -910,7 +912,7 @@ static Outcome connect_once(const Identity *id, TicketKeys *keys, Proto proto,
                                                            WOLFSSL_FILETYPE_ASN1),
                          WOLFSSL_SUCCESS);
         wolfSSL_CTX_set_session_cache_mode(sctx, WOLFSSL_SESS_CACHE_OFF);
-        ck_assert_int_eq(engine_ticket_server_setup(sctx, keys), 0);
+        ck_assert_int_eq(engine_ticket_server_setup(sctx, ticket_keys_engine(keys)), 0);
         wolfSSL_CTX_set_verify(cctx, WOLFSSL_VERIFY_NONE, NULL);
 
         /* DTLS over a datagram socketpair: nothing is lost, so no retransmission timers. */

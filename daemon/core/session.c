@@ -9,13 +9,14 @@
 #include <string.h>
 
 #include "core/connection.h"
-#include "engine/engine-ticket.h"
+#include "engine/engine-crypto.h"
 #include "core/listener.h"
 #include "util/error-message.h"
 #include "list.h"
 #include "util/log.h"
 #include "core/core.h"
 #include "core/session.h"
+#include "tickets/ticket-keys.h"
 
 static int set_string(char **dst, const char *s) {
         char *c = NULL;
@@ -342,7 +343,7 @@ int session_new(Peer *owner, unsigned role, const SessionOptions *o, char *error
                 r = policy_mix_u32(s, 59, s->dtls);
         /* Servers issue tickets under the daemon's keys. */
         if (r >= 0 && s->role == ENGINE_SERVER && core->ticket_keys)
-                r = engine_ctx_set_ticket_keys(s->engine, core->ticket_keys);
+                r = engine_ctx_set_ticket_keys(s->engine, ticket_keys_engine(core->ticket_keys));
         if (r < 0) {
                 session_free(s);
                 return r;

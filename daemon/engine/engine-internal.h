@@ -40,7 +40,7 @@ struct EngineCtx {
         bool configured; /* anything loaded beyond the defaults (a DTLS version change would
                           * need a new WOLFSSL_CTX) */
         unsigned dtls_min, dtls_max; /* 0x0303 or 0x0304: DTLS 1.2 / 1.3 by TLS generation */
-        struct TicketKeys *ticket_keys; /* server: issue and accept tickets under these */
+        struct EngineTicketKeys *ticket_keys; /* server: issue and accept tickets under these */
 };
 
 struct EngineConn {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Session tickets, wolfSSL side: wolfCrypt randomness and hashing for the ticket cache and
- * keys, and the server's ticket-encryption callback over TicketKeys.
+ * Session tickets, wolfSSL side: the server's ticket-encryption callback over the keys an
+ * EngineTicketKeys hands out (tlsd's TicketKeys, see engine-ticket.h).
  *
  * wolfSSL frames a ticket as key_name[16] iv[16] enc_len[2] encrypted-state mac[32] and hands
  * the callback the pieces. We encrypt with ChaCha20-Poly1305 under the key that key_name names,
@@ -15,69 +15,29 @@
 #include <wolfssl/wolfcrypt/sha256.h>
 
 #include <errno.h>
-#include <sys/random.h>
 #include <string.h>
 
+#include "engine/engine-crypto.h"
 #include "engine/engine-ticket.h"
 #include "util/log.h"
 
 _Static_assert(ENGINE_TICKET_NAME_SIZE == WOLFSSL_TICKET_NAME_SZ, "ticket name size");
 _Static_assert(ENGINE_TICKET_IV_SIZE == WOLFSSL_TICKET_IV_SZ, "ticket iv size");
 _Static_assert(ENGINE_TICKET_MAC_SIZE == WOLFSSL_TICKET_MAC_SZ, "ticket mac size");
-_Static_assert(TICKET_KEY_NAME_SIZE == WOLFSSL_TICKET_NAME_SZ, "key name size");
-_Static_assert(TICKET_KEY_SIZE == CHACHA20_POLY1305_AEAD_KEYSIZE, "key size");
+_Static_assert(ENGINE_TICKET_KEY_SIZE == CHACHA20_POLY1305_AEAD_KEYSIZE, "key size");
 _Static_assert(CHACHA20_POLY1305_AEAD_AUTHTAG_SIZE <= WOLFSSL_TICKET_MAC_SZ, "tag size");
 _Static_assert(CHACHA20_POLY1305_AEAD_IV_SIZE <= WOLFSSL_TICKET_IV_SZ, "nonce size");
 
 #define TAG_SIZE CHACHA20_POLY1305_AEAD_AUTHTAG_SIZE
 
-/* The kernel's CSPRNG: one syscall, no state to keep. (A wolfCrypt RNG set up per call opened
- * /dev/urandom each time: about 115 K instructions and 3 syscalls per ticket.) */
-int engine_random(void *buf, size_t size) {
-        uint8_t *p = buf;
-
-        while (size > 0) {
-                ssize_t n = getrandom(p, size, 0);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += n;
-                size -= (size_t) n;
-        }
-        return 0;
-}
-
-int engine_sha256(const void *buf, size_t size, uint8_t out[32]) {
-        const uint8_t *p = buf;
-        wc_Sha256 sha;
-        int r;
-
-        if (wc_InitSha256(&sha) != 0)
-                return -EIO;
-        r = 0;
-        while (r == 0 && size > 0) {
-                word32 n = size > UINT32_MAX ? UINT32_MAX : (word32) size;
-
-                r = wc_Sha256Update(&sha, p, n);
-                p += n;
-                size -= n;
-        }
-        if (r == 0)
-                r = wc_Sha256Final(&sha, out);
-        wc_Sha256Free(&sha);
-        return r == 0 ? 0 : -EIO;
-}
-
-static int ticket_encrypt(TicketKeys *keys, unsigned char *key_name, unsigned char *iv,
-                          unsigned char *mac, unsigned char *ticket, int len, uint64_t now) {
+static int ticket_encrypt(const EngineTicketKeys *keys, unsigned char *key_name,
+                          unsigned char *iv, unsigned char *mac, unsigned char *ticket, int len,
+                          uint64_t now) {
         uint8_t aad[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ];
-        TicketKey key;
+        EngineTicketKey key;
         int r;
 
-        (void) ticket_keys_current_copy(keys, now, &key, NULL);
+        (void) keys->current(keys->userdata, now, &key);
         r = engine_random(iv, WOLFSSL_TICKET_IV_SZ);
         if (r >= 0) {
                 memcpy(key_name, key.name, WOLFSSL_TICKET_NAME_SZ);
@@ -96,15 +56,15 @@ static int ticket_encrypt(TicketKeys *keys, unsigned char *key_name, unsigned ch
 }
 
 /* 0 and *is_current, or -ENOENT (unknown or expired key), -EBADMSG (not authentic). */
-static int ticket_decrypt(TicketKeys *keys, const unsigned char *key_name, const unsigned char *iv,
-                          const unsigned char *mac, unsigned char *ticket, int len, uint64_t now,
-                          bool *is_current) {
+static int ticket_decrypt(const EngineTicketKeys *keys, const unsigned char *key_name,
+                          const unsigned char *iv, const unsigned char *mac, unsigned char *ticket,
+                          int len, uint64_t now, bool *is_current) {
         static const uint8_t zeros[WOLFSSL_TICKET_MAC_SZ - TAG_SIZE];
         uint8_t aad[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ];
-        TicketKey key;
+        EngineTicketKey key;
         int r;
 
-        r = ticket_keys_find_copy(keys, key_name, now, &key, is_current);
+        r = keys->find(keys->userdata, key_name, now, &key, is_current);
         if (r < 0)
                 return r;
         memcpy(aad, key_name, WOLFSSL_TICKET_NAME_SZ);
@@ -125,14 +85,14 @@ int engine_ticket_enc_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAM
                          unsigned char iv[WOLFSSL_TICKET_IV_SZ],
                          unsigned char mac[WOLFSSL_TICKET_MAC_SZ], int enc, unsigned char *ticket,
                          int in_len, int *out_len, void *ctx) {
-        TicketKeys *keys = ctx;
+        const EngineTicketKeys *keys = ctx;
         bool is_current = false;
         uint64_t now;
         int r, v;
 
         if (!keys || !ticket || in_len <= 0 || !out_len)
                 return enc ? WOLFSSL_TICKET_RET_FATAL : WOLFSSL_TICKET_RET_REJECT;
-        now = ticket_keys_now(keys);
+        now = keys->now(keys->userdata);
 
         if (enc) {
                 r = ticket_encrypt(keys, key_name, iv, mac, ticket, in_len, now);
@@ -164,7 +124,7 @@ int engine_ticket_enc_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAM
 /* The callback's type is wolfSSL's, whatever the header had to spell it as. */
 _unused_ static const SessionTicketEncCb enc_cb_type_check = engine_ticket_enc_cb;
 
-int engine_ticket_server_setup(WOLFSSL_CTX *ctx, TicketKeys *keys) {
+int engine_ticket_server_setup(WOLFSSL_CTX *ctx, EngineTicketKeys *keys) {
         if (wolfSSL_CTX_set_TicketEncCb(ctx, engine_ticket_enc_cb) != WOLFSSL_SUCCESS ||
             wolfSSL_CTX_set_TicketEncCtx(ctx, keys) != WOLFSSL_SUCCESS)
                 return -EIO;

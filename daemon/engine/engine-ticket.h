@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The wolfSSL side of session tickets: randomness and hashing from wolfCrypt for the ticket
- * cache and keys, and the server's ticket-encryption callback. The header stays free of
- * wolfSSL includes so that ticket-cache.c and ticket-keys.c can use it; the callback's
- * signature matches wolfSSL's SessionTicketEncCb (checked at compile time in engine-ticket.c).
+ * The wolfSSL side of session tickets: the server's ticket-encryption callback, and the small
+ * interface it takes its keys through (EngineTicketKeys). The daemon's key set
+ * (tickets/ticket-keys.c) implements that interface, so the engine needs nothing of it. The
+ * header stays free of wolfSSL includes; the callback's signature matches wolfSSL's
+ * SessionTicketEncCb (checked at compile time in engine-ticket.c).
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "tickets/ticket-keys.h"
 
 struct WOLFSSL;
 struct WOLFSSL_CTX;
@@ -19,15 +19,31 @@ struct WOLFSSL_CTX;
 #define ENGINE_TICKET_NAME_SIZE 16
 #define ENGINE_TICKET_IV_SIZE 16
 #define ENGINE_TICKET_MAC_SIZE 32
+/* A ChaCha20-Poly1305 key. */
+#define ENGINE_TICKET_KEY_SIZE 32
 
-/* Cryptographically strong random bytes from wolfCrypt's DRBG (seeded from the kernel on each
- * call: no state survives between calls, so nothing is shared across fork() or threads).
- * -EIO if the generator fails. */
-int engine_random(void *buf, size_t size);
-/* SHA-256 of buf. -EIO on failure. */
-int engine_sha256(const void *buf, size_t size, uint8_t out[32]);
+/* A ticket key as the callback uses it: the name that selects it, the key. */
+typedef struct EngineTicketKey {
+        uint8_t name[ENGINE_TICKET_NAME_SIZE];
+        uint8_t key[ENGINE_TICKET_KEY_SIZE];
+} EngineTicketKey;
 
-/* wolfSSL_CTX_set_TicketEncCb callback; ctx is the TicketKeys (see engine_ticket_server_setup).
+/* Where the callback takes its keys from. It runs inside wolfSSL on whatever thread drives the
+ * handshake: the functions must be thread-safe and copy the key out. */
+typedef struct EngineTicketKeys {
+        void *userdata;
+        /* The time keys are judged at: CLOCK_REALTIME in usec (tests may set their own). */
+        uint64_t (*now)(void *userdata);
+        /* The key for new tickets, rotating first when it is due. */
+        int (*current)(void *userdata, uint64_t now, EngineTicketKey *ret);
+        /* The key called name if it is still valid, and whether it is the current one;
+         * -ENOENT if unknown or expired. */
+        int (*find)(void *userdata, const uint8_t name[ENGINE_TICKET_NAME_SIZE], uint64_t now,
+                    EngineTicketKey *ret, bool *ret_is_current);
+} EngineTicketKeys;
+
+/* wolfSSL_CTX_set_TicketEncCb callback; ctx is the EngineTicketKeys (see
+ * engine_ticket_server_setup).
  *
  * Encrypt (enc=1): key_name = the current key's name, iv = 16 random bytes, the ticket is
  * encrypted in place with ChaCha20-Poly1305 (nonce = iv[0..12), AAD = key_name || iv), and the
@@ -41,12 +57,12 @@ int engine_sha256(const void *buf, size_t size, uint8_t out[32]);
  * WOLFSSL_TICKET_RET_OK, because since wolfSSL 5.7.2 RET_CREATE makes a 1.3 server fall back to
  * a full handshake (1.3 sends fresh tickets after every handshake anyway).
  *
- * Rotation happens inside (ticket_keys_current_copy()); the daemon saves the keys when
- * ticket_keys_dirty() says so, since a callback cannot do file I/O. */
+ * Rotation happens inside (keys->current()); the daemon saves the keys when they changed, since
+ * a callback cannot do file I/O. */
 int engine_ticket_enc_cb(struct WOLFSSL *ssl, unsigned char key_name[ENGINE_TICKET_NAME_SIZE],
                          unsigned char iv[ENGINE_TICKET_IV_SIZE],
                          unsigned char mac[ENGINE_TICKET_MAC_SIZE], int enc, unsigned char *ticket,
                          int in_len, int *out_len, void *ctx);
 
 /* Makes a server WOLFSSL_CTX issue and accept tickets under keys (which must outlive ctx). */
-int engine_ticket_server_setup(struct WOLFSSL_CTX *ctx, TicketKeys *keys);
+int engine_ticket_server_setup(struct WOLFSSL_CTX *ctx, EngineTicketKeys *keys);

@@ -215,7 +215,7 @@ EngineCtx *engine_ctx_free(EngineCtx *c) {
         return NULL;
 }
 
-int engine_ctx_set_ticket_keys(EngineCtx *c, TicketKeys *keys) {
+int engine_ctx_set_ticket_keys(EngineCtx *c, EngineTicketKeys *keys) {
         if (c->role != ENGINE_SERVER || c->ticket_keys == keys)
                 return 0;
         if (c->configured)

@@ -65,11 +65,11 @@ int engine_ctx_add_system_trust(EngineCtx *c, char *error);
 int engine_ctx_set_psk(EngineCtx *c, const char *identity, const void *key, size_t key_size,
                        char *error);
 
-struct TicketKeys;
+struct EngineTicketKeys;
 /* Server: issue and accept session tickets encrypted under keys (tlsd's, shared by all
- * sessions; they must outlive c). Without keys a server issues no tickets. Must come before the
- * policy is configured (it sets up the library context again). */
-int engine_ctx_set_ticket_keys(EngineCtx *c, struct TicketKeys *keys);
+ * sessions, see engine-ticket.h; they must outlive c). Without keys a server issues no tickets.
+ * Must come before the policy is configured (it sets up the library context again). */
+int engine_ctx_set_ticket_keys(EngineCtx *c, struct EngineTicketKeys *keys);
 
 /* ---- one association ---- */
 

@@ -6,7 +6,7 @@
  * on whatever thread drives the handshake, so every access takes the lock; the pointer-returning
  * calls are for single-threaded callers.
  *
- * File: the state-file frame of ticket-cache.h, magic "TLSD-TK\n", version 1, payload = the
+ * File: the state-file frame of ticket-file.h, magic "TLSD-TK\n", version 1, payload = the
  * keys oldest first, each name[16] key[32] created(u64 LE).
  */
 #include <errno.h>
@@ -15,9 +15,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine/engine-crypto.h"
 #include "engine/engine-ticket.h"
 #include "util/log.h"
-#include "tickets/ticket-cache.h"
+#include "tickets/ticket-file.h"
 #include "tickets/ticket-keys.h"
 #include "time-util.h"
 
@@ -27,7 +28,11 @@
 #define KEYS_FILE_MAX (TICKET_FILE_HEADER_SIZE + TICKET_KEYS_MAX * KEY_FILE_SIZE + \
                        TICKET_FILE_TRAILER_SIZE)
 
+_Static_assert(TICKET_KEY_NAME_SIZE == ENGINE_TICKET_NAME_SIZE, "key name size");
+_Static_assert(TICKET_KEY_SIZE == ENGINE_TICKET_KEY_SIZE, "key size");
+
 struct TicketKeys {
+        EngineTicketKeys engine; /* what the ticket callback calls */
         pthread_mutex_t lock;
         uint64_t rotate_usec, grace_usec;
         TicketKey keys[TICKET_KEYS_MAX]; /* oldest first; keys[n - 1] is current */
@@ -86,6 +91,43 @@ static int keys_rotate(TicketKeys *k, uint64_t now) {
         return 0;
 }
 
+/* ---- the engine's view (EngineTicketKeys) ---- */
+
+static uint64_t engine_now(void *userdata) {
+        return ticket_keys_now(userdata);
+}
+
+static int engine_current(void *userdata, uint64_t now, EngineTicketKey *ret) {
+        TicketKey key;
+        int r;
+
+        r = ticket_keys_current_copy(userdata, now, &key, NULL);
+        if (r >= 0) {
+                memcpy(ret->name, key.name, sizeof(ret->name));
+                memcpy(ret->key, key.key, sizeof(ret->key));
+        }
+        explicit_bzero(&key, sizeof(key));
+        return r;
+}
+
+static int engine_find(void *userdata, const uint8_t name[ENGINE_TICKET_NAME_SIZE], uint64_t now,
+                       EngineTicketKey *ret, bool *ret_is_current) {
+        TicketKey key;
+        int r;
+
+        r = ticket_keys_find_copy(userdata, name, now, &key, ret_is_current);
+        if (r >= 0) {
+                memcpy(ret->name, key.name, sizeof(ret->name));
+                memcpy(ret->key, key.key, sizeof(ret->key));
+        }
+        explicit_bzero(&key, sizeof(key));
+        return r;
+}
+
+EngineTicketKeys *ticket_keys_engine(TicketKeys *k) {
+        return &k->engine;
+}
+
 int ticket_keys_new(uint64_t rotate_usec, uint64_t grace_usec, TicketKeys **ret) {
         TicketKeys *k;
         int r;
@@ -97,6 +139,12 @@ int ticket_keys_new(uint64_t rotate_usec, uint64_t grace_usec, TicketKeys **ret)
                 return -ENOMEM;
         k->rotate_usec = rotate_usec;
         k->grace_usec = grace_usec;
+        k->engine = (EngineTicketKeys) {
+                .userdata = k,
+                .now = engine_now,
+                .current = engine_current,
+                .find = engine_find,
+        };
         r = -pthread_mutex_init(&k->lock, NULL);
         if (r < 0) {
                 free(k);

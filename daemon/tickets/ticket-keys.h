@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "engine/engine-ticket.h"
+
 #define TICKET_KEY_NAME_SIZE 16
 #define TICKET_KEY_SIZE 32
 /* Keys kept at most, the current one included; beyond it the oldest is dropped early. With the
@@ -64,6 +66,10 @@ int ticket_keys_find_copy(TicketKeys *k, const uint8_t name[TICKET_KEY_NAME_SIZE
 int ticket_keys_rotate(TicketKeys *k, uint64_t now);
 /* Keys held (current and previous, expired ones until the next rotation or load). */
 unsigned ticket_keys_count(TicketKeys *k);
+
+/* The interface the engine's ticket callback takes these keys through (engine-ticket.h); valid
+ * as long as k. */
+EngineTicketKeys *ticket_keys_engine(TicketKeys *k);
 
 /* The time the ticket callback uses: CLOCK_REALTIME in usec, unless a test set its own clock. */
 uint64_t ticket_keys_now(TicketKeys *k);
