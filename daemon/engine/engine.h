@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tlsd/client.h"
+#include "tlsd/types.h"
 
 int engine_global_init(void);
 void engine_global_done(void);
