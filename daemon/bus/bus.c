@@ -43,8 +43,7 @@ struct Bus {
         sd_bus *bus;
         sd_bus_slot *manager_slot;
         BusPeer *peers;
-        BusStream *streams;
-        sd_event_source *stream_gc; /* drops the streams of connections the core freed */
+        BusStream *streams; /* dropped when the core releases their connection */
         /* The caller of the method call being dispatched, as last resolved for a visibility
          * check (property reads and node enumeration run many checks for one call). */
         char *caller_name;
@@ -209,6 +208,8 @@ const Peer *bus_caller(Bus *b, Peer *buffer) {
 
 /* ---- callers ---- */
 
+/* Frees the Peer, and with it the caller's objects; they report nothing back (peer_free()), so
+ * the caller's streams go here. */
 static void bus_peer_free(BusPeer *bp) {
         BusPeer **pp;
 
@@ -251,8 +252,16 @@ static void bus_emit(Peer *p, const CoreEvent *e, void *userdata) {
         connection_bus_emit(bp->bus, p, e);
 }
 
+/* A connection is gone: so is its stream. */
+static void bus_released(Peer *p, uint64_t connection, void *userdata) {
+        BusPeer *bp = userdata;
+
+        bus_stream_drop(bp->bus, connection);
+}
+
 static const PeerOps bus_peer_ops = {
         .emit = bus_emit,
+        .released = bus_released,
 };
 
 /* Persistent objects (an admin's choice) belong to no bus client: they live until destroyed or
@@ -468,43 +477,6 @@ int bus_stream_add(Bus *b, Peer *owner, uint64_t connection, int fd) {
 void bus_stream_rearm(BusStream *s) {
         if (s->io)
                 (void) sd_event_source_set_enabled(s->io, SD_EVENT_ON);
-}
-
-static bool connection_exists(Bus *b, uint64_t id) {
-        return core_find_connection(b->core, &tlsd_itself, id) != NULL;
-}
-
-/* Drops the streams whose connection is gone: freed with its session, or an accepted connection
- * the core released after its end. */
-void bus_stream_gc(Bus *b) {
-        for (BusStream *s = b->streams; s;) {
-                BusStream *next = s->next;
-
-                if (!connection_exists(b, s->connection))
-                        bus_stream_drop(b, s->connection);
-                s = next;
-        }
-}
-
-static int on_stream_gc(sd_event_source *es, void *userdata) {
-        bus_stream_gc(userdata);
-        return 0;
-}
-
-/* After the core's own deferred work (an accepted connection is released from a defer source
- * of normal priority once it ended), at idle priority. */
-void bus_stream_gc_schedule(Bus *b) {
-        int r;
-
-        if (!b->streams)
-                return;
-        if (!b->stream_gc) {
-                r = sd_event_add_defer(b->core->event, &b->stream_gc, on_stream_gc, b);
-                if (r < 0)
-                        return;
-                (void) sd_event_source_set_priority(b->stream_gc, SD_EVENT_PRIORITY_IDLE);
-        }
-        (void) sd_event_source_set_enabled(b->stream_gc, SD_EVENT_ONESHOT);
 }
 
 void bus_stream_drop(Bus *b, uint64_t connection) {
@@ -780,7 +752,6 @@ Bus *bus_free(Bus *b) {
                 bus_peer_free(b->peers);
         while (b->streams)
                 bus_stream_drop(b, b->streams->connection);
-        sd_event_source_disable_unref(b->stream_gc);
         free(b->caller_name);
         sd_bus_slot_unref(b->manager_slot);
         sd_bus_flush_close_unref(b->bus);

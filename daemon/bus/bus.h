@@ -45,10 +45,6 @@ BusStream *bus_stream_find(Bus *b, uint64_t connection);
 int bus_stream_take_fd(BusStream *s);
 int bus_stream_fd(BusStream *s);
 void bus_stream_drop(Bus *b, uint64_t connection);
-/* Drops the streams of connections that no longer exist: now, or soon (after the core's
- * deferred releases). */
-void bus_stream_gc(Bus *b);
-void bus_stream_gc_schedule(Bus *b);
 
 char *bus_object_path(const char *kind, uint64_t id);
 /* path's part after prefix, or NULL. */

@@ -256,8 +256,7 @@ static int method_disconnect(sd_bus_message *m, void *userdata, sd_bus_error *er
 static int method_destroy(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         CALLER_CONNECTION(c);
 
-        bus_stream_drop(userdata, c->id);
-        connection_free(c);
+        connection_free(c); /* and its stream (bus_released) */
         return sd_bus_reply_method_return(m, NULL);
 }
 
@@ -413,8 +412,6 @@ void connection_bus_emit(Bus *b, Peer *p, const CoreEvent *e) {
 
         if (!path)
                 return;
-        if (e->type == CORE_EVENT_DISCONNECTED)
-                bus_stream_gc_schedule(b); /* an accepted connection is released after its end */
         if (!owner) {
                 /* a persistent object: keep its stream, nobody to signal */
                 if (e->type == CORE_EVENT_HANDSHAKE_DONE || e->type == CORE_EVENT_ACCEPTED)

@@ -235,8 +235,7 @@ static int method_destroy(sd_bus_message *m, void *userdata, sd_bus_error *error
 
         if (!s)
                 return -ENOENT;
-        session_free(s);
-        bus_stream_gc(userdata); /* its connections' streams */
+        session_free(s); /* its connections' streams go with them (bus_released) */
         return sd_bus_reply_method_return(m, NULL);
 }
 

@@ -1013,6 +1013,7 @@ Connection *connection_free(Connection *c) {
         LIST_REMOVE(c->session->connections, c);
         c->session->n_connections--;
         core_uid_counts(c->core, c->session->owner->uid)->n_connections--;
+        peer_released(c->session->owner, c->id);
         free_addrinfo_copy(c->addrs);
         wipe_free(c->ticket_blob, c->ticket_size);
         free(c->host);

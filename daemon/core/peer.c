@@ -44,6 +44,8 @@ Peer *peer_free(Peer *p) {
         if (!p)
                 return NULL;
         log_debug("client %" PRIu64 " gone", p->id);
+        /* The adapter is letting go of the client: no callback may reach it any more. */
+        p->ops = NULL;
         /* Everything the client created goes with it. */
         while (p->sessions)
                 session_free(p->sessions);
@@ -56,6 +58,11 @@ Peer *peer_free(Peer *p) {
 void peer_emit(Peer *p, const CoreEvent *e) {
         if (p->ops && p->ops->emit)
                 p->ops->emit(p, e, p->userdata);
+}
+
+void peer_released(Peer *p, uint64_t connection) {
+        if (p->ops && p->ops->released)
+                p->ops->released(p, connection, p->userdata);
 }
 
 int peer_may_access(const Peer *p, uid_t owner) {

@@ -794,8 +794,6 @@ void unix_client_schedule_drop(UnixClient *c) {
 UnixClient *unix_client_free(UnixClient *c) {
         if (!c)
                 return NULL;
-        /* Tearing down the peer's connections emits events: nobody is left to receive them. */
-        c->dropping = true;
         c->drop = sd_event_source_disable_unref(c->drop);
         unix_server_unlink_client(c->server, c);
         while (c->out_head) {
@@ -806,7 +804,7 @@ UnixClient *unix_client_free(UnixClient *c) {
         }
         c->io = sd_event_source_disable_unref(c->io);
         c->fd = safe_close(c->fd);
-        c->peer = peer_free(c->peer); /* tears down the client's core objects */
+        c->peer = peer_free(c->peer); /* tears down the client's core objects, silently */
         free(c);
         return NULL;
 }
