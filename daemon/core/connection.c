@@ -523,14 +523,6 @@ static void dtls_next_address(Connection *c) {
         connection_dtls_close(c);
         c->net_io = sd_event_source_disable_unref(c->net_io);
         c->tls = engine_conn_free(c->tls);
-        if (c->net_fd >= 0 && !c->dtls) {
-                /* Unread bytes make close() send a reset, and a reset makes the peer's kernel
-                 * drop what it has not yet handed to the peer, which may be the end of our
-                 * data. Whatever is left after the close exchange is read and dropped. */
-                for (unsigned i = 0; i < 16; i++)
-                        if (recv(c->net_fd, core_scratch(c->core), 65536, MSG_DONTWAIT) <= 0)
-                                break;
-        }
         c->net_fd = safe_close(c->net_fd);
         c->rtx_current_ms = c->session->dtls_timeout_initial_ms;
         c->rtx_count = 0;
