@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "bus/bus.h"
-#include "core/core.h"
+#include "core/core-query.h"
 #include "error.h"
 #include "util/log.h"
 #include "tickets/ticket-cache.h"

@@ -22,7 +22,7 @@
 
 #include "bus/bus.h"
 #include "core/connection.h"
-#include "core/core.h"
+#include "core/core-query.h"
 #include "error.h"
 #include "util/error-message.h"
 #include "util/log.h"

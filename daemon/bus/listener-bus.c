@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "bus/bus.h"
-#include "core/core.h"
+#include "core/core-query.h"
 #include "core/listener.h"
 
 /* The listener at path if caller may use it. */

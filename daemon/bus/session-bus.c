@@ -12,7 +12,7 @@
 #include "bus/bus.h"
 #include "core/connection.h"
 #include "util/error-message.h"
-#include "core/core.h"
+#include "core/core-query.h"
 #include "core/listener.h"
 #include "core/session.h"
 

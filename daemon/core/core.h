@@ -1,15 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The Core: what the IPC adapters (Unix socket, D-Bus) call, and what the core objects share.
- * It owns the registry (ids, the Peers and through them every Session, Connection and
- * Listener), the per-uid accounting that limits are enforced against, the handshake counters and
- * the data path's scratch buffer; it borrows the event loop, the configuration and the ticket
- * state from the Manager, which creates it. Plain C, no IPC types: the core reaches an adapter
- * only through the callbacks of the Peer it serves (PeerOps).
- *
- * Adapters find objects only through core_find_*(), which take the requesting Peer and check
- * ownership (peer_may_access()) in this one place. Results are 0 or a negative errno; adapters
- * map errno to the wire/D-Bus error with tlsd_error_from_errno() and add the message.
+ * The Core: what the core objects (peers, sessions, connections, listeners, DTLS ports) share.
+ * It holds the registry (ids, the list of Peers, which own every other object), the per-uid
+ * accounting that limits are enforced against, the handshake counters and the data path's
+ * scratch buffer; it borrows the event loop, the configuration and the ticket state from the
+ * Manager, which creates it. It knows none of the objects: they use it, never the reverse
+ * (what walks them is core-query.c). Plain C, no IPC types: the core reaches an adapter only
+ * through the callbacks of the Peer it serves (PeerOps), and the events it sends are below.
  */
 #pragma once
 
@@ -18,11 +15,11 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
-#include "core/peer.h"
 #include "util/config.h"
 
-typedef struct Connection Connection;
-typedef struct Listener Listener;
+typedef struct Core Core;
+typedef struct CoreEvent CoreEvent;
+typedef struct Peer Peer;
 typedef struct TicketCache TicketCache;
 typedef struct TicketKeys TicketKeys;
 
@@ -70,56 +67,10 @@ void core_peer_release(Core *c, uid_t uid);
 /* The counters of a uid that has at least one client (never NULL for a live Peer's uid). */
 UidCount *core_uid_counts(Core *c, uid_t uid);
 
-/* Lookup by id with the ownership check: NULL unless caller owns it or is root (not found and
- * not yours look alike). */
-Session *core_find_session(Core *c, const Peer *caller, uint64_t id);
-Connection *core_find_connection(Core *c, const Peer *caller, uint64_t id);
-Listener *core_find_listener(Core *c, const Peer *caller, uint64_t id);
-
-typedef enum CoreObjectKind {
-        CORE_OBJECT_SESSION,
-        CORE_OBJECT_CONNECTION,
-        CORE_OBJECT_LISTENER,
-} CoreObjectKind;
-
-/* Calls visit with the id of every object of that kind that caller may access, until one call
- * returns < 0 (returned). */
-int core_foreach_id(Core *c, const Peer *caller, CoreObjectKind kind,
-                    int (*visit)(uint64_t id, void *userdata), void *userdata);
-
 uint8_t *core_scratch(Core *c);
 /* The client ticket cache changed: the Manager saves it on its timer and at exit. */
 void core_ticket_cache_changed(Core *c);
 void core_count_handshake(Core *c, bool ok);
-
-typedef struct CoreStats {
-        uint64_t handshakes_ok, handshakes_failed;
-        uint64_t clients, sessions, connections, listeners;
-} CoreStats;
-
-/* Daemon-wide counters (not per caller). */
-void core_stats(Core *c, CoreStats *ret);
-
-typedef struct CoreVersion {
-        const char *version;     /* tlsd package version */
-        uint32_t protocol;       /* Unix-socket protocol version */
-        const char *tls_library; /* "wolfSSL 5.7.2" */
-} CoreVersion;
-
-void core_version(Core *c, CoreVersion *ret);
-
-typedef struct CoreIdentity {
-        uid_t uid;
-        gid_t gid;
-        pid_t pid;
-} CoreIdentity;
-
-/* The credentials the daemon attributes a client's requests to. */
-void core_whoami(const Peer *p, CoreIdentity *ret);
-
-struct TicketCacheStats;
-/* The client ticket cache's counters for the caller's uid; root sees those of all uids. */
-void core_ticket_stats(const Peer *p, struct TicketCacheStats *ret);
 
 /* ---- events: the core tells a Peer's adapter about its connections ---- */
 

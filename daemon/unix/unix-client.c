@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 
 #include "core/connection.h"
-#include "core/core.h"
+#include "core/core-query.h"
 #include "core/listener.h"
 #include "core/session.h"
 #include "tickets/ticket-cache.h"
