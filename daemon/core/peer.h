@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * A Peer is one attributed client of the core: a Unix-socket connection or a D-Bus sender. It
- * carries the credentials every ownership check uses, and owns the core objects its client
- * created; freeing it tears them down. The IPC adapter that accepted the client owns the Peer,
- * and the core reaches the adapter only through the Peer's callbacks (PeerOps).
+ * A Peer is one attributed client of the core: a Unix-socket connection or a D-Bus
+ * sender. It carries the credentials every ownership check uses, and owns the core objects its
+ * client created; freeing it tears them down. The IPC adapter that accepted the client owns the
+ * Peer.
  *
- * Teardown rule, the same for every adapter: the adapter frees a Peer when its client goes away
- * (or the adapter itself does), and from peer_free() on nothing calls back into the adapter: the
- * objects torn down with the Peer emit no events and report no releases.
+ * The core reaches the adapter only through the Peer's callbacks (PeerOps). Teardown rule, the
+ * same for every adapter: from peer_free() on nothing calls back into the adapter (the objects
+ * torn down with the Peer emit no events and report no releases).
  */
 #pragma once
 
@@ -19,13 +19,12 @@ typedef struct Session Session;
 typedef struct CoreEvent CoreEvent;
 typedef struct Peer Peer;
 
-/* How the adapter that owns a Peer hears from the core. Either may be NULL. */
+/* How the adapter that owns a Peer delivers core events to its client. A failure to deliver is
+ * the adapter's business (it may schedule the client's disconnection, never synchronously). */
 typedef struct PeerOps {
-        /* A core event for the client. A failure to deliver is the adapter's business (it may
-         * schedule the client's disconnection, never synchronously). */
         void (*emit)(Peer *p, const CoreEvent *e, void *userdata);
         /* One of p's connections is gone (destroyed, freed with its session, or an accepted one
-         * released after its end): the adapter drops what it holds for it. */
+         * released after its end): the adapter drops what it holds for it. May be NULL. */
         void (*released)(Peer *p, uint64_t connection, void *userdata);
 } PeerOps;
 

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The wolfSSL side of session tickets: the server's ticket-encryption callback, and the small
- * interface it takes its keys through (EngineTicketKeys). The daemon's key set
- * (tickets/ticket-keys.c) implements that interface, so the engine needs nothing of it. The
- * header stays free of wolfSSL includes; the callback's signature matches wolfSSL's
- * SessionTicketEncCb (checked at compile time in engine-ticket.c).
+ * The wolfSSL side of session tickets: the server's ticket-encryption callback, and the
+ * interface it takes its keys through (EngineTicketKeys: tickets/ticket-keys.c fills it in, so
+ * the engine needs nothing of the tickets). The header stays free of
+ * wolfSSL includes so that ticket-keys.c and the core can use it; the callback's
+ * signature matches wolfSSL's SessionTicketEncCb (checked at compile time in engine-ticket.c).
  */
 #pragma once
 
@@ -19,25 +19,20 @@ struct WOLFSSL_CTX;
 #define ENGINE_TICKET_NAME_SIZE 16
 #define ENGINE_TICKET_IV_SIZE 16
 #define ENGINE_TICKET_MAC_SIZE 32
-/* A ChaCha20-Poly1305 key. */
-#define ENGINE_TICKET_KEY_SIZE 32
+#define ENGINE_TICKET_KEY_SIZE 32 /* ChaCha20-Poly1305 */
 
-/* A ticket key as the callback uses it: the name that selects it, the key. */
 typedef struct EngineTicketKey {
-        uint8_t name[ENGINE_TICKET_NAME_SIZE];
+        uint8_t name[ENGINE_TICKET_NAME_SIZE]; /* selects the key for a ticket */
         uint8_t key[ENGINE_TICKET_KEY_SIZE];
 } EngineTicketKey;
 
-/* Where the callback takes its keys from. It runs inside wolfSSL on whatever thread drives the
- * handshake: the functions must be thread-safe and copy the key out. */
+/* The callback's keys. It runs on whatever thread drives the handshake: thread-safe copies. */
 typedef struct EngineTicketKeys {
         void *userdata;
-        /* The time keys are judged at: CLOCK_REALTIME in usec (tests may set their own). */
-        uint64_t (*now)(void *userdata);
-        /* The key for new tickets, rotating first when it is due. */
+        uint64_t (*now)(void *userdata); /* CLOCK_REALTIME usec, or a test's clock */
+        /* The key for new tickets (rotated first when due). */
         int (*current)(void *userdata, uint64_t now, EngineTicketKey *ret);
-        /* The key called name if it is still valid, and whether it is the current one;
-         * -ENOENT if unknown or expired. */
+        /* A still valid key by name, or -ENOENT. */
         int (*find)(void *userdata, const uint8_t name[ENGINE_TICKET_NAME_SIZE], uint64_t now,
                     EngineTicketKey *ret, bool *ret_is_current);
 } EngineTicketKeys;
