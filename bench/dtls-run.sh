@@ -89,9 +89,9 @@ trap cleanup EXIT
 
 # the library's own header: the source tree the build was configured from
 SRC_TOP=$(sed -n 's/^abs_top_srcdir = //p' "$BUILD/Makefile" 2>/dev/null)
-[ -f "${SRC_TOP:-/nonexistent}/libclient/tlsd/client.h" ] || SRC_TOP=$TOP
+[ -f "${SRC_TOP:-/nonexistent}/include/tlsd/client.h" ] || SRC_TOP=$TOP
 log "compiling bench/dtls-bench.c in $WORK (header from $SRC_TOP)"
-cc -O2 -g -Wall -I"$SRC_TOP/libclient" -o "$WORK/dtls-bench" "$HERE/dtls-bench.c" \
+cc -O2 -g -Wall -I"$SRC_TOP/include" -o "$WORK/dtls-bench" "$HERE/dtls-bench.c" \
   -L"$LIBDIR" -ltlsclient -Wl,-rpath,"$LIBDIR" -lpthread
 
 if [ -z "${PKI:-}" ]; then

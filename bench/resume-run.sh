@@ -119,7 +119,7 @@ trap cleanup EXIT
 log "compiling bench programs in $WORK"
 cc -O2 -g -Wall -o "$WORK/tls-server" "$HERE/tls-server.c" -lssl -lcrypto -lpthread
 cc -O2 -g -Wall -o "$WORK/resume-ref-client" "$HERE/resume-ref-client.c" -lssl -lcrypto -lpthread
-cc -O2 -g -Wall -I"$SRCDIR/libclient" -o "$WORK/tlsd-bench" "$HERE/tlsd-bench.c" \
+cc -O2 -g -Wall -I"$SRCDIR/include" -o "$WORK/tlsd-bench" "$HERE/tlsd-bench.c" \
   -L"$LIBDIR" -ltlsclient -Wl,-rpath,"$LIBDIR" -lpthread
 
 # ---- PKI ----

@@ -57,7 +57,7 @@ trap cleanup EXIT
 
 log "compiling server-side bench programs in $W"
 cc -O2 -g -Wall -o "$W/tls-client" "$HERE/tls-client.c" -lssl -lcrypto -lpthread
-cc -O2 -g -Wall -I"$TOP/libclient" -o "$W/tlsd-server-app" "$HERE/tlsd-server-app.c" \
+cc -O2 -g -Wall -I"$TOP/include" -o "$W/tlsd-server-app" "$HERE/tlsd-server-app.c" \
   -L"$LIBDIR" -ltlsclient -Wl,-rpath,"$LIBDIR"
 
 if [ -z "${PKI:-}" ]; then

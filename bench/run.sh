@@ -98,7 +98,7 @@ trap cleanup EXIT
 
 log "compiling bench programs in $WORK"
 cc -O2 -g -Wall -o "$WORK/tls-server" "$HERE/tls-server.c" -lssl -lcrypto -lpthread
-cc -O2 -g -Wall -I"$TOP/libclient" -o "$WORK/tlsd-bench" "$HERE/tlsd-bench.c" \
+cc -O2 -g -Wall -I"$TOP/include" -o "$WORK/tlsd-bench" "$HERE/tlsd-bench.c" \
   -L"$LIBDIR" -ltlsclient -Wl,-rpath,"$LIBDIR" -lpthread
 
 # ---- PKI ----

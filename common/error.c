@@ -8,7 +8,7 @@
 
 #include "error.h"
 #include "macro.h"
-#include "tlsd/client.h"
+#include "tlsd/types.h"
 
 typedef struct ErrorInfo {
         const char *name;

@@ -10,9 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "engine.h"
-#include "log.h"
+#include "util/config.h"
+#include "engine/engine.h"
+#include "util/log.h"
 #include "manager.h"
 #include "proto.h"
 

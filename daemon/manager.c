@@ -7,24 +7,16 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
-#include "log.h"
+#include "bus/bus.h"
+#include "core/core.h"
 #include "manager.h"
-#include "bus.h"
-#include "connection.h"
-#include "peer.h"
-#include "session.h"
-#include "ticket-cache.h"
-#include "ticket-keys.h"
-#include "unix-server.h"
+#include "time-util.h"
+#include "tickets/ticket-cache.h"
+#include "tickets/ticket-keys.h"
+#include "unix/unix-server.h"
+#include "util/log.h"
 
 #define TICKET_SAVE_INTERVAL_USEC (60u * 1000000u)
-
-static uint64_t realtime_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
 
 int manager_new(Config *config, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
@@ -34,12 +26,11 @@ int manager_new(Config *config, Manager **ret) {
         if (!m)
                 return -ENOMEM;
         m->config = config;
-        m->next_id = 1;
-        m->scratch = malloc(64 * 1024);
-        if (!m->scratch)
-                return -ENOMEM;
 
         r = sd_event_new(&m->event);
+        if (r < 0)
+                return r;
+        r = core_new(m->event, m->config, &m->core);
         if (r < 0)
                 return r;
 
@@ -52,14 +43,13 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         m->unix_server = unix_server_free(m->unix_server);
         m->bus = bus_free(m->bus);
+        m->core = core_free(m->core);
         m->ticket_timer = sd_event_source_disable_unref(m->ticket_timer);
         m->ticket_cache = ticket_cache_free(m->ticket_cache);
         m->ticket_keys = ticket_keys_free(m->ticket_keys);
         free(m->state_dir);
         m->event = sd_event_unref(m->event);
         config_free(m->config);
-        free(m->uids);
-        free(m->scratch);
         free(m);
         return NULL;
 }
@@ -80,10 +70,6 @@ static char *state_path(Manager *m, const char *name) {
         return p;
 }
 
-void manager_ticket_cache_changed(Manager *m) {
-        m->ticket_cache_dirty = true;
-}
-
 void manager_tickets_save(Manager *m, bool force) {
         int r;
 
@@ -97,16 +83,16 @@ void manager_tickets_save(Manager *m, bool force) {
                         log_warning_errno(r, "Cannot save the ticket keys to %s: %m",
                                           p ? p : m->state_dir);
         }
-        if (m->ticket_cache && (force || m->ticket_cache_dirty)) {
+        if (m->ticket_cache && (force || m->core->ticket_cache_dirty)) {
                 _cleanup_free_ char *p = state_path(m, TICKET_CACHE_FILE_NAME);
 
-                ticket_cache_expire(m->ticket_cache, realtime_usec());
+                ticket_cache_expire(m->ticket_cache, now_usec(CLOCK_REALTIME));
                 r = p ? ticket_cache_save(m->ticket_cache, p) : -ENOMEM;
                 if (r < 0)
                         log_warning_errno(r, "Cannot save the ticket cache to %s: %m",
                                           p ? p : m->state_dir);
                 else
-                        m->ticket_cache_dirty = false;
+                        m->core->ticket_cache_dirty = false;
         }
 }
 
@@ -129,7 +115,7 @@ static int tickets_start(Manager *m) {
                 .max_per_uid = c->ticket_cache_entries_per_uid,
                 .max_total = c->ticket_cache_entries,
         };
-        uint64_t now = realtime_usec();
+        uint64_t now = now_usec(CLOCK_REALTIME);
         int r;
 
         r = ticket_keys_new((uint64_t) c->ticket_key_rotation_sec * 1000000u,
@@ -139,6 +125,7 @@ static int tickets_start(Manager *m) {
         r = ticket_cache_new(&limits, &m->ticket_cache);
         if (r < 0)
                 return log_error_errno(r, "Cannot create the ticket cache: %m");
+        core_set_tickets(m->core, m->ticket_keys, m->ticket_cache);
         if (!c->tickets_persist)
                 return 0;
 
@@ -200,10 +187,10 @@ int manager_start(Manager *m) {
         r = tickets_start(m);
         if (r < 0)
                 return r;
-        r = unix_server_new(m, &m->unix_server);
+        r = unix_server_new(m->core, &m->unix_server);
         if (r < 0)
                 return r;
-        r = bus_new(m, &m->bus);
+        r = bus_new(m->core, &m->bus);
         if (r < 0)
                 return r;
         return 0;
@@ -221,86 +208,4 @@ int manager_run(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");
         return 0;
-}
-
-uint64_t manager_next_id(Manager *m) {
-        return m->next_id++;
-}
-
-UidCount *manager_uid_counts(Manager *m, uid_t uid) {
-        for (size_t i = 0; i < m->n_uids; i++)
-                if (m->uids[i].uid == uid)
-                        return &m->uids[i];
-        return NULL;
-}
-
-int manager_peer_admit(Manager *m, uid_t uid) {
-        UidCount *u;
-
-        if (m->n_peers >= m->config->max_clients)
-                return -EUSERS;
-        u = manager_uid_counts(m, uid);
-        if (u && u->n_peers >= m->config->max_clients_per_uid)
-                return -EUSERS;
-        if (!u) {
-                if (m->n_uids == m->allocated_uids) {
-                        size_t n = m->allocated_uids ? m->allocated_uids * 2 : 8;
-                        UidCount *a = reallocarray(m->uids, n, sizeof(*a));
-
-                        if (!a)
-                                return -ENOMEM;
-                        m->uids = a;
-                        m->allocated_uids = n;
-                }
-                u = &m->uids[m->n_uids++];
-                *u = (UidCount) { .uid = uid };
-        }
-        u->n_peers++;
-        m->n_peers++;
-        return 0;
-}
-
-void manager_peer_release(Manager *m, uid_t uid) {
-        UidCount *u = manager_uid_counts(m, uid);
-
-        if (!u)
-                return;
-        m->n_peers--;
-        if (--u->n_peers == 0)
-                *u = m->uids[--m->n_uids]; /* order does not matter */
-}
-
-/* A linear walk: the control plane only, bounded by the per-user limits. */
-Session *manager_find_session(Manager *m, Peer *p, uint64_t id) {
-        for (Peer *q = m->peers; q; q = q->next) {
-                if (!peer_may_access(p, q->uid))
-                        continue;
-                for (Session *s = q->sessions; s; s = s->next)
-                        if (s->id == id)
-                                return s;
-        }
-        return NULL;
-}
-
-Connection *manager_find_connection(Manager *m, Peer *p, uint64_t id) {
-        for (Peer *q = m->peers; q; q = q->next) {
-                if (!peer_may_access(p, q->uid))
-                        continue;
-                for (Session *s = q->sessions; s; s = s->next)
-                        for (Connection *c = s->connections; c; c = c->next)
-                                if (c->id == id)
-                                        return c;
-        }
-        return NULL;
-}
-
-uint8_t *manager_scratch(Manager *m) {
-        return m->scratch;
-}
-
-void manager_count_handshake(Manager *m, bool ok) {
-        if (ok)
-                m->stats.handshakes_ok++;
-        else
-                m->stats.handshakes_failed++;
 }

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
+#include "util/config.h"
+#include "util/log.h"
 
 static char path[64];
 

@@ -25,10 +25,12 @@
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/random.h>
 
-#include "engine-ticket.h"
-#include "log.h"
-#include "ticket-cache.h"
-#include "ticket-keys.h"
+#include "engine/engine-crypto.h"
+#include "engine/engine-ticket.h"
+#include "util/log.h"
+#include "tickets/ticket-cache.h"
+#include "tickets/ticket-file.h"
+#include "tickets/ticket-keys.h"
 
 #define SEC 1000000ULL
 #define NOW (1700000000ULL * SEC) /* a fixed "now" for cache tests */
@@ -993,7 +995,7 @@ static const uint8_t default_policy[ENGINE_TICKET_POLICY_SIZE] = { 0x50, 0x6f, 0
 /* connect_bound() for uid 1000 and default_policy. */
 static Outcome connect_once(const Identity *id, TicketKeys *keys, Proto proto,
                             const uint8_t *session, int session_size) {
-        EngineTicketBinding b = { .keys = keys, .uid = 1000, .policy = default_policy };
+        EngineTicketBinding b = { .keys = ticket_keys_engine(keys), .uid = 1000, .policy = default_policy };
 
         return connect_bound(id, &b, proto, session, session_size);
 }
@@ -1223,13 +1225,13 @@ START_TEST(test_binding_mismatch) {
         memset(policy, 0xa5, sizeof(policy));
         memcpy(other_policy, policy, sizeof(policy));
         other_policy[ENGINE_TICKET_POLICY_SIZE - 1] ^= 1;
-        issuer = (EngineTicketBinding) { .keys = f.keys, .uid = 1000, .policy = policy };
+        issuer = (EngineTicketBinding) { .keys = ticket_keys_engine(f.keys), .uid = 1000, .policy = policy };
         cases[0].what = "another uid";
-        cases[0].b = (EngineTicketBinding) { .keys = f.keys, .uid = 1001, .policy = policy };
+        cases[0].b = (EngineTicketBinding) { .keys = ticket_keys_engine(f.keys), .uid = 1001, .policy = policy };
         cases[1].what = "uid 0";
-        cases[1].b = (EngineTicketBinding) { .keys = f.keys, .uid = 0, .policy = policy };
+        cases[1].b = (EngineTicketBinding) { .keys = ticket_keys_engine(f.keys), .uid = 0, .policy = policy };
         cases[2].what = "another policy";
-        cases[2].b = (EngineTicketBinding) { .keys = f.keys, .uid = 1000, .policy = other_policy };
+        cases[2].b = (EngineTicketBinding) { .keys = ticket_keys_engine(f.keys), .uid = 1000, .policy = other_policy };
         cases[3].what = "client certificates asked for";
         cases[3].b = issuer;
         cases[3].b.refuse = true;

@@ -16,8 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine-ticket.h"
-#include "ticket-cache.h"
+#include "engine/engine-crypto.h"
+#include "tickets/ticket-cache.h"
+#include "tickets/ticket-file.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,0 +1,1208 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Connections: made by Connect (resolution, TCP connect), accepted by a Listener, or adopted from
+ * the app; then the handshake, the certificate decision, and the data bridge between the app's
+ * socketpair end and the network.
+ *
+ * The bridge reads into the core's scratch buffer and writes straight on; only what the other
+ * side did not take is copied into the connection's own per-direction buffer, and while that
+ * buffer holds anything the reading side is not polled. So each byte is read once and written
+ * once besides crypto, and a slow reader on either side stalls the writer instead of growing
+ * memory.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/connection.h"
+#include "core/connection-internal.h"
+#include "core/core.h"
+#include "util/error-message.h"
+#include "list.h"
+#include "util/log.h"
+#include "tickets/ticket-cache.h"
+#include "time-util.h"
+
+#define CHUNK (16 * 1024)  /* one TLS record of plaintext */
+#define GATHER (64 * 1024) /* what one write to the app carries at most (the scratch size) */
+
+/* The ticket cache's key for this connection: owner, policy, peer as the app named it. */
+static bool connection_scope(Connection *c, TicketScope *ret) {
+        Session *s = c->session;
+
+        if (s->role != ENGINE_CLIENT || !c->host)
+                return false;
+        *ret = (TicketScope) {
+                .uid = (uint32_t) s->owner->uid,
+                .host = c->host,
+                .port = c->port,
+                .sni = c->sni ? c->sni : "",
+                .alpn = s->alpn ? s->alpn : "",
+                .dtls = c->dtls,
+        };
+        memcpy(ret->policy, s->policy, sizeof(ret->policy));
+        return true;
+}
+
+static char *mfree_str(char *p) {
+        free(p);
+        return NULL;
+}
+
+static void wipe_free(void *p, size_t size) {
+        if (p) {
+                explicit_bzero(p, size);
+                free(p);
+        }
+}
+
+void connection_save_ticket(Connection *c) {
+        Core *core = c->core;
+        TicketScope scope;
+        void *blob = NULL;
+        size_t size = 0;
+        uint32_t life = 0, max_age = core->config->ticket_max_age_sec;
+        bool tls13 = false;
+        uint64_t id = 0;
+        int r;
+
+        if (!core->ticket_cache || !c->session->resume || !c->tls || !connection_scope(c, &scope))
+                return;
+        r = engine_conn_export_session(c->tls, &blob, &size, &life, &tls13);
+        if (r < 0)
+                return;
+        if (life == 0 || life > max_age)
+                life = max_age;
+        r = ticket_cache_store(core->ticket_cache, &scope, blob, size,
+                               now_usec(CLOCK_REALTIME) + (uint64_t) life * 1000000u, tls13, &id);
+        wipe_free(blob, size);
+        if (r < 0) {
+                log_debug_errno(r, "connection %" PRIu64 ": cannot keep its ticket: %m", c->id);
+                return;
+        }
+        c->ticket_id = id;
+        core_ticket_cache_changed(core);
+        log_debug("connection %" PRIu64 ": ticket %" PRIu64 " saved (%s, %u s)", c->id, id,
+                  tls13 ? "single use" : "reusable", life);
+}
+
+int connection_get_ticket(Connection *c, uint64_t *ret, char *error) {
+        if (c->ticket_id == 0) {
+                error_message_set(error, "no ticket yet for connection %" PRIu64 " (TLS 1.3 "
+                                  "tickets arrive after the handshake, with data)", c->id);
+                return -ENOENT;
+        }
+        *ret = c->ticket_id;
+        return 0;
+}
+
+static void pending_done(Connection *c) {
+        if (c->counted_pending) {
+                core_uid_counts(c->core, c->session->owner->uid)->n_pending--;
+                c->counted_pending = false;
+        }
+}
+
+static void close_io(Connection *c) {
+        if (c->dtls)
+                connection_dtls_close(c); /* before the engine goes: it may send close_notify */
+        c->net_io = sd_event_source_disable_unref(c->net_io);
+        c->app_io = sd_event_source_disable_unref(c->app_io);
+        c->timer = sd_event_source_disable_unref(c->timer);
+        c->resolve = resolve_cancel(c->resolve);
+        c->tls = engine_conn_free(c->tls);
+        if (c->net_fd >= 0 && !c->dtls) {
+                /* Unread bytes make close() send a reset, and a reset makes the peer's kernel
+                 * drop what it has not yet handed to the peer, which may be the end of our
+                 * data. Whatever is left after the close exchange is read and dropped. */
+                for (unsigned i = 0; i < 16; i++)
+                        if (recv(c->net_fd, core_scratch(c->core), 65536, MSG_DONTWAIT) <= 0)
+                                break;
+        }
+        c->net_fd = safe_close(c->net_fd);
+        c->app_fd = safe_close(c->app_fd);
+        free(c->to_app.data);
+        free(c->to_net.data);
+        c->to_app = c->to_net = (Buffer) {};
+        pending_done(c);
+}
+
+void connection_emit(Connection *c, const CoreEvent *e) {
+        peer_emit(c->session->owner, e);
+}
+
+static int on_release(sd_event_source *s, void *userdata) {
+        connection_free(userdata);
+        return 0;
+}
+
+/* Accepted connections belong to tlsd until announced and are freed when they end; that
+ * happens inside their own callbacks, so from a fresh loop iteration. */
+static void schedule_release(Connection *c) {
+        if (!c->release)
+                (void) sd_event_add_defer(c->core->event, &c->release, on_release, c);
+}
+
+void connection_fail_handshake(Connection *c, int error, const char *message, int alert,
+                           int verify) {
+        CoreEvent e = {
+                .type = CORE_EVENT_HANDSHAKE_FAILED,
+                .connection = c->id,
+                .fd = -EBADF,
+                .error = error,
+                .message = message,
+                .alert = alert,
+                .verify = verify,
+        };
+
+        core_count_handshake(c->core, false);
+        c->info.verify = verify; /* GetInfo and properties tell why, too */
+        close_io(c);
+        c->state = CONNECTION_CLOSED;
+        if (c->accepted) {
+                /* Not announced: counted on the listener, logged, gone. */
+                log_debug("connection %" PRIu64 " from %s port %u: handshake failed: %s", c->id,
+                          c->peer_address, c->peer_port, message);
+                if (c->listener)
+                        listener_handshake_done(c->listener, false);
+                schedule_release(c);
+                return;
+        }
+        log_info("connection %" PRIu64 " (uid %u) %s %s:%u: handshake failed: %s", c->id,
+                 (unsigned) c->session->owner->uid, c->adopted ? "adopted from" : "to",
+                 c->host ? c->host : c->peer_address, c->host ? c->port : c->peer_port, message);
+        connection_emit(c, &e);
+}
+
+/* After HandshakeDone: the end of an operating connection. */
+void connection_finish(Connection *c, int reason, int alert) {
+        CoreEvent e = {
+                .type = CORE_EVENT_DISCONNECTED,
+                .connection = c->id,
+                .fd = -EBADF,
+                .reason = reason,
+                .alert = alert,
+                .bytes_in = c->bytes_in,
+                .bytes_out = c->bytes_out,
+        };
+
+        if (c->state == CONNECTION_CLOSED)
+                return;
+        log_debug("connection %" PRIu64 ": closed (%s), %" PRIu64 " bytes in, %" PRIu64
+                  " bytes out", c->id, tlsc_disconnect_reason_name(reason), c->bytes_in,
+                  c->bytes_out);
+        c->disconnect_reason = reason;
+        close_io(c);
+        c->state = CONNECTION_CLOSED;
+        connection_emit(c, &e);
+        if (c->accepted)
+                schedule_release(c);
+}
+
+/* ---- the bridge ---- */
+
+static uint32_t net_events(Connection *c) {
+        uint32_t ev = 0;
+
+        if (c->read_wait == ENGINE_WAIT_READ || c->write_wait == ENGINE_WAIT_READ)
+                ev |= EPOLLIN;
+        if (c->read_wait == ENGINE_WAIT_WRITE || c->write_wait == ENGINE_WAIT_WRITE)
+                ev |= EPOLLOUT;
+        return ev;
+}
+
+static uint32_t app_events(Connection *c) {
+        uint32_t ev = 0;
+
+        if (!c->app_eof && buffer_empty(&c->to_net) && !c->app_gone)
+                ev |= EPOLLIN;
+        if (!buffer_empty(&c->to_app))
+                ev |= EPOLLOUT;
+        return ev;
+}
+
+/* Moves data until neither direction can progress. Returns < 0 when the connection ended
+ * (already reported). */
+int connection_pump(Connection *c) {
+        uint8_t *scratch = core_scratch(c->core);
+        EngineFailure fail;
+        bool progress;
+
+        if (c->dtls)
+                return connection_dtls_pump(c);
+
+        do {
+                progress = false;
+
+                /* network -> app */
+                if (!buffer_empty(&c->to_app)) {
+                        ssize_t w = write(c->app_fd, c->to_app.data + c->to_app.start,
+                                          c->to_app.end - c->to_app.start);
+
+                        if (w > 0) {
+                                c->to_app.start += (size_t) w;
+                                progress = true;
+                        } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+                                c->app_gone = true; /* the app closed its end */
+                                c->to_app.start = c->to_app.end;
+                        }
+                } else if (c->close_notify_seen && !c->peer_closed) {
+                        /* Seen while gathering data, now that the data is out: the app reads
+                         * EOF. */
+                        c->peer_closed = true;
+                        c->read_wait = ENGINE_WAIT_NONE;
+                        (void) shutdown(c->app_fd, SHUT_WR);
+                        progress = true;
+                } else if (!c->peer_closed &&
+                           (c->net_readable || engine_conn_pending(c->tls) > 0)) {
+                        size_t got = 0;
+                        ssize_t n;
+
+                        /* Several records per write to the app: fewer syscalls and wakeups. A
+                         * close or error that ends the gathering is seen again by the next read,
+                         * after what came before it is delivered. */
+                        do {
+                                n = engine_conn_read(c->tls, scratch + got, CHUNK, &c->read_wait,
+                                                     &fail);
+                                if (n > 0)
+                                        got += (size_t) n;
+                        } while (n > 0 && got + CHUNK <= GATHER);
+                        if (engine_conn_ticket_arrived(c->tls))
+                                connection_save_ticket(c);
+                        if (n == -EAGAIN)
+                                c->net_readable = false; /* until epoll says otherwise */
+
+                        if (got > 0) {
+                                ssize_t w = c->app_gone ? (ssize_t) got
+                                                        : write(c->app_fd, scratch, got);
+
+                                c->read_wait = ENGINE_WAIT_NONE;
+                                c->bytes_in += (uint64_t) got;
+                                progress = true;
+                                /* A close_notify that ended the gathering is not seen again by
+                                 * another read (the peer's records can all have come with the
+                                 * handshake, as after a resumption): remember it. */
+                                if (n == 0 && engine_conn_close_notify_received(c->tls))
+                                        c->close_notify_seen = true;
+                                if (w < 0 && errno != EAGAIN && errno != EINTR) {
+                                        c->app_gone = true;
+                                } else if (w < (ssize_t) got) {
+                                        if (w < 0)
+                                                w = 0;
+                                        if (buffer_keep(&c->to_app, scratch + w,
+                                                        got - (size_t) w) < 0) {
+                                                connection_finish(c, TLSC_DISCONNECT_RESET, -1);
+                                                return -ENOMEM;
+                                        }
+                                }
+                        } else if (n == 0) {
+                                /* close_notify: the app reads EOF */
+                                c->peer_closed = true;
+                                c->read_wait = ENGINE_WAIT_NONE;
+                                (void) shutdown(c->app_fd, SHUT_WR);
+                                progress = true;
+                        } else if (n == -ECONNRESET && !c->app_gone) {
+                                connection_finish(c, TLSC_DISCONNECT_TRUNCATED, -1);
+                                return -ECONNRESET;
+                        } else if (n != -EAGAIN && c->app_gone) {
+                                /* Nobody is left to tell: the app went away first. */
+                                connection_finish(c, TLSC_DISCONNECT_LOCAL, -1);
+                                return (int) n;
+                        } else if (n != -EAGAIN) {
+                                log_debug("connection %" PRIu64 ": read failed: %s", c->id,
+                                          fail.message);
+                                connection_finish(c, fail.alert >= 0 ? TLSC_DISCONNECT_ALERT
+                                                          : TLSC_DISCONNECT_RESET,
+                                       fail.alert);
+                                return (int) n;
+                        }
+                }
+
+                /* app -> network */
+                if (!buffer_empty(&c->to_net)) {
+                        ssize_t w = engine_conn_write(c->tls, c->to_net.data + c->to_net.start,
+                                                      c->to_net.end - c->to_net.start,
+                                                      &c->write_wait, &fail);
+
+                        if (w > 0) {
+                                c->bytes_out += (uint64_t) w;
+                                c->to_net.start = c->to_net.end;
+                                c->write_wait = ENGINE_WAIT_NONE;
+                                progress = true;
+                        } else if (w != -EAGAIN) {
+                                connection_finish(c, w == -ECONNRESET ? TLSC_DISCONNECT_RESET
+                                                           : TLSC_DISCONNECT_ALERT,
+                                       fail.alert);
+                                return (int) w;
+                        }
+                } else if (!c->app_eof && !c->app_gone && c->app_readable) {
+                        ssize_t n = read(c->app_fd, scratch, CHUNK);
+
+                        if (n > 0) {
+                                ssize_t w = engine_conn_write(c->tls, scratch, (size_t) n,
+                                                              &c->write_wait, &fail);
+
+                                progress = true;
+                                if (w > 0) {
+                                        c->bytes_out += (uint64_t) w;
+                                        c->write_wait = ENGINE_WAIT_NONE;
+                                } else if (w == -EAGAIN) {
+                                        if (buffer_keep(&c->to_net, scratch, (size_t) n) < 0) {
+                                                connection_finish(c, TLSC_DISCONNECT_RESET, -1);
+                                                return -ENOMEM;
+                                        }
+                                } else {
+                                        connection_finish(c, w == -ECONNRESET ? TLSC_DISCONNECT_RESET
+                                                                   : TLSC_DISCONNECT_ALERT,
+                                               fail.alert);
+                                        return (int) w;
+                                }
+                        } else if (n == 0) {
+                                c->app_eof = true;
+                                progress = true;
+                        } else if (errno == EAGAIN) {
+                                c->app_readable = false;
+                        } else if (errno != EINTR) {
+                                c->app_gone = true;
+                                progress = true;
+                        }
+                }
+
+                /* The app is done sending: close_notify once everything it sent is out. */
+                if ((c->app_eof || c->app_gone) && !c->close_sent && buffer_empty(&c->to_net)) {
+                        EngineWait w = ENGINE_WAIT_NONE;
+                        int r = engine_conn_shutdown(c->tls, &w);
+
+                        if (r == 0) {
+                                c->close_sent = true;
+                                c->state = CONNECTION_CLOSING;
+                                progress = true;
+                        } else if (r == -EAGAIN) {
+                                c->write_wait = w;
+                        } else {
+                                c->close_sent = true;
+                        }
+                }
+        } while (progress);
+
+        if (c->close_sent && (c->peer_closed || c->app_gone)) {
+                /* Both directions are closed (or nobody is left to read): done. */
+                connection_finish(c, c->peer_closed ? TLSC_DISCONNECT_CLOSE_NOTIFY : TLSC_DISCONNECT_LOCAL,
+                       -1);
+                return -ESHUTDOWN;
+        }
+
+        /* Waiting on the network for reading only makes sense when the app can take data. */
+        if (!buffer_empty(&c->to_app) || c->peer_closed)
+                c->read_wait = ENGINE_WAIT_NONE;
+        else if (c->read_wait == ENGINE_WAIT_NONE)
+                c->read_wait = ENGINE_WAIT_READ;
+        (void) sd_event_source_set_io_events(c->net_io, net_events(c));
+        (void) sd_event_source_set_io_events(c->app_io, app_events(c));
+        return 0;
+}
+
+static int on_app_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Connection *c = userdata;
+
+        if ((revents & (EPOLLERR | EPOLLHUP)) && !(revents & EPOLLIN))
+                c->app_gone = true;
+        if (revents & (EPOLLRDHUP | EPOLLHUP))
+                c->app_rdhup = true;
+        if (revents & (EPOLLIN | EPOLLHUP))
+                c->app_readable = true;
+        (void) connection_pump(c);
+        return 0;
+}
+
+/* ---- handshake ---- */
+
+static int start_operating(Connection *c) {
+        int pair[2], r;
+        CoreEvent e = {
+                .type = CORE_EVENT_HANDSHAKE_DONE,
+                .connection = c->id,
+                .info = &c->info,
+                .handshake_us = 0,
+        };
+
+        /* DTLS: one app message is one record, so the boundaries must survive the socket. */
+        if (socketpair(AF_UNIX, (c->dtls ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC |
+                                        SOCK_NONBLOCK,
+                       0, pair) < 0) {
+                r = -errno;
+                connection_fail_handshake(c, r, "cannot create the data socketpair", -1, TLSC_VERIFY_OK);
+                return r;
+        }
+        c->app_fd = pair[0];
+        /* The app's end is blocking by default, as apps expect from a plain socket. */
+        (void) fcntl(pair[1], F_SETFL, fcntl(pair[1], F_GETFL) & ~O_NONBLOCK);
+        /* Room for a few gathered writes, so a briefly busy app does not stall the network
+         * side (the kernel caps this at net.core.wmem_max; it is a limit, not an allocation). */
+        for (int i = 0; i < 2; i++) {
+                int size = 1024 * 1024;
+
+                (void) setsockopt(pair[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+        }
+
+        r = sd_event_add_io(c->core->event, &c->app_io, c->app_fd,
+                            c->dtls ? EPOLLIN | EPOLLRDHUP : EPOLLIN, on_app_io, c);
+        if (r < 0) {
+                safe_close(pair[1]);
+                connection_fail_handshake(c, r, "cannot watch the data socket", -1, TLSC_VERIFY_OK);
+                return r;
+        }
+        c->timer = sd_event_source_disable_unref(c->timer);
+        pending_done(c);
+        c->state = CONNECTION_OPERATING;
+        c->net_readable = c->app_readable = true;
+        c->t_handshake_us = now_usec(CLOCK_MONOTONIC) - c->t_start_us;
+        core_count_handshake(c->core, true);
+        log_debug("connection %" PRIu64 ": %s %s established with %s:%u in %" PRIu64 " us",
+                  c->id, c->info.version, c->info.cipher, c->host ? c->host : c->peer_address,
+                  c->host ? c->port : c->peer_port, c->t_handshake_us);
+
+        e.fd = pair[1];
+        e.handshake_us = c->t_handshake_us;
+        if (c->accepted) {
+                e.type = CORE_EVENT_ACCEPTED;
+                e.listener = c->listener ? c->listener->id : 0;
+                e.peer_address = c->peer_address;
+                e.peer_port = c->peer_port;
+                if (c->listener)
+                        listener_handshake_done(c->listener, true);
+        }
+        connection_emit(c, &e);
+        safe_close(pair[1]); /* the adapter sent a duplicate */
+        if (c->dtls)
+                connection_dtls_operating(c);
+        return connection_pump(c);
+}
+
+void connection_handshake_complete(Connection *c) {
+        engine_conn_info(c->tls, &c->info);
+        /* TLS 1.2: the ticket (or session id) came with the handshake. TLS 1.3 tickets come
+         * later, with a read; a resumed 1.3 session must not be filed again (single use). */
+        if (engine_conn_ticket_arrived(c->tls) ||
+            (strcmp(c->info.version, "TLSv1.2") == 0 || strcmp(c->info.version, "DTLSv1.2") == 0))
+                connection_save_ticket(c);
+        if (c->session->verify == TLSC_VERIFY_APP_DECIDES) {
+                _cleanup_free_ char *chain = NULL;
+                size_t size = 0;
+                CoreEvent e = {
+                        .type = CORE_EVENT_CERTIFICATE,
+                        .connection = c->id,
+                        .fd = -EBADF,
+                        .verify = c->info.verify,
+                };
+
+                (void) engine_conn_peer_chain_pem(c->tls, &chain, &size);
+                e.chain = chain;
+                e.chain_size = size;
+                c->state = CONNECTION_CERT_PENDING;
+                (void) sd_event_source_set_io_events(c->net_io, 0);
+                connection_emit(c, &e);
+                return;
+        }
+        (void) start_operating(c);
+}
+
+static void try_next_address(Connection *c);
+
+static void dtls_next_address(Connection *c) {
+        c->last_connect_error = -ECONNREFUSED;
+        connection_dtls_close(c);
+        c->net_io = sd_event_source_disable_unref(c->net_io);
+        c->tls = engine_conn_free(c->tls);
+        c->net_fd = safe_close(c->net_fd);
+        c->rtx_current_ms = c->session->dtls_timeout_initial_ms;
+        c->rtx_count = 0;
+        c->state = CONNECTION_CONNECTING;
+        try_next_address(c);
+}
+
+/* wolfSSL (5.5.4 to 5.9.2) aborts a TLS 1.2 client whose ticket the server refuses (-373, or
+ * -308 when the server closes): once per connection, start over on a fresh TCP connection
+ * without the session, and count the refusal. Not for DTLS (no fresh socket needed there, and
+ * DTLS 1.2 servers answer a refused ticket with a full handshake) nor adopted sockets. */
+static bool ticket_retry(Connection *c, int error, const char *message) {
+        if (c->dtls || c->accepted || c->adopted || c->ticket_retried || !c->addrs ||
+            !engine_conn_session_offered(c->tls) ||
+            !(error == -EPROTO || error == -ECONNRESET || error == -EPIPE))
+                return false;
+        log_info("connection %" PRIu64 " (uid %u) to %s:%u: resumption failed (%s), full "
+                 "handshake on a new connection", c->id, (unsigned) c->session->owner->uid,
+                 c->host, c->port, message);
+        if (c->core->ticket_cache) {
+                ticket_cache_count_rejected(c->core->ticket_cache,
+                                            (uint32_t) c->session->owner->uid);
+                /* A refused reusable ticket would be offered again: drop it. */
+                if (c->ticket_offered &&
+                    ticket_cache_remove(c->core->ticket_cache,
+                                        (uint32_t) c->session->owner->uid,
+                                        c->ticket_offered) >= 0)
+                        core_ticket_cache_changed(c->core);
+        }
+        c->ticket_retried = true;
+        c->tls = engine_conn_free(c->tls);
+        c->net_io = sd_event_source_disable_unref(c->net_io);
+        c->net_fd = safe_close(c->net_fd);
+        c->state = CONNECTION_CONNECTING;
+        c->addr_next = c->addrs;
+        try_next_address(c);
+        return true;
+}
+
+void connection_drive_handshake(Connection *c) {
+        EngineWait wait = ENGINE_WAIT_NONE;
+        EngineFailure fail = { .alert = -1 };
+        int r;
+
+        r = engine_conn_handshake(c->tls, &wait, &fail);
+        if (r == -EAGAIN && c->dtls && c->addr_next && engine_conn_dgram_refused(c->tls)) {
+                /* Nothing listens at this address: the name's next one may be the server. */
+                dtls_next_address(c);
+                return;
+        }
+        if (r == -EAGAIN) {
+                if (c->net_io)
+                        (void) sd_event_source_set_io_events(
+                                c->net_io, wait == ENGINE_WAIT_WRITE ? EPOLLOUT : EPOLLIN);
+                if (c->dtls)
+                        connection_dtls_timer_update(c);
+                return;
+        }
+        if (r < 0 && ticket_retry(c, r, fail.message))
+                return;
+        if (r < 0) {
+                connection_fail_handshake(c, r, fail.message, fail.alert, fail.verify);
+                return;
+        }
+        connection_handshake_complete(c);
+}
+
+static int on_net_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Connection *c = userdata;
+
+        if (c->dtls && (revents & EPOLLIN))
+                connection_dtls_note_input(c);
+
+        switch (c->state) {
+        case CONNECTION_HANDSHAKE:
+                connection_drive_handshake(c);
+                break;
+        case CONNECTION_OPERATING:
+        case CONNECTION_CLOSING:
+                /* A read may also wait for the socket to be writable (a TLS write inside). */
+                if ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) ||
+                    ((revents & EPOLLOUT) && c->read_wait == ENGINE_WAIT_WRITE))
+                        c->net_readable = true;
+                (void) connection_pump(c);
+                break;
+        default:
+                (void) sd_event_source_set_io_events(s, 0);
+        }
+        return 0;
+}
+
+static int begin_handshake(Connection *c) {
+        Session *s = c->session;
+        EngineConnParams p = {
+                .peer_name = s->role == ENGINE_SERVER ? NULL
+                             : s->server_name         ? s->server_name
+                                                      : c->host,
+                .sni = c->sni,
+                .alpn = s->alpn,
+                .verify = (enum tlsc_verify_mode) s->verify,
+                .pin = s->has_pin ? s->pin : NULL,
+                .mtu = s->mtu,
+                .cid = s->dtls_cid,
+        };
+        int r;
+
+        TicketScope scope;
+
+        p.tickets = s->role == ENGINE_CLIENT && (s->resume || c->ticket_blob);
+        r = engine_conn_new(s->engine, c->net_fd, &p, &c->tls);
+        if (r < 0)
+                return r;
+        if (c->ticket_blob) {
+                /* Explicit: the ticket was checked and taken at Connect. */
+                r = engine_conn_set_session(c->tls, c->ticket_blob, c->ticket_size);
+                if (r < 0)
+                        log_warning("connection %" PRIu64 ": the ticket does not parse, full "
+                                    "handshake", c->id);
+                wipe_free(c->ticket_blob, c->ticket_size);
+                c->ticket_blob = NULL;
+        } else if (p.tickets && !c->ticket_retried && c->core->ticket_cache &&
+                   connection_scope(c, &scope)) {
+                _cleanup_free_ void *blob = NULL;
+                size_t size = 0;
+                uint64_t id = 0;
+
+                if (ticket_cache_take_auto(c->core->ticket_cache, &scope, now_usec(CLOCK_REALTIME),
+                                           &blob, &size, &id) >= 0) {
+                        r = engine_conn_set_session(c->tls, blob, size);
+                        c->ticket_offered = id;
+                        log_debug("connection %" PRIu64 ": offering ticket %" PRIu64 "%s", c->id,
+                                  id, r < 0 ? " failed: it does not parse" : "");
+                        explicit_bzero(blob, size);
+                        core_ticket_cache_changed(c->core);
+                }
+        }
+        c->state = CONNECTION_HANDSHAKE;
+        /* Driven from the loop, never from the request that started it: the requester learns
+         * the connection's id before any event about it can arrive. */
+        return sd_event_source_set_io_events(c->net_io, EPOLLIN | EPOLLOUT);
+}
+
+static int on_connected(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Connection *c = userdata;
+        int err = 0;
+        socklen_t len = sizeof(err);
+        int r;
+
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+                err = errno;
+        if (err != 0) {
+                c->last_connect_error = -err;
+                c->net_io = sd_event_source_disable_unref(c->net_io);
+                c->net_fd = safe_close(c->net_fd);
+                try_next_address(c);
+                return 0;
+        }
+        /* Connected: from now on the socket is driven by the TLS state machine. */
+        c->net_io = sd_event_source_disable_unref(c->net_io);
+        r = sd_event_add_io(c->core->event, &c->net_io, c->net_fd, EPOLLIN, on_net_io, c);
+        if (r >= 0)
+                r = begin_handshake(c);
+        if (r < 0)
+                connection_fail_handshake(c, r, "cannot start the handshake", -1, TLSC_VERIFY_OK);
+        return 0;
+}
+
+static void try_next_address(Connection *c) {
+        while (c->addr_next) {
+                struct addrinfo *a = c->addr_next;
+                int one = 1, fd, r;
+
+                c->addr_next = a->ai_next;
+                if (c->bind_len > 0 && c->bind_addr.ss_family != a->ai_family)
+                        continue;
+                fd = socket(a->ai_family,
+                            (c->dtls ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                            c->dtls ? IPPROTO_UDP : IPPROTO_TCP);
+                if (fd < 0) {
+                        c->last_connect_error = -errno;
+                        continue;
+                }
+                if (!c->dtls)
+                        (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                if (c->bind_len > 0) {
+                        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+                        if (bind(fd, (struct sockaddr *) &c->bind_addr, c->bind_len) < 0) {
+                                c->last_connect_error = -errno;
+                                safe_close(fd);
+                                continue;
+                        }
+                }
+                if (connect(fd, a->ai_addr, a->ai_addrlen) < 0 && errno != EINPROGRESS) {
+                        c->last_connect_error = -errno;
+                        safe_close(fd);
+                        continue;
+                }
+                c->net_fd = fd;
+                if (c->dtls) {
+                        /* A UDP connect() only fixes the peer: the handshake starts now and
+                         * its retransmissions tell whether anyone answers. */
+                        r = sd_event_add_io(c->core->event, &c->net_io, fd, EPOLLIN,
+                                            on_net_io, c);
+                        if (r >= 0)
+                                r = begin_handshake(c);
+                        if (r < 0)
+                                connection_fail_handshake(c, r, "cannot start the handshake", -1,
+                                                          TLSC_VERIFY_OK);
+                        return;
+                }
+                r = sd_event_add_io(c->core->event, &c->net_io, fd, EPOLLOUT, on_connected, c);
+                if (r < 0) {
+                        connection_fail_handshake(c, r, "cannot watch the socket", -1, TLSC_VERIFY_OK);
+                        return;
+                }
+                return;
+        }
+        {
+                char msg[256];
+                int e = c->last_connect_error ? c->last_connect_error : -ECONNREFUSED;
+
+                (void) snprintf(msg, sizeof(msg), "cannot connect to %s port %u: %s", c->host,
+                                c->port, strerror(-e));
+                connection_fail_handshake(c, e, msg, -1, TLSC_VERIFY_OK);
+        }
+}
+
+static struct addrinfo *copy_addrinfo(const struct addrinfo *src) {
+        struct addrinfo *head = NULL, **tail = &head;
+
+        for (const struct addrinfo *a = src; a; a = a->ai_next) {
+                struct addrinfo *n = calloc(1, sizeof(*n) + a->ai_addrlen);
+
+                if (!n)
+                        break;
+                *n = *a;
+                n->ai_addr = (struct sockaddr *) (n + 1);
+                memcpy(n->ai_addr, a->ai_addr, a->ai_addrlen);
+                n->ai_canonname = NULL;
+                n->ai_next = NULL;
+                *tail = n;
+                tail = &n->ai_next;
+        }
+        return head;
+}
+
+static void free_addrinfo_copy(struct addrinfo *a) {
+        while (a) {
+                struct addrinfo *n = a->ai_next;
+
+                free(a);
+                a = n;
+        }
+}
+
+static void on_resolved(ResolveQuery *q, int error, const struct addrinfo *result,
+                        void *userdata) {
+        Connection *c = userdata;
+        char msg[256];
+
+        c->resolve = NULL; /* finished; must not be cancelled any more */
+        if (error < 0) {
+                (void) snprintf(msg, sizeof(msg), "cannot resolve '%s'", c->host);
+                connection_fail_handshake(c, error, msg, -1, TLSC_VERIFY_OK);
+                return;
+        }
+        free_addrinfo_copy(c->addrs);
+        c->addrs = c->addr_next = copy_addrinfo(result);
+        if (!c->addrs) {
+                connection_fail_handshake(c, -ENOMEM, "out of memory", -1, TLSC_VERIFY_OK);
+                return;
+        }
+        try_next_address(c);
+}
+
+static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Connection *c = userdata;
+        char msg[128];
+
+        (void) snprintf(msg, sizeof(msg), "no %s within %u ms",
+                        c->state == CONNECTION_CERT_PENDING ? "certificate decision from the app"
+                                                            : "completed handshake",
+                        c->session->handshake_timeout_ms);
+        connection_fail_handshake(c, -ETIMEDOUT, msg, -1, TLSC_VERIFY_OK);
+        return 0;
+}
+
+/* ---- operations ---- */
+
+int connection_new(Session *s, int family, char *error, Connection **ret) {
+        Core *core = s->core;
+        UidCount *u = core_uid_counts(core, s->owner->uid);
+        Connection *c;
+
+        if (family != AF_UNSPEC && family != AF_INET && family != AF_INET6) {
+                error_message_set(error, "address family must be unspecified, IPv4 or IPv6");
+                return -EAFNOSUPPORT;
+        }
+        if (u->n_connections >= core->config->max_connections_per_uid) {
+                error_message_set(error, "too many connections for this user "
+                                     "(MaxConnectionsPerUser=%u)",
+                         core->config->max_connections_per_uid);
+                return -EUSERS;
+        }
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->core = core;
+        c->session = s;
+        c->id = core_next_id(core);
+        c->family = family;
+        c->net_fd = c->app_fd = -EBADF;
+        c->state = CONNECTION_CLOSED;
+        c->dtls = s->dtls;
+        c->rtx_current_ms = s->dtls_timeout_initial_ms;
+
+        LIST_PREPEND(s->connections, c);
+        s->n_connections++;
+        u->n_connections++;
+        *ret = c;
+        return 0;
+}
+
+void connection_format_peer(Connection *c, const struct sockaddr *sa) {
+        if (sa->sa_family == AF_INET6) {
+                const struct sockaddr_in6 *a = (const struct sockaddr_in6 *) sa;
+
+                inet_ntop(AF_INET6, &a->sin6_addr, c->peer_address, sizeof(c->peer_address));
+                c->peer_port = ntohs(a->sin6_port);
+        } else if (sa->sa_family == AF_INET) {
+                const struct sockaddr_in *a = (const struct sockaddr_in *) sa;
+
+                inet_ntop(AF_INET, &a->sin_addr, c->peer_address, sizeof(c->peer_address));
+                c->peer_port = ntohs(a->sin_port);
+        }
+}
+
+int connection_arm_handshake_timer(Connection *c) {
+        return sd_event_add_time_relative(c->core->event, &c->timer, CLOCK_MONOTONIC,
+                                          (uint64_t) c->session->handshake_timeout_ms * 1000,
+                                          1000, on_timeout, c);
+}
+
+/* Shared by accept and adopt: the socket is connected, the handshake starts now. */
+static int start_on_socket(Connection *c, int fd) {
+        int r;
+
+        c->net_fd = fd;
+        c->started = true;
+        c->t_start_us = now_usec(CLOCK_MONOTONIC);
+        r = connection_arm_handshake_timer(c);
+        if (r < 0)
+                return r;
+        r = sd_event_add_io(c->core->event, &c->net_io, fd, EPOLLIN, on_net_io, c);
+        if (r < 0)
+                return r;
+        return begin_handshake(c);
+}
+
+int connection_new_accepted(Session *s, Listener *l, int fd, const struct sockaddr *peer,
+                            socklen_t peer_len, Connection **ret) {
+        char error[ERROR_MESSAGE_MAX];
+        Connection *c;
+        int r;
+
+        /* The listener admitted it (counted pending + connection): every failure undoes that,
+         * here or through connection_free(). */
+        r = connection_new(s, AF_UNSPEC, error, &c);
+        if (r < 0) {
+                safe_close(fd);
+                listener_handshake_done(l, false);
+                listener_connection_gone(l);
+                return r;
+        }
+        c->listener = l;
+        c->accepted = true;
+        connection_format_peer(c, peer);
+        r = start_on_socket(c, fd);
+        if (r < 0) {
+                if (c->state == CONNECTION_CLOSED)
+                        listener_handshake_done(l, false); /* connection_free() will not */
+                connection_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+void connection_evict(Connection *c) {
+        connection_fail_handshake(c, -ETIMEDOUT, "evicted: the listener's handshake slots are full", -1,
+                       TLSC_VERIFY_OK);
+}
+
+int connection_adopt(Session *s, int fd, const char *host, const char *sni, char *error,
+                     Connection **ret) {
+        struct sockaddr_storage sa;
+        socklen_t len = sizeof(sa);
+        int type = 0, r;
+        socklen_t tlen = sizeof(type);
+        Connection *c;
+
+        if (s->dtls) {
+                error_message_set(error, "adopting takes a connected TCP socket: DTLS sessions "
+                                         "connect or listen themselves");
+                safe_close(fd);
+                return -EPROTOTYPE;
+        }
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 || type != SOCK_STREAM ||
+            getpeername(fd, (struct sockaddr *) &sa, &len) < 0 ||
+            (sa.ss_family != AF_INET && sa.ss_family != AF_INET6)) {
+                error_message_set(error, "the descriptor is not a connected TCP socket");
+                safe_close(fd);
+                return -ENOTSOCK;
+        }
+        if (s->role == ENGINE_SERVER && !engine_ctx_has_identity(s->engine)) {
+                error_message_set(error, "the session has no certificate and key to serve with");
+                safe_close(fd);
+                return -ENOKEY;
+        }
+        if (s->role == ENGINE_CLIENT && s->verify == TLSC_VERIFY_STRICT && !(host && *host) &&
+            !s->server_name) {
+                /* Strict verification checks the peer's name: without one it would check
+                 * nothing but the chain. */
+                error_message_set(error, "adopting as a client needs the peer's name to verify "
+                                         "(host, or the session's server name)");
+                safe_close(fd);
+                return -EINVAL;
+        }
+        if (s->role == ENGINE_CLIENT && !s->trust_configured && s->verify != TLSC_VERIFY_PINNED) {
+                r = engine_ctx_add_system_trust(s->engine, error);
+                if (r < 0) {
+                        safe_close(fd);
+                        return r;
+                }
+                s->trust_configured = true;
+        }
+        r = connection_new(s, sa.ss_family, error, &c);
+        if (r < 0) {
+                safe_close(fd);
+                return r;
+        }
+        c->adopted = true;
+        connection_format_peer(c, (struct sockaddr *) &sa);
+        if (host && *host && !(c->host = strdup(host))) {
+                safe_close(fd);
+                connection_free(c);
+                return -ENOMEM;
+        }
+        if (sni && *sni && !(c->sni = strdup(sni))) {
+                safe_close(fd);
+                connection_free(c);
+                return -ENOMEM;
+        }
+        c->port = c->peer_port;
+        /* tlsd drives it non-blocking. The flag is shared with the app's copy of the socket,
+         * which the app handed over and must not use any more. */
+        (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        r = start_on_socket(c, fd);
+        if (r < 0) {
+                error_message_set(error, "cannot start the handshake");
+                connection_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+Connection *connection_free(Connection *c) {
+        if (!c)
+                return NULL;
+        if (c->state == CONNECTION_OPERATING || c->state == CONNECTION_CLOSING)
+                connection_finish(c, TLSC_DISCONNECT_LOCAL, -1);
+        if (c->accepted && c->listener) {
+                if (c->state != CONNECTION_CLOSED && c->state != CONNECTION_OPERATING)
+                        listener_handshake_done(c->listener, false);
+                listener_connection_gone(c->listener);
+        }
+        c->release = sd_event_source_disable_unref(c->release);
+        close_io(c);
+        LIST_REMOVE(c->session->connections, c);
+        c->session->n_connections--;
+        core_uid_counts(c->core, c->session->owner->uid)->n_connections--;
+        peer_released(c->session->owner, c->id);
+        free_addrinfo_copy(c->addrs);
+        wipe_free(c->ticket_blob, c->ticket_size);
+        free(c->host);
+        free(c->sni);
+        free(c);
+        return NULL;
+}
+
+int connection_bind(Connection *c, const char *address, unsigned port, char *error) {
+        struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
+                                  .ai_family = c->family,
+                                  .ai_socktype = SOCK_STREAM };
+        struct addrinfo *res = NULL;
+        char service[8];
+        int r;
+
+        if (c->started) {
+                error_message_set(error, "bind must come before connect");
+                return -EBUSY;
+        }
+        if (port > 65535) {
+                error_message_set(error, "port %u out of range", port);
+                return -EINVAL;
+        }
+        (void) snprintf(service, sizeof(service), "%u", port);
+        r = getaddrinfo(address && *address ? address : NULL, service, &hints, &res);
+        if (r != 0) {
+                error_message_set(error, "'%s' is not a local IP address", address ? address : "");
+                return -EINVAL;
+        }
+        memcpy(&c->bind_addr, res->ai_addr, res->ai_addrlen);
+        c->bind_len = res->ai_addrlen;
+        freeaddrinfo(res);
+        return 0;
+}
+
+/* Connect's ticket argument: taken from the cache (single-use ones leave it) if the owner's,
+ * unexpired, and issued for this very peer and policy. */
+static int take_explicit_ticket(Connection *c, uint64_t id, char *error) {
+        Core *core = c->core;
+        TicketScopeCopy stored = {};
+        TicketScope want;
+        void *blob = NULL;
+        size_t size = 0;
+        bool same;
+        int r;
+
+        if (!core->ticket_cache || !connection_scope(c, &want)) {
+                error_message_set(error, "tickets are for client sessions");
+                return -EINVAL;
+        }
+        r = ticket_cache_take_id(core->ticket_cache, want.uid, id, now_usec(CLOCK_REALTIME), &blob, &size,
+                                 &stored);
+        if (r == -ENOENT) {
+                error_message_set(error, "ticket %" PRIu64 " not found (unknown, expired, used "
+                                  "up, or another user's)", id);
+                return r;
+        }
+        if (r < 0)
+                return r;
+        core_ticket_cache_changed(core);
+        same = stored.port == want.port && stored.dtls == want.dtls &&
+               memcmp(stored.policy, want.policy, sizeof(want.policy)) == 0 &&
+               strcmp(stored.host ? stored.host : "", want.host) == 0 &&
+               strcmp(stored.sni ? stored.sni : "", want.sni) == 0 &&
+               strcmp(stored.alpn ? stored.alpn : "", want.alpn) == 0;
+        if (!same) {
+                error_message_set(error, "ticket %" PRIu64 " was issued for %s port %u under "
+                                  "another session policy or peer name; it is not offered to "
+                                  "%s port %u", id, stored.host ? stored.host : "?",
+                                  stored.port, want.host, want.port);
+                ticket_scope_copy_done(&stored);
+                wipe_free(blob, size);
+                return -EPERM;
+        }
+        ticket_scope_copy_done(&stored);
+        wipe_free(c->ticket_blob, c->ticket_size);
+        c->ticket_blob = blob;
+        c->ticket_size = size;
+        return 0;
+}
+
+int connection_connect(Connection *c, const char *host, unsigned port, const char *sni,
+                       uint64_t ticket, char *error) {
+        Core *core = c->core;
+        UidCount *u = core_uid_counts(core, c->session->owner->uid);
+        int r;
+
+        if (c->started) {
+                error_message_set(error, "connection %" PRIu64 " was already started; create a new "
+                                     "one", c->id);
+                return -EBUSY;
+        }
+        if (!host || !*host || strlen(host) > 253) {
+                error_message_set(error, "host must be a name or address of 1..253 bytes");
+                return -EINVAL;
+        }
+        if (port == 0 || port > 65535) {
+                error_message_set(error, "port must be 1..65535");
+                return -EINVAL;
+        }
+        if (!c->session->trust_configured && c->session->verify != TLSC_VERIFY_PINNED) {
+                /* No trust anchors given: the system store, as any TLS client would. */
+                r = engine_ctx_add_system_trust(c->session->engine, error);
+                if (r < 0)
+                        return r;
+                c->session->trust_configured = true;
+        }
+        if (u->n_pending >= core->config->max_pending_handshakes_per_uid) {
+                error_message_set(error, "too many handshakes in progress for this user "
+                                     "(MaxPendingHandshakesPerUser=%u)",
+                         core->config->max_pending_handshakes_per_uid);
+                return -EUSERS;
+        }
+
+        c->host = strdup(host);
+        if (!c->host)
+                return -ENOMEM;
+        if (sni && *sni) {
+                c->sni = strdup(sni);
+                if (!c->sni)
+                        return -ENOMEM;
+        }
+        c->port = port;
+        /* A DTLS client's handshake is bounded by its retransmission schedule and the Timeout
+         * event, unless the app set a handshake timeout as well. */
+        if (!c->dtls || c->session->handshake_timeout_set) {
+                r = sd_event_add_time_relative(core->event, &c->timer, CLOCK_MONOTONIC,
+                                               (uint64_t) c->session->handshake_timeout_ms * 1000,
+                                               1000, on_timeout, c);
+                if (r < 0)
+                        return r;
+        }
+        if (ticket != 0) {
+                r = take_explicit_ticket(c, ticket, error);
+                if (r < 0) {
+                        c->timer = sd_event_source_disable_unref(c->timer);
+                        c->host = mfree_str(c->host);
+                        c->sni = mfree_str(c->sni);
+                        return r;
+                }
+        }
+        r = resolve_start(core->event, host, port, c->family, on_resolved, c, &c->resolve);
+        if (r < 0) {
+                c->timer = sd_event_source_disable_unref(c->timer);
+                return r;
+        }
+        c->started = true;
+        c->state = CONNECTION_CONNECTING;
+        c->t_start_us = now_usec(CLOCK_MONOTONIC);
+        u->n_pending++;
+        c->counted_pending = true;
+        return 0;
+}
+
+int connection_certificate_response(Connection *c, bool accept, char *error) {
+        if (c->state != CONNECTION_CERT_PENDING) {
+                error_message_set(error, "connection %" PRIu64 " is not waiting for a certificate "
+                                     "decision (state %s)", c->id, tlsc_state_name(c->state));
+                return -EBUSY;
+        }
+        if (!accept) {
+                connection_fail_handshake(c, -EKEYREJECTED, "certificate rejected by the application", -1,
+                               c->info.verify);
+                return 0;
+        }
+        c->info.verify = TLSC_VERIFY_OK; /* the app vouched for it */
+        (void) start_operating(c);
+        return 0;
+}
+
+int connection_disconnect(Connection *c) {
+        switch (c->state) {
+        case CONNECTION_OPERATING:
+        case CONNECTION_CLOSING:
+                if (!c->close_sent) {
+                        EngineWait w;
+
+                        (void) engine_conn_shutdown(c->tls, &w);
+                }
+                connection_finish(c, TLSC_DISCONNECT_LOCAL, -1);
+                return 0;
+        case CONNECTION_CLOSED:
+                return 0;
+        default:
+                connection_fail_handshake(c, -ECANCELED, "cancelled by the application", -1,
+                               TLSC_VERIFY_OK);
+                return 0;
+        }
+}
+
+void connection_get_info(Connection *c, ConnectionInfo *ret) {
+        *ret = (ConnectionInfo) {
+                .state = c->state,
+                .engine = c->info,
+                .bytes_in = c->bytes_in,
+                .bytes_out = c->bytes_out,
+                .handshake_us = c->t_handshake_us,
+        };
+}
