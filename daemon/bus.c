@@ -687,9 +687,11 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("WhoAmI", SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("u", uid, "u", gid, "u", pid), method_whoami,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        /* Its options may carry a private key, its password or a PSK: sd-bus wipes the
+         * message (call and reply) when it frees it (SENSITIVE), as Session.Configure. */
         SD_BUS_METHOD_WITH_ARGS("CreateSession", SD_BUS_ARGS("u", role, "a{sv}", options),
                                 SD_BUS_RESULT("o", session), method_create_session,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
+                                SD_BUS_VTABLE_UNPRIVILEGED | SD_BUS_VTABLE_SENSITIVE),
         SD_BUS_METHOD_WITH_ARGS("ListSessions", SD_BUS_NO_ARGS, SD_BUS_RESULT("ao", sessions),
                                 method_list_sessions, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListConnections", SD_BUS_NO_ARGS,
