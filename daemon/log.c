@@ -74,27 +74,26 @@ void log_open(void) {
 }
 
 size_t log_escape(char *dst, size_t size, const char *src) {
-        static const char hex[] = "0123456789abcdef";
+        static const char hex[] = "0123456789abcdef", named[] = "\\\n\r\t", letter[] = "\\nrt";
         size_t n = 0;
 
         if (size == 0)
                 return 0;
         for (const unsigned char *p = (const unsigned char *) src; *p; p++) {
+                const char *q = strchr(named, *p);
                 char e[4];
                 size_t k = 0;
 
-                switch (*p) {
-                case '\\': e[k++] = '\\', e[k++] = '\\'; break;
-                case '\n': e[k++] = '\\', e[k++] = 'n'; break;
-                case '\r': e[k++] = '\\', e[k++] = 'r'; break;
-                case '\t': e[k++] = '\\', e[k++] = 't'; break;
-                default:
-                        if (*p < ' ' || *p >= 0x7f) {
-                                e[k++] = '\\', e[k++] = 'x';
-                                e[k++] = hex[*p >> 4], e[k++] = hex[*p & 15];
-                        } else
-                                e[k++] = (char) *p;
-                }
+                if (q) {
+                        e[k++] = '\\';
+                        e[k++] = letter[q - named];
+                } else if (*p < ' ' || *p >= 0x7f) {
+                        e[k++] = '\\';
+                        e[k++] = 'x';
+                        e[k++] = hex[*p >> 4];
+                        e[k++] = hex[*p & 15];
+                } else
+                        e[k++] = (char) *p;
                 if (n + k >= size) {
                         /* cut: say so where there is room */
                         if (size >= 4) {
