@@ -10,6 +10,7 @@
 # Needs root (user tlsd, setpriv).
 # shellcheck disable=SC3043,SC2317 # local: dash has it (lib.sh uses it); cleanup runs from trap
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+: "${top_builddir:?}" # lib.sh sets it
 
 EXPOSURE_MAX=1.5
 
@@ -77,7 +78,9 @@ cp -L /usr/lib/systemd/system/*.target /usr/lib/systemd/system/*.slice \
   "$dest/usr/lib/systemd/system/" 2>/dev/null
 out=$(MANPATH="${man8%/man8/tlsd.8}" systemd-analyze verify --root="$dest" "$service" "$socket" 2>&1) &&
   rc=0 || rc=$?
-if [ "$rc" -eq 0 ] && [ -z "$out" ]; then
+if [ ! -f /usr/lib/systemd/system/sysinit.target ]; then
+  skip "systemd-analyze verify: no systemd units on this host to resolve the targets against"
+elif [ "$rc" -eq 0 ] && [ -z "$out" ]; then
   pass "systemd-analyze verify: the installed tlsd.service and tlsd.socket, no message"
 else
   fail "systemd-analyze verify (exit $rc): $out"

@@ -26,13 +26,13 @@ trap 'exit 130' INT TERM HUP
 # refused WHAT DIR PATTERN [TARGET]: tlsd --runtime-dir=DIR exits 1 with a message matching
 # PATTERN, and makes no socket in TARGET (default DIR) nor changes its owner or mode.
 refused() {
-  local what=$1 dir=$2 pattern=$3 target=${4:-$2} before after i rc made
+  local what=$1 dir=$2 pattern=$3 target=${4:-$2} before after rc made
   before=$(stat -c '%u:%g %a' "$target")
   env -u RUNTIME_DIRECTORY STATE_DIRECTORY="$tmp/state" DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent \
     "$TLSD" --runtime-dir="$dir" >"$tmp/out" 2>&1 &
   pid=$!
   rc=""
-  for i in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     if ! kill -0 "$pid" 2>/dev/null; then
       wait "$pid" && rc=0 || rc=$?
       break

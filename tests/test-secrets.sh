@@ -60,7 +60,7 @@ password="tlsd-secret-marker-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 gen() {
   openssl "$@" >>"$tmp/openssl.log" 2>&1
 }
-gen genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/ec.plain" &&
+if ! { gen genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/ec.plain" &&
   gen pkcs8 -topk8 -v2 aes-256-cbc -in "$tmp/ec.plain" -passout "pass:$password" \
     -out "$tmp/ec.key" &&
   gen req -x509 -new -key "$tmp/ec.plain" -subj /CN=localhost -days 2 -out "$tmp/ec.pem" &&
@@ -69,8 +69,8 @@ gen genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/ec.plain" 
     -out "$tmp/rsa.key" &&
   gen req -x509 -new -key "$tmp/rsa.plain" -subj /CN=localhost -days 2 -out "$tmp/rsa.pem" &&
   gen pkey -in "$tmp/ec.plain" -traditional -outform DER -out "$tmp/ec.der" &&
-  gen rsa -in "$tmp/rsa.plain" -traditional -outform DER -out "$tmp/rsa.der"
-if [ $? -ne 0 ] || ! grep -q '^Proc-Type: 4,ENCRYPTED' "$tmp/rsa.key" ||
+  gen rsa -in "$tmp/rsa.plain" -traditional -outform DER -out "$tmp/rsa.der"; } ||
+  ! grep -q '^Proc-Type: 4,ENCRYPTED' "$tmp/rsa.key" ||
   ! grep -q 'BEGIN ENCRYPTED PRIVATE KEY' "$tmp/ec.key"; then
   fail "cannot make the test keys: $(cat "$tmp/openssl.log")"
   finish
