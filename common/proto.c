@@ -657,21 +657,26 @@ void tlsd_msg_put_str_lossy(TlsdMsg *m, TlsdAttrType a, const char *s) {
         }
         memcpy(copy, s, n);
         copy[n] = 0;
-        /* Replace each byte that does not start a valid sequence; a cut at the end may leave a
-         * partial sequence, which is replaced the same way. */
+        tlsd_utf8_make_valid(copy); /* a cut at the end may leave a partial sequence: '?' too */
+        tlsd_msg_put_str(m, a, copy);
+        free(copy);
+}
+
+void tlsd_utf8_make_valid(char *s) {
+        size_t n = strlen(s);
+
+        /* Replace each byte that does not start a valid sequence. */
         for (size_t i = 0; i < n;) {
                 size_t len = 1;
 
-                while (len <= 4 && i + len <= n && !utf8_valid((uint8_t *) copy + i, len))
+                while (len <= 4 && i + len <= n && !utf8_valid((uint8_t *) s + i, len))
                         len++;
                 if (len > 4 || i + len > n) {
-                        copy[i++] = '?';
+                        s[i++] = '?';
                         continue;
                 }
                 i += len;
         }
-        tlsd_msg_put_str(m, a, copy);
-        free(copy);
 }
 
 int tlsd_msg_end(TlsdMsg *m) {

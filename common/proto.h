@@ -233,6 +233,9 @@ void tlsd_msg_put_str(TlsdMsg *m, TlsdAttrType a, const char *s);
 /* For text that did not come from us (peer certificate names, library messages): invalid UTF-8
  * becomes '?', and it is cut to the attribute's maximum. */
 void tlsd_msg_put_str_lossy(TlsdMsg *m, TlsdAttrType a, const char *s);
+/* The conversion both control planes apply to such text: in place, each byte that does not
+ * start a valid UTF-8 sequence (or starts one cut off by the end) becomes '?'. */
+void tlsd_utf8_make_valid(char *s);
 /* Finishes the header and validates the message against the protocol tables: a message we
  * build that our own decoder would reject is a bug, reported as -EBADMSG. */
 int tlsd_msg_end(TlsdMsg *m);

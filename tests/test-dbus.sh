@@ -12,6 +12,7 @@
 #      MessageTooLarge and Timeout signals, Retry against a silent UDP port, invalid options;
 #   c3. session tickets: automatic resumption, GetTicket, ConnectWithTicket, TicketStats,
 #      Resume=false, another uid gets NotFound for the ticket (openssl s_server -tls1_3);
+#   c4. a peer's SNI that is not UTF-8 arrives in the Accepted signal, converted (s_client);
 #   d. the bus policy and per-uid ownership with real uids: outside group tlsd refused by the bus,
 #      inside allowed, another uid's objects invisible (NotFound), a client's objects gone with it.
 # Needs root (other uids, the policy's user and group tlsd, which it creates if missing).
@@ -430,6 +431,43 @@ count_client "$tmp/dtls.out" "$rc" "dbus-client.py dtls"
 timeout 120 "$PY" "$CLIENT" tickets --address="$address" --pki="$PKI" --tls13="$port_t13" \
   --other-uid="$uid_b" --other-gid="$tlsd_gid" >"$tmp/tickets.out" 2>&1 && rc=0 || rc=$?
 count_client "$tmp/tickets.out" "$rc" "dbus-client.py tickets"
+
+# ---- c4. a peer's SNI that is not UTF-8 (D-Bus strings must be) ----
+
+timeout 60 "$PY" - "$CLIENT" "$address" "$PKI" >"$tmp/sni.out" 2>&1 <<'EOF' && rc=0 || rc=$?
+import importlib.util, subprocess, sys
+
+spec = importlib.util.spec_from_file_location("client", sys.argv[1])
+c = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(c)
+import dbus
+
+U = dbus.UInt32
+bus = c.connect(sys.argv[2])
+sig = c.Signals(bus)
+pki = sys.argv[3]
+s = c.iface(bus, "/org/tlsd1", "org.tlsd1.Manager").CreateSession(U(1), c.options(
+    Certificate=dbus.ByteArray(c.slurp(pki + "/server-ecdsa-chain.pem")),
+    Key=dbus.ByteArray(c.slurp(pki + "/server-ecdsa.key"))))
+lpath, port = c.iface(bus, s, "org.tlsd1.Session").Listen("127.0.0.1", U(0), U(0), U(0))
+peer = subprocess.Popen([b"openssl", b"s_client", b"-connect", b"127.0.0.1:%d" % port,
+                         b"-servername", b"\xff\xfe.example", b"-quiet"],
+                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL)
+try:
+    acc = sig.wait(lpath, "Accepted")
+    c.report(acc is not None and acc[3][3] == "??.example",
+             "SNI b'\\xff\\xfe.example' (not UTF-8): the Accepted signal arrives with the SNI "
+             "converted as on the Unix socket: %r" % (str(acc[3][3]) if acc else None), sig.got)
+    c.report(c.prop(bus, lpath, "org.tlsd1.Listener", "Accepted") == 1,
+             "the listener counted the connection")
+finally:
+    peer.kill()
+    peer.wait()
+bus.close()
+sys.exit(1 if c.failures else 0)
+EOF
+count_client "$tmp/sni.out" "$rc" "the non-UTF-8 SNI client"
 
 # ---- d. policy and ownership with real uids ----
 

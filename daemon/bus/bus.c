@@ -647,9 +647,11 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("WhoAmI", SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("u", uid, "u", gid, "u", pid), method_whoami,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        /* Its options may carry a private key, its password or a PSK: sd-bus wipes the
+         * message (call and reply) when it frees it (SENSITIVE), as Session.Configure. */
         SD_BUS_METHOD_WITH_ARGS("CreateSession", SD_BUS_ARGS("u", role, "a{sv}", options),
                                 SD_BUS_RESULT("o", session), method_create_session,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
+                                SD_BUS_VTABLE_UNPRIVILEGED | SD_BUS_VTABLE_SENSITIVE),
         SD_BUS_METHOD_WITH_ARGS("ListSessions", SD_BUS_NO_ARGS, SD_BUS_RESULT("ao", sessions),
                                 method_list_sessions, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListConnections", SD_BUS_NO_ARGS,
@@ -663,6 +665,25 @@ static const sd_bus_vtable manager_vtable[] = {
                                 method_set_log_level, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
+
+/* Bus=auto: the system bus for a system service, the session bus for a user's own tlsd. A
+ * system service is tlsd running as root, or started by the system's service manager: systemd
+ * sets $INVOCATION_ID for every unit it starts, and $MANAGERPID only for the units of a user's
+ * manager (systemd.exec(5)). The shipped unit runs tlsd as user tlsd: by uid alone it would
+ * look for a session bus that a system user does not have, and org.tlsd1 would never appear on
+ * the system bus. */
+static bool auto_is_system(void) {
+        return geteuid() == 0 || (getenv("INVOCATION_ID") && !getenv("MANAGERPID"));
+}
+
+static const char *bus_kind(const Config *c) {
+        if (c->dbus_address)
+                return "the bus at Address=";
+        if (c->dbus_mode == CONFIG_DBUS_SYSTEM ||
+            (c->dbus_mode == CONFIG_DBUS_AUTO && auto_is_system()))
+                return "the system bus";
+        return "the session bus";
+}
 
 static int open_bus(const Config *c, sd_bus **ret) {
         _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
@@ -678,7 +699,7 @@ static int open_bus(const Config *c, sd_bus **ret) {
                 if (r >= 0)
                         r = sd_bus_start(bus);
         } else if (c->dbus_mode == CONFIG_DBUS_SYSTEM ||
-                   (c->dbus_mode == CONFIG_DBUS_AUTO && geteuid() == 0))
+                   (c->dbus_mode == CONFIG_DBUS_AUTO && auto_is_system()))
                 r = sd_bus_open_system(&bus);
         else
                 r = sd_bus_open_user(&bus);
@@ -703,10 +724,11 @@ int bus_new(Core *core, Bus **ret) {
         if (r < 0) {
                 free(b);
                 if (config->dbus_mode == CONFIG_DBUS_AUTO && !config->dbus_address) {
-                        log_notice_errno(r, "No D-Bus (%m): serving on the Unix socket only");
+                        log_notice_errno(r, "No D-Bus (%s: %m): serving on the Unix socket "
+                                            "only", bus_kind(config));
                         return 0;
                 }
-                return log_error_errno(r, "Cannot connect to D-Bus: %m");
+                return log_error_errno(r, "Cannot connect to %s: %m", bus_kind(config));
         }
         r = sd_bus_add_object_vtable(b->bus, &b->manager_slot, "/org/tlsd1", "org.tlsd1.Manager",
                                      manager_vtable, b);
@@ -729,18 +751,18 @@ int bus_new(Core *core, Bus **ret) {
                 bus_free(b);
                 if (optional) {
                         /* e.g. another tlsd owns it, or the bus policy says no */
-                        log_notice_errno(r, "Cannot own org.tlsd1 (%m): serving on the Unix "
-                                            "socket only");
+                        log_notice_errno(r, "Cannot own org.tlsd1 on %s (%m): serving on the "
+                                            "Unix socket only", bus_kind(config));
                         return 0;
                 }
-                return log_error_errno(r, "Cannot own org.tlsd1 on D-Bus: %m");
+                return log_error_errno(r, "Cannot own org.tlsd1 on %s: %m", bus_kind(config));
         }
         r = sd_bus_attach_event(b->bus, core->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0) {
                 bus_free(b);
                 return log_error_errno(r, "Cannot attach D-Bus to the event loop: %m");
         }
-        log_info("serving org.tlsd1 on D-Bus");
+        log_info("serving org.tlsd1 on D-Bus, %s", bus_kind(config));
         *ret = b;
         return 1;
 }

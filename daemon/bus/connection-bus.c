@@ -27,6 +27,21 @@
 #include "util/error-message.h"
 #include "util/log.h"
 #include "core/listener.h"
+#include "proto.h"
+
+/* Text from the peer or the TLS library (SNI, ALPN, certificate subject, version and cipher
+ * names, error messages) can be any bytes, and sd-bus refuses a whole message over one string
+ * that is not UTF-8. It is converted as the Unix socket converts it; buf holds the copy. */
+static const char *utf8(char *buf, size_t size, const char *s) {
+        (void) snprintf(buf, size, "%s", s ? s : "");
+        tlsd_utf8_make_valid(buf);
+        return buf;
+}
+
+/* The longest of them: EngineInfo's 256-byte names, error messages. */
+#define UTF8_MAX 512
+/* A converted copy in a buffer that lives until the end of the caller's block. */
+#define UTF8(s) utf8((char[UTF8_MAX]) {}, UTF8_MAX, (s))
 
 /* The connection at path if caller may use it. */
 static Connection *find_by_path(Bus *b, const Peer *caller, const char *path) {
@@ -272,15 +287,15 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
         if (strcmp(property, "State") == 0)
                 return sd_bus_message_append(reply, "s", tlsc_state_name((int) i.state));
         if (strcmp(property, "Version") == 0)
-                return sd_bus_message_append(reply, "s", i.engine.version);
+                return sd_bus_message_append(reply, "s", UTF8(i.engine.version));
         if (strcmp(property, "Cipher") == 0)
-                return sd_bus_message_append(reply, "s", i.engine.cipher);
+                return sd_bus_message_append(reply, "s", UTF8(i.engine.cipher));
         if (strcmp(property, "Group") == 0)
-                return sd_bus_message_append(reply, "s", i.engine.group);
+                return sd_bus_message_append(reply, "s", UTF8(i.engine.group));
         if (strcmp(property, "ALPN") == 0)
-                return sd_bus_message_append(reply, "s", i.engine.alpn);
+                return sd_bus_message_append(reply, "s", UTF8(i.engine.alpn));
         if (strcmp(property, "PeerSubject") == 0)
-                return sd_bus_message_append(reply, "s", i.engine.peer_subject);
+                return sd_bus_message_append(reply, "s", UTF8(i.engine.peer_subject));
         if (strcmp(property, "Verification") == 0)
                 return sd_bus_message_append(reply, "s", tlsc_verify_result_name(i.engine.verify));
         if (strcmp(property, "Resumed") == 0)
@@ -423,9 +438,9 @@ void connection_bus_emit(Bus *b, Peer *p, const CoreEvent *e) {
                 r = bus_stream_add(b, p, e->connection, e->fd);
                 if (r >= 0)
                         r = bus_send_signal(b, owner, path, "org.tlsd1.Connection",
-                                            "HandshakeDone", "sssss", e->info->version,
-                                            e->info->cipher, e->info->group, e->info->alpn,
-                                            e->info->peer_subject);
+                                            "HandshakeDone", "sssss", UTF8(e->info->version),
+                                            UTF8(e->info->cipher), UTF8(e->info->group),
+                                            UTF8(e->info->alpn), UTF8(e->info->peer_subject));
                 break;
         case CORE_EVENT_ACCEPTED: {
                 _cleanup_free_ char *lpath = bus_object_path("listener", e->listener);
@@ -434,14 +449,14 @@ void connection_bus_emit(Bus *b, Peer *p, const CoreEvent *e) {
                 if (r >= 0 && lpath)
                         r = bus_send_signal(b, owner, lpath, "org.tlsd1.Listener", "Accepted",
                                             "osussss", path, e->peer_address, e->peer_port,
-                                            e->info->sni, e->info->version, e->info->cipher,
-                                            e->info->peer_subject);
+                                            UTF8(e->info->sni), UTF8(e->info->version),
+                                            UTF8(e->info->cipher), UTF8(e->info->peer_subject));
                 break;
         }
         case CORE_EVENT_HANDSHAKE_FAILED:
                 r = bus_send_signal(b, owner, path, "org.tlsd1.Connection", "HandshakeFailed",
                                     "ssis", tlsd_error_name((int) tlsd_error_from_errno(e->error)),
-                                    e->message ? e->message : "", e->alert,
+                                    UTF8(e->message), e->alert,
                                     tlsc_verify_result_name(e->verify));
                 break;
         case CORE_EVENT_CERTIFICATE:
@@ -454,7 +469,7 @@ void connection_bus_emit(Bus *b, Peer *p, const CoreEvent *e) {
                 break;
         case CORE_EVENT_TIMEOUT:
                 r = bus_send_signal(b, owner, path, "org.tlsd1.Connection", "Timeout", "us",
-                                    e->retries, e->message ? e->message : "");
+                                    e->retries, UTF8(e->message));
                 break;
         case CORE_EVENT_MESSAGE_TOO_LARGE:
                 r = bus_send_signal(b, owner, path, "org.tlsd1.Connection", "MessageTooLarge",

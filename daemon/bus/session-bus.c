@@ -336,8 +336,10 @@ static const sd_bus_vtable session_vtable[] = {
         SD_BUS_PROPERTY("Transport", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Owner", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Connections", "u", property_get, 0, 0),
+        /* keys and passwords: sd-bus wipes the message when it frees it */
         SD_BUS_METHOD_WITH_ARGS("Configure", SD_BUS_ARGS("a{sv}", options), SD_BUS_NO_RESULT,
-                                method_configure, SD_BUS_VTABLE_UNPRIVILEGED),
+                                method_configure,
+                                SD_BUS_VTABLE_UNPRIVILEGED | SD_BUS_VTABLE_SENSITIVE),
         SD_BUS_METHOD_WITH_ARGS("CreateConnection", SD_BUS_ARGS("u", family),
                                 SD_BUS_RESULT("o", connection), method_create_connection,
                                 SD_BUS_VTABLE_UNPRIVILEGED),

@@ -374,6 +374,21 @@ int engine_ctx_set_groups(EngineCtx *c, const char *list, char *error) {
         return 0;
 }
 
+/* wolfSSL does not clear all of its stack temporaries: a private EC scalar (as the digits of a
+ * big number) was found in tlsd's stack after its session, its listener and its client were
+ * long gone. So the stack below the caller is overwritten after each wolfSSL call that may use
+ * a private key (loading one, a handshake step). wolfSSL went 42 KiB deep below the caller at
+ * most when measured (an RSA-4096 server handshake, ASan build); 128 KiB leaves room. Clearing
+ * it costs a few microseconds, against the hundreds of a handshake. */
+#define STACK_SCRUB_BYTES (128u * 1024u)
+
+static __attribute__((noinline)) void scrub_stack(void) {
+        uint8_t area[STACK_SCRUB_BYTES];
+
+        explicit_bzero(area, sizeof(area));
+        __asm__ __volatile__("" : : "r"(area) : "memory"); /* area is used: keep it */
+}
+
 static bool looks_pem(const void *data, size_t size) {
         return size >= 11 && memmem(data, size, "-----BEGIN ", 11) != NULL;
 }
@@ -476,6 +491,9 @@ static int identity_new(const void *cert, size_t cert_size, const void *key, siz
                 /* Decrypted once here, so handshakes do not pay for it. */
                 n = wc_KeyPemToDer(key, (int) key_size, id->key, (int) key_size, password);
                 if (n <= 0) {
+                        /* id->key_size is still 0: identity_free() would wipe nothing, and
+                         * how much a failed decryption left in the buffer is not known. */
+                        explicit_bzero(id->key, key_size);
                         identity_free(id);
                         error_message_set(error, password ? "private key could not be "
                                                             "decrypted: wrong password?"
@@ -488,7 +506,7 @@ static int identity_new(const void *cert, size_t cert_size, const void *key, siz
         return 0;
 }
 
-int engine_ctx_set_identity(EngineCtx *c, const void *cert, size_t cert_size, const void *key,
+static int ctx_set_identity(EngineCtx *c, const void *cert, size_t cert_size, const void *key,
                             size_t key_size, const char *password, char *error) {
         EngineIdentity *id, **tail;
         int r;
@@ -527,6 +545,14 @@ int engine_ctx_set_identity(EngineCtx *c, const void *cert, size_t cert_size, co
         *tail = id;
         c->n_identities++;
         return 0;
+}
+
+int engine_ctx_set_identity(EngineCtx *c, const void *cert, size_t cert_size, const void *key,
+                            size_t key_size, const char *password, char *error) {
+        int r = ctx_set_identity(c, cert, cert_size, key, key_size, password, error);
+
+        scrub_stack(); /* on every path: the key was decrypted and parsed, or tried to be */
+        return r;
 }
 
 int engine_ctx_set_client_auth(EngineCtx *c, unsigned mode, char *error) {
@@ -1196,6 +1222,8 @@ static int map_error(EngineConn *c, int ret, EngineWait *wait, EngineFailure *fa
 
 int engine_conn_handshake(EngineConn *c, EngineWait *wait, EngineFailure *fail) {
         int ret = wolfSSL_negotiate(c->ssl);
+
+        scrub_stack(); /* a signature with our key, (EC)DHE secrets */
 
         if (ret == WOLFSSL_SUCCESS) {
                 *wait = ENGINE_WAIT_NONE;

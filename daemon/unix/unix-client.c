@@ -681,15 +681,19 @@ static int receive_one(UnixClient *c) {
         if (fds_truncated) {
                 tlsd_close_fds(fds, n_fds);
                 v = (TlsdMsgView) { .error = TLSD_PROTO_FDS_TRUNCATED };
-                return protocol_error(c, &v);
-        }
-
-        r = tlsd_msg_parse(buf, (size_t) n, n_fds, TLSD_DIR_TO_DAEMON, &v);
-        if (r < 0)
                 r = protocol_error(c, &v);
-        else
-                r = dispatch(c, &v, fds, n_fds);
-        tlsd_close_fds(fds, n_fds); /* whatever a handler did not take */
+        } else {
+                r = tlsd_msg_parse(buf, (size_t) n, n_fds, TLSD_DIR_TO_DAEMON, &v);
+                if (r < 0)
+                        r = protocol_error(c, &v);
+                else
+                        r = dispatch(c, &v, fds, n_fds);
+                tlsd_close_fds(fds, n_fds); /* whatever a handler did not take */
+        }
+        /* The request may have carried a private key or its password (Configure): the engine
+         * keeps its own copy, this one must not stay in the buffer until the next request
+         * overwrites as much of it. MSG_TRUNC: n may be more than was stored. */
+        explicit_bzero(buf, (size_t) n < TLSD_MSG_MAX + 1 ? (size_t) n : TLSD_MSG_MAX + 1);
         return r;
 }
 

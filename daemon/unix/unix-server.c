@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Listening side of the Unix-socket control plane. The socket is created in the runtime
- * directory (mode 0660, group from SocketGroup= or "tlsd" when that group exists), or taken
- * from systemd socket activation. A stale socket from a crashed daemon is replaced; a live one
+ * directory (mode 0660, group from SocketGroup= or "tlsd" when that group exists), which must
+ * be the daemon's own, or taken from systemd socket activation. A stale socket from a crashed daemon is replaced; a live one
  * is refused, so two daemons never fight over one path.
  */
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 
 #include "core/core.h"
@@ -22,9 +23,12 @@
 #include "unix/unix-client.h"
 #include "unix/unix-server.h"
 
+#define SOCKET_NAME "tlsd.sock"
+
 struct UnixServer {
         Core *core;
         int fd;
+        int dir_fd; /* the runtime directory, when tlsd binds the socket itself */
         char *path;
         bool unlink_on_exit; /* false when systemd owns the socket */
         sd_event_source *io;
@@ -32,22 +36,59 @@ struct UnixServer {
         uint8_t *buffer;
 };
 
-static int mkdir_p(const char *path, mode_t mode) {
-        _cleanup_free_ char *p = strdup(path);
+/* Opens the runtime directory, creating what is missing of its path (the directory itself
+ * with mode 0755 whatever the umask, so that clients reach the socket). The components above it
+ * are resolved as usual (/var/run is a link to /run on many systems), but the directory itself
+ * must be tlsd's own: not a symbolic link (never followed, so a trailing slash is dropped
+ * first), owned by tlsd's euid and writable by no one else. Otherwise whoever controls it
+ * decides where tlsd's socket appears and can swap it between bind() and the chown()/chmod()
+ * that follow. Returns the fd. */
+static int runtime_dir_open(const char *dir) {
+        _cleanup_free_ char *path = strdup(dir);
+        _cleanup_close_ int fd = -EBADF;
+        bool created = false;
+        struct stat st;
+        size_t n;
 
-        if (!p)
-                return -ENOMEM;
-        for (char *s = p + 1; *s; s++) {
+        if (!path)
+                return log_oom();
+        for (n = strlen(path); n > 1 && path[n - 1] == '/'; n--)
+                path[n - 1] = 0;
+        for (char *s = path + 1; *s; s++) {
                 if (*s != '/')
                         continue;
                 *s = 0;
-                if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                        return -errno;
+                if (mkdir(path, 0755) < 0 && errno != EEXIST)
+                        return log_error_errno(-errno, "Cannot create %s: %m", path);
                 *s = '/';
         }
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
+        if (mkdir(path, 0755) == 0)
+                created = true;
+        else if (errno != EEXIST)
+                return log_error_errno(-errno, "Cannot create runtime directory %s: %m", path);
+
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && (errno == ELOOP || errno == ENOTDIR) && lstat(path, &st) == 0 &&
+            S_ISLNK(st.st_mode))
+                return log_error_errno(-ELOOP, "Runtime directory %s is a symbolic link: "
+                                               "refusing to follow it (name the directory "
+                                               "itself, if it is tlsd's own)", path);
+        if (fd < 0)
+                return log_error_errno(-errno, "Cannot open runtime directory %s: %m", path);
+        if (fstat(fd, &st) < 0)
+                return log_error_errno(-errno, "Cannot stat runtime directory %s: %m", path);
+        if (st.st_uid != geteuid())
+                return log_error_errno(-EPERM, "Runtime directory %s is owned by uid %u, not "
+                                               "by tlsd's uid %u: refusing to use it", path,
+                                       (unsigned) st.st_uid, (unsigned) geteuid());
+        if (created) {
+                if (fchmod(fd, 0755) < 0)
+                        return log_error_errno(-errno, "Cannot set mode of %s: %m", path);
+        } else if (st.st_mode & 0022)
+                return log_error_errno(-EPERM, "Runtime directory %s is writable by other users "
+                                               "(mode %04o): refusing to use it",
+                                       path, (unsigned) (st.st_mode & 07777));
+        return TAKE_FD(fd);
 }
 
 static int socket_group(const Config *c, gid_t *ret) {
@@ -71,14 +112,14 @@ static int socket_group(const Config *c, gid_t *ret) {
 static int bind_socket(UnixServer *s, const Config *c) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         _cleanup_close_ int fd = -EBADF;
+        struct stat st;
         gid_t gid = 0;
         int r;
 
-        r = mkdir_p(c->runtime_dir, 0755);
-        if (r < 0)
-                return log_error_errno(r, "Cannot create runtime directory %s: %m",
-                                       c->runtime_dir);
-        if (asprintf(&s->path, "%s/tlsd.sock", c->runtime_dir) < 0) {
+        s->dir_fd = runtime_dir_open(c->runtime_dir);
+        if (s->dir_fd < 0)
+                return s->dir_fd;
+        if (asprintf(&s->path, "%s/" SOCKET_NAME, c->runtime_dir) < 0) {
                 s->path = NULL;
                 return log_oom();
         }
@@ -101,19 +142,26 @@ static int bind_socket(UnixServer *s, const Config *c) {
                         return log_error_errno(-EADDRINUSE,
                                                "Another tlsd is already serving on %s", s->path);
                 log_notice("Removing stale socket %s", s->path);
-                if (unlink(s->path) < 0 && errno != ENOENT)
+                if (unlinkat(s->dir_fd, SOCKET_NAME, 0) < 0 && errno != ENOENT)
                         return log_error_errno(-errno, "Cannot remove stale %s: %m", s->path);
                 if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
                         return log_error_errno(-errno, "Cannot bind %s: %m", s->path);
         }
         s->unlink_on_exit = true;
+        /* bind() went by path: the socket must have landed in the directory checked above
+         * (only someone who controls a component above it could have swapped it since). From
+         * here on the directory's fd is used, and nobody else can write in it. */
+        if (fstatat(s->dir_fd, SOCKET_NAME, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(st.st_mode))
+                return log_error_errno(-EXDEV, "Runtime directory %s was replaced while tlsd "
+                                               "bound its socket there: refusing to use it",
+                                       c->runtime_dir);
 
         r = socket_group(c, &gid);
         if (r < 0)
                 return r;
-        if (r > 0 && chown(s->path, (uid_t) -1, gid) < 0)
+        if (r > 0 && fchownat(s->dir_fd, SOCKET_NAME, (uid_t) -1, gid, AT_SYMLINK_NOFOLLOW) < 0)
                 return log_error_errno(-errno, "Cannot set group of %s: %m", s->path);
-        if (chmod(s->path, 0660) < 0)
+        if (fchmodat(s->dir_fd, SOCKET_NAME, 0660, 0) < 0)
                 return log_error_errno(-errno, "Cannot set mode of %s: %m", s->path);
 
         if (listen(fd, SOMAXCONN) < 0)
@@ -192,6 +240,7 @@ int unix_server_new(Core *core, UnixServer **ret) {
                 return log_oom();
         s->core = core;
         s->fd = -EBADF;
+        s->dir_fd = -EBADF;
         s->buffer = malloc(TLSD_MSG_MAX + 1);
         if (!s->buffer)
                 return log_oom();
@@ -220,8 +269,9 @@ UnixServer *unix_server_free(UnixServer *s) {
                 unix_client_free(s->clients);
         s->io = sd_event_source_disable_unref(s->io);
         s->fd = safe_close(s->fd);
-        if (s->unlink_on_exit && s->path)
-                (void) unlink(s->path);
+        if (s->unlink_on_exit)
+                (void) unlinkat(s->dir_fd, SOCKET_NAME, 0);
+        s->dir_fd = safe_close(s->dir_fd);
         free(s->path);
         free(s->buffer);
         free(s);

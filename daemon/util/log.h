@@ -6,6 +6,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stddef.h>
 #include <syslog.h>
 
 #include "macro.h"
@@ -17,6 +18,11 @@ void log_open(void);
 /* Parses "debug", "info", "notice", "warning", "err"/"error", "crit", "alert", "emerg" or 0..7. */
 int log_level_from_string(const char *s);
 const char *log_level_to_string(int level);
+
+/* Copies src into dst (size bytes, NUL included) escaped C-style: backslash, \n, \r, \t as
+ * such, other control characters and every byte above 0x7e as \xHH. A cut ends in "...".
+ * Returns the length written. log_internal() applies it to every message. */
+size_t log_escape(char *dst, size_t size, const char *src);
 
 /* Returns -abs(error), so callers can `return log_error_errno(r, "...: %m")`; %m formats the
  * given error. Extra journal fields can be passed as "FIELD=value" strings via log_struct(). */
