@@ -729,7 +729,11 @@ static void try_next_address(Connection *c) {
                 if (!c->dtls)
                         (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
                 if (c->bind_len > 0) {
-                        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+                        /* Not for UDP: there it would let the socket share a port (and its
+                         * datagrams) with another socket that set it too. */
+                        if (!c->dtls)
+                                (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+                                                  sizeof(one));
                         if (bind(fd, (struct sockaddr *) &c->bind_addr, c->bind_len) < 0) {
                                 c->last_connect_error = -errno;
                                 safe_close(fd);
@@ -1062,6 +1066,10 @@ int connection_bind(Connection *c, const char *address, unsigned port, char *err
                 error_message_set(error, "port %u out of range", port);
                 return -EINVAL;
         }
+        /* tlsd may bind low ports (CAP_NET_BIND_SERVICE): the same rule as for listening. */
+        r = manager_check_port(c->manager, c->session->owner->uid, port, error);
+        if (r < 0)
+                return r;
         (void) snprintf(service, sizeof(service), "%u", port);
         r = getaddrinfo(address && *address ? address : NULL, service, &hints, &res);
         if (r != 0) {

@@ -18,15 +18,6 @@
 #include "log.h"
 #include "manager.h"
 
-static bool port_allowed(Manager *m, uid_t uid, unsigned port) {
-        if (port == 0 || port >= 1024 || uid == 0)
-                return true;
-        for (size_t i = 0; i < m->config->n_privileged_port_users; i++)
-                if (m->config->privileged_port_users[i] == uid)
-                        return true;
-        return false;
-}
-
 /* All handshake slots taken: the client that has been silent longest gives way, so clients that
  * connect and never speak (slowloris) cannot lock out fresh ones; they can only cycle. */
 static bool evict_oldest_pending(Listener *l) {
@@ -139,8 +130,14 @@ static int make_socket(const ListenerOptions *o, bool dtls, int *ret_fd, char *e
                 freeaddrinfo(res);
                 return r;
         }
-        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (dtls) {
+        /* TCP: a port whose old connections linger in TIME_WAIT can be listened on again at
+         * once; a listening TCP socket is never shared that way. UDP has no such state, and
+         * there SO_REUSEADDR (or SO_REUSEPORT) would let two sockets share the port and split
+         * its datagrams: a second user's listener would get handshakes meant for the first.
+         * So a UDP port anyone holds is refused with EADDRINUSE. */
+        if (!dtls)
+                (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        else {
                 /* Many peers share this socket: room for bursts from all of them. */
                 int size = 4 * 1024 * 1024;
 
@@ -180,11 +177,9 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
                 error_message_set(error, "port %u out of range", o->port);
                 return -EINVAL;
         }
-        if (!port_allowed(m, s->owner->uid, o->port)) {
-                error_message_set(error, "port %u is privileged: allowed only for users listed "
-                                         "in PrivilegedPortUsers=", o->port);
-                return -EPERM;
-        }
+        r = manager_check_port(m, s->owner->uid, o->port, error);
+        if (r < 0)
+                return r;
 
         l = calloc(1, sizeof(*l));
         if (!l)

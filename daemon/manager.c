@@ -11,6 +11,7 @@
 #include "manager.h"
 #include "bus.h"
 #include "connection.h"
+#include "error-message.h"
 #include "peer.h"
 #include "session.h"
 #include "ticket-cache.h"
@@ -268,6 +269,17 @@ void manager_peer_release(Manager *m, uid_t uid) {
         m->n_peers--;
         if (--u->n_peers == 0)
                 *u = m->uids[--m->n_uids]; /* order does not matter */
+}
+
+int manager_check_port(Manager *m, uid_t uid, unsigned port, char *error) {
+        if (port == 0 || port >= 1024 || uid == 0)
+                return 0;
+        for (size_t i = 0; i < m->config->n_privileged_port_users; i++)
+                if (m->config->privileged_port_users[i] == uid)
+                        return 0;
+        error_message_set(error, "port %u is privileged: allowed only for users listed in "
+                                 "PrivilegedPortUsers=", port);
+        return -EPERM;
 }
 
 /* A linear walk: the control plane only, bounded by the per-user limits. */

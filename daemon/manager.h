@@ -81,6 +81,10 @@ void manager_peer_release(Manager *m, uid_t uid);
 /* The counters of a uid that has at least one client (never NULL for a live Peer's uid). */
 UidCount *manager_uid_counts(Manager *m, uid_t uid);
 
+/* Whether uid may listen on, or bind a connection to, port: ports below 1024 are for root and
+ * PrivilegedPortUsers=. -EPERM with error set if not. */
+int manager_check_port(Manager *m, uid_t uid, unsigned port, char *error);
+
 /* Lookup by id with the ownership check: NULL unless p owns it or is root. */
 Session *manager_find_session(Manager *m, Peer *p, uint64_t id);
 Connection *manager_find_connection(Manager *m, Peer *p, uint64_t id);
