@@ -841,6 +841,7 @@ int connection_new(Session *s, int family, char *error, Connection **ret) {
         Manager *m = s->manager;
         UidCount *u = manager_uid_counts(m, s->owner->uid);
         Connection *c;
+        int r;
 
         if (family != AF_UNSPEC && family != AF_INET && family != AF_INET6) {
                 error_message_set(error, "address family must be unspecified, IPv4 or IPv6");
@@ -852,9 +853,15 @@ int connection_new(Session *s, int family, char *error, Connection **ret) {
                          m->config->max_connections_per_uid);
                 return -EUSERS;
         }
+        /* Its network socket and the app's end of the data socketpair, for its whole life. */
+        r = manager_fds_charge(m, s->owner->uid, 2, error);
+        if (r < 0)
+                return r;
         c = calloc(1, sizeof(*c));
-        if (!c)
+        if (!c) {
+                manager_fds_uncharge(m, s->owner->uid, 2);
                 return -ENOMEM;
+        }
         c->manager = m;
         c->session = s;
         c->id = manager_next_id(m);
@@ -1038,6 +1045,7 @@ Connection *connection_free(Connection *c) {
                 c->next->prev = c->prev;
         c->session->n_connections--;
         manager_uid_counts(c->manager, c->session->owner->uid)->n_connections--;
+        manager_fds_uncharge(c->manager, c->session->owner->uid, 2);
         free_addrinfo_copy(c->addrs);
         wipe_free(c->ticket_blob, c->ticket_size);
         free(c->host);
@@ -1161,13 +1169,18 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
                 return -EUSERS;
         }
 
+        /* Kept for the ticket cache's key and the messages. Every failure below frees them,
+         * and a ticket taken for this peer: the connection stays unstarted, and a retried
+         * Connect (maybe to another peer) starts from scratch. */
         c->host = strdup(host);
         if (!c->host)
                 return -ENOMEM;
         if (sni && *sni) {
                 c->sni = strdup(sni);
-                if (!c->sni)
-                        return -ENOMEM;
+                if (!c->sni) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
         }
         c->port = port;
         /* A DTLS client's handshake is bounded by its retransmission schedule and the Timeout
@@ -1177,28 +1190,32 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
                                                (uint64_t) c->session->handshake_timeout_ms * 1000,
                                                1000, on_timeout, c);
                 if (r < 0)
-                        return r;
+                        goto fail;
         }
         if (ticket != 0) {
                 r = take_explicit_ticket(c, ticket, error);
-                if (r < 0) {
-                        c->timer = sd_event_source_disable_unref(c->timer);
-                        c->host = mfree_str(c->host);
-                        c->sni = mfree_str(c->sni);
-                        return r;
-                }
+                if (r < 0)
+                        goto fail;
         }
-        r = resolve_start(m->event, host, port, c->family, on_resolved, c, &c->resolve);
-        if (r < 0) {
-                c->timer = sd_event_source_disable_unref(c->timer);
-                return r;
-        }
+        r = resolve_start(m->resolver, c->session->owner->uid, host, port, c->family,
+                          on_resolved, c, error, &c->resolve);
+        if (r < 0)
+                goto fail;
         c->started = true;
         c->state = CONNECTION_CONNECTING;
         c->t_start_us = connection_now_us();
         u->n_pending++;
         c->counted_pending = true;
         return 0;
+
+fail:
+        c->timer = sd_event_source_disable_unref(c->timer);
+        wipe_free(c->ticket_blob, c->ticket_size);
+        c->ticket_blob = NULL;
+        c->ticket_size = 0;
+        c->host = mfree_str(c->host);
+        c->sni = mfree_str(c->sni);
+        return r;
 }
 
 int connection_certificate_response(Connection *c, bool accept, char *error) {

@@ -162,6 +162,7 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
         Manager *m = s->manager;
         struct sockaddr_storage sa;
         socklen_t len = sizeof(sa);
+        UidCount *u;
         Listener *l;
         int r;
 
@@ -180,10 +181,27 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
         r = manager_check_port(m, s->owner->uid, o->port, error);
         if (r < 0)
                 return r;
+        u = manager_uid_counts(m, s->owner->uid);
+        if (u->n_listeners >= m->config->max_listeners_per_uid) {
+                error_message_set(error, "too many listeners for this user "
+                                  "(MaxListenersPerUser=%u)", m->config->max_listeners_per_uid);
+                return -EUSERS;
+        }
+        if (m->n_listeners >= m->config->max_listeners) {
+                error_message_set(error, "too many listeners on this tlsd (MaxListeners=%u)",
+                                  m->config->max_listeners);
+                return -EUSERS;
+        }
+        /* The socket; a DTLS listener hands it, and this charge, to its DtlsPort. */
+        r = manager_fds_charge(m, s->owner->uid, 1, error);
+        if (r < 0)
+                return r;
 
         l = calloc(1, sizeof(*l));
-        if (!l)
+        if (!l) {
+                manager_fds_uncharge(m, s->owner->uid, 1);
                 return -ENOMEM;
+        }
         l->manager = m;
         l->session = s;
         l->id = manager_next_id(m);
@@ -193,6 +211,7 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
                                                 : m->config->listener_max_connections;
         r = make_socket(o, s->dtls, &l->fd, error);
         if (r < 0) {
+                manager_fds_uncharge(m, s->owner->uid, 1);
                 free(l);
                 return r;
         }
@@ -210,15 +229,21 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
                 }
         }
         if (s->dtls) {
+                /* the port's now, with the charge, also when this fails */
                 r = dtls_port_new(s, l, l->fd, &l->dtls_port);
-                l->fd = -EBADF; /* the port's now */
-        } else
+                l->fd = -EBADF;
+        } else {
                 r = sd_event_add_io(m->event, &l->io, l->fd, EPOLLIN, on_accept, l);
+                if (r < 0)
+                        manager_fds_uncharge(m, s->owner->uid, 1);
+        }
         if (r < 0) {
                 safe_close(l->fd);
                 free(l);
                 return r;
         }
+        u->n_listeners++;
+        m->n_listeners++;
         l->next = s->listeners;
         if (s->listeners)
                 s->listeners->prev = l;
@@ -237,9 +262,14 @@ Listener *listener_free(Listener *l) {
                 if (c->listener == l)
                         c->listener = NULL;
         l->io = sd_event_source_disable_unref(l->io);
-        l->fd = safe_close(l->fd);
+        if (l->fd >= 0) {
+                l->fd = safe_close(l->fd);
+                manager_fds_uncharge(l->manager, l->session->owner->uid, 1);
+        }
         if (l->dtls_port)
                 dtls_port_listener_gone(l->dtls_port);
+        manager_uid_counts(l->manager, l->session->owner->uid)->n_listeners--;
+        l->manager->n_listeners--;
         if (l->prev)
                 l->prev->next = l->next;
         else

@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
@@ -13,12 +19,19 @@
 #include "connection.h"
 #include "error-message.h"
 #include "peer.h"
+#include "resolve.h"
 #include "session.h"
 #include "ticket-cache.h"
 #include "ticket-keys.h"
 #include "unix-server.h"
 
 #define TICKET_SAVE_INTERVAL_USEC (60u * 1000000u)
+/* The control plane's share of RLIMIT_NOFILE: 1/FDS_RESERVE_DIVISOR, within these bounds. */
+#define FDS_RESERVE_DIVISOR 16u
+#define FDS_RESERVE_MIN 32u
+#define FDS_RESERVE_MAX 1024u
+/* What a lookup thread may have open inside getaddrinfo() (a socket per server, files). */
+#define FDS_PER_LOOKUP 2u
 
 static uint64_t realtime_usec(void) {
         struct timespec ts;
@@ -43,6 +56,10 @@ int manager_new(Config *config, Manager **ret) {
         r = sd_event_new(&m->event);
         if (r < 0)
                 return r;
+        r = resolver_new(m->event, config->max_lookups, config->max_lookups_per_uid,
+                         &m->resolver);
+        if (r < 0)
+                return r;
 
         *ret = TAKE_PTR(m);
         return 0;
@@ -53,6 +70,8 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         m->unix_server = unix_server_free(m->unix_server);
         m->bus = bus_free(m->bus);
+        /* After the clients: their connections cancelled their lookups. */
+        m->resolver = resolver_free(m->resolver);
         m->ticket_timer = sd_event_source_disable_unref(m->ticket_timer);
         m->ticket_cache = ticket_cache_free(m->ticket_cache);
         m->ticket_keys = ticket_keys_free(m->ticket_keys);
@@ -177,6 +196,39 @@ static int tickets_start(Manager *m) {
         return 0;
 }
 
+/* The soft RLIMIT_NOFILE is a default for programs that use select(), whose fd_set cannot take
+ * descriptors above 1023. sd-event uses epoll, so tlsd takes what the hard limit allows (as
+ * systemd advises daemons to); the limits in manager_fds_charge() scale with it. */
+static void raise_nofile_limit(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+                return;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_debug_errno(-errno, "Cannot raise RLIMIT_NOFILE to its hard limit: %m");
+}
+
+/* The descriptors open now. Only at start: it reads a directory. */
+static unsigned count_open_fds(void) {
+        DIR *d = opendir("/proc/self/fd");
+        unsigned n = 0;
+        int fd;
+
+        if (d) {
+                while (readdir(d))
+                        n++;
+                closedir(d);
+                return n > 3 ? n - 3 : 0; /* ".", ".." and the directory's own */
+        }
+        /* No /proc: the lowest free descriptor, exact if none was closed yet. */
+        fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return FDS_RESERVE_MIN;
+        close(fd);
+        return (unsigned) fd;
+}
+
 int manager_start(Manager *m) {
         sigset_t mask;
         int r;
@@ -198,6 +250,7 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Cannot install signal handlers: %m");
 
+        raise_nofile_limit();
         r = tickets_start(m);
         if (r < 0)
                 return r;
@@ -207,6 +260,7 @@ int manager_start(Manager *m) {
         r = bus_new(m, &m->bus);
         if (r < 0)
                 return r;
+        m->n_fds_base = count_open_fds();
         return 0;
 }
 
@@ -280,6 +334,57 @@ int manager_check_port(Manager *m, uid_t uid, unsigned port, char *error) {
         error_message_set(error, "port %u is privileged: allowed only for users listed in "
                                  "PrivilegedPortUsers=", port);
         return -EPERM;
+}
+
+static unsigned fds_soft_limit(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= UINT_MAX)
+                return UINT_MAX;
+        return (unsigned) rl.rlim_cur;
+}
+
+int manager_fds_charge(Manager *m, uid_t uid, unsigned n, char *error) {
+        unsigned soft = fds_soft_limit();
+        unsigned reserve = soft / FDS_RESERVE_DIVISOR;
+        unsigned long long used;
+        unsigned share;
+        UidCount *u = manager_uid_counts(m, uid);
+
+        if (reserve < FDS_RESERVE_MIN)
+                reserve = FDS_RESERVE_MIN;
+        if (reserve > FDS_RESERVE_MAX)
+                reserve = FDS_RESERVE_MAX;
+        used = (unsigned long long) m->n_fds_base + m->n_fds +
+               unix_server_n_clients(m->unix_server) +
+               (unsigned long long) FDS_PER_LOOKUP * resolver_n_running(m->resolver);
+        if (used + n + reserve > soft) {
+                error_message_set(error, "tlsd is short of file descriptors: about %llu of %u "
+                                  "(RLIMIT_NOFILE) in use, and the last %u are kept for its "
+                                  "control socket", used, soft, reserve);
+                return -EMFILE;
+        }
+        share = soft > m->n_fds_base + reserve ? (soft - m->n_fds_base - reserve) / 2 : 0;
+        if (!u || u->n_fds + n > share) {
+                error_message_set(error, "this user holds %u of tlsd's file descriptors, the "
+                                  "most one user may (half of what tlsd's RLIMIT_NOFILE of %u "
+                                  "leaves for listeners and connections)", u ? u->n_fds : 0,
+                                  soft);
+                return -EMFILE;
+        }
+        u->n_fds += n;
+        m->n_fds += n;
+        return 0;
+}
+
+void manager_fds_uncharge(Manager *m, uid_t uid, unsigned n) {
+        UidCount *u = manager_uid_counts(m, uid);
+
+        assert(u && u->n_fds >= n && m->n_fds >= n);
+        if (!u)
+                return;
+        u->n_fds -= n;
+        m->n_fds -= n;
 }
 
 /* A linear walk: the control plane only, bounded by the per-user limits. */

@@ -18,6 +18,7 @@
 
 typedef struct UnixServer UnixServer;
 typedef struct Bus Bus;
+typedef struct Resolver Resolver;
 
 typedef struct Peer Peer;
 typedef struct TicketKeys TicketKeys;
@@ -31,6 +32,8 @@ typedef struct UidCount {
         unsigned n_peers;
         unsigned n_connections;
         unsigned n_pending; /* handshakes in progress */
+        unsigned n_listeners;
+        unsigned n_fds;     /* descriptors charged to its listeners and connections */
 } UidCount;
 
 typedef struct ManagerStats {
@@ -60,6 +63,13 @@ typedef struct Manager {
         UidCount *uids;
         size_t n_uids;
         size_t allocated_uids;
+
+        Resolver *resolver; /* name lookups, with their own per-uid limits */
+        unsigned n_listeners;
+        /* Descriptors: those open once the daemon was ready (stdio, the loop's, the control
+         * socket, the bus), and those charged to listeners and connections since. */
+        unsigned n_fds_base;
+        unsigned n_fds;
 } Manager;
 
 /* Takes ownership of config. */
@@ -84,6 +94,16 @@ UidCount *manager_uid_counts(Manager *m, uid_t uid);
 /* Whether uid may listen on, or bind a connection to, port: ports below 1024 are for root and
  * PrivilegedPortUsers=. -EPERM with error set if not. */
 int manager_check_port(Manager *m, uid_t uid, unsigned port, char *error);
+
+/* Descriptors for the data plane (manager_start() raises the soft RLIMIT_NOFILE to the hard
+ * one). The control plane keeps a reserve: one sixteenth of the soft RLIMIT_NOFILE (read at
+ * each call, so a lowered limit counts at once), at least 32 and at most 1024, that listeners
+ * and connections never take, so clients can always connect to tlsd and be answered. Of the
+ * rest one uid may hold half. charge returns -EMFILE (error set) when n more would cross
+ * either line; listeners charge 1, connections 2 (network socket and the app's end), for as
+ * long as they exist. */
+int manager_fds_charge(Manager *m, uid_t uid, unsigned n, char *error);
+void manager_fds_uncharge(Manager *m, uid_t uid, unsigned n);
 
 /* Lookup by id with the ownership check: NULL unless p owns it or is root. */
 Session *manager_find_session(Manager *m, Peer *p, uint64_t id);

@@ -23,3 +23,5 @@ uint8_t *unix_server_buffer(UnixServer *s);
 Manager *unix_server_manager(UnixServer *s);
 void unix_server_link_client(UnixServer *s, UnixClient *c);
 void unix_server_unlink_client(UnixServer *s, UnixClient *c);
+/* Clients connected now (each holds a descriptor). Takes NULL. */
+unsigned unix_server_n_clients(const UnixServer *s);
