@@ -106,10 +106,15 @@ spawn_tlsd() {
   TLSD_PID=$!
   TLSD_SOCKET="$tmp/tlsd/run/tlsd.sock"
   export TLSD_SOCKET
-  if ! wait_for_socket "$TLSD_SOCKET"; then
-    fail "tlsd did not start: $(cat "$tmp/tlsd/tlsd.log")"
-    return 1
-  fi
+  # Ready, not just bound: the socket's group and mode (which let the other uids in) are set
+  # after bind().
+  for _ in $(seq 1 400); do
+    grep -q " ready, control socket " "$tmp/tlsd/tlsd.log" && return 0
+    kill -0 "$TLSD_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  fail "tlsd did not start: $(cat "$tmp/tlsd/tlsd.log")"
+  return 1
 }
 
 # stop_and_check NAME: stops tlsd; fails on a non-zero exit or a sanitizer report in its log.
