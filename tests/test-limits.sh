@@ -17,6 +17,7 @@
 #  5. A Connect refused after the host name was copied (lookup refused, or no descriptor for it)
 #     and retried on the same connection leaks nothing (sanitizer builds: LeakSanitizer).
 # shellcheck disable=SC3043,SC2317 # local: dash has it (lib.sh uses it); cleanup runs from trap
+# shellcheck disable=SC2086 # $id_opts and $dtls are option lists, split on purpose
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
@@ -134,8 +135,8 @@ stop_and_check() {
 
 # listen_port FILE: the port in tlsctl's "listening on ADDRESS port N" line (waits up to 5 s).
 listen_port() {
-  local i p
-  for i in $(seq 1 100); do
+  local p
+  for _ in $(seq 1 100); do
     p=$(sed -n 's/^listening on .* port \([0-9]*\)$/\1/p' "$1")
     [ -n "$p" ] && { echo "$p"; return 0; }
     sleep 0.05
