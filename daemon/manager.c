@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
@@ -17,6 +23,12 @@
 #include "util/log.h"
 
 #define TICKET_SAVE_INTERVAL_USEC (60u * 1000000u)
+/* The control plane's share of RLIMIT_NOFILE: 1/FDS_RESERVE_DIVISOR, within these bounds. */
+#define FDS_RESERVE_DIVISOR 16u
+#define FDS_RESERVE_MIN 32u
+#define FDS_RESERVE_MAX 1024u
+/* What a lookup thread may have open inside getaddrinfo() (a socket per server, files). */
+#define FDS_PER_LOOKUP 2u
 
 int manager_new(Config *config, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
@@ -163,6 +175,39 @@ static int tickets_start(Manager *m) {
         return 0;
 }
 
+/* The soft RLIMIT_NOFILE is a default for programs that use select(), whose fd_set cannot take
+ * descriptors above 1023. sd-event uses epoll, so tlsd takes what the hard limit allows (as
+ * systemd advises daemons to); the limits in manager_fds_charge() scale with it. */
+static void raise_nofile_limit(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+                return;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_debug_errno(-errno, "Cannot raise RLIMIT_NOFILE to its hard limit: %m");
+}
+
+/* The descriptors open now. Only at start: it reads a directory. */
+static unsigned count_open_fds(void) {
+        DIR *d = opendir("/proc/self/fd");
+        unsigned n = 0;
+        int fd;
+
+        if (d) {
+                while (readdir(d))
+                        n++;
+                closedir(d);
+                return n > 3 ? n - 3 : 0; /* ".", ".." and the directory's own */
+        }
+        /* No /proc: the lowest free descriptor, exact if none was closed yet. */
+        fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return FDS_RESERVE_MIN;
+        close(fd);
+        return (unsigned) fd;
+}
+
 int manager_start(Manager *m) {
         sigset_t mask;
         int r;
@@ -184,6 +229,7 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Cannot install signal handlers: %m");
 
+        raise_nofile_limit();
         r = tickets_start(m);
         if (r < 0)
                 return r;
@@ -193,6 +239,7 @@ int manager_start(Manager *m) {
         r = bus_new(m->core, &m->bus);
         if (r < 0)
                 return r;
+        m->core->n_fds_base = count_open_fds();
         return 0;
 }
 

@@ -303,6 +303,35 @@ START_TEST(test_runtime_dir) {
 }
 END_TEST
 
+/* The limits on what one user can make the daemon hold besides connections. */
+START_TEST(test_resource_limits) {
+        Config *c = NULL;
+        char *errors = NULL;
+
+        ck_assert_int_eq(config_new(&c), 0);
+        ck_assert_uint_eq(c->max_listeners_per_uid, 64);
+        ck_assert_uint_eq(c->max_listeners, 1024);
+        ck_assert_uint_eq(c->max_lookups_per_uid, 8);
+        ck_assert_uint_eq(c->max_lookups, 64);
+        config_free(c);
+
+        ck_assert_int_eq(load("[Limits]\nMaxListenersPerUser=3\nMaxListeners=5\n"
+                              "MaxNameLookupsPerUser=2\nMaxNameLookups=4\n",
+                              &c, &errors),
+                         0);
+        ck_assert_str_eq(errors, "");
+        ck_assert_uint_eq(c->max_listeners_per_uid, 3);
+        ck_assert_uint_eq(c->max_listeners, 5);
+        ck_assert_uint_eq(c->max_lookups_per_uid, 2);
+        ck_assert_uint_eq(c->max_lookups, 4);
+        free(errors);
+        config_free(c);
+
+        expect_error("[Limits]\nMaxListenersPerUser=0\n", 2, "between 1 and 1000000");
+        expect_error("[Limits]\nMaxNameLookups=10001\n", 2, "between 1 and 10000");
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("config");
         TCase *tc = tcase_create("parse");
@@ -323,6 +352,7 @@ int main(void) {
         tcase_add_test(tc, test_tickets);
         tcase_add_test(tc, test_state_dir);
         tcase_add_test(tc, test_runtime_dir);
+        tcase_add_test(tc, test_resource_limits);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);

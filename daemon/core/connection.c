@@ -708,7 +708,11 @@ static void try_next_address(Connection *c) {
                 if (!c->dtls)
                         (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
                 if (c->bind_len > 0) {
-                        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+                        /* Not for UDP: there it would let the socket share a port (and its
+                         * datagrams) with another socket that set it too. */
+                        if (!c->dtls)
+                                (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+                                                  sizeof(one));
                         if (bind(fd, (struct sockaddr *) &c->bind_addr, c->bind_len) < 0) {
                                 c->last_connect_error = -errno;
                                 safe_close(fd);
@@ -816,6 +820,7 @@ int connection_new(Session *s, int family, char *error, Connection **ret) {
         Core *core = s->core;
         UidCount *u = core_uid_counts(core, s->owner->uid);
         Connection *c;
+        int r;
 
         if (family != AF_UNSPEC && family != AF_INET && family != AF_INET6) {
                 error_message_set(error, "address family must be unspecified, IPv4 or IPv6");
@@ -827,9 +832,15 @@ int connection_new(Session *s, int family, char *error, Connection **ret) {
                          core->config->max_connections_per_uid);
                 return -EUSERS;
         }
+        /* Its network socket and the app's end of the data socketpair, for its whole life. */
+        r = core_fds_charge(core, s->owner->uid, 2, error);
+        if (r < 0)
+                return r;
         c = calloc(1, sizeof(*c));
-        if (!c)
+        if (!c) {
+                core_fds_uncharge(core, s->owner->uid, 2);
                 return -ENOMEM;
+        }
         c->core = core;
         c->session = s;
         c->id = core_next_id(core);
@@ -1006,6 +1017,7 @@ Connection *connection_free(Connection *c) {
         c->session->n_connections--;
         core_uid_counts(c->core, c->session->owner->uid)->n_connections--;
         peer_released(c->session->owner, c->id);
+        core_fds_uncharge(c->core, c->session->owner->uid, 2);
         free_addrinfo_copy(c->addrs);
         wipe_free(c->ticket_blob, c->ticket_size);
         free(c->host);
@@ -1030,6 +1042,10 @@ int connection_bind(Connection *c, const char *address, unsigned port, char *err
                 error_message_set(error, "port %u out of range", port);
                 return -EINVAL;
         }
+        /* tlsd may bind low ports (CAP_NET_BIND_SERVICE): the same rule as for listening. */
+        r = core_check_port(c->core, c->session->owner->uid, port, error);
+        if (r < 0)
+                return r;
         (void) snprintf(service, sizeof(service), "%u", port);
         r = getaddrinfo(address && *address ? address : NULL, service, &hints, &res);
         if (r != 0) {
@@ -1121,13 +1137,18 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
                 return -EUSERS;
         }
 
+        /* Kept for the ticket cache's key and the messages. Every failure below frees them,
+         * and a ticket taken for this peer: the connection stays unstarted, and a retried
+         * Connect (maybe to another peer) starts from scratch. */
         c->host = strdup(host);
         if (!c->host)
                 return -ENOMEM;
         if (sni && *sni) {
                 c->sni = strdup(sni);
-                if (!c->sni)
-                        return -ENOMEM;
+                if (!c->sni) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
         }
         c->port = port;
         /* A DTLS client's handshake is bounded by its retransmission schedule and the Timeout
@@ -1137,28 +1158,32 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
                                                (uint64_t) c->session->handshake_timeout_ms * 1000,
                                                1000, on_timeout, c);
                 if (r < 0)
-                        return r;
+                        goto fail;
         }
         if (ticket != 0) {
                 r = take_explicit_ticket(c, ticket, error);
-                if (r < 0) {
-                        c->timer = sd_event_source_disable_unref(c->timer);
-                        c->host = mfree_str(c->host);
-                        c->sni = mfree_str(c->sni);
-                        return r;
-                }
+                if (r < 0)
+                        goto fail;
         }
-        r = resolve_start(core->event, host, port, c->family, on_resolved, c, &c->resolve);
-        if (r < 0) {
-                c->timer = sd_event_source_disable_unref(c->timer);
-                return r;
-        }
+        r = resolve_start(core->resolver, c->session->owner->uid, host, port, c->family,
+                          on_resolved, c, error, &c->resolve);
+        if (r < 0)
+                goto fail;
         c->started = true;
         c->state = CONNECTION_CONNECTING;
         c->t_start_us = now_usec(CLOCK_MONOTONIC);
         u->n_pending++;
         c->counted_pending = true;
         return 0;
+
+fail:
+        c->timer = sd_event_source_disable_unref(c->timer);
+        wipe_free(c->ticket_blob, c->ticket_size);
+        c->ticket_blob = NULL;
+        c->ticket_size = 0;
+        c->host = mfree_str(c->host);
+        c->sni = mfree_str(c->sni);
+        return r;
 }
 
 int connection_certificate_response(Connection *c, bool accept, char *error) {

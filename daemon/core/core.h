@@ -22,6 +22,7 @@ typedef struct CoreEvent CoreEvent;
 typedef struct Peer Peer;
 typedef struct TicketCache TicketCache;
 typedef struct TicketKeys TicketKeys;
+typedef struct Resolver Resolver;
 
 /* What one user holds; limits are checked against it. */
 typedef struct UidCount {
@@ -29,6 +30,8 @@ typedef struct UidCount {
         unsigned n_peers;
         unsigned n_connections;
         unsigned n_pending; /* handshakes in progress */
+        unsigned n_listeners;
+        unsigned n_fds;     /* descriptors charged to its listeners and connections */
 } UidCount;
 
 struct Core {
@@ -49,6 +52,14 @@ struct Core {
         TicketKeys *ticket_keys;
         TicketCache *ticket_cache;
         bool ticket_cache_dirty; /* changed since the Manager last saved it */
+
+        Resolver *resolver; /* name lookups, with their own per-uid limits */
+        unsigned n_listeners;
+        /* Descriptors: those open once the daemon was ready (stdio, the loop's, the control
+         * socket, the bus; set by the Manager), and those charged to listeners and
+         * connections since. */
+        unsigned n_fds_base;
+        unsigned n_fds;
 };
 
 /* event and config must outlive the Core. */
@@ -66,6 +77,20 @@ int core_peer_admit(Core *c, uid_t uid);
 void core_peer_release(Core *c, uid_t uid);
 /* The counters of a uid that has at least one client (never NULL for a live Peer's uid). */
 UidCount *core_uid_counts(Core *c, uid_t uid);
+
+/* Whether uid may listen on, or bind a connection to, port: ports below 1024 are for root and
+ * PrivilegedPortUsers=. -EPERM with error set if not. */
+int core_check_port(Core *c, uid_t uid, unsigned port, char *error);
+
+/* Descriptors for the data plane (the Manager raises the soft RLIMIT_NOFILE to the hard one at
+ * start). The control plane keeps a reserve: one sixteenth of the soft RLIMIT_NOFILE (read at
+ * each call, so a lowered limit counts at once), at least 32 and at most 1024, that listeners
+ * and connections never take, so clients can always connect to tlsd and be answered. Of the
+ * rest one uid may hold half. charge returns -EMFILE (error set) when n more would cross
+ * either line; listeners charge 1, connections 2 (network socket and the app's end), for as
+ * long as they exist. */
+int core_fds_charge(Core *c, uid_t uid, unsigned n, char *error);
+void core_fds_uncharge(Core *c, uid_t uid, unsigned n);
 
 uint8_t *core_scratch(Core *c);
 /* The client ticket cache changed: the Manager saves it on its timer and at exit. */

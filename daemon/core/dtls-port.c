@@ -274,13 +274,19 @@ static int on_datagram(sd_event_source *es, int fd, uint32_t revents, void *user
         return 0;
 }
 
+/* The socket and its descriptor charge are given up together. */
+static void close_socket(Core *core, Session *s, int fd) {
+        safe_close(fd);
+        core_fds_uncharge(core, s->owner->uid, 1);
+}
+
 int dtls_port_new(Session *s, Listener *l, int fd, DtlsPort **ret) {
         DtlsPort *p;
         int r;
 
         p = calloc(1, sizeof(*p));
         if (!p) {
-                safe_close(fd);
+                close_socket(s->core, s, fd);
                 return -ENOMEM;
         }
         p->core = s->core;
@@ -290,7 +296,7 @@ int dtls_port_new(Session *s, Listener *l, int fd, DtlsPort **ret) {
         p->refs = 1;
         p->buf = malloc(DATAGRAM_MAX);
         if (!p->buf) {
-                safe_close(fd);
+                close_socket(s->core, s, fd);
                 free(p);
                 return -ENOMEM;
         }
@@ -299,14 +305,14 @@ int dtls_port_new(Session *s, Listener *l, int fd, DtlsPort **ret) {
                     (ssize_t) sizeof(p->cookie_secret) ||
             getrandom(&p->next_cid, sizeof(p->next_cid), 0) != (ssize_t) sizeof(p->next_cid)) {
                 r = -errno;
-                safe_close(fd);
+                close_socket(s->core, s, fd);
                 free(p->buf);
                 free(p);
                 return r;
         }
         r = sd_event_add_io(s->core->event, &p->io, fd, EPOLLIN, on_datagram, p);
         if (r < 0) {
-                safe_close(fd);
+                close_socket(s->core, s, fd);
                 free(p->buf);
                 free(p);
                 return r;
@@ -329,7 +335,7 @@ DtlsPort *dtls_port_unref(DtlsPort *p) {
                   p->n_promoted, p->n_refused);
         p->io = sd_event_source_disable_unref(p->io);
         p->acceptor = engine_conn_free(p->acceptor);
-        safe_close(p->fd);
+        close_socket(p->core, p->session, p->fd);
         explicit_bzero(p->cookie_secret, sizeof(p->cookie_secret));
         free(p->buf);
         free(p);

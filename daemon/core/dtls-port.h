@@ -41,7 +41,8 @@ typedef struct DtlsPort {
         uint64_t n_datagrams, n_garbage, n_unknown, n_cookie_exchanges, n_promoted, n_refused;
 } DtlsPort;
 
-/* Takes fd (a bound UDP socket). */
+/* Takes fd (a bound UDP socket) and the descriptor charge made for it (manager_fds_charge()),
+ * also on failure: both go when the port does. */
 int dtls_port_new(Session *s, Listener *l, int fd, DtlsPort **ret);
 /* The listener closed: no new peers; the port goes when its last connection does. */
 void dtls_port_listener_gone(DtlsPort *p);

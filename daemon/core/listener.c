@@ -19,15 +19,6 @@
 #include "util/log.h"
 #include "core/core.h"
 
-static bool port_allowed(Core *core, uid_t uid, unsigned port) {
-        if (port == 0 || port >= 1024 || uid == 0)
-                return true;
-        for (size_t i = 0; i < core->config->n_privileged_port_users; i++)
-                if (core->config->privileged_port_users[i] == uid)
-                        return true;
-        return false;
-}
-
 /* All handshake slots taken: the client that has been silent longest gives way, so clients that
  * connect and never speak (slowloris) cannot lock out fresh ones; they can only cycle. */
 static bool evict_oldest_pending(Listener *l) {
@@ -140,8 +131,14 @@ static int make_socket(const ListenerOptions *o, bool dtls, int *ret_fd, char *e
                 freeaddrinfo(res);
                 return r;
         }
-        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (dtls) {
+        /* TCP: a port whose old connections linger in TIME_WAIT can be listened on again at
+         * once; a listening TCP socket is never shared that way. UDP has no such state, and
+         * there SO_REUSEADDR (or SO_REUSEPORT) would let two sockets share the port and split
+         * its datagrams: a second user's listener would get handshakes meant for the first.
+         * So a UDP port anyone holds is refused with EADDRINUSE. */
+        if (!dtls)
+                (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        else {
                 /* Many peers share this socket: room for bursts from all of them. */
                 int size = 4 * 1024 * 1024;
 
@@ -166,6 +163,7 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
         Core *core = s->core;
         struct sockaddr_storage sa;
         socklen_t len = sizeof(sa);
+        UidCount *u;
         Listener *l;
         int r;
 
@@ -181,15 +179,30 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
                 error_message_set(error, "port %u out of range", o->port);
                 return -EINVAL;
         }
-        if (!port_allowed(core, s->owner->uid, o->port)) {
-                error_message_set(error, "port %u is privileged: allowed only for users listed "
-                                         "in PrivilegedPortUsers=", o->port);
-                return -EPERM;
+        r = core_check_port(core, s->owner->uid, o->port, error);
+        if (r < 0)
+                return r;
+        u = core_uid_counts(core, s->owner->uid);
+        if (u->n_listeners >= core->config->max_listeners_per_uid) {
+                error_message_set(error, "too many listeners for this user "
+                                  "(MaxListenersPerUser=%u)", core->config->max_listeners_per_uid);
+                return -EUSERS;
         }
+        if (core->n_listeners >= core->config->max_listeners) {
+                error_message_set(error, "too many listeners on this tlsd (MaxListeners=%u)",
+                                  core->config->max_listeners);
+                return -EUSERS;
+        }
+        /* The socket; a DTLS listener hands it, and this charge, to its DtlsPort. */
+        r = core_fds_charge(core, s->owner->uid, 1, error);
+        if (r < 0)
+                return r;
 
         l = calloc(1, sizeof(*l));
-        if (!l)
+        if (!l) {
+                core_fds_uncharge(core, s->owner->uid, 1);
                 return -ENOMEM;
+        }
         l->core = core;
         l->session = s;
         l->id = core_next_id(core);
@@ -199,6 +212,7 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
                                                 : core->config->listener_max_connections;
         r = make_socket(o, s->dtls, &l->fd, error);
         if (r < 0) {
+                core_fds_uncharge(core, s->owner->uid, 1);
                 free(l);
                 return r;
         }
@@ -216,15 +230,21 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
                 }
         }
         if (s->dtls) {
+                /* the port's now, with the charge, also when this fails */
                 r = dtls_port_new(s, l, l->fd, &l->dtls_port);
                 l->fd = -EBADF; /* the port's now */
-        } else
+        } else {
                 r = sd_event_add_io(core->event, &l->io, l->fd, EPOLLIN, on_accept, l);
+                if (r < 0)
+                        core_fds_uncharge(core, s->owner->uid, 1);
+        }
         if (r < 0) {
                 safe_close(l->fd);
                 free(l);
                 return r;
         }
+        u->n_listeners++;
+        core->n_listeners++;
         LIST_PREPEND(s->listeners, l);
         log_info("listener %" PRIu64 " (uid %u) on %s %s port %u", l->id,
                  (unsigned) s->owner->uid, s->dtls ? "UDP (DTLS)" : "TCP", l->address, l->port);
@@ -240,9 +260,14 @@ Listener *listener_free(Listener *l) {
                 if (c->listener == l)
                         c->listener = NULL;
         l->io = sd_event_source_disable_unref(l->io);
-        l->fd = safe_close(l->fd);
+        if (l->fd >= 0) {
+                l->fd = safe_close(l->fd);
+                core_fds_uncharge(l->core, l->session->owner->uid, 1);
+        }
         if (l->dtls_port)
                 dtls_port_listener_gone(l->dtls_port);
+        core_uid_counts(l->core, l->session->owner->uid)->n_listeners--;
+        l->core->n_listeners--;
         LIST_REMOVE(l->session->listeners, l);
         log_debug("listener %" PRIu64 " closed: %" PRIu64 " accepted, %" PRIu64
                   " failed handshakes, %" PRIu64 " refused", l->id, l->n_accepted, l->n_failed,

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -34,6 +35,10 @@ struct UnixServer {
         sd_event_source *io;
         UnixClient *clients;
         uint8_t *buffer;
+        /* Held open for the moment accept() fails with EMFILE: closed, it lets tlsd accept the
+         * waiting client and hang up on it at once, instead of leaving it hanging. */
+        int spare_fd;
+        uint64_t n_refused_no_fd;
 };
 
 /* Opens the runtime directory, creating what is missing of its path (the directory itself
@@ -201,6 +206,28 @@ static int take_activated_socket(UnixServer *s) {
         return 1;
 }
 
+/* Out of descriptors: a client that cannot be served is told so by a hang-up (its library
+ * reports that tlsd closed the connection) rather than left waiting in the backlog. The reserve
+ * that core_fds_charge() keeps should make this rare. Returns whether it took one. */
+static bool refuse_with_spare(UnixServer *s, int fd) {
+        int cfd;
+
+        if (s->spare_fd < 0)
+                return false;
+        s->spare_fd = safe_close(s->spare_fd);
+        cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+        if (cfd >= 0) {
+                safe_close(cfd);
+                s->n_refused_no_fd++;
+                /* Logged once per power of two: a storm of them cannot flood the log. */
+                if ((s->n_refused_no_fd & (s->n_refused_no_fd - 1)) == 0)
+                        log_warning("Control socket: out of file descriptors, hung up on a "
+                                    "client (%" PRIu64 " so far)", s->n_refused_no_fd);
+        }
+        s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        return cfd >= 0;
+}
+
 static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
         UnixServer *s = userdata;
 
@@ -211,12 +238,15 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
 
                 cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (cfd < 0) {
-                        if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+                        r = -errno;
+                        if (r == -EAGAIN || r == -EINTR || r == -ECONNABORTED)
                                 return 0;
-                        /* EMFILE and friends: the client stays queued and the socket readable;
-                         * retry at most every 100 ms instead of spinning. */
+                        if ((r == -EMFILE || r == -ENFILE) && refuse_with_spare(s, fd))
+                                continue;
+                        /* No spare either, or ENOBUFS and friends: the client stays queued and
+                         * the socket readable; retry at most every 100 ms instead of spinning. */
                         if (sd_event_source_get_ratelimit(es, NULL, NULL) < 0) {
-                                log_warning_errno(-errno, "accept() on control socket failed: "
+                                log_warning_errno(r, "accept() on control socket failed: "
                                                           "%m; retrying every 100 ms");
                                 (void) sd_event_source_set_ratelimit(es, 100000, 1);
                         }
@@ -241,6 +271,9 @@ int unix_server_new(Core *core, UnixServer **ret) {
         s->core = core;
         s->fd = -EBADF;
         s->dir_fd = -EBADF;
+        s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (s->spare_fd < 0)
+                return log_error_errno(-errno, "Cannot open /dev/null: %m");
         s->buffer = malloc(TLSD_MSG_MAX + 1);
         if (!s->buffer)
                 return log_oom();
@@ -269,6 +302,7 @@ UnixServer *unix_server_free(UnixServer *s) {
                 unix_client_free(s->clients);
         s->io = sd_event_source_disable_unref(s->io);
         s->fd = safe_close(s->fd);
+        s->spare_fd = safe_close(s->spare_fd);
         if (s->unlink_on_exit)
                 (void) unlinkat(s->dir_fd, SOCKET_NAME, 0);
         s->dir_fd = safe_close(s->dir_fd);

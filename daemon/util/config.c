@@ -34,6 +34,10 @@ int config_new(Config **ret) {
         c->handshake_timeout_ms = 30000;
         c->listener_max_pending = 128;
         c->listener_max_connections = 1024;
+        c->max_listeners_per_uid = 64;
+        c->max_listeners = 1024;
+        c->max_lookups_per_uid = 8;
+        c->max_lookups = 64;
         c->tickets_persist = true;
         c->ticket_cache_entries_per_uid = 64;
         c->ticket_cache_entries = 4096;
@@ -150,6 +154,10 @@ static const Key keys[] = {
         KEY("Limits", "ListenerMaxPending", KEY_UNSIGNED, listener_max_pending, 1, 1000000),
         KEY("Limits", "ListenerMaxConnections", KEY_UNSIGNED, listener_max_connections, 1,
             10000000),
+        KEY("Limits", "MaxListenersPerUser", KEY_UNSIGNED, max_listeners_per_uid, 1, 1000000),
+        KEY("Limits", "MaxListeners", KEY_UNSIGNED, max_listeners, 1, 1000000),
+        KEY("Limits", "MaxNameLookupsPerUser", KEY_UNSIGNED, max_lookups_per_uid, 1, 10000),
+        KEY("Limits", "MaxNameLookups", KEY_UNSIGNED, max_lookups, 1, 10000),
         KEY("Listen", "PrivilegedPortUsers", KEY_USERS, privileged_port_users, 0, 0),
         KEY("DBus", "Bus", KEY_DBUS, dbus_mode, 0, 0),
         KEY("DBus", "Address", KEY_STRING, dbus_address, 0, 0),

@@ -34,6 +34,10 @@ typedef struct Config {
         unsigned handshake_timeout_ms;
         unsigned listener_max_pending;     /* handshakes in progress per listener */
         unsigned listener_max_connections; /* live connections per listener */
+        unsigned max_listeners_per_uid;    /* open listeners of one uid */
+        unsigned max_listeners;            /* open listeners, all uids */
+        unsigned max_lookups_per_uid;      /* name lookups in progress (threads) of one uid */
+        unsigned max_lookups;              /* name lookups in progress, all uids */
         uid_t *privileged_port_users;      /* may listen on ports < 1024 (root always may) */
         int dbus_mode;                     /* ConfigDBus */
         char *dbus_address;                /* a specific bus (tests, containers); fatal if down */
