@@ -12,8 +12,10 @@
 #      MessageTooLarge and Timeout signals, Retry against a silent UDP port, invalid options;
 #   c3. session tickets: automatic resumption, GetTicket, ConnectWithTicket, TicketStats,
 #      Resume=false, another uid gets NotFound for the ticket (openssl s_server -tls1_3);
+#   c4. oversize strings and byte arrays refused with the Unix protocol's limits;
 #   d. the bus policy and per-uid ownership with real uids: outside group tlsd refused by the bus,
-#      inside allowed, another uid's objects invisible (NotFound), a client's objects gone with it.
+#      inside allowed, another uid's objects invisible (NotFound), Manager.Stats per uid, a
+#      client's objects gone with it.
 # Needs root (other uids, the policy's user and group tlsd, which it creates if missing).
 # shellcheck disable=SC3043,SC2317 # local: dash has it (lib.sh uses it); cleanup runs from trap
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
@@ -430,6 +432,12 @@ count_client "$tmp/dtls.out" "$rc" "dbus-client.py dtls"
 timeout 120 "$PY" "$CLIENT" tickets --address="$address" --pki="$PKI" --tls13="$port_t13" \
   --other-uid="$uid_b" --other-gid="$tlsd_gid" >"$tmp/tickets.out" 2>&1 && rc=0 || rc=$?
 count_client "$tmp/tickets.out" "$rc" "dbus-client.py tickets"
+
+# ---- c4. the Unix protocol's size limits hold over D-Bus too ----
+
+timeout 60 "$PY" "$CLIENT" limits --address="$address" --pki="$PKI" >"$tmp/limits.out" 2>&1 &&
+  rc=0 || rc=$?
+count_client "$tmp/limits.out" "$rc" "dbus-client.py limits"
 
 # ---- d. policy and ownership with real uids ----
 
