@@ -40,6 +40,13 @@ struct EngineCtx {
         bool configured; /* anything loaded beyond the defaults (a DTLS version change would
                           * need a new WOLFSSL_CTX) */
         unsigned dtls_min, dtls_max; /* 0x0303 or 0x0304: DTLS 1.2 / 1.3 by TLS generation */
+        /* Trust (engine-trust.c) */
+        EngineSystemTrust *system_trust; /* where the system store comes from */
+        bool trusts_system;       /* the system store's certificates are anchors */
+        bool shares_system_trust; /* ctx's certificate store is the shared system one: nothing
+                                   * may be loaded into it */
+        bool has_own_trust;       /* CA certificates of its own were loaded into ctx */
+        int verify_mode;          /* as set in ctx (the library has no getter in this build) */
         struct TicketKeys *ticket_keys; /* server: issue and accept tickets under these */
 };
 
@@ -74,6 +81,9 @@ struct EngineConn {
         bool refused;      /* an ICMP port unreachable came back (connected socket) */
         unsigned mtu;
 };
+
+/* Whether data looks like PEM (else it is taken for DER). */
+bool engine_looks_pem(const void *data, size_t size);
 
 /* DTLS parts of engine_conn_new (engine-dtls.c). */
 int engine_dtls_conn_setup(EngineConn *c, const EngineConnParams *p);

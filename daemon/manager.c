@@ -38,6 +38,9 @@ int manager_new(Config *config, Manager **ret) {
         m->scratch = malloc(64 * 1024);
         if (!m->scratch)
                 return -ENOMEM;
+        r = engine_system_trust_new(&m->system_trust);
+        if (r < 0)
+                return r;
 
         r = sd_event_new(&m->event);
         if (r < 0)
@@ -52,6 +55,7 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         m->unix_server = unix_server_free(m->unix_server);
         m->bus = bus_free(m->bus);
+        m->system_trust = engine_system_trust_free(m->system_trust); /* sessions are gone */
         m->ticket_timer = sd_event_source_disable_unref(m->ticket_timer);
         m->ticket_cache = ticket_cache_free(m->ticket_cache);
         m->ticket_keys = ticket_keys_free(m->ticket_keys);

@@ -24,6 +24,7 @@ typedef struct TicketKeys TicketKeys;
 typedef struct TicketCache TicketCache;
 typedef struct Session Session;
 typedef struct Connection Connection;
+typedef struct EngineSystemTrust EngineSystemTrust;
 
 /* What one user holds; limits are checked against it. */
 typedef struct UidCount {
@@ -47,6 +48,8 @@ typedef struct Manager {
         Peer *peers;
         uint8_t *scratch; /* the data path's bounce buffer (one thread) */
         ManagerStats stats;
+        /* The system CA store, read at first use and shared by every session trusting it. */
+        EngineSystemTrust *system_trust;
 
         /* Resumption: the server ticket keys every server session uses, the client ticket
          * cache every client session uses; both persisted in state_dir ([Tickets] Persist=). */
