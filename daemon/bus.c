@@ -21,6 +21,7 @@
 #include "listener.h"
 #include "log.h"
 #include "manager.h"
+#include "proto.h"
 #include "session.h"
 #include "ticket-cache.h"
 
@@ -150,6 +151,14 @@ int bus_error(sd_bus_error *error, int r, const char *message) {
         (void) snprintf(name, sizeof(name), "org.tlsd1.Error.%s", tlsd_error_name((int) e));
         return sd_bus_error_setf(error, name, "%s",
                                  message && *message ? message : tlsd_strerror((int) e));
+}
+
+int bus_check_size(sd_bus_error *error, const char *what, size_t size, size_t max) {
+        if (size <= max)
+                return 0;
+        (void) sd_bus_error_setf(error, "org.tlsd1.Error.InvalidArgument",
+                                 "%s is %zu bytes, over its limit of %zu bytes", what, size, max);
+        return -EINVAL;
 }
 
 int bus_not_found(sd_bus_error *error, const char *what) {
@@ -548,7 +557,7 @@ static int method_ping(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         r = sd_bus_message_read_array(m, 'y', &p, &n);
         if (r < 0)
                 return r;
-        if (n > 4096)
+        if (n > TLSD_PAYLOAD_MAX)
                 return bus_error(error, -EMSGSIZE, "ping payload is at most 4096 bytes");
         r = sd_bus_message_new_method_return(m, &reply);
         if (r >= 0)

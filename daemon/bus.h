@@ -31,6 +31,9 @@ Peer *bus_persistent_peer(Bus *b, uid_t uid, sd_bus_error *error);
 /* negative errno + core message -> org.tlsd1.Error.<Name> */
 int bus_error(sd_bus_error *error, int r, const char *message);
 int bus_not_found(sd_bus_error *error, const char *what);
+/* An argument of size bytes against its limit (the Unix socket's, proto.h): 0, or -EINVAL
+ * with org.tlsd1.Error.InvalidArgument naming the limit. */
+int bus_check_size(sd_bus_error *error, const char *what, size_t size, size_t max);
 /* Whether the caller of the method call being dispatched may see objects owned by `owner` (its
  * own uid, or root); always when tlsd is not answering a call. For property getters and node
  * enumerators, which get no message. */

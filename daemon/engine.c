@@ -1124,6 +1124,12 @@ int engine_conn_new(EngineCtx *ctx, int fd, const EngineConnParams *p, EngineCon
                         if (!sni && !is_ip_literal(p->peer_name))
                                 sni = p->peer_name;
                 }
+                /* A DNS name has at most 253 bytes; the library takes a 16-bit length, which a
+                 * longer one would be cut to. */
+                if (sni && strlen(sni) > 253) {
+                        engine_conn_free(c);
+                        return -ENAMETOOLONG;
+                }
                 if (sni && wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, sni,
                                           (unsigned short) strlen(sni)) != WOLFSSL_SUCCESS)
                         do { line = __LINE__; goto oom; } while (0);
