@@ -626,13 +626,24 @@ static int method_list_connections(sd_bus_message *m, void *userdata, sd_bus_err
         return reply_object_list(m, userdata, p, "connection");
 }
 
+/* The caller's uid's counters; root's: everyone's. */
 static int method_stats(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Bus *b = userdata;
+        Peer *p = bus_peer(b, m, error);
         uint64_t sessions = 0, connections = 0, listeners = 0, clients = 0;
+        uint64_t ok = b->manager->stats.handshakes_ok, failed = b->manager->stats.handshakes_failed;
 
-        if (!bus_peer(b, m, error))
+        if (!p)
                 return -EACCES;
+        if (p->uid != 0) {
+                UidCount *u = manager_uid_counts(b->manager, p->uid);
+
+                ok = u ? u->handshakes_ok : 0;
+                failed = u ? u->handshakes_failed : 0;
+        }
         for (Peer *q = b->manager->peers; q; q = q->next) {
+                if (!peer_may_access(p, q->uid))
+                        continue;
                 clients++;
                 for (Session *s = q->sessions; s; s = s->next) {
                         sessions++;
@@ -641,10 +652,9 @@ static int method_stats(sd_bus_message *m, void *userdata, sd_bus_error *error) 
                                 listeners++;
                 }
         }
-        return sd_bus_reply_method_return(
-                m, "a{st}", 6, "HandshakesOk", b->manager->stats.handshakes_ok, "HandshakesFailed",
-                b->manager->stats.handshakes_failed, "Clients", clients, "Sessions", sessions,
-                "Connections", connections, "Listeners", listeners);
+        return sd_bus_reply_method_return(m, "a{st}", 6, "HandshakesOk", ok, "HandshakesFailed",
+                                          failed, "Clients", clients, "Sessions", sessions,
+                                          "Connections", connections, "Listeners", listeners);
 }
 
 /* The client ticket cache's counters for the caller's uid (root: all uids). */

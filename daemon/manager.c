@@ -270,7 +270,7 @@ void manager_peer_release(Manager *m, uid_t uid) {
         if (!u)
                 return;
         m->n_peers--;
-        if (--u->n_peers == 0)
+        if (--u->n_peers == 0 && u->handshakes_ok == 0 && u->handshakes_failed == 0)
                 *u = m->uids[--m->n_uids]; /* order does not matter */
 }
 
@@ -302,9 +302,15 @@ uint8_t *manager_scratch(Manager *m) {
         return m->scratch;
 }
 
-void manager_count_handshake(Manager *m, bool ok) {
+void manager_count_handshake(Manager *m, uid_t uid, bool ok) {
+        UidCount *u = manager_uid_counts(m, uid); /* its session's owner is a live client */
+
         if (ok)
                 m->stats.handshakes_ok++;
         else
                 m->stats.handshakes_failed++;
+        if (u && ok)
+                u->handshakes_ok++;
+        else if (u)
+                u->handshakes_failed++;
 }

@@ -32,6 +32,9 @@ typedef struct UidCount {
         unsigned n_peers;
         unsigned n_connections;
         unsigned n_pending; /* handshakes in progress */
+        /* Handshakes of the uid's sessions since tlsd started (Manager.Stats for a non-root
+         * caller): the entry outlives the uid's last client while these are not zero. */
+        uint64_t handshakes_ok, handshakes_failed;
 } UidCount;
 
 typedef struct ManagerStats {
@@ -93,4 +96,5 @@ uint8_t *manager_scratch(Manager *m);
 void manager_ticket_cache_changed(Manager *m);
 /* Writes the ticket cache and keys (when changed) to the state directory. */
 void manager_tickets_save(Manager *m, bool force);
-void manager_count_handshake(Manager *m, bool ok);
+/* A finished handshake of a session of uid's. */
+void manager_count_handshake(Manager *m, uid_t uid, bool ok);
