@@ -4,12 +4,14 @@
 common/proto.h, written with struct: no library between the test and the daemon).
 
   flood     CLIENTS connections, each creates a client session and then sends REQUESTS
-            Configure requests with the system trust store back to back (pipelined: all are
+            (ROUNDS times) Configure requests with the system trust store back to back (pipelined: all are
             written before the first reply is read, --start-file is created just before);
             every request must be answered. Prints "flood: N/M answered, K ok, T ms".
   ping      Pings one at a time until --stop-file exists, timing each round trip once
             --start-file exists (at least --min of them); prints "ready" when the first ping
             was answered and at the end "ping: n=N p50=X ms p99=Y ms max=Z ms".
+  sessions  creates COUNT client sessions with the system trust store on one connection,
+            prints "ready" and holds them until --hold-file exists.
   trust-cap adds CA certificates to one session until the daemon refuses, and checks that the
             refusal names the limit (MaxTrustAnchorsPerSession=, MaxTrustBytesPerSession=)
             and that the daemon still answers a ping.
@@ -120,30 +122,31 @@ def flood(args):
     if args.start_file:
         open(args.start_file, "w").close()
     start = time.monotonic()
-    sent = {}
-    for _ in range(args.requests):
-        for c, s in zip(clients, sessions):
-            mid = c.send(MSG_SESSION_CONFIGURE, u64(A_SESSION_ID, s), u32(A_SYSTEM_TRUST, 1))
-            sent.setdefault(c, []).append(mid)
     answered = ok = 0
     first_error = None
-    for c in clients:
-        for mid in sent[c]:
-            try:
-                _, flags, rid, attrs = c.recv()
-            except (OSError, ConnectionError, ValueError) as e:
-                first_error = first_error or str(e)
-                break
-            if rid != mid:
-                first_error = first_error or "reply id %d for request %d" % (rid, mid)
-                continue
-            answered += 1
-            if flags & F_ERROR:
-                first_error = first_error or error_text(attrs)
-            else:
-                ok += 1
+    for _ in range(args.rounds):
+        sent = {}
+        for _ in range(args.requests):
+            for c, s in zip(clients, sessions):
+                mid = c.send(MSG_SESSION_CONFIGURE, u64(A_SESSION_ID, s), u32(A_SYSTEM_TRUST, 1))
+                sent.setdefault(c, []).append(mid)
+        for c in clients:
+            for mid in sent[c]:
+                try:
+                    _, flags, rid, attrs = c.recv()
+                except (OSError, ConnectionError, ValueError) as e:
+                    first_error = first_error or str(e)
+                    break
+                if rid != mid:
+                    first_error = first_error or "reply id %d for request %d" % (rid, mid)
+                    continue
+                answered += 1
+                if flags & F_ERROR:
+                    first_error = first_error or error_text(attrs)
+                else:
+                    ok += 1
     took = time.monotonic() - start
-    total = args.clients * args.requests
+    total = args.clients * args.requests * args.rounds
     print("flood: %d/%d answered, %d ok, %.0f ms" % (answered, total, ok, took * 1000),
           flush=True)
     if first_error and "system trust store" in first_error:
@@ -151,9 +154,26 @@ def flood(args):
         return
     if answered == total and ok == total:
         report("PASS", "flood: all %d pipelined Configure(SystemTrust) requests of %d clients "
-               "answered ok" % (total, args.clients))
+               "(%d rounds of %d each) answered ok" % (total, args.clients, args.rounds,
+                                                        args.requests))
     else:
         report("FAIL", "flood: %d/%d answered, %d ok (%s)" % (answered, total, ok, first_error))
+
+
+def sessions(args):
+    c = Client(args.socket)
+    for _ in range(args.count):
+        s = c.create_session()
+        _, flags, _, attrs = c.call(MSG_SESSION_CONFIGURE, u64(A_SESSION_ID, s),
+                                    u32(A_SYSTEM_TRUST, 1))
+        if flags & F_ERROR:
+            report("FAIL", "sessions: Configure(SystemTrust): " + error_text(attrs))
+            return
+    print("ready", flush=True)
+    deadline = time.monotonic() + 120
+    while not os.path.exists(args.hold_file) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    report("PASS", "sessions: %d client sessions with the system trust store" % args.count)
 
 
 def ping(args):
@@ -248,7 +268,12 @@ def main():
     f.add_argument("--socket", required=True)
     f.add_argument("--clients", type=int, default=16)
     f.add_argument("--requests", type=int, default=40)
+    f.add_argument("--rounds", type=int, default=1, help="the pipeline, again and again")
     f.add_argument("--start-file", help="created when the pipelined requests start")
+    h = sub.add_parser("sessions")
+    h.add_argument("--socket", required=True)
+    h.add_argument("--count", type=int, required=True)
+    h.add_argument("--hold-file", required=True)
     p = sub.add_parser("ping")
     p.add_argument("--socket", required=True)
     p.add_argument("--stop-file", required=True)
@@ -261,7 +286,8 @@ def main():
     t.add_argument("--bytes", type=int, required=True)
     args = ap.parse_args()
     try:
-        {"flood": flood, "ping": ping, "trust-cap": trust_cap}[args.cmd](args)
+        {"flood": flood, "sessions": sessions, "ping": ping,
+         "trust-cap": trust_cap}[args.cmd](args)
     except (OSError, ConnectionError, ValueError, RuntimeError) as e:
         report("FAIL", "%s: %s" % (args.cmd, e))
     sys.exit(1 if failed else 0)

@@ -961,6 +961,61 @@ START_TEST(test_configure_is_atomic) {
 }
 END_TEST
 
+/* The system store is shared between sessions; a session that also has CAs of its own gets
+ * both, in either order, and the shared store stays without them (another session that trusts
+ * only the system store still refuses the test PKI). */
+START_TEST(test_system_and_own_trust) {
+        tlsc_session_options o = {};
+        tlsc_connection_info info;
+        tlsc_client *server, *client;
+        uint64_t ss, listener, sessions[3];
+        unsigned port = 0;
+        size_t n;
+        char *ca = slurp(pki("ca.pem"), &n);
+        Daemon d;
+
+        start_daemon(&d, NULL);
+        server = open_client(&d);
+        client = open_client(&d);
+        ss = make_server_session(server);
+        ck_assert_int_eq(tlsc_listen(server, ss, "127.0.0.1", 0, NULL, &listener, &port), 0);
+
+        for (unsigned i = 0; i < 3; i++) {
+                o = (tlsc_session_options) { .system_trust = 1 };
+                ck_assert_int_eq(tlsc_session_create(client, TLSC_ROLE_CLIENT, &o, &sessions[i]),
+                                 0);
+        }
+        /* 0: the system store, then the test CA; 1: the test CA, then the system store */
+        o = (tlsc_session_options) { .ca = ca, .ca_size = n };
+        ck_assert_int_eq(tlsc_session_configure(client, sessions[0], &o), 0);
+        ck_assert_int_eq(tlsc_session_create(client, TLSC_ROLE_CLIENT, &o, &sessions[1]), 0);
+        o = (tlsc_session_options) { .system_trust = 1 };
+        ck_assert_int_eq(tlsc_session_configure(client, sessions[1], &o), 0);
+
+        for (unsigned i = 0; i < 3; i++) {
+                uint64_t conn;
+                int fd;
+
+                ck_assert_int_eq(tlsc_connection_create(client, sessions[i], 0, &conn), 0);
+                fd = tlsc_connect(client, conn, "localhost", port, NULL, &info);
+                if (i < 2) {
+                        ck_assert_msg(fd >= 0, "session %u: connect: %s", i, info.message);
+                        ck_assert_int_eq(info.verify_result, TLSC_VERIFY_OK);
+                        close(fd);
+                } else {
+                        ck_assert_msg(fd == -TLSD_ERR_VERIFY, "system store only: %d %s", fd,
+                                      info.message);
+                        ck_assert_int_ne(info.verify_result, TLSC_VERIFY_OK);
+                }
+        }
+        free(ca);
+        tlsc_close(client);
+        tlsc_close(server);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("tls");
         TCase *tc = tcase_create("client");
@@ -983,6 +1038,7 @@ int main(void) {
         tc = tcase_create("policy");
         tcase_set_timeout(tc, getenv("TLSD_TEST_WRAPPER") ? 1200 : 240);
         tcase_add_test(tc, test_configure_is_atomic);
+        tcase_add_test(tc, test_system_and_own_trust);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
