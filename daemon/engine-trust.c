@@ -52,9 +52,9 @@ struct EngineSystemTrust {
         WOLFSSL_X509_STORE *store; /* NULL until first used; policies hold references */
         TrustCert *certs;          /* the same certificates, DER, for private stores */
         size_t n_certs;
-        size_t n_loaded;           /* of them, those the library took as anchors */
-        char *dir;                 /* where they were read from */
-        struct timespec mtime;     /* of dir then */
+        size_t n_loaded;       /* of them, those the library took as anchors */
+        char *dir;             /* where they were read from */
+        struct timespec mtime; /* of dir then */
 };
 
 static void certs_free(TrustCert *certs, size_t n) {
