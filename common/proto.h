@@ -29,6 +29,24 @@
 #define TLSD_MSG_MAX (128u * 1024u) /* whole packet; fits the default unix socket send buffer */
 #define TLSD_FDS_MAX 4
 
+/* The sizes of the values both control planes take, in bytes (a string's without its NUL).
+ * The codec's attribute table is built from them and the D-Bus adapter checks its arguments
+ * against them: a value refused on one plane is refused on the other. */
+#define TLSD_PAYLOAD_MAX 4096u      /* Ping */
+#define TLSD_CIPHERS_MAX 4095u
+#define TLSD_GROUPS_MAX 255u
+#define TLSD_CERT_MAX 65000u        /* a certificate chain */
+#define TLSD_KEY_MAX 16384u
+#define TLSD_KEY_PASSWORD_MAX 1023u
+#define TLSD_PSK_IDENTITY_MAX 128u
+#define TLSD_PSK_KEY_MAX 64u
+#define TLSD_CA_MAX 65000u          /* one Configure's CA certificates (a session: see
+                                     * MaxTrustBytesPerSession=) */
+#define TLSD_PIN_MAX 32u
+#define TLSD_ALPN_MAX 1023u
+#define TLSD_NAME_MAX 253u          /* host and server (SNI) names: a DNS name's longest */
+#define TLSD_ADDRESS_MAX 63u
+
 enum {
         TLSD_F_REPLY = 1u << 0,
         TLSD_F_ERROR = 1u << 1,

@@ -18,6 +18,9 @@ Modes:
              Manager.TicketStats, Resume=false; another uid (--other-uid, run through
              setpriv as mode ticket-intruder) gets NotFound for the ticket and sees no entries
   ticket-intruder  (run as another uid in group tlsd) tries --ticket, checks its TicketStats
+  limits     oversize strings and byte arrays (CA, Certificate, Key, KeyPassword, ServerName,
+             ALPN, Connect's host and SNI, Adopt's SNI) are refused with InvalidArgument naming
+             the Unix protocol's limit; tlsd goes on serving
   owner      (run as a uid in group tlsd) makes a session and a connection, prints their paths
              and "ready", then holds them until stdin is closed
   intruder   (run as another uid in group tlsd) tries to use the owner's objects
@@ -832,6 +835,62 @@ def ticket_intruder(a):
     bus.close()
 
 
+def limits(a):
+    """Every string and byte-array option over D-Bus has the Unix protocol's size limit."""
+    import dbus
+
+    U = dbus.UInt32
+    B = dbus.ByteArray
+    bus = connect(a.address)
+    mgr = iface(bus, "/org/tlsd1", "org.tlsd1.Manager")
+    INVALID = "org.tlsd1.Error.InvalidArgument"
+
+    def refused(what, call, limit):
+        try:
+            call()
+        except dbus.exceptions.DBusException as e:
+            ok = e.get_dbus_name() == INVALID and str(limit) in e.get_dbus_message()
+            return report(ok, "%s: %s naming the limit (%s)" % (what, INVALID,
+                                                                 e.get_dbus_message()),
+                          "%s: %s" % (e.get_dbus_name(), e.get_dbus_message()))
+        return report(False, "%s: refused" % what, "accepted")
+
+    big_name = "a" * 70000  # over what the wire's u16 lengths (and DNS) can hold
+    refused("CreateSession with a 65001-byte CA",
+            lambda: mgr.CreateSession(U(0), options(CA=B(b"x" * 65001))), 65000)
+    refused("CreateSession with a 70000-byte ServerName",
+            lambda: mgr.CreateSession(U(0), options(ServerName=big_name)), 253)
+    refused("CreateSession with a 2000-byte KeyPassword",
+            lambda: mgr.CreateSession(U(0), options(KeyPassword="p" * 2000)), 1023)
+    s = mgr.CreateSession(U(0), options(CA=B(slurp(os.path.join(a.pki, "ca.pem")))))
+    session = iface(bus, s, "org.tlsd1.Session")
+    refused("Session.Configure with a 70000-byte Certificate",
+            lambda: session.Configure(options(Certificate=B(b"x" * 70000),
+                                              Key=B(b"y" * 100))), 65000)
+    refused("Session.Configure with a 20000-byte Key",
+            lambda: session.Configure(options(Certificate=B(b"x" * 100),
+                                              Key=B(b"y" * 20000))), 16384)
+    refused("Session.Configure with a 5000-byte ALPN list",
+            lambda: session.Configure(options(ALPN="h" * 5000)), 1023)
+    c = session.CreateConnection(U(0))
+    refused("Connection.Connect with a 70000-byte SNI",
+            lambda: iface(bus, c, "org.tlsd1.Connection").Connect("localhost", U(1), big_name),
+            253)
+    c = session.CreateConnection(U(0))
+    refused("Connection.Connect with a 300-byte host",
+            lambda: iface(bus, c, "org.tlsd1.Connection").Connect("h" * 300, U(1), ""), 253)
+    left, right = socket.socketpair()
+    refused("Session.Adopt with a 70000-byte SNI",
+            lambda: session.Adopt(dbus.types.UnixFd(left), "localhost", big_name), 253)
+    left.close()
+    right.close()
+    payload = b"still serving"
+    report(bytes(mgr.Ping(B(payload), byte_arrays=True)) == payload,
+           "after the refusals tlsd still answers Manager.Ping")
+    session.Destroy()
+    bus.close()
+
+
 # ---- other uids ----
 
 def owner(a):
@@ -851,6 +910,10 @@ def owner(a):
                  "org.tlsd1.Error.PermissionDenied")
     expect_error("uid %u: SetLogLevel (root only)" % os.getuid(),
                  lambda: mgr.SetLogLevel("debug"), "org.tlsd1.Error.PermissionDenied")
+    st = {str(k): int(v) for k, v in mgr.Stats().items()}
+    report(st.get("Sessions") == 1 and st.get("Connections") == 1 and st.get("Clients") == 1
+           and st.get("Listeners") == 0 and st.get("HandshakesOk") == 0,
+           "uid %u: Manager.Stats counts its own objects only" % os.getuid(), st)
     print("session %s\nconnection %s\nready" % (s, c), flush=True)
     sys.stdin.read()  # hold the objects until test-dbus.sh closes our stdin
 
@@ -884,6 +947,12 @@ def intruder(a):
     xml = iface(bus, "/org/tlsd1/session", "org.freedesktop.DBus.Introspectable").Introspect()
     report('name="%s"' % a.session.rsplit("/", 1)[1] not in xml,
            "%s: introspection does not list another uid's objects" % me, xml)
+    st = {str(k): int(v) for k, v in mgr.Stats().items()}
+    report(st.get("Sessions") == 0 and st.get("Connections") == 0 and st.get("Listeners") == 0
+           and st.get("Clients") == 1 and st.get("HandshakesOk") == 0
+           and st.get("HandshakesFailed") == 0,
+           "%s: Manager.Stats shows its own uid's counters, not the other uid's or root's" % me,
+           st)
     bus.close()
 
 
@@ -933,7 +1002,7 @@ def main():
     import dbus
 
     modes = {"suite": suite, "dtls": dtls, "tickets": tickets, "ticket-intruder": ticket_intruder,
-             "owner": owner, "intruder": intruder, "outsider": outsider}
+             "limits": limits, "owner": owner, "intruder": intruder, "outsider": outsider}
     try:
         modes[a.mode](a)
     except dbus.exceptions.DBusException as e:

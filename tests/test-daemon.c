@@ -159,7 +159,7 @@ static const Expect expectations[_C_MAX] = {
         [C_PADDING] = { TLSD_PROTO_PADDING, true },
         [C_ATTR_IN_VERSION] = { TLSD_PROTO_ATTR_NOT_ALLOWED, true },
         [C_FDS] = { TLSD_PROTO_UNEXPECTED_FDS, true },
-        [C_FDS_TOO_MANY] = { TLSD_PROTO_FDS_TRUNCATED, false },
+        [C_FDS_TOO_MANY] = { TLSD_PROTO_FDS_TRUNCATED, true }, /* the bytes arrived whole */
 };
 
 static void build_case(Case c, Packet *p) {
@@ -289,6 +289,10 @@ static void check_case(int raw, Case c) {
                       tlsd_proto_error_name(expectations[c].error), msg);
         if (expectations[c].id_echoed)
                 ck_assert_uint_eq(v.header.id, ID);
+        if (c == C_FDS || c == C_FDS_TOO_MANY)
+                ck_assert_msg(v.header.type == TLSD_MSG_PING,
+                              "case %d: error reply of type %u, the request was a Ping (%u)", c,
+                              v.header.type, TLSD_MSG_PING);
 
         if (pipefd[0] >= 0) {
                 /* The daemon must have closed every descriptor it was sent: once ours is

@@ -13,8 +13,10 @@
 #   c3. session tickets: automatic resumption, GetTicket, ConnectWithTicket, TicketStats,
 #      Resume=false, another uid gets NotFound for the ticket (openssl s_server -tls1_3);
 #   c4. a peer's SNI that is not UTF-8 arrives in the Accepted signal, converted (s_client);
+#   c5. oversize strings and byte arrays refused with the Unix protocol's limits;
 #   d. the bus policy and per-uid ownership with real uids: outside group tlsd refused by the bus,
-#      inside allowed, another uid's objects invisible (NotFound), a client's objects gone with it.
+#      inside allowed, another uid's objects invisible (NotFound), Manager.Stats per uid, a
+#      client's objects gone with it.
 # Needs root (other uids, the policy's user and group tlsd, which it creates if missing).
 # shellcheck disable=SC3043,SC2317 # local: dash has it (lib.sh uses it); cleanup runs from trap
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
@@ -468,6 +470,12 @@ bus.close()
 sys.exit(1 if c.failures else 0)
 EOF
 count_client "$tmp/sni.out" "$rc" "the non-UTF-8 SNI client"
+
+# ---- c5. the Unix protocol's size limits hold over D-Bus too ----
+
+timeout 60 "$PY" "$CLIENT" limits --address="$address" --pki="$PKI" >"$tmp/limits.out" 2>&1 &&
+  rc=0 || rc=$?
+count_client "$tmp/limits.out" "$rc" "dbus-client.py limits"
 
 # ---- d. policy and ownership with real uids ----
 

@@ -2,7 +2,8 @@
 /*
  * TLS client channels end to end against a real peer (tests/peers/tls-peer.py, i.e. OpenSSL):
  * 64 MiB each way checked byte for byte, truncation, app-decides verification, apps killed
- * mid-stream with the daemon's fd count and RSS measured, and isolation between uids.
+ * mid-stream with the daemon's fd count and RSS measured, isolation between uids, and a
+ * failed Configure leaving the session as it was.
  */
 #include <check.h>
 #include <errno.h>
@@ -907,6 +908,114 @@ START_TEST(test_starttls_server_adopt) {
 }
 END_TEST
 
+/* A Configure that fails changes nothing: every option is checked before any is applied. On
+ * f93746e the suites were applied and then the groups refused, so the session went on with
+ * suites its app was told were refused. */
+START_TEST(test_configure_is_atomic) {
+        tlsc_session_options o = {};
+        tlsc_connection_info info;
+        Accepts acc = { .fd = -1 };
+        tlsc_client *server, *client;
+        uint64_t ss, cs, listener, conn;
+        unsigned port = 0;
+        Daemon d;
+        int fd, r;
+
+        start_daemon(&d, NULL);
+        server = open_client(&d);
+        client = open_client(&d);
+        tlsc_set_event_handler(server, on_accept_event, &acc);
+        ss = make_server_session(server);
+        o.alpn = "h2,http/1.1";
+        ck_assert_int_eq(tlsc_session_configure(server, ss, &o), 0);
+        ck_assert_int_eq(tlsc_listen(server, ss, "127.0.0.1", 0, NULL, &listener, &port), 0);
+
+        cs = make_session(client, TLSC_VERIFY_STRICT);
+        o = (tlsc_session_options) { .ciphers = "TLS_AES_128_GCM_SHA256", .alpn = "http/1.1" };
+        ck_assert_int_eq(tlsc_session_configure(client, cs, &o), 0);
+        /* valid suites and ALPN, an unknown group: refused as a whole */
+        o = (tlsc_session_options) { .ciphers = "TLS_CHACHA20_POLY1305_SHA256", .alpn = "h2",
+                                     .groups = "no-such-group" };
+        r = tlsc_session_configure(client, cs, &o);
+        ck_assert_msg(r == -TLSD_ERR_PARAM, "Configure: %s: %s", tlsd_strerror(r),
+                      tlsc_last_error_message(client));
+        ck_assert_msg(strstr(tlsc_last_error_message(client), "no-such-group"), "message: %s",
+                      tlsc_last_error_message(client));
+        /* valid ALPN, pinned verification without a pin */
+        o = (tlsc_session_options) { .alpn = "h2", .verify_mode = TLSC_VERIFY_PINNED };
+        ck_assert_int_eq(tlsc_session_configure(client, cs, &o), -TLSD_ERR_PARAM);
+
+        ck_assert_int_eq(tlsc_connection_create(client, cs, 0, &conn), 0);
+        fd = tlsc_connect(client, conn, "localhost", port, NULL, &info);
+        ck_assert_msg(fd >= 0, "connect: %s", info.message);
+        ck_assert_str_eq(info.cipher, "TLS_AES_128_GCM_SHA256");
+        ck_assert_str_eq(info.alpn, "http/1.1");
+        ck_assert_int_eq(info.verify_result, TLSC_VERIFY_OK);
+        close(fd);
+        tlsc_close(client);
+        tlsc_close(server);
+        if (acc.fd >= 0)
+                close(acc.fd);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
+/* The system store is shared between sessions; a session that also has CAs of its own gets
+ * both, in either order, and the shared store stays without them (another session that trusts
+ * only the system store still refuses the test PKI). */
+START_TEST(test_system_and_own_trust) {
+        tlsc_session_options o = {};
+        tlsc_connection_info info;
+        tlsc_client *server, *client;
+        uint64_t ss, listener, sessions[3];
+        unsigned port = 0;
+        size_t n;
+        char *ca = slurp(pki("ca.pem"), &n);
+        Daemon d;
+
+        start_daemon(&d, NULL);
+        server = open_client(&d);
+        client = open_client(&d);
+        ss = make_server_session(server);
+        ck_assert_int_eq(tlsc_listen(server, ss, "127.0.0.1", 0, NULL, &listener, &port), 0);
+
+        for (unsigned i = 0; i < 3; i++) {
+                o = (tlsc_session_options) { .system_trust = 1 };
+                ck_assert_int_eq(tlsc_session_create(client, TLSC_ROLE_CLIENT, &o, &sessions[i]),
+                                 0);
+        }
+        /* 0: the system store, then the test CA; 1: the test CA, then the system store */
+        o = (tlsc_session_options) { .ca = ca, .ca_size = n };
+        ck_assert_int_eq(tlsc_session_configure(client, sessions[0], &o), 0);
+        ck_assert_int_eq(tlsc_session_create(client, TLSC_ROLE_CLIENT, &o, &sessions[1]), 0);
+        o = (tlsc_session_options) { .system_trust = 1 };
+        ck_assert_int_eq(tlsc_session_configure(client, sessions[1], &o), 0);
+
+        for (unsigned i = 0; i < 3; i++) {
+                uint64_t conn;
+                int fd;
+
+                ck_assert_int_eq(tlsc_connection_create(client, sessions[i], 0, &conn), 0);
+                fd = tlsc_connect(client, conn, "localhost", port, NULL, &info);
+                if (i < 2) {
+                        ck_assert_msg(fd >= 0, "session %u: connect: %s", i, info.message);
+                        ck_assert_int_eq(info.verify_result, TLSC_VERIFY_OK);
+                        close(fd);
+                } else {
+                        ck_assert_msg(fd == -TLSD_ERR_VERIFY, "system store only: %d %s", fd,
+                                      info.message);
+                        ck_assert_int_ne(info.verify_result, TLSC_VERIFY_OK);
+                }
+        }
+        free(ca);
+        tlsc_close(client);
+        tlsc_close(server);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("tls");
         TCase *tc = tcase_create("client");
@@ -924,6 +1033,12 @@ int main(void) {
         tcase_add_test(tc, test_tlsd_to_tlsd_64mib);
         tcase_add_test(tc, test_starttls_client_adopt);
         tcase_add_test(tc, test_starttls_server_adopt);
+        suite_add_tcase(s, tc);
+        /* CK_RUN_CASE=policy runs only these */
+        tc = tcase_create("policy");
+        tcase_set_timeout(tc, getenv("TLSD_TEST_WRAPPER") ? 1200 : 240);
+        tcase_add_test(tc, test_configure_is_atomic);
+        tcase_add_test(tc, test_system_and_own_trust);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);

@@ -19,6 +19,7 @@
 #include "error.h"
 #include "util/log.h"
 #include "tickets/ticket-cache.h"
+#include "proto.h"
 
 typedef struct BusPeer {
         struct BusPeer *next;
@@ -152,6 +153,14 @@ int bus_error(sd_bus_error *error, int r, const char *message) {
         (void) snprintf(name, sizeof(name), "org.tlsd1.Error.%s", tlsd_error_name((int) e));
         return sd_bus_error_setf(error, name, "%s",
                                  message && *message ? message : tlsd_strerror((int) e));
+}
+
+int bus_check_size(sd_bus_error *error, const char *what, size_t size, size_t max) {
+        if (size <= max)
+                return 0;
+        (void) sd_bus_error_setf(error, "org.tlsd1.Error.InvalidArgument",
+                                 "%s is %zu bytes, over its limit of %zu bytes", what, size, max);
+        return -EINVAL;
 }
 
 int bus_not_found(sd_bus_error *error, const char *what) {
@@ -518,7 +527,7 @@ static int method_ping(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         r = sd_bus_message_read_array(m, 'y', &p, &n);
         if (r < 0)
                 return r;
-        if (n > 4096)
+        if (n > TLSD_PAYLOAD_MAX)
                 return bus_error(error, -EMSGSIZE, "ping payload is at most 4096 bytes");
         r = sd_bus_message_new_method_return(m, &reply);
         if (r >= 0)
@@ -585,13 +594,15 @@ static int method_list_connections(sd_bus_message *m, void *userdata, sd_bus_err
         return reply_object_list(m, userdata, p, "connection");
 }
 
+/* The caller's uid's counters; root's: everyone's. */
 static int method_stats(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Bus *b = userdata;
+        Peer *p = bus_peer(b, m, error);
         CoreStats st;
 
-        if (!bus_peer(b, m, error))
+        if (!p)
                 return -EACCES;
-        core_stats(b->core, &st);
+        core_stats(b->core, p, &st);
         return sd_bus_reply_method_return(
                 m, "a{st}", 6, "HandshakesOk", st.handshakes_ok, "HandshakesFailed",
                 st.handshakes_failed, "Clients", st.clients, "Sessions", st.sessions,

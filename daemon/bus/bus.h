@@ -31,6 +31,9 @@ Peer *bus_persistent_peer(Bus *b, uid_t uid, sd_bus_error *error);
 /* negative errno + core message -> org.tlsd1.Error.<Name> */
 int bus_error(sd_bus_error *error, int r, const char *message);
 int bus_not_found(sd_bus_error *error, const char *what);
+/* An argument of size bytes against its limit (the Unix socket's, proto.h): 0, or -EINVAL
+ * with org.tlsd1.Error.InvalidArgument naming the limit. */
+int bus_check_size(sd_bus_error *error, const char *what, size_t size, size_t max);
 /* Who the core's lookups check access for in property getters and node enumerators, which get
  * no message: the Peer of the method call being dispatched; for a sender that has no Peer (yet:
  * Introspect, Properties, ObjectManager) one with its uid, filled into *buffer; tlsd itself

@@ -104,6 +104,10 @@ static int method_connect(sd_bus_message *m, void *userdata, sd_bus_error *error
                 r = sd_bus_message_read(m, "t", &ticket);
         if (r < 0)
                 return r;
+        /* the Unix socket's limits (proto.h) */
+        if (bus_check_size(error, "host", strlen(host), TLSD_NAME_MAX) < 0 ||
+            bus_check_size(error, "server name", strlen(sni), TLSD_NAME_MAX) < 0)
+                return -EINVAL;
         r = connection_connect(c, host, port, *sni ? sni : NULL, ticket, message);
         if (r < 0)
                 return bus_error(error, r, message);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * org.tlsd1.Session on /org/tlsd1/session/N: the D-Bus face of session.c. Options arrive as
- * a{sv} with the same names as tlsd's Unix protocol attributes, in D-Bus CamelCase.
+ * a{sv} with the same names as tlsd's Unix protocol attributes, in D-Bus CamelCase, and the
+ * same size limits (proto.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include "core/core-query.h"
 #include "core/listener.h"
 #include "core/session.h"
+#include "proto.h"
 
 /* Reads a{sv} into o; strings and arrays point into m, valid while m is. "Persistent" and
  * "Transport" are CreateSession's only (as on the Unix socket, where Configure has no transport
@@ -47,9 +49,13 @@ static int read_options(sd_bus_message *m, SessionOptions *o, int *persistent,
                 o->field = b_;                                                                     \
                 goto next;                                                                         \
         }
-#define STR(name, field)                                                                           \
+/* strings and byte arrays: the Unix socket's size limits (proto.h) */
+#define STR(name, field, max)                                                                      \
         if (strcmp(key, name) == 0 && strcmp(contents, "s") == 0) {                                \
                 r = sd_bus_message_read(m, "s", &o->field);                                        \
+                if (r >= 0 && bus_check_size(error, "option '" name "'", strlen(o->field),        \
+                                             max) < 0)                                             \
+                        return -EINVAL;                                                            \
                 goto next;                                                                         \
         }
 /* options whose presence is recorded in o->has_<flag> */
@@ -67,9 +73,11 @@ static int read_options(sd_bus_message *m, SessionOptions *o, int *persistent,
                 o->has_##flag = true;                                                              \
                 goto next;                                                                         \
         }
-#define BYTES(name, field, size)                                                                   \
+#define BYTES(name, field, size, max)                                                              \
         if (strcmp(key, name) == 0 && strcmp(contents, "ay") == 0) {                               \
                 r = sd_bus_message_read_array(m, 'y', &o->field, &o->size);                        \
+                if (r >= 0 && bus_check_size(error, "option '" name "'", o->size, max) < 0)        \
+                        return -EINVAL;                                                            \
                 goto next;                                                                         \
         }
                 if (strcmp(key, "VersionMin") == 0 || strcmp(key, "VersionMax") == 0) {
@@ -115,18 +123,18 @@ static int read_options(sd_bus_message *m, SessionOptions *o, int *persistent,
                 U32_SET("IdleTimeout", idle_timeout_ms, idle_timeout)
                 /* client: automatic resumption from tlsd's ticket cache (default true) */
                 BOOL_SET("Resume", resume, resume)
-                STR("Ciphers", ciphers)
-                STR("Groups", groups)
-                BYTES("Certificate", cert, cert_size)
-                BYTES("Key", key, key_size)
-                STR("KeyPassword", key_password)
-                STR("PskIdentity", psk_identity)
-                BYTES("PskKey", psk_key, psk_key_size)
-                BYTES("CA", ca, ca_size)
+                STR("Ciphers", ciphers, TLSD_CIPHERS_MAX)
+                STR("Groups", groups, TLSD_GROUPS_MAX)
+                BYTES("Certificate", cert, cert_size, TLSD_CERT_MAX)
+                BYTES("Key", key, key_size, TLSD_KEY_MAX)
+                STR("KeyPassword", key_password, TLSD_KEY_PASSWORD_MAX)
+                STR("PskIdentity", psk_identity, TLSD_PSK_IDENTITY_MAX)
+                BYTES("PskKey", psk_key, psk_key_size, TLSD_PSK_KEY_MAX)
+                BYTES("CA", ca, ca_size, TLSD_CA_MAX)
                 BOOL("SystemTrust", system_trust)
-                BYTES("Pin", pin, pin_size)
-                STR("ALPN", alpn)
-                STR("ServerName", server_name)
+                BYTES("Pin", pin, pin_size, TLSD_PIN_MAX)
+                STR("ALPN", alpn, TLSD_ALPN_MAX)
+                STR("ServerName", server_name, TLSD_NAME_MAX)
 #undef BOOL
 #undef U32_SET
 #undef BOOL_SET
@@ -276,6 +284,8 @@ static int method_listen(sd_bus_message *m, void *userdata, sd_bus_error *error)
                                 &o.max_connections);
         if (r < 0)
                 return r;
+        if (bus_check_size(error, "address", strlen(address), TLSD_ADDRESS_MAX) < 0)
+                return -EINVAL;
         o.address = *address ? address : NULL;
         r = listener_new(s, &o, message, &l);
         if (r < 0)
@@ -299,6 +309,9 @@ static int method_adopt(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         r = sd_bus_message_read(m, "hss", &fd, &host, &sni);
         if (r < 0)
                 return r;
+        if (bus_check_size(error, "host", strlen(host), TLSD_NAME_MAX) < 0 ||
+            bus_check_size(error, "server name", strlen(sni), TLSD_NAME_MAX) < 0)
+                return -EINVAL;
         fd = fcntl(fd, F_DUPFD_CLOEXEC, 3); /* the message owns the one it carries */
         if (fd < 0)
                 return -errno;

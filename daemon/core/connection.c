@@ -164,7 +164,7 @@ void connection_fail_handshake(Connection *c, int error, const char *message, in
                 .verify = verify,
         };
 
-        core_count_handshake(c->core, false);
+        core_count_handshake(c->core, c->session->owner->uid, false);
         c->info.verify = verify; /* GetInfo and properties tell why, too */
         close_io(c);
         c->state = CONNECTION_CLOSED;
@@ -466,7 +466,7 @@ static int start_operating(Connection *c) {
         c->state = CONNECTION_OPERATING;
         c->net_readable = c->app_readable = true;
         c->t_handshake_us = now_usec(CLOCK_MONOTONIC) - c->t_start_us;
-        core_count_handshake(c->core, true);
+        core_count_handshake(c->core, c->session->owner->uid, true);
         log_debug("connection %" PRIu64 ": %s %s established with %s:%u in %" PRIu64 " us",
                   c->id, c->info.version, c->info.cipher, c->host ? c->host : c->peer_address,
                   c->host ? c->port : c->peer_port, c->t_handshake_us);

@@ -67,12 +67,20 @@ int core_foreach_id(Core *c, const Peer *caller, CoreObjectKind kind,
         return r < 0 ? r : 0;
 }
 
-void core_stats(Core *c, CoreStats *ret) {
+void core_stats(Core *c, const Peer *caller, CoreStats *ret) {
         *ret = (CoreStats) {
                 .handshakes_ok = c->handshakes_ok,
                 .handshakes_failed = c->handshakes_failed,
         };
+        if (caller->uid != 0) {
+                const UidCount *u = core_uid_counts(c, caller->uid);
+
+                ret->handshakes_ok = u ? u->handshakes_ok : 0;
+                ret->handshakes_failed = u ? u->handshakes_failed : 0;
+        }
         for (Peer *q = c->peers; q; q = q->next) {
+                if (!peer_may_access(caller, q->uid))
+                        continue;
                 ret->clients++;
                 for (Session *s = q->sessions; s; s = s->next) {
                         ret->sessions++;

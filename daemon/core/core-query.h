@@ -41,8 +41,8 @@ typedef struct CoreStats {
         uint64_t clients, sessions, connections, listeners;
 } CoreStats;
 
-/* Daemon-wide counters (not per caller). */
-void core_stats(Core *c, CoreStats *ret);
+/* The counters of the caller's uid; root's: the whole daemon's. */
+void core_stats(Core *c, const Peer *caller, CoreStats *ret);
 
 typedef struct CoreVersion {
         const char *version;     /* tlsd package version */

@@ -11,6 +11,7 @@
 
 #include "core/core.h"
 #include "core/resolve.h"
+#include "engine/engine.h"
 #include "util/error-message.h"
 
 #define SCRATCH_SIZE (64 * 1024)
@@ -37,7 +38,10 @@ int core_new(sd_event *event, const Config *config, Core **ret) {
                 return -ENOMEM;
         }
         r = resolver_new(event, config->max_lookups, config->max_lookups_per_uid, &c->resolver);
+        if (r >= 0)
+                r = engine_system_trust_new(&c->system_trust);
         if (r < 0) {
+                c->resolver = resolver_free(c->resolver);
                 free(c->scratch);
                 free(c);
                 return r;
@@ -51,6 +55,7 @@ Core *core_free(Core *c) {
                 return NULL;
         /* After the Peers: their connections cancelled their lookups. */
         c->resolver = resolver_free(c->resolver);
+        c->system_trust = engine_system_trust_free(c->system_trust); /* the sessions are gone */
         free(c->uids);
         free(c->scratch);
         free(c);
@@ -105,7 +110,7 @@ void core_peer_release(Core *c, uid_t uid) {
         if (!u)
                 return;
         c->n_peers--;
-        if (--u->n_peers == 0)
+        if (--u->n_peers == 0 && u->handshakes_ok == 0 && u->handshakes_failed == 0)
                 *u = c->uids[--c->n_uids]; /* order does not matter */
 }
 
@@ -180,9 +185,15 @@ void core_ticket_cache_changed(Core *c) {
         c->ticket_cache_dirty = true;
 }
 
-void core_count_handshake(Core *c, bool ok) {
+void core_count_handshake(Core *c, uid_t uid, bool ok) {
+        UidCount *u = core_uid_counts(c, uid); /* its session's owner is a live client */
+
         if (ok)
                 c->handshakes_ok++;
         else
                 c->handshakes_failed++;
+        if (u && ok)
+                u->handshakes_ok++;
+        else if (u)
+                u->handshakes_failed++;
 }

@@ -23,6 +23,7 @@ typedef struct Peer Peer;
 typedef struct TicketCache TicketCache;
 typedef struct TicketKeys TicketKeys;
 typedef struct Resolver Resolver;
+typedef struct EngineSystemTrust EngineSystemTrust;
 
 /* What one user holds; limits are checked against it. */
 typedef struct UidCount {
@@ -32,6 +33,9 @@ typedef struct UidCount {
         unsigned n_pending; /* handshakes in progress */
         unsigned n_listeners;
         unsigned n_fds;     /* descriptors charged to its listeners and connections */
+        /* Handshakes of the uid's sessions since tlsd started (Manager.Stats for a non-root
+         * caller): the entry outlives the uid's last client while these are not zero. */
+        uint64_t handshakes_ok, handshakes_failed;
 } UidCount;
 
 struct Core {
@@ -54,6 +58,8 @@ struct Core {
         bool ticket_cache_dirty; /* changed since the Manager last saved it */
 
         Resolver *resolver; /* name lookups, with their own per-uid limits */
+        /* The system CA store, read at first use and shared by every session trusting it. */
+        EngineSystemTrust *system_trust;
         unsigned n_listeners;
         /* Descriptors: those open once the daemon was ready (stdio, the loop's, the control
          * socket, the bus; set by the Manager), and those charged to listeners and
@@ -95,7 +101,8 @@ void core_fds_uncharge(Core *c, uid_t uid, unsigned n);
 uint8_t *core_scratch(Core *c);
 /* The client ticket cache changed: the Manager saves it on its timer and at exit. */
 void core_ticket_cache_changed(Core *c);
-void core_count_handshake(Core *c, bool ok);
+/* A finished handshake of a session of uid's. */
+void core_count_handshake(Core *c, uid_t uid, bool ok);
 
 /* ---- events: the core tells a Peer's adapter about its connections ---- */
 

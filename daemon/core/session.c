@@ -1,6 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Sessions: validation of policy options, mapping to the engine, ownership.
+ *
+ * A Configure is all or nothing: every option is validated (the library-side ones on scratch
+ * objects, see engine.h) before any is applied, so a refused one leaves the session, and its
+ * policy hash, as they were. What a session may make the daemon hold is capped here, in the
+ * core, for both control planes: trust anchors (MaxTrustAnchorsPerSession=,
+ * MaxTrustBytesPerSession=), identities (16, engine.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -20,19 +26,6 @@
 
 _Static_assert(sizeof(((Session *) 0)->policy) == ENGINE_TICKET_POLICY_SIZE,
                "server tickets are bound to the whole policy hash");
-
-static int set_string(char **dst, const char *s) {
-        char *c = NULL;
-
-        if (s && *s) {
-                c = strdup(s);
-                if (!c)
-                        return -ENOMEM;
-        }
-        free(*dst);
-        *dst = c;
-        return 0;
-}
 
 static int validate_alpn(const char *list, char *error) {
         _cleanup_free_ char *copy = strdup(list);
@@ -164,7 +157,12 @@ static int policy_update(Session *s, const SessionOptions *o) {
         return r;
 }
 
-int session_configure(Session *s, const SessionOptions *o, char *error) {
+/* Everything a Configure can refuse, checked before anything is applied, so that a refused
+ * Configure leaves the session as it was. The library-side checks try the options on scratch
+ * objects (engine.h). */
+static int validate(Session *s, const SessionOptions *o, char *error) {
+        const Config *config = s->core->config;
+        bool legacy = o->has_legacy ? o->legacy : s->legacy;
         int r;
 
         if (o->has_compression && o->compression != 0) {
@@ -207,12 +205,109 @@ int session_configure(Session *s, const SessionOptions *o, char *error) {
                 error_message_set(error, "idle timeout must be 0 (none) or 100..86400000 ms");
                 return -EINVAL;
         }
+        if (o->has_versions) {
+                r = engine_ctx_check_versions(s->engine, o->version_min, o->version_max, error);
+                if (r < 0)
+                        return r;
+        }
+        if (s->dtls && (o->has_dtls_cid ? o->dtls_cid : s->dtls_cid) &&
+            !(o->has_versions ? engine_dtls13_in_range(o->version_max)
+                              : engine_ctx_dtls13_allowed(s->engine))) {
+                error_message_set(error, "a Connection ID needs DTLS 1.3: this build of the TLS "
+                                         "library has no DTLS 1.2 Connection ID (RFC 9146)");
+                return -EOPNOTSUPP;
+        }
+        if (o->has_client_auth) {
+                r = engine_ctx_check_client_auth(s->engine, o->client_auth, error);
+                if (r < 0)
+                        return r;
+        }
+        if (o->ciphers) {
+                r = engine_ctx_check_ciphers(s->engine, o->ciphers, legacy, error);
+                if (r < 0)
+                        return r;
+        }
+        if (o->groups) {
+                r = engine_ctx_check_groups(s->engine, o->groups, error);
+                if (r < 0)
+                        return r;
+        }
+        if (o->psk_identity || o->psk_key) {
+                if (!o->psk_identity || !o->psk_key) {
+                        error_message_set(error, "a PSK needs both identity and key");
+                        return -EINVAL;
+                }
+                r = engine_ctx_check_psk(s->engine, o->psk_identity, o->psk_key_size, error);
+                if (r < 0)
+                        return r;
+        }
+        if (o->cert || o->key) {
+                if (!o->cert || !o->key) {
+                        error_message_set(error, "an identity needs both certificate and key");
+                        return -EINVAL;
+                }
+                r = engine_ctx_check_identity(s->engine, o->cert, o->cert_size, o->key,
+                                              o->key_size, o->key_password, error);
+                if (r < 0)
+                        return r;
+        }
+        if (o->ca) {
+                /* What a session may make the daemon hold and parse: capped before parsing. */
+                unsigned n = engine_trust_count(o->ca, o->ca_size);
+
+                if (n > config->max_trust_anchors_per_session - s->n_trust_anchors) {
+                        error_message_set(error, "too many CA certificates for one session: %u "
+                                                 "more than the %u it has is over "
+                                                 "MaxTrustAnchorsPerSession=%u",
+                                          n, s->n_trust_anchors,
+                                          config->max_trust_anchors_per_session);
+                        return -EUSERS;
+                }
+                if (o->ca_size > config->max_trust_bytes_per_session - s->trust_bytes) {
+                        error_message_set(error, "too much CA data for one session: %zu bytes "
+                                                 "more than the %zu it has is over "
+                                                 "MaxTrustBytesPerSession=%zu",
+                                          o->ca_size, s->trust_bytes,
+                                          config->max_trust_bytes_per_session);
+                        return -EUSERS;
+                }
+                r = engine_ctx_check_trust(s->engine, o->ca, o->ca_size, error);
+                if (r < 0)
+                        return r;
+        }
+        if (o->system_trust) {
+                r = engine_ctx_check_system_trust(s->engine, error);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* The options validate() accepted. Only the library running out of memory can fail here. */
+static int apply(Session *s, const SessionOptions *o, char **alpn, char **server_name,
+                 char *error) {
+        int r;
+
         /* First: for DTLS the version range picks the library context everything else goes
-         * into. */
+         * into. Then the CAs, under the verification setting validate() tried them with. */
         if (o->has_versions) {
                 r = engine_ctx_set_versions(s->engine, o->version_min, o->version_max, error);
                 if (r < 0)
                         return r;
+        }
+        if (o->ca) {
+                r = engine_ctx_add_trust(s->engine, o->ca, o->ca_size, error);
+                if (r < 0)
+                        return r;
+                s->n_trust_anchors += engine_trust_count(o->ca, o->ca_size);
+                s->trust_bytes += o->ca_size;
+                s->trust_configured = true;
+        }
+        if (o->system_trust) {
+                r = engine_ctx_add_system_trust(s->engine, error);
+                if (r < 0)
+                        return r;
+                s->trust_configured = true;
         }
         if (o->has_client_auth) {
                 r = engine_ctx_set_client_auth(s->engine, o->client_auth, error);
@@ -234,38 +329,18 @@ int session_configure(Session *s, const SessionOptions *o, char *error) {
                 if (r < 0)
                         return r;
         }
-        if (o->cert || o->key) {
-                if (!o->cert || !o->key) {
-                        error_message_set(error, "an identity needs both certificate and key");
-                        return -EINVAL;
-                }
+        if (o->cert) {
                 r = engine_ctx_set_identity(s->engine, o->cert, o->cert_size, o->key,
                                             o->key_size, o->key_password, error);
                 if (r < 0)
                         return r;
         }
-        if (o->psk_identity || o->psk_key) {
-                if (!o->psk_identity || !o->psk_key) {
-                        error_message_set(error, "a PSK needs both identity and key");
-                        return -EINVAL;
-                }
+        if (o->psk_identity) {
                 r = engine_ctx_set_psk(s->engine, o->psk_identity, o->psk_key, o->psk_key_size,
                                        error);
                 if (r < 0)
                         return r;
                 s->trust_configured = true; /* a PSK authenticates the peer itself */
-        }
-        if (o->ca) {
-                r = engine_ctx_add_trust(s->engine, o->ca, o->ca_size, error);
-                if (r < 0)
-                        return r;
-                s->trust_configured = true;
-        }
-        if (o->system_trust) {
-                r = engine_ctx_add_system_trust(s->engine, error);
-                if (r < 0)
-                        return r;
-                s->trust_configured = true;
         }
         if (o->pin) {
                 memcpy(s->pin, o->pin, 32);
@@ -273,10 +348,14 @@ int session_configure(Session *s, const SessionOptions *o, char *error) {
         }
         if (o->has_verify)
                 s->verify = o->verify;
-        if (o->alpn && (r = set_string(&s->alpn, o->alpn)) < 0)
-                return r;
-        if (o->server_name && (r = set_string(&s->server_name, o->server_name)) < 0)
-                return r;
+        if (o->alpn) {
+                free(s->alpn);
+                s->alpn = TAKE_PTR(*alpn);
+        }
+        if (o->server_name) {
+                free(s->server_name);
+                s->server_name = TAKE_PTR(*server_name);
+        }
         if (o->has_handshake_timeout) {
                 s->handshake_timeout_ms = o->handshake_timeout_ms;
                 s->handshake_timeout_set = true;
@@ -293,14 +372,37 @@ int session_configure(Session *s, const SessionOptions *o, char *error) {
                 s->mtu = o->mtu;
         if (o->has_dtls_cid)
                 s->dtls_cid = o->dtls_cid;
-        if (s->dtls_cid && !engine_ctx_dtls13_allowed(s->engine)) {
-                error_message_set(error, "a Connection ID needs DTLS 1.3: this build of the TLS "
-                                         "library has no DTLS 1.2 Connection ID (RFC 9146)");
-                return -EOPNOTSUPP;
-        }
         if (o->has_resume)
                 s->resume = o->resume;
         return policy_update(s, o);
+}
+
+/* An empty string clears a string option. */
+static int copy_option(const char *v, char **ret) {
+        *ret = NULL;
+        if (v && *v && !(*ret = strdup(v)))
+                return -ENOMEM;
+        return 0;
+}
+
+int session_configure(Session *s, const SessionOptions *o, char *error) {
+        _cleanup_free_ char *alpn = NULL, *server_name = NULL;
+        int r;
+
+        r = validate(s, o, error);
+        if (r < 0)
+                return r;
+        if (copy_option(o->alpn, &alpn) < 0 || copy_option(o->server_name, &server_name) < 0)
+                return -ENOMEM;
+        r = apply(s, o, &alpn, &server_name, error);
+        if (r < 0) {
+                /* Part of the options is in force and the hash does not say which: make it
+                 * match no policy, so nothing cached under another is ever offered here. */
+                (void) policy_mix_u32(s, UINT32_MAX, (uint32_t) core_next_id(s->core));
+                log_warning("session %" PRIu64 ": Configure failed after validation: %s",
+                            s->id, strerror(-r));
+        }
+        return r;
 }
 
 int session_new(Peer *owner, unsigned role, const SessionOptions *o, char *error, Session **ret) {
@@ -338,7 +440,8 @@ int session_new(Peer *owner, unsigned role, const SessionOptions *o, char *error
         s->dtls_retries = 6;
         s->mtu = 1400;
         s->resume = true;
-        r = engine_ctx_new(s->role, s->dtls ? ENGINE_DTLS : ENGINE_TLS, &s->engine);
+        r = engine_ctx_new(s->role, s->dtls ? ENGINE_DTLS : ENGINE_TLS, core->system_trust,
+                           &s->engine);
         if (r < 0) {
                 free(s);
                 return r;

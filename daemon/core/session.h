@@ -70,6 +70,9 @@ typedef struct Session {
         EngineCtx *engine;
         bool legacy;
         bool trust_configured;
+        unsigned n_trust_anchors; /* CA certificates given (the system store not counted: it
+                                   * is shared), against MaxTrustAnchorsPerSession= */
+        size_t trust_bytes;       /* their bytes, against MaxTrustBytesPerSession= */
         char *alpn;
         char *server_name;
         unsigned verify;

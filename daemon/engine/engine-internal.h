@@ -44,6 +44,13 @@ struct EngineCtx {
         /* server: tickets under the daemon's keys, bound to the owner and policy (keys NULL:
          * no tickets); the callback's context, so it lives as long as the WOLFSSL_CTX */
         EngineTicketBinding ticket;
+        /* Trust (engine-trust.c) */
+        EngineSystemTrust *system_trust; /* where the system store comes from */
+        bool trusts_system;       /* the system store's certificates are anchors */
+        bool shares_system_trust; /* ctx's certificate store is the shared system one: nothing
+                                   * may be loaded into it */
+        bool has_own_trust;       /* CA certificates of its own were loaded into ctx */
+        int verify_mode;          /* as set in ctx (the library has no getter in this build) */
 };
 
 struct EngineConn {
@@ -77,6 +84,9 @@ struct EngineConn {
         bool refused;      /* an ICMP port unreachable came back (connected socket) */
         unsigned mtu;
 };
+
+/* Whether data looks like PEM (else it is taken for DER). */
+bool engine_looks_pem(const void *data, size_t size);
 
 /* DTLS parts of engine_conn_new (engine-dtls.c). */
 int engine_dtls_conn_setup(EngineConn *c, const EngineConnParams *p);

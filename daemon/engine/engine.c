@@ -150,6 +150,7 @@ static int ctx_setup(EngineCtx *c) {
                         (void) wolfSSL_CTX_no_ticket_TLSv13(c->ctx);
                 }
         }
+        c->verify_mode = c->role == ENGINE_CLIENT ? WOLFSSL_VERIFY_PEER : WOLFSSL_VERIFY_NONE;
         if (c->role == ENGINE_CLIENT)
                 wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_PEER, NULL);
         else {
@@ -170,7 +171,8 @@ static int ctx_setup(EngineCtx *c) {
         return 0;
 }
 
-int engine_ctx_new(EngineRole role, EngineTransport transport, EngineCtx **ret) {
+int engine_ctx_new(EngineRole role, EngineTransport transport, EngineSystemTrust *system_trust,
+                   EngineCtx **ret) {
         EngineCtx *c;
         int r;
 
@@ -178,6 +180,7 @@ int engine_ctx_new(EngineRole role, EngineTransport transport, EngineCtx **ret) 
         if (!c)
                 return -ENOMEM;
         c->role = role;
+        c->system_trust = system_trust;
         c->dtls = transport == ENGINE_DTLS;
         c->dtls_min = 0x0303;
         c->dtls_max = 0x0304;
@@ -256,7 +259,11 @@ static unsigned dtls_generation(unsigned v) {
         }
 }
 
-int engine_ctx_set_versions(EngineCtx *c, unsigned min, unsigned max, char *error) {
+bool engine_dtls13_in_range(unsigned max) {
+        return dtls_generation(max) == 0x0304;
+}
+
+int engine_ctx_check_versions(EngineCtx *c, unsigned min, unsigned max, char *error) {
         if (c->dtls) {
                 min = dtls_generation(min);
                 max = dtls_generation(max);
@@ -270,20 +277,14 @@ int engine_ctx_set_versions(EngineCtx *c, unsigned min, unsigned max, char *erro
                                                  "DTLS 1.3 = 0xfefc)");
                         return -EINVAL;
                 }
-                if (min == c->dtls_min && max == c->dtls_max)
-                        return 0;
                 /* The range is the WOLFSSL_CTX's method: it takes a new one, which is only
                  * possible before anything else was loaded into the old. */
-                if (c->configured) {
+                if ((min != c->dtls_min || max != c->dtls_max) && c->configured) {
                         error_message_set(error, "DTLS versions are set when the session is "
                                                  "created");
                         return -EBUSY;
                 }
-                c->dtls_min = min;
-                c->dtls_max = max;
-                wolfSSL_CTX_free(c->ctx);
-                c->ctx = NULL;
-                return ctx_setup(c);
+                return 0;
         }
         if (min < 0x0303 || max < 0x0303) {
                 error_message_set(error, "TLS versions before 1.2 are refused: they lack modern AEAD "
@@ -295,6 +296,25 @@ int engine_ctx_set_versions(EngineCtx *c, unsigned min, unsigned max, char *erro
                                  "TLS 1.3 = 0x0304)", min, max);
                 return -EINVAL;
         }
+        return 0;
+}
+
+int engine_ctx_set_versions(EngineCtx *c, unsigned min, unsigned max, char *error) {
+        int r = engine_ctx_check_versions(c, min, max, error);
+
+        if (r < 0)
+                return r;
+        if (c->dtls) {
+                min = dtls_generation(min);
+                max = dtls_generation(max);
+                if (min == c->dtls_min && max == c->dtls_max)
+                        return 0;
+                c->dtls_min = min;
+                c->dtls_max = max;
+                wolfSSL_CTX_free(c->ctx);
+                c->ctx = NULL;
+                return ctx_setup(c);
+        }
         if (wolfSSL_CTX_set_min_proto_version(c->ctx, (int) min) != WOLFSSL_SUCCESS ||
             wolfSSL_CTX_set_max_proto_version(c->ctx, (int) max) != WOLFSSL_SUCCESS) {
                 error_message_set(error, "the TLS library refused the version range");
@@ -303,29 +323,57 @@ int engine_ctx_set_versions(EngineCtx *c, unsigned min, unsigned max, char *erro
         return 0;
 }
 
+/* A context of c's transport that nothing is loaded into, to try a setting on. */
+static WOLFSSL_CTX *scratch_ctx(EngineCtx *c) {
+        return wolfSSL_CTX_new(c->dtls ? wolfDTLS_client_method() : wolfSSLv23_client_method());
+}
+
+/* Sets the suites in ctx; the library's names in *ret_wolf. */
+static int ciphers_into(WOLFSSL_CTX *ctx, const char *list, bool legacy, char **ret_wolf,
+                        char *error) {
+        _cleanup_free_ char *wolf = NULL;
+        int r;
+
+        r = engine_ciphers_translate(list, legacy, &wolf, error);
+        if (r < 0)
+                return r;
+        if (wolfSSL_CTX_set_cipher_list(ctx, wolf) != WOLFSSL_SUCCESS) {
+                error_message_set(error, "the TLS library refused cipher list '%s'", wolf);
+                return -EINVAL;
+        }
+        if (ret_wolf)
+                *ret_wolf = TAKE_PTR(wolf);
+        return 0;
+}
+
+int engine_ctx_check_ciphers(EngineCtx *c, const char *list, bool legacy, char *error) {
+        WOLFSSL_CTX *scratch = scratch_ctx(c);
+        int r;
+
+        if (!scratch)
+                return -ENOMEM;
+        r = ciphers_into(scratch, list, legacy, NULL, error);
+        wolfSSL_CTX_free(scratch);
+        return r;
+}
+
 int engine_ctx_set_ciphers(EngineCtx *c, const char *list, bool legacy, char *error) {
         _cleanup_free_ char *wolf = NULL;
         int r;
 
         c->configured = true;
 
-        r = engine_ciphers_translate(list, legacy, &wolf, error);
+        r = ciphers_into(c->ctx, list, legacy, &wolf, error);
         if (r < 0)
                 return r;
-        if (wolfSSL_CTX_set_cipher_list(c->ctx, wolf) != WOLFSSL_SUCCESS) {
-                error_message_set(error, "the TLS library refused cipher list '%s'", wolf);
-                return -EINVAL;
-        }
         pick_psk13_suite(c, wolf);
         return 0;
 }
 
-int engine_ctx_set_groups(EngineCtx *c, const char *list, char *error) {
+static int groups_into(WOLFSSL_CTX *ctx, const char *list, char *error) {
         _cleanup_free_ char *copy = strdup(list), *out = NULL;
         size_t n = 0;
         char *save = NULL;
-
-        c->configured = true;
 
         if (!copy)
                 return -ENOMEM;
@@ -367,7 +415,7 @@ int engine_ctx_set_groups(EngineCtx *c, const char *list, char *error) {
                 error_message_set(error, "empty group list");
                 return -EINVAL;
         }
-        if (wolfSSL_CTX_set1_groups_list(c->ctx, out) != WOLFSSL_SUCCESS) {
+        if (wolfSSL_CTX_set1_groups_list(ctx, out) != WOLFSSL_SUCCESS) {
                 error_message_set(error, "the TLS library refused group list '%s'", out);
                 return -EINVAL;
         }
@@ -389,8 +437,28 @@ static __attribute__((noinline)) void scrub_stack(void) {
         __asm__ __volatile__("" : : "r"(area) : "memory"); /* area is used: keep it */
 }
 
+int engine_ctx_check_groups(EngineCtx *c, const char *list, char *error) {
+        WOLFSSL_CTX *scratch = scratch_ctx(c);
+        int r;
+
+        if (!scratch)
+                return -ENOMEM;
+        r = groups_into(scratch, list, error);
+        wolfSSL_CTX_free(scratch);
+        return r;
+}
+
+int engine_ctx_set_groups(EngineCtx *c, const char *list, char *error) {
+        c->configured = true;
+        return groups_into(c->ctx, list, error);
+}
+
 static bool looks_pem(const void *data, size_t size) {
         return size >= 11 && memmem(data, size, "-----BEGIN ", 11) != NULL;
+}
+
+bool engine_looks_pem(const void *data, size_t size) {
+        return looks_pem(data, size);
 }
 
 static int password_cb(char *buf, int size, int rwflag, void *userdata) {
@@ -506,6 +574,36 @@ static int identity_new(const void *cert, size_t cert_size, const void *key, siz
         return 0;
 }
 
+static int ctx_check_identity(EngineCtx *c, const void *cert, size_t cert_size, const void *key,
+                              size_t key_size, const char *password, char *error) {
+        WOLFSSL_CTX *check = wolfSSL_CTX_new(wolfSSLv23_server_method());
+        EngineIdentity *id = NULL;
+        int r;
+
+        if (!check)
+                return -ENOMEM;
+        r = load_identity_into_ctx(check, cert, cert_size, key, key_size, password, error);
+        wolfSSL_CTX_free(check);
+        if (r < 0 || c->role != ENGINE_SERVER || c->n_identities == 0)
+                return r;
+        if (c->n_identities >= 16) {
+                error_message_set(error, "at most 16 identities per session");
+                return -EUSERS;
+        }
+        /* Another identity is kept aside, its key decrypted: try that too. */
+        r = identity_new(cert, cert_size, key, key_size, password, false, error, &id);
+        identity_free(id);
+        return r;
+}
+
+int engine_ctx_check_identity(EngineCtx *c, const void *cert, size_t cert_size, const void *key,
+                              size_t key_size, const char *password, char *error) {
+        int r = ctx_check_identity(c, cert, cert_size, key, key_size, password, error);
+
+        scrub_stack(); /* the key was decrypted and parsed, or tried to be */
+        return r;
+}
+
 static int ctx_set_identity(EngineCtx *c, const void *cert, size_t cert_size, const void *key,
                             size_t key_size, const char *password, char *error) {
         EngineIdentity *id, **tail;
@@ -555,25 +653,34 @@ int engine_ctx_set_identity(EngineCtx *c, const void *cert, size_t cert_size, co
         return r;
 }
 
-int engine_ctx_set_client_auth(EngineCtx *c, unsigned mode, char *error) {
-        static const int modes[] = {
-                [TLSC_CLIENT_AUTH_NONE] = WOLFSSL_VERIFY_NONE,
-                [TLSC_CLIENT_AUTH_OPTIONAL] = WOLFSSL_VERIFY_PEER,
-                [TLSC_CLIENT_AUTH_REQUIRED] = WOLFSSL_VERIFY_PEER |
-                                              WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-        };
+static const int client_auth_modes[] = {
+        [TLSC_CLIENT_AUTH_NONE] = WOLFSSL_VERIFY_NONE,
+        [TLSC_CLIENT_AUTH_OPTIONAL] = WOLFSSL_VERIFY_PEER,
+        [TLSC_CLIENT_AUTH_REQUIRED] = WOLFSSL_VERIFY_PEER | WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+};
 
-        c->configured = true;
-
+int engine_ctx_check_client_auth(EngineCtx *c, unsigned mode, char *error) {
         if (c->role != ENGINE_SERVER) {
                 error_message_set(error, "client authentication is a server setting");
                 return -EINVAL;
         }
-        if (mode >= ELEMENTSOF(modes)) {
+        if (mode >= ELEMENTSOF(client_auth_modes)) {
                 error_message_set(error, "unknown client-certificate mode %u", mode);
                 return -EINVAL;
         }
-        wolfSSL_CTX_set_verify(c->ctx, modes[mode], NULL);
+        return 0;
+}
+
+int engine_ctx_set_client_auth(EngineCtx *c, unsigned mode, char *error) {
+        int r;
+
+        c->configured = true;
+
+        r = engine_ctx_check_client_auth(c, mode, error);
+        if (r < 0)
+                return r;
+        c->verify_mode = client_auth_modes[mode];
+        wolfSSL_CTX_set_verify(c->ctx, c->verify_mode, NULL);
         /* A ticket carries no verified client certificate: resuming one would skip client
          * authentication, so a server that asks for certificates does not resume. */
         c->ticket.refuse = mode != TLSC_CLIENT_AUTH_NONE;
@@ -718,30 +825,6 @@ static int choose_alpn(WOLFSSL *ssl, int *alert, void *arg) {
         return 0;
 }
 
-int engine_ctx_add_trust(EngineCtx *c, const void *ca, size_t size, char *error) {
-        int fmt = looks_pem(ca, size) ? WOLFSSL_FILETYPE_PEM : WOLFSSL_FILETYPE_ASN1;
-        int r = wolfSSL_CTX_load_verify_buffer(c->ctx, ca, (long) size, fmt);
-
-        c->configured = true;
-
-        if (r != WOLFSSL_SUCCESS) {
-                error_message_set(error, "CA certificates are not valid %s (%s)",
-                          fmt == WOLFSSL_FILETYPE_PEM ? "PEM" : "DER",
-                          wolfSSL_ERR_reason_error_string((unsigned long) r));
-                return -EKEYEXPIRED;
-        }
-        return 0;
-}
-
-int engine_ctx_add_system_trust(EngineCtx *c, char *error) {
-        c->configured = true;
-        if (wolfSSL_CTX_load_system_CA_certs(c->ctx) != WOLFSSL_SUCCESS) {
-                error_message_set(error, "no usable system trust store (/etc/ssl/certs)");
-                return -ENOENT;
-        }
-        return 0;
-}
-
 static unsigned int psk_client_cb(WOLFSSL *ssl, const char *hint, char *identity,
                                   unsigned int id_max, unsigned char *key, unsigned int key_max) {
         EngineConn *conn = wolfSSL_get_psk_callback_ctx(ssl);
@@ -770,8 +853,7 @@ static unsigned int psk_client_tls13_cb(WOLFSSL *ssl, const char *hint, char *id
         return psk_client_cb(ssl, hint, identity, id_max, key, key_max);
 }
 
-int engine_ctx_set_psk(EngineCtx *c, const char *identity, const void *key, size_t key_size,
-                       char *error) {
+int engine_ctx_check_psk(EngineCtx *c, const char *identity, size_t key_size, char *error) {
         if (!identity || !*identity || strlen(identity) > 128) {
                 error_message_set(error, "PSK identity must be 1..128 bytes");
                 return -EINVAL;
@@ -780,6 +862,15 @@ int engine_ctx_set_psk(EngineCtx *c, const char *identity, const void *key, size
                 error_message_set(error, "PSK must be 16..64 bytes");
                 return -EINVAL;
         }
+        return 0;
+}
+
+int engine_ctx_set_psk(EngineCtx *c, const char *identity, const void *key, size_t key_size,
+                       char *error) {
+        int r = engine_ctx_check_psk(c, identity, key_size, error);
+
+        if (r < 0)
+                return r;
         c->configured = true;
         free(c->psk_identity);
         c->psk_identity = strdup(identity);
@@ -1081,6 +1172,12 @@ int engine_conn_new(EngineCtx *ctx, int fd, const EngineConnParams *p, EngineCon
                         }
                         if (!sni && !is_ip_literal(p->peer_name))
                                 sni = p->peer_name;
+                }
+                /* A DNS name has at most 253 bytes; the library takes a 16-bit length, which a
+                 * longer one would be cut to. */
+                if (sni && strlen(sni) > 253) {
+                        engine_conn_free(c);
+                        return -ENAMETOOLONG;
                 }
                 if (sni && wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, sni,
                                           (unsigned short) strlen(sni)) != WOLFSSL_SUCCESS)

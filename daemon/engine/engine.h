@@ -28,6 +28,20 @@ typedef struct EngineFeatures {
 
 void engine_features(EngineFeatures *ret);
 
+/* ---- the system trust store ---- */
+
+/* The system's CA certificates, read once at first use (again when their directory changes)
+ * and shared read-only by every policy that trusts them (engine-trust.c). One per daemon, the
+ * Manager's; it must outlive the policies made with it. */
+typedef struct EngineSystemTrust EngineSystemTrust;
+
+int engine_system_trust_new(EngineSystemTrust **ret);
+EngineSystemTrust *engine_system_trust_free(EngineSystemTrust *t);
+
+/* How many certificates a CA blob holds, as trust caps count them: its PEM blocks, or 1 for
+ * DER. */
+unsigned engine_trust_count(const void *ca, size_t size);
+
 /* ---- policy (a session) ---- */
 
 typedef struct EngineCtx EngineCtx;
@@ -35,8 +49,15 @@ typedef struct EngineCtx EngineCtx;
 typedef enum EngineRole { ENGINE_CLIENT, ENGINE_SERVER } EngineRole;
 typedef enum EngineTransport { ENGINE_TLS = 0, ENGINE_DTLS = 1 } EngineTransport;
 
-/* Errors carry a human message in `error` (at least 256 bytes) where one helps. */
-int engine_ctx_new(EngineRole role, EngineTransport transport, EngineCtx **ret);
+/* Errors carry a human message in `error` (at least 256 bytes) where one helps.
+ *
+ * Each setter below has a check that says whether the setter would succeed, without changing
+ * anything: a Configure checks all its options before it applies any (the setters then fail
+ * only when memory runs out). */
+/* system_trust: where engine_ctx_add_system_trust() takes the system store from (may be
+ * NULL: then it has none). */
+int engine_ctx_new(EngineRole role, EngineTransport transport, EngineSystemTrust *system_trust,
+                   EngineCtx **ret);
 bool engine_ctx_is_dtls(EngineCtx *c);
 EngineCtx *engine_ctx_free(EngineCtx *c);
 
@@ -44,26 +65,39 @@ EngineCtx *engine_ctx_free(EngineCtx *c);
  * A DTLS policy takes DTLS codes (0xfefd = DTLS 1.2, 0xfefc = DTLS 1.3) or the TLS codes of the
  * same generation. */
 int engine_ctx_set_versions(EngineCtx *c, unsigned min, unsigned max, char *error);
+int engine_ctx_check_versions(EngineCtx *c, unsigned min, unsigned max, char *error);
+/* Whether a DTLS policy with this maximum version (DTLS or TLS code) allows DTLS 1.3. */
+bool engine_dtls13_in_range(unsigned max);
 /* Colon/comma separated IANA (TLS_ECDHE_..._WITH_...) or OpenSSL names. CBC suites need
  * legacy; RC4, NULL, anon, export, DES, MD5 and static-RSA suites are always refused. */
 int engine_ctx_set_ciphers(EngineCtx *c, const char *list, bool legacy, char *error);
+int engine_ctx_check_ciphers(EngineCtx *c, const char *list, bool legacy, char *error);
 /* Key-exchange groups: P-256, P-384, P-521, X25519, X448 (also secp256r1 etc.). */
 int engine_ctx_set_groups(EngineCtx *c, const char *list, char *error);
+int engine_ctx_check_groups(EngineCtx *c, const char *list, char *error);
 /* Own certificate chain and key, PEM or DER (detected), key optionally encrypted. A server
  * session may have several (up to 16): the first is the default, the others are chosen per
  * handshake by SNI and by the key types the client accepts (RSA and ECDSA side by side). */
 int engine_ctx_set_identity(EngineCtx *c, const void *cert, size_t cert_size, const void *key,
                             size_t key_size, const char *password, char *error);
+int engine_ctx_check_identity(EngineCtx *c, const void *cert, size_t cert_size, const void *key,
+                              size_t key_size, const char *password, char *error);
 /* Server: client certificates not asked for / optional / required (enum tlsc_client_auth). */
 int engine_ctx_set_client_auth(EngineCtx *c, unsigned mode, char *error);
+int engine_ctx_check_client_auth(EngineCtx *c, unsigned mode, char *error);
 bool engine_ctx_has_identity(EngineCtx *c);
-/* Adds CA certificates (PEM or DER) to the trust anchors (a server's: for client certs). */
+/* Adds CA certificates (PEM or DER) to the trust anchors (a server's: for client certs). The
+ * check parses them aside: a bundle refused half way would leave its first part loaded. */
 int engine_ctx_add_trust(EngineCtx *c, const void *ca, size_t size, char *error);
-/* Adds the system trust store (/etc/ssl/certs). */
+int engine_ctx_check_trust(EngineCtx *c, const void *ca, size_t size, char *error);
+/* Adds the system trust store (/etc/ssl/certs), shared with every other policy that has it.
+ * The check reads it if nobody has yet (-ENOENT when there is none). */
 int engine_ctx_add_system_trust(EngineCtx *c, char *error);
+int engine_ctx_check_system_trust(EngineCtx *c, char *error);
 /* External PSK (TLS 1.2 PSK suites and TLS 1.3 PSK). */
 int engine_ctx_set_psk(EngineCtx *c, const char *identity, const void *key, size_t key_size,
                        char *error);
+int engine_ctx_check_psk(EngineCtx *c, const char *identity, size_t key_size, char *error);
 
 struct EngineTicketKeys;
 /* Server: issue and accept session tickets encrypted under keys (tlsd's, shared by all

@@ -4,7 +4,8 @@
  * (or error reply) with its id. Malformed messages get an error reply naming the problem; a
  * client that keeps sending them (MaxProtocolErrors=) or does not read its replies
  * (ClientQueueBytes=) is disconnected. Nothing a client sends can stall other clients: all
- * sockets are non-blocking and every loop is bounded.
+ * sockets are non-blocking and every loop is bounded; a client's requests are handled in
+ * batches bounded in number and time, the other clients' in between.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "core/connection.h"
 #include "core/core-query.h"
@@ -22,6 +24,7 @@
 #include "error.h"
 #include "util/log.h"
 #include "proto.h"
+#include "time-util.h"
 #include "transport.h"
 #include "unix/unix-client.h"
 
@@ -679,8 +682,11 @@ static int receive_one(UnixClient *c) {
                 return (int) n;
 
         if (fds_truncated) {
+                /* The bytes arrived whole: parse them for the type and id to echo. */
                 tlsd_close_fds(fds, n_fds);
-                v = (TlsdMsgView) { .error = TLSD_PROTO_FDS_TRUNCATED };
+                (void) tlsd_msg_parse(buf, (size_t) n, 0, TLSD_DIR_TO_DAEMON, &v);
+                v.error = TLSD_PROTO_FDS_TRUNCATED;
+                v.error_attr = 0;
                 r = protocol_error(c, &v);
         } else {
                 r = tlsd_msg_parse(buf, (size_t) n, n_fds, TLSD_DIR_TO_DAEMON, &v);
@@ -697,6 +703,11 @@ static int receive_one(UnixClient *c) {
         return r;
 }
 
+/* Requests one client gets handled in one loop iteration at most, and the time after which
+ * its batch ends early. */
+#define UNIX_CLIENT_BATCH_MAX 32
+#define UNIX_CLIENT_BATCH_USEC 1000
+
 static int on_io(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
         UnixClient *c = userdata;
         int r = 0;
@@ -707,13 +718,20 @@ static int on_io(sd_event_source *es, int fd, uint32_t revents, void *userdata) 
                         goto drop;
         }
         if (revents & EPOLLIN) {
-                /* A bounded batch, then back to the loop: fairness between clients. */
-                for (unsigned i = 0; i < 32 && !c->dropping; i++) {
+                /* A bounded batch, then back to the loop, which serves the other ready clients
+                 * before this one again (its socket stays readable: epoll reports it on the
+                 * next iteration). Bounded in requests and in time: a pipeline of costly
+                 * requests (keys, CA bundles) must not hold up everyone else's. */
+                uint64_t start = now_usec(CLOCK_MONOTONIC);
+
+                for (unsigned i = 0; i < UNIX_CLIENT_BATCH_MAX && !c->dropping; i++) {
                         r = receive_one(c);
                         if (r == -EAGAIN)
                                 break;
                         if (r < 0)
                                 goto drop;
+                        if (now_usec(CLOCK_MONOTONIC) - start >= UNIX_CLIENT_BATCH_USEC)
+                                break;
                 }
                 return 0;
         }

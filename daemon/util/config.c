@@ -29,6 +29,8 @@ int config_new(Config **ret) {
         c->client_queue_bytes = 4u * 1024 * 1024;
         c->max_protocol_errors = 16;
         c->max_sessions_per_client = 256;
+        c->max_trust_anchors_per_session = 256;
+        c->max_trust_bytes_per_session = 256 * 1024;
         c->max_connections_per_uid = 4096;
         c->max_pending_handshakes_per_uid = 256;
         c->handshake_timeout_ms = 30000;
@@ -146,6 +148,10 @@ static const Key keys[] = {
             1024ULL * 1024 * 1024),
         KEY("Limits", "MaxProtocolErrors", KEY_UNSIGNED, max_protocol_errors, 1, 1000000),
         KEY("Limits", "MaxSessionsPerClient", KEY_UNSIGNED, max_sessions_per_client, 1, 1000000),
+        KEY("Limits", "MaxTrustAnchorsPerSession", KEY_UNSIGNED, max_trust_anchors_per_session, 1,
+            1000000),
+        KEY("Limits", "MaxTrustBytesPerSession", KEY_SIZE, max_trust_bytes_per_session, 1024,
+            1024ULL * 1024 * 1024),
         KEY("Limits", "MaxConnectionsPerUser", KEY_UNSIGNED, max_connections_per_uid, 1,
             10000000),
         KEY("Limits", "MaxPendingHandshakesPerUser", KEY_UNSIGNED,

@@ -29,6 +29,9 @@ typedef struct Config {
         size_t client_queue_bytes; /* replies/events queued to a slow client before it is cut */
         unsigned max_protocol_errors; /* malformed messages before a client is cut */
         unsigned max_sessions_per_client;  /* per control connection (client), see session_new() */
+        unsigned max_trust_anchors_per_session; /* CA certificates a session is given */
+        size_t max_trust_bytes_per_session;     /* and their bytes (the shared system store
+                                                 * counts for neither) */
         unsigned max_connections_per_uid;
         unsigned max_pending_handshakes_per_uid;
         unsigned handshake_timeout_ms;
