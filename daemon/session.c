@@ -165,6 +165,8 @@ static int policy_update(Session *s, const SessionOptions *o) {
 int session_configure(Session *s, const SessionOptions *o, char *error) {
         int r;
 
+        /* Even a Configure that fails half way may have changed the engine's context. */
+        s->generation++;
         if (o->has_compression && o->compression != 0) {
                 error_message_set(error, "compression is refused: only method 0 (none) is allowed "
                                      "(CRIME)");
