@@ -15,6 +15,10 @@
  *    does not without a CID
  *  - 1 000 spoofed ClientHellos and 1 000 garbage datagrams: memory and fds flat, still serving
  *  - bad DTLS options are parameter errors
+ *  - Configure on a server session with a live listener applies to the next client: after a
+ *    stray ClientHello and then Configure requiring client certificates, a client without one
+ *    (openssl s_client -dtls1_2; tlsd's client for DTLS 1.3) is refused, one with one accepted;
+ *    so is a client whose first flight was answered before Configure, with the cookie it got then
  *
  * Volumes are smaller under valgrind (a TLSD_TEST_WRAPPER naming it); TLSD_TEST_DTLS_MESSAGES,
  * TLSD_TEST_DTLS_PEERS, TLSD_TEST_DTLS_ROUNDS and TLSD_TEST_DTLS_SPOOF override them.
@@ -1740,6 +1744,338 @@ START_TEST(test_bad_options) {
 }
 END_TEST
 
+/* ==== 9. Configure on a server session with a live listener ==== */
+
+/* openssl s_client -dtls1_2 against 127.0.0.1:port, trusting the test CA, with the client
+ * certificate or without; line is waiting on its stdin (*ret_in, kept open), its output goes to
+ * log. */
+static pid_t openssl_client(unsigned port, bool with_cert, const char *line, const char *log,
+                            int *ret_in) {
+        char target[32];
+        int in[2];
+        pid_t pid;
+
+        snprintf(target, sizeof(target), "127.0.0.1:%u", port);
+        ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+        ck_assert_int_eq(write(in[1], line, strlen(line)), (ssize_t) strlen(line));
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                int out = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+                dup2(in[0], STDIN_FILENO);
+                dup2(out, STDOUT_FILENO);
+                dup2(out, STDERR_FILENO);
+                if (with_cert)
+                        execlp("openssl", "openssl", "s_client", "-dtls1_2", "-quiet", "-connect",
+                               target, "-CAfile", pki("ca.pem"), "-cert", pki("client.pem"),
+                               "-key", pki("client.key"), (char *) NULL);
+                else
+                        execlp("openssl", "openssl", "s_client", "-dtls1_2", "-quiet", "-connect",
+                               target, "-CAfile", pki("ca.pem"), (char *) NULL);
+                _exit(127);
+        }
+        close(in[0]);
+        *ret_in = in[1];
+        return pid;
+}
+
+/* The first size-1 bytes of a file, or "" (diagnostics). */
+static void read_log(const char *path, char *buf, size_t size) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, buf, size - 1) : -1;
+
+        buf[n > 0 ? n : 0] = 0;
+        if (fd >= 0)
+                close(fd);
+}
+
+/* Sends one stray ClientHello to the listener and waits for its stateless answer: the
+ * listener has a ClientHello in flight, as when a client's first flight came before Configure
+ * and its second never did. */
+static void stray_hello(unsigned port, const uint8_t *hello, size_t size) {
+        struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(port),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        int udp = udp_socket("127.0.0.1", 0);
+        struct pollfd p = { .fd = udp, .events = POLLIN };
+        uint8_t in[2048];
+        ssize_t n;
+
+        ck_assert_int_eq(sendto(udp, hello, size, 0, (struct sockaddr *) &to, sizeof(to)),
+                         (ssize_t) size);
+        ck_assert_msg(poll(&p, 1, (int) slack(5000)) == 1, "no answer to the stray ClientHello");
+        n = recv(udp, in, sizeof(in), 0);
+        ck_assert_msg(n > 0 && (is_handshake(in, (size_t) n, 3) || is_handshake(in, (size_t) n, 2)),
+                      "the stray ClientHello got no HelloVerifyRequest/HelloRetryRequest");
+        close(udp);
+}
+
+START_TEST(test_reconfigure_client_auth) {
+        const bool dtls12 = _i == 0;
+        tlsc_session_options o = {}, require = { .client_auth = TLSC_CLIENT_AUTH_REQUIRED };
+        uint8_t hello[1500], in[BUF_MAX];
+        size_t hello_size, ca_size;
+        char *ca = slurp(pki("ca.pem"), &ca_size);
+        World w;
+        Ev ev = {};
+        int r;
+
+        fprintf(stderr, "Configure requiring client certificates on a live %s listener\n",
+                dtls12 ? "DTLS 1.2 (openssl s_client)" : "DTLS 1.3 (tlsd client)");
+        world_start(&w, NULL, o, o);
+        /* Before: clients without a certificate are welcome. */
+        legit_echo(&w, "before Configure");
+        hello_size = dtls12 ? capture_openssl_hello(hello, sizeof(hello))
+                            : capture_client_hello(&w, hello, sizeof(hello));
+        stray_hello(w.port, hello, hello_size);
+
+        require.ca = ca;
+        require.ca_size = ca_size;
+        r = tlsc_session_configure(w.sc, w.ss, &require);
+        ck_assert_msg(r == 0, "Configure: %s: %s", tlsd_strerror(r),
+                      tlsc_last_error_message(w.sc));
+
+        if (dtls12) {
+                char log[300], out[4096] = "";
+                long deadline = now_ms() + slack(15000);
+                bool accepted = false, exited = false;
+                int status = 0, fd;
+                pid_t pid;
+
+                /* A client without a certificate: refused (handshake failure), never Accepted. */
+                snprintf(log, sizeof(log), "%s/s_client-nocert.log", w.d.dir);
+                pid = openssl_client(w.port, false, "no certificate\n", log, &fd);
+                while (!accepted && !exited && now_ms() < deadline) {
+                        exited = waitpid(pid, &status, WNOHANG) == pid;
+                        accepted = wait_event(w.sc, &w.srec, TLSC_EVENT_ACCEPTED, 0, 100, &ev);
+                }
+                if (!exited) {
+                        kill(pid, SIGTERM);
+                        waitpid(pid, &status, 0);
+                }
+                close(fd);
+                read_log(log, out, sizeof(out));
+                ck_assert_msg(!accepted,
+                              "DTLS 1.2: a client without a certificate was Accepted after "
+                              "Configure required one (peer subject '%s', verify result %d)",
+                              ev.info.peer_subject, ev.info.verify_result);
+                ck_assert_msg(exited && WIFEXITED(status) && WEXITSTATUS(status) != 0 &&
+                                      strstr(out, "alert handshake failure"),
+                              "openssl s_client without a certificate did not fail with "
+                              "handshake_failure: %s",
+                              out);
+                fprintf(stderr, "  without a certificate: refused (s_client exit %d)\n",
+                        WEXITSTATUS(status));
+
+                /* With one: accepted, verified, data arrives. */
+                snprintf(log, sizeof(log), "%s/s_client-cert.log", w.d.dir);
+                pid = openssl_client(w.port, true, "with a certificate\n", log, &fd);
+                ck_assert_msg(wait_event(w.sc, &w.srec, TLSC_EVENT_ACCEPTED, 0, slack(15000), &ev),
+                              "a client with a certificate was not accepted");
+                ck_assert_int_eq(recv_message(&w, ev.fd, in, sizeof(in), slack(5000)), 19);
+                ck_assert(memcmp(in, "with a certificate\n", 19) == 0);
+                close(ev.fd);
+                kill(pid, SIGTERM);
+                waitpid(pid, NULL, 0);
+                close(fd);
+        } else {
+                tlsc_session_options ident = {};
+                tlsc_connection_info info;
+                size_t cert_size, key_size;
+                char *cert, *key;
+                uint64_t conn;
+                bool accepted;
+                Link l;
+                int cfd;
+
+                /* A client without a certificate: the handshake fails, never Accepted. */
+                ck_assert_int_eq(tlsc_connection_create(w.cc, w.cs, AF_INET, &conn), 0);
+                cfd = tlsc_connect(w.cc, conn, "127.0.0.1", w.port, NULL, &info);
+                accepted = wait_event(w.sc, &w.srec, TLSC_EVENT_ACCEPTED, 0, slack(1000), &ev);
+                ck_assert_msg(!accepted,
+                              "DTLS 1.3: a client without a certificate was Accepted after "
+                              "Configure required one (%s, peer subject '%s', verify result %d)",
+                              ev.info.version, ev.info.peer_subject, ev.info.verify_result);
+                ck_assert_msg(cfd < 0 && info.alert == 116,
+                              "a client without a certificate was not refused with "
+                              "certificate_required: %s (%s)",
+                              tlsd_strerror(cfd), info.message);
+                fprintf(stderr, "  without a certificate: refused (%s: %s)\n", tlsd_strerror(cfd),
+                        info.message);
+                ck_assert_int_eq(tlsc_connection_destroy(w.cc, conn), 0);
+
+                /* With one: accepted, verified. */
+                cert = slurp(pki("client.pem"), &cert_size);
+                key = slurp(pki("client.key"), &key_size);
+                ident.cert = cert;
+                ident.cert_size = cert_size;
+                ident.key = key;
+                ident.key_size = key_size;
+                ck_assert_int_eq(tlsc_session_configure(w.cc, w.cs, &ident), 0);
+                free(cert);
+                free(key);
+                link_open(&w, w.port, &l);
+                ev = l.acc;
+                link_close(&l);
+        }
+        ck_assert_int_eq(ev.info.verify_result, TLSC_VERIFY_OK);
+        ck_assert_msg(strstr(ev.info.peer_subject, "tlsd-test-client"), "peer subject '%s'",
+                      ev.info.peer_subject);
+        fprintf(stderr, "  with a certificate: accepted, peer '%s'\n", ev.info.peer_subject);
+        free(ca);
+        world_stop(&w);
+}
+END_TEST
+
+/* A HelloVerifyRequest (DTLS 1.2), or a HelloRetryRequest: a ServerHello whose random is
+ * SHA-256("HelloRetryRequest") (RFC 8446 4.1.3). */
+static bool is_retry_request(const uint8_t *d, size_t n) {
+        static const uint8_t hrr[32] = {
+                0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c,
+                0x02, 0x1e, 0x65, 0xb8, 0x91, 0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb,
+                0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+        };
+
+        return is_handshake(d, n, 3) ||
+               (is_handshake(d, n, 2) && n >= 27 + 32 && memcmp(d + 27, hrr, 32) == 0);
+}
+
+/* A client whose first flight was answered before Configure and whose second comes after: a
+ * relay in this process passes its datagrams on and calls Configure (client certificates
+ * required) when the listener's stateless answer comes by, before the client has it. The
+ * client, without a certificate, must be refused, and the cookie it got under the old policy
+ * must still count: one stateless answer (plus one per retransmitted first flight), no second
+ * cookie exchange. */
+START_TEST(test_reconfigure_mid_exchange) {
+        const bool dtls12 = _i == 0;
+        tlsc_session_options o = {}, require = { .client_auth = TLSC_CLIENT_AUTH_REQUIRED };
+        struct sockaddr_in server = { .sin_family = AF_INET,
+                                      .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        struct sockaddr_in client = {};
+        socklen_t client_len = 0;
+        uint8_t first[1500], d[65536];
+        size_t first_size = 0, ca_size;
+        unsigned answers = 0, repeats = 0;
+        bool configured = false, accepted = false, refused = false;
+        char *ca = slurp(pki("ca.pem"), &ca_size);
+        int down = udp_socket("127.0.0.1", 0), up = udp_socket("127.0.0.1", 0), fd = -1;
+        int status = 0;
+        uint64_t conn = 0;
+        long deadline;
+        pid_t pid = -1;
+        char log[300], out[4096] = "";
+        World w;
+        Ev ev = {}, failed = {};
+
+        fprintf(stderr, "Configure between a %s client's first and second flight\n",
+                dtls12 ? "DTLS 1.2 (openssl s_client)" : "DTLS 1.3 (tlsd)");
+        world_start(&w, NULL, o, o);
+        server.sin_port = htons(w.port);
+        require.ca = ca;
+        require.ca_size = ca_size;
+        if (dtls12) {
+                snprintf(log, sizeof(log), "%s/s_client-mid.log", w.d.dir);
+                pid = openssl_client(local_port(down), false, "no certificate\n", log, &fd);
+        } else {
+                ck_assert_int_eq(tlsc_connection_create(w.cc, w.cs, AF_INET, &conn), 0);
+                ck_assert_int_eq(tlsc_connection_connect(w.cc, conn, "127.0.0.1", local_port(down),
+                                                         NULL),
+                                 0);
+        }
+        deadline = now_ms() + slack(15000);
+        while (!accepted && !refused && now_ms() < deadline) {
+                struct pollfd p[4] = {
+                        { .fd = down, .events = POLLIN },
+                        { .fd = up, .events = POLLIN },
+                        { .fd = tlsc_get_fd(w.sc), .events = POLLIN },
+                        { .fd = tlsc_get_fd(w.cc), .events = POLLIN },
+                };
+                struct sockaddr_in from;
+                socklen_t len = sizeof(from);
+                ssize_t n;
+
+                (void) poll(p, 4, 100);
+                while ((n = recvfrom(down, d, sizeof(d), 0, (struct sockaddr *) &from, &len)) > 0) {
+                        client = from;
+                        client_len = len;
+                        if (first_size == 0 && (size_t) n <= sizeof(first) && n > 13) {
+                                first_size = (size_t) n;
+                                memcpy(first, d, first_size);
+                        } else if ((size_t) n == first_size &&
+                                   memcmp(d + 13, first + 13, first_size - 13) == 0)
+                                repeats++; /* the first flight again: the answer was late */
+                        ck_assert_int_eq(sendto(up, d, (size_t) n, 0, (struct sockaddr *) &server,
+                                                sizeof(server)),
+                                         n);
+                        len = sizeof(from);
+                }
+                while ((n = recv(up, d, sizeof(d), 0)) > 0) {
+                        if (is_retry_request(d, (size_t) n)) {
+                                answers++;
+                                if (!configured) {
+                                        int r = tlsc_session_configure(w.sc, w.ss, &require);
+
+                                        ck_assert_msg(r == 0, "Configure: %s: %s",
+                                                      tlsd_strerror(r),
+                                                      tlsc_last_error_message(w.sc));
+                                        configured = true;
+                                }
+                        }
+                        ck_assert_int_gt(client_len, 0);
+                        ck_assert_int_eq(sendto(down, d, (size_t) n, 0,
+                                                (struct sockaddr *) &client, client_len),
+                                         n);
+                }
+                dispatch(w.sc);
+                dispatch(w.cc);
+                accepted = take_event(&w.srec, TLSC_EVENT_ACCEPTED, 0, &ev);
+                if (dtls12)
+                        refused = waitpid(pid, &status, WNOHANG) == pid;
+                else
+                        refused = take_event(&w.crec, TLSC_EVENT_HANDSHAKE_FAILED, conn,
+                                             &failed);
+        }
+        if (dtls12) {
+                if (!refused) {
+                        kill(pid, SIGTERM);
+                        waitpid(pid, &status, 0);
+                } else
+                        refused = WIFEXITED(status) && WEXITSTATUS(status) != 0;
+                close(fd);
+                read_log(log, out, sizeof(out));
+                fprintf(stderr, "  s_client: %s", out);
+        } else
+                ck_assert_int_eq(tlsc_connection_destroy(w.cc, conn), 0);
+        fprintf(stderr, "  %u stateless answers, %u repeated first flights; %s %s\n", answers,
+                repeats, accepted ? "accepted" : refused ? "refused" : "neither",
+                dtls12 ? "" : failed.info.message);
+        ck_assert(configured);
+        ck_assert_msg(!accepted,
+                      "a client without a certificate that started before Configure was "
+                      "Accepted after it required one (%s, peer subject '%s')",
+                      ev.info.version, ev.info.peer_subject);
+        ck_assert_msg(refused, "the client was neither accepted nor refused");
+        /* Refused for the certificate (DTLS 1.2: handshake_failure, 1.3:
+         * certificate_required), not for a bad cookie (illegal_parameter). */
+        if (dtls12)
+                ck_assert_msg(strstr(out, "alert handshake failure"),
+                              "refused, but not with handshake_failure: %s", out);
+        else
+                ck_assert_msg(failed.has_info && failed.info.alert == 116,
+                              "refused, but not with certificate_required: %s",
+                              failed.info.message);
+        ck_assert_msg(answers == 1 + repeats,
+                      "%u stateless answers for %u repeated first flights: the cookie given "
+                      "before Configure did not count after it",
+                      answers, repeats);
+        close(down);
+        close(up);
+        free(ca);
+        world_stop(&w);
+}
+END_TEST
+
 /* One case per test, so `CK_RUN_CASE=loss tests/test-dtls` runs just that one. */
 static void add(Suite *s, const char *name, const TTest *t, int loops) {
         TCase *tc = tcase_create(name);
@@ -1770,6 +2106,8 @@ int main(void) {
         add(s, "nocid", test_no_cid_does_not_survive, 0);
         add(s, "spoof", test_spoofed_hellos, 0);
         add(s, "options", test_bad_options, 0);
+        add(s, "reconfigure", test_reconfigure_client_auth, 2);
+        add(s, "reconfigure-mid", test_reconfigure_mid_exchange, 2);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
         failed = srunner_ntests_failed(sr);

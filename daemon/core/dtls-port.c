@@ -174,6 +174,7 @@ static int acceptor_new(DtlsPort *p) {
         r = engine_conn_new(s->engine, p->fd, &params, &p->acceptor);
         if (r < 0)
                 return r;
+        p->acceptor_generation = s->generation;
         r = engine_dtls_acceptor_arm(p->acceptor);
         if (r < 0)
                 p->acceptor = engine_conn_free(p->acceptor);
@@ -192,6 +193,13 @@ static void from_unknown_peer(DtlsPort *p, const uint8_t *d, size_t n,
                 p->n_unknown++;
                 return;
         }
+        /* wolfSSL copies the verify mode, versions and more from the context into each object
+         * it creates, and the acceptor took the session's ALPN list, MTU and CID setting: after
+         * a Configure it would let the next peer in under the old policy (no client certificate
+         * where one is now required). Its successor checks the cookies it sent all the same:
+         * they are bound to the port's secret, not to the object. */
+        if (p->acceptor && p->acceptor_generation != p->session->generation)
+                p->acceptor = engine_conn_free(p->acceptor);
         if (!p->acceptor && acceptor_new(p) < 0) {
                 p->n_refused++;
                 return;

@@ -5,7 +5,8 @@
  * address keeps its connection), else by source address; datagrams from unknown peers go to
  * the acceptor, one wolfSSL object that answers ClientHellos statelessly until a cookie proves
  * the peer's address. Only then does a peer get a Connection: spoofed ClientHellos cost no
- * memory. Garbage is dropped and counted.
+ * memory. Garbage is dropped and counted. wolfSSL copies policy into each object it creates,
+ * so the acceptor is rebuilt when the session is configured again.
  *
  * The port lives while its listener or any of its connections does: closing a listener stops
  * new peers, established ones keep the socket.
@@ -31,6 +32,7 @@ typedef struct DtlsPort {
         int fd;
         sd_event_source *io;
         EngineConn *acceptor;
+        uint64_t acceptor_generation; /* the session's, when the acceptor was built */
         uint8_t acceptor_cid[2];
         uint8_t cookie_secret[32];
         uint16_t next_cid;

@@ -165,6 +165,8 @@ static int validate(Session *s, const SessionOptions *o, char *error) {
         bool legacy = o->has_legacy ? o->legacy : s->legacy;
         int r;
 
+        /* Even a Configure that fails half way may have changed the engine's context. */
+        s->generation++;
         if (o->has_compression && o->compression != 0) {
                 error_message_set(error, "compression is refused: only method 0 (none) is allowed "
                                      "(CRIME)");

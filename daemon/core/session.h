@@ -87,6 +87,9 @@ typedef struct Session {
          * transport): part of the ticket cache's scope, so a ticket is only ever offered under
          * the same policy; a server binds the tickets it issues to it (and to the owner). */
         uint8_t policy[32];
+        /* Counts Configure calls: an object built from the session ahead of a handshake (a DTLS
+         * listener's acceptor) is rebuilt when it changed. */
+        uint64_t generation;
 
         bool dtls;
         unsigned dtls_timeout_initial_ms, dtls_timeout_max_ms, dtls_retries, mtu;
