@@ -165,8 +165,6 @@ static int validate(Session *s, const SessionOptions *o, char *error) {
         bool legacy = o->has_legacy ? o->legacy : s->legacy;
         int r;
 
-        /* Even a Configure that fails half way may have changed the engine's context. */
-        s->generation++;
         if (o->has_compression && o->compression != 0) {
                 error_message_set(error, "compression is refused: only method 0 (none) is allowed "
                                      "(CRIME)");
@@ -396,6 +394,9 @@ int session_configure(Session *s, const SessionOptions *o, char *error) {
                 return r;
         if (copy_option(o->alpn, &alpn) < 0 || copy_option(o->server_name, &server_name) < 0)
                 return -ENOMEM;
+        /* Objects that copied the old policy (the DTLS acceptor) are rebuilt; counted before
+         * apply, because even one that fails half way may have changed the engine's context. */
+        s->generation++;
         r = apply(s, o, &alpn, &server_name, error);
         if (r < 0) {
                 /* Part of the options is in force and the hash does not say which: make it
