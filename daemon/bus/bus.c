@@ -2,7 +2,8 @@
 /*
  * D-Bus plumbing: the bus connection on the daemon's sd-event loop, the name org.tlsd1, one Peer
  * per caller's unique name (tracked with sd_bus_track, so a vanished client's objects go), the
- * error table, the data streams held for OpenStream/Send/Receive, and org.tlsd1.Manager.
+ * error table, the data streams held for OpenStream/Send/Receive, org.tlsd1.Manager, and the
+ * table of the object types under it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "bus/bus.h"
+#include "bus/bus-object.h"
 #include "core/core-query.h"
 #include "error.h"
 #include "util/log.h"
@@ -39,10 +41,18 @@ struct BusStream {
         char *owner;         /* unique name the signals go to */
 };
 
+/* The objects under /org/tlsd1 besides the Manager, one per live core object of each kind. */
+static const BusObjectType *const object_types[] = {
+        &session_bus_object,
+        &connection_bus_object,
+        &listener_bus_object,
+};
+
 struct Bus {
         Core *core;
         sd_bus *bus;
         sd_bus_slot *manager_slot;
+        BusObject objects[ELEMENTSOF(object_types)];
         BusPeer *peers;
         BusStream *streams; /* dropped when the core releases their connection */
         /* The caller of the method call being dispatched, as last resolved for a visibility
@@ -62,89 +72,6 @@ Core *bus_core(Bus *b) {
 
 /* tlsd itself reading its objects (signals it emits): root's view. */
 static const Peer tlsd_itself = { .uid = 0 };
-
-const char *bus_path_suffix(const char *path, const char *prefix) {
-        size_t n = strlen(prefix);
-
-        if (!path || strncmp(path, prefix, n) != 0)
-                return NULL;
-        return path + n;
-}
-
-int bus_parse_id(const char *s, uint64_t *ret) {
-        char *end;
-        unsigned long long v;
-
-        if (!*s || *s < '0' || *s > '9')
-                return -EINVAL;
-        errno = 0;
-        v = strtoull(s, &end, 10);
-        if (errno || *end)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
-static int strv_push(char ***l, size_t *n, char *s) {
-        char **a;
-
-        if (!s)
-                return -ENOMEM;
-        a = reallocarray(*l, *n + 2, sizeof(char *));
-        if (!a) {
-                free(s);
-                return -ENOMEM;
-        }
-        a[(*n)++] = s;
-        a[*n] = NULL;
-        *l = a;
-        return 0;
-}
-
-static CoreObjectKind object_kind(const char *kind) {
-        return strcmp(kind, "session") == 0      ? CORE_OBJECT_SESSION
-               : strcmp(kind, "connection") == 0 ? CORE_OBJECT_CONNECTION
-                                                 : CORE_OBJECT_LISTENER;
-}
-
-typedef struct PathList {
-        const char *kind;
-        char **l;
-        size_t n;
-} PathList;
-
-static int path_list_add(uint64_t id, void *userdata) {
-        PathList *pl = userdata;
-
-        return strv_push(&pl->l, &pl->n, bus_object_path(pl->kind, id));
-}
-
-int bus_enumerate(Bus *b, const char *kind, char ***ret) {
-        PathList pl = { .kind = kind };
-        Peer buffer;
-        const Peer *caller = bus_caller(b, &buffer);
-        int r = 0;
-
-        /* another uid's objects are not even listed */
-        if (caller)
-                r = core_foreach_id(b->core, caller, object_kind(kind), path_list_add, &pl);
-        if (r < 0) {
-                for (size_t i = 0; i < pl.n; i++)
-                        free(pl.l[i]);
-                free(pl.l);
-                return r;
-        }
-        *ret = pl.l;
-        return 0;
-}
-
-char *bus_object_path(const char *kind, uint64_t id) {
-        char *p;
-
-        if (asprintf(&p, "/org/tlsd1/%s/%" PRIu64, kind, id) < 0)
-                return NULL;
-        return p;
-}
 
 int bus_error(sd_bus_error *error, int r, const char *message) {
         enum tlsd_error e = tlsd_error_from_errno(r);
@@ -548,20 +475,8 @@ static int method_whoami(sd_bus_message *m, void *userdata, sd_bus_error *error)
                                           (uint32_t) id.pid);
 }
 
-typedef struct PathReply {
-        const char *kind;
-        sd_bus_message *reply;
-} PathReply;
-
-static int path_reply_add(uint64_t id, void *userdata) {
-        PathReply *pr = userdata;
-        _cleanup_free_ char *path = bus_object_path(pr->kind, id);
-
-        return path ? sd_bus_message_append(pr->reply, "o", path) : -ENOMEM;
-}
-
 /* Visible objects: everything for root, one's own otherwise. */
-static int reply_object_list(sd_bus_message *m, Bus *b, Peer *caller, const char *kind) {
+static int reply_object_list(sd_bus_message *m, Bus *b, Peer *caller, const BusObjectType *type) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
@@ -569,8 +484,7 @@ static int reply_object_list(sd_bus_message *m, Bus *b, Peer *caller, const char
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "o");
         if (r >= 0)
-                r = core_foreach_id(b->core, caller, object_kind(kind), path_reply_add,
-                                    &(PathReply) { .kind = kind, .reply = reply });
+                r = bus_object_append_paths(b, type, caller, reply);
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         if (r < 0)
@@ -583,7 +497,7 @@ static int method_list_sessions(sd_bus_message *m, void *userdata, sd_bus_error 
 
         if (!p)
                 return -EACCES;
-        return reply_object_list(m, userdata, p, "session");
+        return reply_object_list(m, userdata, p, &session_bus_object);
 }
 
 static int method_list_connections(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -591,7 +505,7 @@ static int method_list_connections(sd_bus_message *m, void *userdata, sd_bus_err
 
         if (!p)
                 return -EACCES;
-        return reply_object_list(m, userdata, p, "connection");
+        return reply_object_list(m, userdata, p, &connection_bus_object);
 }
 
 /* The caller's uid's counters; root's: everyone's. */
@@ -745,12 +659,8 @@ int bus_new(Core *core, Bus **ret) {
                                      manager_vtable, b);
         if (r >= 0)
                 r = sd_bus_add_object_manager(b->bus, NULL, "/org/tlsd1");
-        if (r >= 0)
-                r = session_bus_register(b);
-        if (r >= 0)
-                r = connection_bus_register(b);
-        if (r >= 0)
-                r = listener_bus_register(b);
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(object_types); i++)
+                r = bus_object_register(b, object_types[i], &b->objects[i]);
         if (r < 0) {
                 bus_free(b);
                 return log_error_errno(r, "Cannot register D-Bus objects: %m");

@@ -6,8 +6,9 @@
  * die with it, events become signals sent to the owner only.
  *
  * Objects: /org/tlsd1 (org.tlsd1.Manager), /org/tlsd1/session/N, /org/tlsd1/connection/N,
- * /org/tlsd1/listener/N. Files: bus.c (connection, peers, errors, Manager), session-bus.c,
- * connection-bus.c, listener-bus.c.
+ * /org/tlsd1/listener/N. Files: bus.c (connection, peers, errors, Manager, the table of object
+ * types), bus-object.c (what the object types share), session-bus.c, connection-bus.c,
+ * listener-bus.c.
  */
 #pragma once
 
@@ -18,6 +19,7 @@
 
 typedef struct Bus Bus;
 typedef struct BusStream BusStream;
+typedef struct BusObjectType BusObjectType;
 
 int bus_new(Core *core, Bus **ret);
 Bus *bus_free(Bus *b);
@@ -49,13 +51,7 @@ int bus_stream_take_fd(BusStream *s);
 int bus_stream_fd(BusStream *s);
 void bus_stream_drop(Bus *b, uint64_t connection);
 
-char *bus_object_path(const char *kind, uint64_t id);
-/* path's part after prefix, or NULL. */
-const char *bus_path_suffix(const char *path, const char *prefix);
-int bus_parse_id(const char *s, uint64_t *ret);
 Core *bus_core(Bus *b);
-/* Object paths of every session/connection/listener, for introspection and `busctl tree`. */
-int bus_enumerate(Bus *b, const char *kind, char ***ret);
 /* The unique name of a D-Bus peer. */
 const char *bus_peer_name(Peer *p);
 int bus_send_signal(Bus *b, const char *destination, const char *path, const char *interface,
@@ -67,11 +63,13 @@ int bus_send_signal_chain(Bus *b, const char *destination, const char *path,
 int bus_stream_add(Bus *b, Peer *owner, uint64_t connection, int fd);
 void bus_stream_rearm(BusStream *s);
 
-int session_bus_register(Bus *b);
+/* The object types bus.c registers (bus-object.h), each defined beside its object. */
+extern const BusObjectType session_bus_object;
+extern const BusObjectType connection_bus_object;
+extern const BusObjectType listener_bus_object;
+
 /* Manager.CreateSession, built beside the Session object. */
 int session_bus_create(Bus *b, sd_bus_message *m, sd_bus_error *error);
-int connection_bus_register(Bus *b);
-int listener_bus_register(Bus *b);
 
 /* Emitted by bus.c's event sink; implemented beside their objects. */
 void connection_bus_emit(Bus *b, Peer *p, const CoreEvent *e);

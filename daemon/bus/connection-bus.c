@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "bus/bus.h"
+#include "bus/bus-object.h"
 #include "core/connection.h"
 #include "core/core-query.h"
 #include "error.h"
@@ -43,32 +44,8 @@ static const char *utf8(char *buf, size_t size, const char *s) {
 /* A converted copy in a buffer that lives until the end of the caller's block. */
 #define UTF8(s) utf8((char[UTF8_MAX]) {}, UTF8_MAX, (s))
 
-/* The connection at path if caller may use it. */
-static Connection *find_by_path(Bus *b, const Peer *caller, const char *path) {
-        const char *e = bus_path_suffix(path, "/org/tlsd1/connection/");
-        uint64_t id;
-
-        if (!caller || !e || bus_parse_id(e, &id) < 0)
-                return NULL;
-        return core_find_connection(bus_core(b), caller, id);
-}
-
-static Connection *caller_connection(sd_bus_message *m, Bus *b, sd_bus_error *error) {
-        Peer *p = bus_peer(b, m, error);
-        Connection *c;
-
-        if (!p)
-                return NULL;
-        c = find_by_path(b, p, sd_bus_message_get_path(m));
-        if (!c) {
-                bus_not_found(error, "connection");
-                return NULL;
-        }
-        return c;
-}
-
 #define CALLER_CONNECTION(c)                                                                       \
-        Connection *c = caller_connection(m, userdata, error);                                     \
+        Connection *c = bus_object_from_message(userdata, &connection_bus_object, m, error);       \
         if (!c)                                                                                    \
                 return -ENOENT
 
@@ -281,8 +258,7 @@ static int method_destroy(sd_bus_message *m, void *userdata, sd_bus_error *error
 
 static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Peer buffer;
-        Connection *c = find_by_path(userdata, bus_caller(userdata, &buffer), path);
+        Connection *c = bus_object_find(userdata, &connection_bus_object, path);
         ConnectionInfo i;
 
         if (!c)
@@ -388,34 +364,17 @@ static const sd_bus_vtable connection_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
-/* Every /org/tlsd1/connection/<number> answers, so that a call on one that does not exist, or is
- * another uid's, fails with org.tlsd1.Error.NotFound from the handler (which checks both) rather
- * than with UnknownObject. */
-static int find(sd_bus *bus, const char *path, const char *interface, void *userdata,
-                void **found, sd_bus_error *error) {
-        const char *e = bus_path_suffix(path, "/org/tlsd1/connection/");
-        uint64_t id;
-
-        if (!e || bus_parse_id(e, &id) < 0)
-                return 0;
-        *found = userdata;
-        return 1;
+static void *find_connection(Core *core, const Peer *caller, uint64_t id) {
+        return core_find_connection(core, caller, id);
 }
 
-static int enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes,
-                     sd_bus_error *error) {
-        return bus_enumerate(userdata, "connection", nodes);
-}
-
-int connection_bus_register(Bus *b) {
-        int r;
-
-        r = sd_bus_add_fallback_vtable(bus_sd(b), NULL, "/org/tlsd1/connection",
-                                       "org.tlsd1.Connection", connection_vtable, find, b);
-        if (r < 0)
-                return r;
-        return sd_bus_add_node_enumerator(bus_sd(b), NULL, "/org/tlsd1/connection", enumerate, b);
-}
+const BusObjectType connection_bus_object = {
+        .kind = "connection",
+        .interface = "org.tlsd1.Connection",
+        .vtable = connection_vtable,
+        .core_kind = CORE_OBJECT_CONNECTION,
+        .find = find_connection,
+};
 
 /* What an event may change: the properties marked EMITS_INVALIDATION. */
 static const char *const changing_properties[] = {

@@ -5,36 +5,22 @@
 #include <string.h>
 
 #include "bus/bus.h"
+#include "bus/bus-object.h"
 #include "core/core-query.h"
 #include "core/listener.h"
 
-/* The listener at path if caller may use it. */
-static Listener *find_by_path(Bus *b, const Peer *caller, const char *path) {
-        const char *e = bus_path_suffix(path, "/org/tlsd1/listener/");
-        uint64_t id;
-
-        if (!caller || !e || bus_parse_id(e, &id) < 0)
-                return NULL;
-        return core_find_listener(bus_core(b), caller, id);
-}
-
 static int method_close(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        Peer *p = bus_peer(userdata, m, error);
-        Listener *l;
+        Listener *l = bus_object_from_message(userdata, &listener_bus_object, m, error);
 
-        if (!p)
-                return -EACCES;
-        l = find_by_path(userdata, p, sd_bus_message_get_path(m));
         if (!l)
-                return bus_not_found(error, "listener");
+                return -ENOENT;
         listener_free(l);
         return sd_bus_reply_method_return(m, NULL);
 }
 
 static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Peer buffer;
-        Listener *l = find_by_path(userdata, bus_caller(userdata, &buffer), path);
+        Listener *l = bus_object_find(userdata, &listener_bus_object, path);
 
         if (!l)
                 return bus_not_found(error, "listener");
@@ -68,31 +54,14 @@ static const sd_bus_vtable listener_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
-/* Every /org/tlsd1/listener/<number> answers, so that a call on one that does not exist, or is
- * another uid's, fails with org.tlsd1.Error.NotFound from the handler (which checks both) rather
- * than with UnknownObject. */
-static int find(sd_bus *bus, const char *path, const char *interface, void *userdata,
-                void **found, sd_bus_error *error) {
-        const char *e = bus_path_suffix(path, "/org/tlsd1/listener/");
-        uint64_t id;
-
-        if (!e || bus_parse_id(e, &id) < 0)
-                return 0;
-        *found = userdata;
-        return 1;
+static void *find_listener(Core *core, const Peer *caller, uint64_t id) {
+        return core_find_listener(core, caller, id);
 }
 
-static int enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes,
-                     sd_bus_error *error) {
-        return bus_enumerate(userdata, "listener", nodes);
-}
-
-int listener_bus_register(Bus *b) {
-        int r;
-
-        r = sd_bus_add_fallback_vtable(bus_sd(b), NULL, "/org/tlsd1/listener", "org.tlsd1.Listener",
-                                       listener_vtable, find, b);
-        if (r < 0)
-                return r;
-        return sd_bus_add_node_enumerator(bus_sd(b), NULL, "/org/tlsd1/listener", enumerate, b);
-}
+const BusObjectType listener_bus_object = {
+        .kind = "listener",
+        .interface = "org.tlsd1.Listener",
+        .vtable = listener_vtable,
+        .core_kind = CORE_OBJECT_LISTENER,
+        .find = find_listener,
+};

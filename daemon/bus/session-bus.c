@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bus/bus.h"
+#include "bus/bus-object.h"
 #include "core/connection.h"
 #include "util/error-message.h"
 #include "core/core-query.h"
@@ -157,33 +158,6 @@ static int read_options(sd_bus_message *m, SessionOptions *o, int *persistent,
         return sd_bus_message_exit_container(m);
 }
 
-/* The session at path if caller may use it. */
-static Session *find_by_path(Bus *b, const Peer *caller, const char *path) {
-        const char *e = bus_path_suffix(path, "/org/tlsd1/session/");
-        uint64_t id;
-
-        if (!caller || !e || bus_parse_id(e, &id) < 0)
-                return NULL;
-        return core_find_session(bus_core(b), caller, id);
-}
-
-/* The session at m's path if the caller may use it. */
-static Session *caller_session(sd_bus_message *m, Bus *b, Peer **ret_peer, sd_bus_error *error) {
-        Peer *p = bus_peer(b, m, error);
-        Session *s;
-
-        if (!p)
-                return NULL;
-        s = find_by_path(b, p, sd_bus_message_get_path(m));
-        if (!s) {
-                bus_not_found(error, "session");
-                return NULL;
-        }
-        if (ret_peer)
-                *ret_peer = p;
-        return s;
-}
-
 int session_bus_create(Bus *b, sd_bus_message *m, sd_bus_error *error) {
         char message[ERROR_MESSAGE_MAX] = "";
         _cleanup_free_ char *path = NULL;
@@ -223,7 +197,7 @@ int session_bus_create(Bus *b, sd_bus_message *m, sd_bus_error *error) {
 
 static int method_configure(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         char message[ERROR_MESSAGE_MAX] = "";
-        Session *s = caller_session(m, userdata, NULL, error);
+        Session *s = bus_object_from_message(userdata, &session_bus_object, m, error);
         SessionOptions o;
         int r;
 
@@ -239,7 +213,7 @@ static int method_configure(sd_bus_message *m, void *userdata, sd_bus_error *err
 }
 
 static int method_destroy(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        Session *s = caller_session(m, userdata, NULL, error);
+        Session *s = bus_object_from_message(userdata, &session_bus_object, m, error);
 
         if (!s)
                 return -ENOENT;
@@ -250,7 +224,7 @@ static int method_destroy(sd_bus_message *m, void *userdata, sd_bus_error *error
 static int method_create_connection(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         char message[ERROR_MESSAGE_MAX] = "";
         _cleanup_free_ char *path = NULL;
-        Session *s = caller_session(m, userdata, NULL, error);
+        Session *s = bus_object_from_message(userdata, &session_bus_object, m, error);
         Connection *c;
         uint32_t family;
         int r;
@@ -272,7 +246,7 @@ static int method_create_connection(sd_bus_message *m, void *userdata, sd_bus_er
 static int method_listen(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         char message[ERROR_MESSAGE_MAX] = "";
         _cleanup_free_ char *path = NULL;
-        Session *s = caller_session(m, userdata, NULL, error);
+        Session *s = bus_object_from_message(userdata, &session_bus_object, m, error);
         ListenerOptions o = {};
         const char *address;
         Listener *l;
@@ -299,7 +273,7 @@ static int method_listen(sd_bus_message *m, void *userdata, sd_bus_error *error)
 static int method_adopt(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         char message[ERROR_MESSAGE_MAX] = "";
         _cleanup_free_ char *path = NULL;
-        Session *s = caller_session(m, userdata, NULL, error);
+        Session *s = bus_object_from_message(userdata, &session_bus_object, m, error);
         const char *host, *sni;
         Connection *c;
         int fd, r;
@@ -326,8 +300,7 @@ static int method_adopt(sd_bus_message *m, void *userdata, sd_bus_error *error) 
 
 static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Peer buffer;
-        Session *s = find_by_path(userdata, bus_caller(userdata, &buffer), path);
+        Session *s = bus_object_find(userdata, &session_bus_object, path);
 
         if (!s)
                 return bus_not_found(error, "session");
@@ -369,31 +342,14 @@ static const sd_bus_vtable session_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
-/* Every /org/tlsd1/session/<number> answers, so that a call on one that does not exist, or is
- * another uid's, fails with org.tlsd1.Error.NotFound from the handler (which checks both) rather
- * than with UnknownObject. */
-static int find(sd_bus *bus, const char *path, const char *interface, void *userdata,
-                void **found, sd_bus_error *error) {
-        const char *e = bus_path_suffix(path, "/org/tlsd1/session/");
-        uint64_t id;
-
-        if (!e || bus_parse_id(e, &id) < 0)
-                return 0;
-        *found = userdata; /* handlers resolve the object themselves, with the caller */
-        return 1;
+static void *find_session(Core *core, const Peer *caller, uint64_t id) {
+        return core_find_session(core, caller, id);
 }
 
-static int enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes,
-                     sd_bus_error *error) {
-        return bus_enumerate(userdata, "session", nodes);
-}
-
-int session_bus_register(Bus *b) {
-        int r;
-
-        r = sd_bus_add_fallback_vtable(bus_sd(b), NULL, "/org/tlsd1/session", "org.tlsd1.Session",
-                                       session_vtable, find, b);
-        if (r < 0)
-                return r;
-        return sd_bus_add_node_enumerator(bus_sd(b), NULL, "/org/tlsd1/session", enumerate, b);
-}
+const BusObjectType session_bus_object = {
+        .kind = "session",
+        .interface = "org.tlsd1.Session",
+        .vtable = session_vtable,
+        .core_kind = CORE_OBJECT_SESSION,
+        .find = find_session,
+};
