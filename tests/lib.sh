@@ -1,5 +1,14 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Shared helpers for the shell tests. Sourced; expects $top_builddir (set by make check).
+#
+# Results: pass/fail/skip print one line each; finish exits 1 if anything failed, 77 (automake's
+# SKIP) if something could not be checked (a skip, or no check at all), else 0. A script that
+# cannot run at all calls skip REASON and finish. scripts/test lists every SKIP line and fails
+# on one that tests/allowed-skips does not name.
+#
+# The daemon: start_tlsd runs it under $TLSD_TEST_WRAPPER when set (check-valgrind sets it to
+# valgrind: a memory error or leak makes tlsd exit non-zero, which stop_tlsd fails on). Waits
+# scale with $test_slow (1, or 20 under valgrind): use $(waits N) for a wait of N seconds.
 set -u
 
 : "${top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
@@ -43,8 +52,23 @@ wait_for_socket() {
 finish() {
   echo "$n_pass passed, $n_fail failed, $n_skip skipped"
   [ "$n_fail" -eq 0 ] || exit 1
+  if [ "$n_pass" -eq 0 ] && [ "$n_skip" -eq 0 ]; then
+    echo "SKIP: $(basename "$0"): no check ran"
+    exit 77
+  fi
+  # Part of the test did not run: not a pass (the SKIP lines above say what and why).
+  [ "$n_skip" -eq 0 ] || exit 77
   exit 0
 }
+
+# The valgrind factor: waits on the daemon are this many times longer under it (~50x slower; the
+# waits are generous already).
+case ${TLSD_TEST_WRAPPER:-} in
+*valgrind*) test_slow=20 ;;
+*) test_slow=1 ;;
+esac
+# waits SECONDS: SECONDS scaled by $test_slow (an integer).
+waits() { echo $(($1 * test_slow)); }
 
 # free_port: prints a TCP port on 127.0.0.1 that nothing listens on right now.
 free_port() {
@@ -71,20 +95,29 @@ start_tlsd() {
   # persistent state (tickets) in the test's directory, never /var/lib/tlsd
   DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent/tlsd-test \
   DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/tlsd-test \
+  # shellcheck disable=SC2086 # the wrapper is a command line: words
   STATE_DIRECTORY="${TLSD_STATE_DIR:-$dir/state}" \
-    "$TLSD" --runtime-dir="$dir/run" --log-level=debug "$@" >"$dir/tlsd.log" 2>&1 &
+    ${TLSD_TEST_WRAPPER:-} "$TLSD" --runtime-dir="$dir/run" --log-level=debug "$@" \
+    >"$dir/tlsd.log" 2>&1 &
   TLSD_PID=$!
   TLSD_SOCKET="$dir/run/tlsd.sock"
+  TLSD_LOG="$dir/tlsd.log"
   export TLSD_SOCKET TLSD_PID
-  if ! wait_for_socket "$TLSD_SOCKET"; then
+  if ! wait_for_socket "$TLSD_SOCKET" "$(waits 10)"; then
     fail "tlsd did not start: $(cat "$dir/tlsd.log")"
     return 1
   fi
 }
 
+# stop_tlsd: SIGTERM, and the exit status must be 0: not a crash, and under valgrind no memory
+# error and no leak (its --error-exitcode); the report is shown from the log.
 stop_tlsd() {
   local rc
   kill -TERM "$TLSD_PID" 2>/dev/null
   wait "$TLSD_PID" && rc=0 || rc=$?
-  [ "$rc" -eq 0 ] || fail "tlsd exited with $rc"
+  if [ "$rc" -ne 0 ]; then
+    fail "tlsd exited with $rc: $(grep -E '^==[0-9]+== ' "$TLSD_LOG" 2>/dev/null | head -n 60)"
+  elif [ -n "${TLSD_TEST_WRAPPER:-}" ]; then
+    pass "tlsd under ${TLSD_TEST_WRAPPER%% *} exited 0 (no memory error, no leak)"
+  fi
 }

@@ -438,10 +438,6 @@ START_TEST(test_unprivileged_daemon) {
         struct stat st;
         long ms;
 
-        if (geteuid() != 0) {
-                /* Already unprivileged: the other tests run it that way. */
-                return;
-        }
         daemon_init(&d);
         d.uid = 65534; /* nobody */
         d.use_xdg = true; /* no --runtime-dir: derived from $XDG_RUNTIME_DIR */
@@ -769,13 +765,14 @@ START_TEST(test_second_daemon_and_stale_socket) {
 }
 END_TEST
 
-static Suite *daemon_suite(void) {
+static Suite *daemon_suite(Skipped *skipped) {
         Suite *s = suite_create("daemon");
         TCase *tc = tcase_create("integration");
 
         tcase_set_timeout(tc, getenv("TLSD_TEST_WRAPPER") ? 600 : 60);
         tcase_add_test(tc, test_start_stop_and_identity);
-        tcase_add_test(tc, test_unprivileged_daemon);
+        harness_add_root_test(tc, test_unprivileged_daemon, "test_unprivileged_daemon",
+                              "runs tlsd as uid 65534 with only XDG_RUNTIME_DIR", skipped);
         tcase_add_test(tc, test_malformed_over_socket);
         tcase_add_test(tc, test_protocol_error_limit);
         tcase_add_test(tc, test_async_api);
@@ -789,11 +786,8 @@ static Suite *daemon_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(daemon_suite());
-        int failed;
+        Skipped skipped = {};
+        SRunner *sr = srunner_create(daemon_suite(&skipped));
 
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return harness_run(sr, &skipped);
 }
