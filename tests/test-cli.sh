@@ -12,7 +12,9 @@ expect_output "help lists --config" "--config=FILE"
 expect_output "help lists --runtime-dir" "--runtime-dir=DIR"
 expect_output "help lists --log-level" "--log-level=LEVEL"
 expect_exit 0 "tlsd --version" -- "$TLSD" --version
-expect_output "version names wolfSSL" "^tlsd [0-9.]+$|wolfSSL 5\.[0-9]+\.[0-9]+"
+expect_output "version names tlsd's version" "^tlsd [0-9]+\.[0-9]+\.[0-9]+$"
+expect_output "version names the protocol and wolfSSL's version" \
+  "^protocol [0-9]+, wolfSSL 5\.[0-9]+\.[0-9]+ "
 expect_exit 2 "unknown option is a usage error" -- "$TLSD" --frobnicate
 expect_output "usage error points at --help" "Try 'tlsd --help'"
 expect_exit 2 "bad --log-level" -- "$TLSD" --log-level=loud

@@ -133,7 +133,7 @@ fi
 address="unix:path=$tmp/bus.sock"
 DBUS_SYSTEM_BUS_ADDRESS=$address
 export DBUS_SYSTEM_BUS_ADDRESS
-bc() { timeout 10 busctl --system "$@"; }
+bc() { timeout "$(waits 10)" busctl --system "$@"; }
 
 # ---- peers: openssl s_server -rev answers each line reversed ----
 
@@ -190,7 +190,7 @@ start_tlsd "$tmp/tlsd" --config="$tmp/tlsd.conf" || finish
 # sockets: how many sockets tlsd holds (control socket and bus at rest; a held data stream more)
 sockets() { find "/proc/$TLSD_PID/fd" -lname 'socket:*' 2>/dev/null | wc -l; }
 sockets_at_rest=$(sockets)
-for _ in $(seq 1 100); do
+for _ in $(tries 100); do
   bc call org.tlsd1 /org/tlsd1 org.tlsd1.Manager Ping ay 0 >/dev/null 2>&1 && break
   sleep 0.05
 done
@@ -215,7 +215,7 @@ expect_exit 0 "busctl: Session.CreateConnection" -- \
 C=$(path)
 expect_exit 0 "busctl: Connection.Connect localhost:$port_a" -- \
   bc call org.tlsd1 "$C" org.tlsd1.Connection Connect sus localhost "$port_a" ""
-for _ in $(seq 1 100); do
+for _ in $(tries 100); do
   case $(bc get-property org.tlsd1 "$C" org.tlsd1.Connection State 2>&1) in
   's "connecting"' | 's "handshake"') sleep 0.05 ;;
   *) break ;;
@@ -231,7 +231,7 @@ fi
 expect_exit 0 "busctl: Connection.Send" -- \
   bc call org.tlsd1 "$C" org.tlsd1.Connection Send ay 6 104 101 108 108 111 10
 expect_output "busctl: Send wrote 6 bytes" '^u 6$'
-for _ in $(seq 1 100); do
+for _ in $(tries 100); do
   out=$(bc call org.tlsd1 "$C" org.tlsd1.Connection Receive u 100 2>&1)
   [ "$out" != "ayb 0 false" ] && break
   sleep 0.05
@@ -276,14 +276,14 @@ exec 4>"$tmp/s_client.in"
 printf 'from s_client\n' >&4
 # the accepted connection appears in ListConnections; its data waits behind Receive
 A=""
-for _ in $(seq 1 100); do
+for _ in $(tries 100); do
   A=$(bc call org.tlsd1 /org/tlsd1 org.tlsd1.Manager ListConnections 2>/dev/null | awk '{print $3}' | tr -d '"')
   [ -n "$A" ] && break
   sleep 0.05
 done
 if [ -n "$A" ]; then
   pass "openssl s_client to the persistent listener: ListConnections shows $A"
-  for _ in $(seq 1 100); do
+  for _ in $(tries 100); do
     out=$(bc call org.tlsd1 "$A" org.tlsd1.Connection Receive u 100 2>&1)
     [ "$out" != "ayb 0 false" ] && break
     sleep 0.05
@@ -292,7 +292,7 @@ if [ -n "$A" ]; then
     '^ayb 14 102 114 111 109 32 115 95 99 108 105 101 110 116 10 false$'
   expect_exit 0 "busctl: Send on the accepted connection" -- \
     bc call org.tlsd1 "$A" org.tlsd1.Connection Send ay 5 116 108 115 100 10
-  for _ in $(seq 1 100); do
+  for _ in $(tries 100); do
     grep -q '^tlsd$' "$tmp/s_client.out" && break
     sleep 0.05
   done
@@ -310,7 +310,7 @@ exec 4>&- # s_client: end of input, it sends close_notify and exits
 wait "$s_client_pid" 2>/dev/null
 if [ -n "$A" ]; then
   # close_notify is a half-close: tlsd's side sees the end, the connection waits for ours
-  for _ in $(seq 1 100); do
+  for _ in $(tries 100); do
     out=$(bc call org.tlsd1 "$A" org.tlsd1.Connection Receive u 100 2>&1)
     [ "$out" != "ayb 0 false" ] && break
     sleep 0.05
@@ -318,7 +318,7 @@ if [ -n "$A" ]; then
   expect_output "busctl: after the client's close_notify Receive reports eof" '^ayb 0 true$'
   expect_exit 0 "busctl: Disconnect the accepted connection" -- \
     bc call org.tlsd1 "$A" org.tlsd1.Connection Disconnect
-  for _ in $(seq 1 40); do
+  for _ in $(tries 40); do
     out=$(bc call org.tlsd1 /org/tlsd1 org.tlsd1.Manager ListConnections 2>&1)
     [ "$out" = "ao 0" ] && break
     sleep 0.05
@@ -391,13 +391,14 @@ count_client() {
   fi
 }
 
-timeout 60 "$PY" "$CLIENT" suite --address="$address" --pki="$PKI" --rev1="$port_1" \
+timeout "$(waits 60)" "$PY" "$CLIENT" suite --address="$address" --pki="$PKI" \
+  --log="$tmp/tlsd/tlsd.log" --rev1="$port_1" \
   --rev2="$port_2" --rev3="$port_3" --selfsigned="$port_self" --wronghost="$port_wrong" \
   >"$tmp/suite.out" 2>&1 && rc=0 || rc=$?
 count_client "$tmp/suite.out" "$rc" "dbus-client.py suite"
 leftover=$(sed -n 's/^leftover //p' "$tmp/suite.out")
 if [ -n "$leftover" ]; then
-  for _ in $(seq 1 60); do
+  for _ in $(tries 60); do
     out=$(bc call org.tlsd1 /org/tlsd1 org.tlsd1.Manager ListSessions 2>&1)
     gone=1
     for s in $leftover; do
@@ -415,13 +416,13 @@ fi
 
 # ---- c2. DTLS over D-Bus ----
 
-timeout 90 "$PY" "$CLIENT" dtls --address="$address" --pki="$PKI" >"$tmp/dtls.out" 2>&1 &&
+timeout "$(waits 90)" "$PY" "$CLIENT" dtls --address="$address" --pki="$PKI" >"$tmp/dtls.out" 2>&1 &&
   rc=0 || rc=$?
 count_client "$tmp/dtls.out" "$rc" "dbus-client.py dtls"
 
 # ---- c3. session tickets over D-Bus (uid $uid_b: the other uid) ----
 
-timeout 120 "$PY" "$CLIENT" tickets --address="$address" --pki="$PKI" --tls13="$port_t13" \
+timeout "$(waits 120)" "$PY" "$CLIENT" tickets --address="$address" --pki="$PKI" --tls13="$port_t13" \
   --other-uid="$uid_b" --other-gid="$tlsd_gid" >"$tmp/tickets.out" 2>&1 && rc=0 || rc=$?
 count_client "$tmp/tickets.out" "$rc" "dbus-client.py tickets"
 
@@ -431,7 +432,7 @@ mkfifo "$tmp/owner.in"
 as_a "$PY" "$CLIENT" owner --address="$address" <"$tmp/owner.in" >"$tmp/owner.out" 2>&1 &
 owner_pid=$!
 exec 3>"$tmp/owner.in" # A holds its objects until this closes
-for _ in $(seq 1 200); do
+for _ in $(tries 200); do
   grep -q '^ready$' "$tmp/owner.out" && break
   kill -0 "$owner_pid" 2>/dev/null || break
   sleep 0.05
@@ -444,24 +445,24 @@ if [ -n "$S_A" ] && [ -n "$C_A" ]; then
   *"\"$S_A\""*) pass "root sees uid $uid_a's session $S_A in ListSessions" ;;
   *) fail "root does not see uid $uid_a's session $S_A: $out" ;;
   esac
-  as_b timeout 30 "$PY" "$CLIENT" intruder --address="$address" --session="$S_A" \
+  as_b timeout "$(waits 30)" "$PY" "$CLIENT" intruder --address="$address" --session="$S_A" \
     --connection="$C_A" >"$tmp/intruder.out" 2>&1 && rc=0 || rc=$?
   count_client "$tmp/intruder.out" "$rc" "dbus-client.py intruder (uid $uid_b)"
-  as_nobody timeout 30 "$PY" "$CLIENT" outsider --address="$address" --session="$S_A" \
+  as_nobody timeout "$(waits 30)" "$PY" "$CLIENT" outsider --address="$address" --session="$S_A" \
     --connection="$C_A" >"$tmp/outsider.out" 2>&1 && rc=0 || rc=$?
   count_client "$tmp/outsider.out" "$rc" "dbus-client.py outsider (uid 65534)"
   expect_exit 1 "busctl as uid 65534: Manager.Ping refused" -- \
-    as_nobody timeout 10 busctl --system call org.tlsd1 /org/tlsd1 org.tlsd1.Manager Ping ay 0
+    as_nobody timeout "$(waits 10)" busctl --system call org.tlsd1 /org/tlsd1 org.tlsd1.Manager Ping ay 0
   expect_output "busctl as uid 65534: the bus says Access denied" 'Access denied'
   expect_exit 0 "busctl as uid $uid_b (group tlsd): Manager.Ping allowed" -- \
-    as_b timeout 10 busctl --system call org.tlsd1 /org/tlsd1 org.tlsd1.Manager Ping ay 0
+    as_b timeout "$(waits 10)" busctl --system call org.tlsd1 /org/tlsd1 org.tlsd1.Manager Ping ay 0
 fi
 exec 3>&- # A's stdin ends: it exits, and its objects must go with its bus connection
 wait "$owner_pid" && rc=0 || rc=$?
 owner_pid=""
 count_client "$tmp/owner.out" "$rc" "dbus-client.py owner (uid $uid_a)"
 if [ -n "$S_A" ]; then
-  for _ in $(seq 1 60); do
+  for _ in $(tries 60); do
     out=$(bc call org.tlsd1 /org/tlsd1 org.tlsd1.Manager ListSessions 2>&1)
     case $out in *"\"$S_A\""*) ;; *) break ;; esac
     sleep 0.05
@@ -476,7 +477,7 @@ fi
 
 # ---- the end ----
 
-for _ in $(seq 1 40); do
+for _ in $(tries 40); do
   [ "$(sockets)" -eq "$sockets_at_rest" ] && break
   sleep 0.05
 done
