@@ -35,6 +35,8 @@ import time
 import xml.etree.ElementTree as ET
 
 failures = 0
+# Waits are this many times longer with tlsd under valgrind (~50x slower; they are generous).
+SLOW = 20 if "valgrind" in os.environ.get("TLSD_TEST_WRAPPER", "") else 1
 
 
 def report(ok, what, detail=""):
@@ -149,11 +151,12 @@ class Signals:
 
 
 def pump(predicate, timeout):
-    """Runs the GLib main loop until predicate() holds or timeout seconds passed."""
+    """Runs the GLib main loop until predicate() holds or timeout seconds (scaled by SLOW)
+    passed."""
     from gi.repository import GLib
 
     ctx = GLib.MainContext.default()
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * SLOW
     tick = GLib.timeout_add(20, lambda: True)  # wakes the loop up to look at the clock
     try:
         while not predicate():
@@ -200,7 +203,7 @@ def options(**kw):
 def read_until(fd_or_sock, want, timeout=10):
     """Reads from a socket/pipe until `want` arrived or EOF/timeout; returns what was read."""
     got = b""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * SLOW
     fd = fd_or_sock if isinstance(fd_or_sock, int) else fd_or_sock.fileno()
     while want not in got:
         left = deadline - time.monotonic()
@@ -499,7 +502,7 @@ def receive_message(conn, timeout=10, max_size=4096):
     """One Receive that returned something (a message, or eof), polling until timeout."""
     import dbus
 
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * SLOW
     while True:
         data, eof = conn.Receive(dbus.UInt32(max_size), byte_arrays=True)
         if len(data) or eof or time.monotonic() >= deadline:
@@ -587,8 +590,10 @@ def dtls(a):
     report(n == 5 and receive_message(conn) == (b"reply", False),
            "DTLS Send on the accepted connection, Receive on the client")
     # a message larger than Receive's max stays queued, whole
+    sig.forget(c, "DataReady")
     sconn.Send(B(b"x" * 100))
-    pump(lambda: False, 0.2)
+    report(sig.wait(c, "DataReady") is not None, "DTLS: DataReady on the client for the 100-byte "
+           "message", sig.got)
     expect_error("DTLS Receive with max below the next message's size",
                  lambda: conn.Receive(U(10), byte_arrays=True), INVALID)
     data, eof = receive_message(conn, max_size=100)
@@ -684,8 +689,8 @@ def dtls(a):
     report(n1 == 3, "Timeout: the first flight and 2 retransmissions reached the port "
            "(%u datagrams)" % n1)
     # 100 ms, then 200 ms twice (the maximum): the third expiry reports
-    report(0.45 <= t1 - t0 < 5, "Timeout: after the schedule, 100 + 200 + 200 ms (%.3f s)" %
-           (t1 - t0))
+    report(to is not None and 0.45 <= t1 - t0,
+           "Timeout: not before the schedule, 100 + 200 + 200 ms, ran (%.3f s)" % (t1 - t0))
     report(prop(bus, c4, CONN, "State") == "handshake",
            "after Timeout the connection waits (State=handshake), nothing dropped")
     pump(lambda: False, 0.5)
@@ -699,7 +704,7 @@ def dtls(a):
     to = sig.wait(c4, "Timeout", 10)
     t1 = time.monotonic()
     n2 = drain_udp(mute)
-    report(to is not None and int(to[3][0]) == 2 and 0.45 <= t1 - t0 < 5 and n2 == 3,
+    report(to is not None and int(to[3][0]) == 2 and 0.45 <= t1 - t0 and n2 == 3,
            "after Retry: the flight again, 2 retransmissions, the Timeout signal again (retries "
            "%s after %.3f s, %u datagrams)" % (to[3][0] if to else "-", t1 - t0, n2), sig.got)
     conn4.Destroy()
@@ -756,9 +761,9 @@ def echo_line(sig, conn, path, line, timeout=10):
 
     conn.Send(dbus.ByteArray(line))
     data = b""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * SLOW
     while b"\n" not in data and time.monotonic() < deadline:
-        if sig.wait(path, "DataReady", max(0.1, deadline - time.monotonic())) is None:
+        if sig.wait(path, "DataReady", max(0.1, (deadline - time.monotonic()) / SLOW)) is None:
             break
         sig.forget(path, "DataReady")
         chunk, eof = conn.Receive(dbus.UInt32(4096), byte_arrays=True)
@@ -772,7 +777,7 @@ def wait_ticket(conn, timeout=5):
     """GetTicket, retried while it says NotFound (the ticket may trail the data a little)."""
     import dbus
 
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * SLOW
     while True:
         try:
             return int(conn.GetTicket())
@@ -836,7 +841,7 @@ def tickets(a):
             ["setpriv", "--reuid=%d" % a.other_uid, "--regid=%d" % a.other_uid,
              "--groups=%d" % a.other_gid, sys.executable, os.path.abspath(__file__),
              "ticket-intruder", "--address=" + a.address, "--tls13=%d" % a.tls13,
-             "--ticket=%d" % t2], capture_output=True, text=True, timeout=60)
+             "--ticket=%d" % t2], capture_output=True, text=True, timeout=60 * SLOW)
         sys.stdout.write(out.stdout)
         sys.stdout.flush()
         report(out.returncode == 0, "tickets: ticket-intruder as uid %d" % a.other_uid,

@@ -73,7 +73,9 @@ waits() { echo $(($1 * test_slow)); }
 # tries N: 1 to N scaled by $test_slow, for polling loops: for _ in $(tries 100); do ...
 tries() { seq 1 $(($1 * test_slow)); }
 
-# free_port: prints a TCP port on 127.0.0.1 that nothing listens on right now.
+# free_port: prints a TCP port on 127.0.0.1 that nothing listens on right now, and may listen on
+# by the time it is used: prefer port 0 with the port read back (tlsctl listen and openssl
+# s_server print it) or a socket held bound.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
@@ -99,6 +101,8 @@ wait_for_line() {
 # for). exited PID: the opposite, for wait_until.
 alive() { [ -r "/proc/$1/stat" ] && ! sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | grep -q '^Z'; }
 exited() { ! alive "$1"; }
+# line_or_exit FILE ERE PID: FILE has a line matching ERE, or process PID ended (for wait_until).
+line_or_exit() { grep -qaE -- "$2" "$1" 2>/dev/null || exited "$3"; }
 
 # wait_for_port PORT [SECONDS]: until something accepts TCP connections on 127.0.0.1:PORT.
 wait_for_port() {

@@ -137,19 +137,21 @@ bc() { timeout "$(waits 10)" busctl --system "$@"; }
 
 # ---- peers: openssl s_server -rev answers each line reversed ----
 
-ports=$("$PY" -c '
-import socket
-socks = [socket.socket() for _ in range(7)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))')
-# ossl CERT-NAME: a -rev server on the next port of $ports, which lands in $port
+# ossl CERT-NAME [KEY-NAME [ARGS...]]: a -rev server on port 0, whose port lands in $port.
 ossl() {
-  port=${ports%% *}
-  ports=${ports#* }
-  openssl s_server -accept "127.0.0.1:$port" -rev -quiet -cert "$PKI/$1.pem" \
-    -key "$PKI/${2:-$1}.key" >"$tmp/s_server-$port.log" 2>&1 </dev/null &
+  local cert=$1 key=${2:-$1}
+  shift
+  [ $# -eq 0 ] || shift
+  n_ossl=$((${n_ossl:-0} + 1))
+  openssl s_server -accept 127.0.0.1:0 -rev "$@" -cert "$PKI/$cert.pem" -key "$PKI/$key.key" \
+    >"$tmp/s_server-$n_ossl.log" 2>&1 </dev/null &
   peer_pids="$peer_pids $!"
+  if wait_for_line "$tmp/s_server-$n_ossl.log" '^ACCEPT 127\.0\.0\.1:[0-9]+$' 15; then
+    port=$(sed -n 's/^ACCEPT 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/s_server-$n_ossl.log")
+  else
+    fail "openssl s_server $cert did not start: $(cat "$tmp/s_server-$n_ossl.log")"
+    port=1
+  fi
 }
 ossl server-ecdsa-chain server-ecdsa; port_a=$port
 ossl server-ecdsa-chain server-ecdsa; port_1=$port
@@ -158,30 +160,7 @@ ossl server-ecdsa-chain server-ecdsa; port_3=$port
 ossl server-selfsigned; port_self=$port
 ossl server-wronghost; port_wrong=$port
 # TLS 1.3 only, two tickets per handshake: resumption over D-Bus
-port_t13=${ports%% *}
-ports=${ports#* }
-openssl s_server -accept "127.0.0.1:$port_t13" -rev -quiet -tls1_3 -num_tickets 2 \
-  -cert "$PKI/server-ecdsa-chain.pem" -key "$PKI/server-ecdsa.key" \
-  >"$tmp/s_server-$port_t13.log" 2>&1 </dev/null &
-peer_pids="$peer_pids $!"
-# all at once, from one python start (lib.sh's wait_for_port starts one per try)
-late=$("$PY" -c '
-import socket, sys, time
-deadline = time.monotonic() + 10
-todo = [int(p) for p in sys.argv[1:]]
-while todo and time.monotonic() < deadline:
-    for p in list(todo):
-        s = socket.socket()
-        if s.connect_ex(("127.0.0.1", p)) == 0:
-            todo.remove(p)
-        s.close()
-    if todo:
-        time.sleep(0.05)
-print(" ".join(str(p) for p in todo))' "$port_a" "$port_1" "$port_2" "$port_3" "$port_self" \
-  "$port_wrong" "$port_t13")
-for p in $late; do
-  fail "openssl s_server did not start on port $p: $(cat "$tmp/s_server-$p.log")"
-done
+ossl server-ecdsa-chain server-ecdsa -tls1_3 -num_tickets 2; port_t13=$port
 
 # ---- tlsd ----
 

@@ -176,9 +176,6 @@ listener_stop() {
   wait "$lpid" 2>/dev/null
 }
 
-# line_or_exit FILE ERE PID: FILE has a line matching ERE, or process PID ended.
-line_or_exit() { grep -qaE -- "$2" "$1" || exited "$3"; }
-
 # echoed NAME LINE... -- COMMAND...: COMMAND (a client of the listener) with its input on fd 8;
 # each LINE is written, and once all came back (or after 10 s) its input ends. Output in
 # $tmp/NAME.out and $out, exit status in $rc.
