@@ -168,10 +168,12 @@ static int run_file(const char *path, bool required) {
         return r;
 }
 
-/* A file, or the regular files directly in a directory. Returns the number run, -1 on error. */
+/* A file, or the regular files directly in a directory. Returns the number run, -1 if one
+ * failed. */
 static int run_path(const char *path, bool required) {
         struct dirent **names;
         int n, count = 0;
+        bool failed = false;
 
         n = scandir(path, &names, NULL, alphasort);
         if (n < 0)
@@ -182,12 +184,16 @@ static int run_path(const char *path, bool required) {
                 if (names[i]->d_name[0] != '.' &&
                     (names[i]->d_type == DT_REG || names[i]->d_type == DT_UNKNOWN)) {
                         snprintf(p, sizeof(p), "%s/%s", path, names[i]->d_name);
-                        count = count < 0 || run_file(p, required) < 0 ? -1 : count + 1;
+                        /* every file, so that each failing one is named */
+                        if (run_file(p, required) < 0)
+                                failed = true;
+                        else
+                                count++;
                 }
                 free(names[i]);
         }
         free(names);
-        return count;
+        return failed ? -1 : count;
 }
 
 static int write_seed(const char *dir, const char *name, const void *data, size_t size) {
