@@ -81,8 +81,8 @@ srv() {
 
 # wait_listening SECONDS: until every listener printed its port.
 wait_listening() {
-  local i name todo
-  for i in $(tries $(($1 * 20))); do
+  local name todo
+  for _ in $(tries $(($1 * 20))); do
     todo=""
     for name in $all_srv; do
       if [ -s "$tmp/$name.port" ]; then
