@@ -73,9 +73,9 @@ waits() { echo $(($1 * test_slow)); }
 # tries N: 1 to N scaled by $test_slow, for polling loops: for _ in $(tries 100); do ...
 tries() { seq 1 $(($1 * test_slow)); }
 
-# free_port: prints a TCP port on 127.0.0.1 that nothing listens on right now, and may listen on
-# by the time it is used: prefer port 0 with the port read back (tlsctl listen and openssl
-# s_server print it) or a socket held bound.
+# free_port: prints a TCP port on 127.0.0.1 that nothing listens on right now (something else
+# may, by the time it is used): prefer port 0 with the port read back (tlsctl listen and openssl
+# s_server print it), or a socket held bound.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
