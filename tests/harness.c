@@ -1,4 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The integration-test harness: the real tlsd started on a private runtime directory (under
+ * $TLSD_TEST_WRAPPER, e.g. valgrind, when set), ready once its sd_notify READY=1 arrives, stopped
+ * with SIGTERM and judged by its exit status; and the runner's verdict, where a root-only case
+ * that could not run makes the program a SKIP, not a pass.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -233,4 +239,38 @@ void daemon_cleanup(Daemon *d) {
                 if (system(cmd) != 0)
                         fprintf(stderr, "harness: could not remove %s\n", d->dir);
         }
+}
+
+void harness_add_root_test(TCase *tc, const TTest *t, const char *name, const char *why,
+                           Skipped *s) {
+        size_t n = strlen(s->text);
+
+        if (geteuid() == 0) {
+                tcase_add_test(tc, t);
+                return;
+        }
+        snprintf(s->text + n, sizeof(s->text) - n, "SKIP: %s: needs root (%s)\n", name, why);
+}
+
+int harness_run(SRunner *sr, const Skipped *s) {
+        int failed, run;
+
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        run = srunner_ntests_run(sr);
+        srunner_free(sr);
+        if (failed > 0)
+                return EXIT_FAILURE;
+        if (run == 0) {
+                /* e.g. CK_RUN_CASE naming no case */
+                printf("SKIP: no test ran\n");
+                fflush(stdout);
+                return 77;
+        }
+        if (s && s->text[0]) {
+                fputs(s->text, stdout);
+                fflush(stdout);
+                return 77;
+        }
+        return EXIT_SUCCESS;
 }

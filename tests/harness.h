@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <check.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -33,3 +34,16 @@ void daemon_cleanup(Daemon *d);
 /* Writes contents to path. */
 void write_file(const char *path, const char *contents);
 long now_ms(void);
+
+/* Test cases that could not run. A program with one exits 77 (automake's SKIP), naming each in a
+ * "SKIP: " line: a test that did not run is not a pass. */
+typedef struct Skipped {
+        char text[2048];
+} Skipped;
+
+/* Adds t to tc when we are root; else records "name: needs root (why)" in s. */
+void harness_add_root_test(TCase *tc, const TTest *t, const char *name, const char *why,
+                           Skipped *s);
+/* Runs sr and frees it: EXIT_FAILURE if a test failed, else 77 if s records a skip or no test
+ * ran, else EXIT_SUCCESS. */
+int harness_run(SRunner *sr, const Skipped *s);

@@ -37,16 +37,10 @@ for tool in dbus-daemon busctl setpriv openssl; do
     finish
   fi
 done
+# scripts/setup installs python3-dbus, and python3-gi that drives its main loop
 if ! "$PY" -c 'import dbus, dbus.mainloop.glib; from gi.repository import GLib' 2>/dev/null; then
-  # scripts/setup lists python3-dbus; python3-gi drives its main loop
-  if command -v apt-get >/dev/null 2>&1; then
-    DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q python3-dbus python3-gi \
-      >/dev/null 2>&1
-  fi
-  if ! "$PY" -c 'import dbus, dbus.mainloop.glib; from gi.repository import GLib' 2>/dev/null; then
-    skip "D-Bus: $PY cannot import dbus and gi (install python3-dbus python3-gi)"
-    finish
-  fi
+  skip "D-Bus: $PY cannot import dbus and gi (install python3-dbus python3-gi: scripts/setup)"
+  finish
 fi
 if ! sh "$top_srcdir/certs/gen-test-pki.sh" "$PKI"; then
   fail "cannot generate the test PKI in $PKI"
@@ -142,23 +136,25 @@ fi
 address="unix:path=$tmp/bus.sock"
 DBUS_SYSTEM_BUS_ADDRESS=$address
 export DBUS_SYSTEM_BUS_ADDRESS
-bc() { timeout 10 busctl --system "$@"; }
+bc() { timeout "$(waits 10)" busctl --system "$@"; }
 
 # ---- peers: openssl s_server -rev answers each line reversed ----
 
-ports=$("$PY" -c '
-import socket
-socks = [socket.socket() for _ in range(7)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))')
-# ossl CERT-NAME: a -rev server on the next port of $ports, which lands in $port
+# ossl CERT-NAME [KEY-NAME [ARGS...]]: a -rev server on port 0, whose port lands in $port.
 ossl() {
-  port=${ports%% *}
-  ports=${ports#* }
-  openssl s_server -accept "127.0.0.1:$port" -rev -quiet -cert "$PKI/$1.pem" \
-    -key "$PKI/${2:-$1}.key" >"$tmp/s_server-$port.log" 2>&1 </dev/null &
+  local cert=$1 key=${2:-$1}
+  shift
+  [ $# -eq 0 ] || shift
+  n_ossl=$((${n_ossl:-0} + 1))
+  openssl s_server -accept 127.0.0.1:0 -rev "$@" -cert "$PKI/$cert.pem" -key "$PKI/$key.key" \
+    >"$tmp/s_server-$n_ossl.log" 2>&1 </dev/null &
   peer_pids="$peer_pids $!"
+  if wait_for_line "$tmp/s_server-$n_ossl.log" '^ACCEPT 127\.0\.0\.1:[0-9]+$' 15; then
+    port=$(sed -n 's/^ACCEPT 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/s_server-$n_ossl.log")
+  else
+    fail "openssl s_server $cert did not start: $(cat "$tmp/s_server-$n_ossl.log")"
+    port=1
+  fi
 }
 ossl server-ecdsa-chain server-ecdsa; port_a=$port
 ossl server-ecdsa-chain server-ecdsa; port_1=$port
@@ -167,30 +163,7 @@ ossl server-ecdsa-chain server-ecdsa; port_3=$port
 ossl server-selfsigned; port_self=$port
 ossl server-wronghost; port_wrong=$port
 # TLS 1.3 only, two tickets per handshake: resumption over D-Bus
-port_t13=${ports%% *}
-ports=${ports#* }
-openssl s_server -accept "127.0.0.1:$port_t13" -rev -quiet -tls1_3 -num_tickets 2 \
-  -cert "$PKI/server-ecdsa-chain.pem" -key "$PKI/server-ecdsa.key" \
-  >"$tmp/s_server-$port_t13.log" 2>&1 </dev/null &
-peer_pids="$peer_pids $!"
-# all at once, from one python start (lib.sh's wait_for_port starts one per try)
-late=$("$PY" -c '
-import socket, sys, time
-deadline = time.monotonic() + 10
-todo = [int(p) for p in sys.argv[1:]]
-while todo and time.monotonic() < deadline:
-    for p in list(todo):
-        s = socket.socket()
-        if s.connect_ex(("127.0.0.1", p)) == 0:
-            todo.remove(p)
-        s.close()
-    if todo:
-        time.sleep(0.05)
-print(" ".join(str(p) for p in todo))' "$port_a" "$port_1" "$port_2" "$port_3" "$port_self" \
-  "$port_wrong" "$port_t13")
-for p in $late; do
-  fail "openssl s_server did not start on port $p: $(cat "$tmp/s_server-$p.log")"
-done
+ossl server-ecdsa-chain server-ecdsa -tls1_3 -num_tickets 2; port_t13=$port
 
 # ---- tlsd ----
 
@@ -198,11 +171,13 @@ printf '[DBus]\nAddress=%s\n' "$address" >"$tmp/tlsd.conf"
 start_tlsd "$tmp/tlsd" --config="$tmp/tlsd.conf" || finish
 # sockets: how many sockets tlsd holds (control socket and bus at rest; a held data stream more)
 sockets() { find "/proc/$TLSD_PID/fd" -lname 'socket:*' 2>/dev/null | wc -l; }
-sockets_at_rest=$(sockets)
-for _ in $(seq 1 100); do
+for _ in $(tries 100); do
   bc call org.tlsd1 /org/tlsd1 org.tlsd1.Manager Ping ay 0 >/dev/null 2>&1 && break
   sleep 0.05
 done
+# counted once tlsd is on the bus (the control socket comes first: under valgrind the bus
+# connection was not there yet when counted before)
+sockets_at_rest=$(sockets)
 expect_exit 0 "tlsd owns org.tlsd1 on the private bus" -- \
   bc call org.tlsd1 /org/tlsd1 org.tlsd1.Manager GetVersion
 expect_output "Manager.GetVersion over busctl" '^sus "[^"]+" [0-9]+ "wolfSSL '
@@ -224,7 +199,7 @@ expect_exit 0 "busctl: Session.CreateConnection" -- \
 C=$(path)
 expect_exit 0 "busctl: Connection.Connect localhost:$port_a" -- \
   bc call org.tlsd1 "$C" org.tlsd1.Connection Connect sus localhost "$port_a" ""
-for _ in $(seq 1 100); do
+for _ in $(tries 100); do
   case $(bc get-property org.tlsd1 "$C" org.tlsd1.Connection State 2>&1) in
   's "connecting"' | 's "handshake"') sleep 0.05 ;;
   *) break ;;
@@ -240,7 +215,7 @@ fi
 expect_exit 0 "busctl: Connection.Send" -- \
   bc call org.tlsd1 "$C" org.tlsd1.Connection Send ay 6 104 101 108 108 111 10
 expect_output "busctl: Send wrote 6 bytes" '^u 6$'
-for _ in $(seq 1 100); do
+for _ in $(tries 100); do
   out=$(bc call org.tlsd1 "$C" org.tlsd1.Connection Receive u 100 2>&1)
   [ "$out" != "ayb 0 false" ] && break
   sleep 0.05
@@ -285,14 +260,14 @@ exec 4>"$tmp/s_client.in"
 printf 'from s_client\n' >&4
 # the accepted connection appears in ListConnections; its data waits behind Receive
 A=""
-for _ in $(seq 1 100); do
+for _ in $(tries 100); do
   A=$(bc call org.tlsd1 /org/tlsd1 org.tlsd1.Manager ListConnections 2>/dev/null | awk '{print $3}' | tr -d '"')
   [ -n "$A" ] && break
   sleep 0.05
 done
 if [ -n "$A" ]; then
   pass "openssl s_client to the persistent listener: ListConnections shows $A"
-  for _ in $(seq 1 100); do
+  for _ in $(tries 100); do
     out=$(bc call org.tlsd1 "$A" org.tlsd1.Connection Receive u 100 2>&1)
     [ "$out" != "ayb 0 false" ] && break
     sleep 0.05
@@ -301,7 +276,7 @@ if [ -n "$A" ]; then
     '^ayb 14 102 114 111 109 32 115 95 99 108 105 101 110 116 10 false$'
   expect_exit 0 "busctl: Send on the accepted connection" -- \
     bc call org.tlsd1 "$A" org.tlsd1.Connection Send ay 5 116 108 115 100 10
-  for _ in $(seq 1 100); do
+  for _ in $(tries 100); do
     grep -q '^tlsd$' "$tmp/s_client.out" && break
     sleep 0.05
   done
@@ -319,7 +294,7 @@ exec 4>&- # s_client: end of input, it sends close_notify and exits
 wait "$s_client_pid" 2>/dev/null
 if [ -n "$A" ]; then
   # close_notify is a half-close: tlsd's side sees the end, the connection waits for ours
-  for _ in $(seq 1 100); do
+  for _ in $(tries 100); do
     out=$(bc call org.tlsd1 "$A" org.tlsd1.Connection Receive u 100 2>&1)
     [ "$out" != "ayb 0 false" ] && break
     sleep 0.05
@@ -327,7 +302,7 @@ if [ -n "$A" ]; then
   expect_output "busctl: after the client's close_notify Receive reports eof" '^ayb 0 true$'
   expect_exit 0 "busctl: Disconnect the accepted connection" -- \
     bc call org.tlsd1 "$A" org.tlsd1.Connection Disconnect
-  for _ in $(seq 1 40); do
+  for _ in $(tries 40); do
     out=$(bc call org.tlsd1 /org/tlsd1 org.tlsd1.Manager ListConnections 2>&1)
     [ "$out" = "ao 0" ] && break
     sleep 0.05
@@ -400,13 +375,14 @@ count_client() {
   fi
 }
 
-timeout 60 "$PY" "$CLIENT" suite --address="$address" --pki="$PKI" --rev1="$port_1" \
+timeout "$(waits 60)" "$PY" "$CLIENT" suite --address="$address" --pki="$PKI" \
+  --log="$tmp/tlsd/tlsd.log" --rev1="$port_1" \
   --rev2="$port_2" --rev3="$port_3" --selfsigned="$port_self" --wronghost="$port_wrong" \
   >"$tmp/suite.out" 2>&1 && rc=0 || rc=$?
 count_client "$tmp/suite.out" "$rc" "dbus-client.py suite"
 leftover=$(sed -n 's/^leftover //p' "$tmp/suite.out")
 if [ -n "$leftover" ]; then
-  for _ in $(seq 1 60); do
+  for _ in $(tries 60); do
     out=$(bc call org.tlsd1 /org/tlsd1 org.tlsd1.Manager ListSessions 2>&1)
     gone=1
     for s in $leftover; do
@@ -424,13 +400,13 @@ fi
 
 # ---- c2. DTLS over D-Bus ----
 
-timeout 90 "$PY" "$CLIENT" dtls --address="$address" --pki="$PKI" >"$tmp/dtls.out" 2>&1 &&
+timeout "$(waits 90)" "$PY" "$CLIENT" dtls --address="$address" --pki="$PKI" >"$tmp/dtls.out" 2>&1 &&
   rc=0 || rc=$?
 count_client "$tmp/dtls.out" "$rc" "dbus-client.py dtls"
 
 # ---- c3. session tickets over D-Bus (uid $uid_b: the other uid) ----
 
-timeout 120 "$PY" "$CLIENT" tickets --address="$address" --pki="$PKI" --tls13="$port_t13" \
+timeout "$(waits 120)" "$PY" "$CLIENT" tickets --address="$address" --pki="$PKI" --tls13="$port_t13" \
   --other-uid="$uid_b" --other-gid="$tlsd_gid" >"$tmp/tickets.out" 2>&1 && rc=0 || rc=$?
 count_client "$tmp/tickets.out" "$rc" "dbus-client.py tickets"
 
@@ -483,7 +459,7 @@ mkfifo "$tmp/owner.in"
 as_a "$PY" "$CLIENT" owner --address="$address" <"$tmp/owner.in" >"$tmp/owner.out" 2>&1 &
 owner_pid=$!
 exec 3>"$tmp/owner.in" # A holds its objects until this closes
-for _ in $(seq 1 200); do
+for _ in $(tries 200); do
   grep -q '^ready$' "$tmp/owner.out" && break
   kill -0 "$owner_pid" 2>/dev/null || break
   sleep 0.05
@@ -496,24 +472,24 @@ if [ -n "$S_A" ] && [ -n "$C_A" ]; then
   *"\"$S_A\""*) pass "root sees uid $uid_a's session $S_A in ListSessions" ;;
   *) fail "root does not see uid $uid_a's session $S_A: $out" ;;
   esac
-  as_b timeout 30 "$PY" "$CLIENT" intruder --address="$address" --session="$S_A" \
+  as_b timeout "$(waits 30)" "$PY" "$CLIENT" intruder --address="$address" --session="$S_A" \
     --connection="$C_A" >"$tmp/intruder.out" 2>&1 && rc=0 || rc=$?
   count_client "$tmp/intruder.out" "$rc" "dbus-client.py intruder (uid $uid_b)"
-  as_nobody timeout 30 "$PY" "$CLIENT" outsider --address="$address" --session="$S_A" \
+  as_nobody timeout "$(waits 30)" "$PY" "$CLIENT" outsider --address="$address" --session="$S_A" \
     --connection="$C_A" >"$tmp/outsider.out" 2>&1 && rc=0 || rc=$?
   count_client "$tmp/outsider.out" "$rc" "dbus-client.py outsider (uid 65534)"
   expect_exit 1 "busctl as uid 65534: Manager.Ping refused" -- \
-    as_nobody timeout 10 busctl --system call org.tlsd1 /org/tlsd1 org.tlsd1.Manager Ping ay 0
+    as_nobody timeout "$(waits 10)" busctl --system call org.tlsd1 /org/tlsd1 org.tlsd1.Manager Ping ay 0
   expect_output "busctl as uid 65534: the bus says Access denied" 'Access denied'
   expect_exit 0 "busctl as uid $uid_b (group tlsd): Manager.Ping allowed" -- \
-    as_b timeout 10 busctl --system call org.tlsd1 /org/tlsd1 org.tlsd1.Manager Ping ay 0
+    as_b timeout "$(waits 10)" busctl --system call org.tlsd1 /org/tlsd1 org.tlsd1.Manager Ping ay 0
 fi
 exec 3>&- # A's stdin ends: it exits, and its objects must go with its bus connection
 wait "$owner_pid" && rc=0 || rc=$?
 owner_pid=""
 count_client "$tmp/owner.out" "$rc" "dbus-client.py owner (uid $uid_a)"
 if [ -n "$S_A" ]; then
-  for _ in $(seq 1 60); do
+  for _ in $(tries 60); do
     out=$(bc call org.tlsd1 /org/tlsd1 org.tlsd1.Manager ListSessions 2>&1)
     case $out in *"\"$S_A\""*) ;; *) break ;; esac
     sleep 0.05
@@ -528,7 +504,7 @@ fi
 
 # ---- the end ----
 
-for _ in $(seq 1 40); do
+for _ in $(tries 40); do
   [ "$(sockets)" -eq "$sockets_at_rest" ] && break
   sleep 0.05
 done

@@ -38,64 +38,55 @@ trap 'exit 130' INT TERM HUP
 
 # ---- peers ----
 
-# free_ports N: N distinct TCP ports on 127.0.0.1 that nothing listens on right now. One python
-# start for all of them (lib.sh's free_port starts one per port, and that is slow here).
-free_ports() {
-  python3 -c '
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
-}
+# Every peer listens on a port of its own choosing (port 0) and says which: no port is picked
+# here, let go and hoped to be free still when the peer binds it. gnutls-serv cannot: see gnut.
 
-# wait_for_ports SECONDS PORT...: until each port accepts TCP connections on 127.0.0.1; prints
-# the ports that did not within SECONDS.
-wait_for_ports() {
-  python3 -c '
-import socket, sys, time
-deadline = time.monotonic() + float(sys.argv[1])
-todo = [int(p) for p in sys.argv[2:]]
-while todo and time.monotonic() < deadline:
-    for p in list(todo):
-        s = socket.socket()
-        if s.connect_ex(("127.0.0.1", p)) == 0:
-            todo.remove(p)
-        s.close()
-    if todo:
-        time.sleep(0.05)
-print(" ".join(str(p) for p in todo))' "$@"
-}
-
-ports=$(free_ports 24)
-# next_port: takes the next port of $ports into $port.
-next_port() {
-  port=${ports%% *}
-  ports=${ports#* }
-}
-
-# ossl NAME ARGS...: openssl s_server -rev on a free port, whose number lands in $port_NAME.
+# ossl NAME ARGS...: openssl s_server -rev on port 0; peers_ready puts its port in $port_NAME.
 ossl() {
   local name="$1"
   shift
-  next_port
-  openssl s_server -accept "127.0.0.1:$port" -rev -quiet "$@" >"$tmp/$name.log" 2>&1 </dev/null &
+  openssl s_server -accept 127.0.0.1:0 -rev "$@" >"$tmp/$name.log" 2>&1 </dev/null &
   peer_pids="$peer_pids $!"
-  eval "port_$name=$port"
   all_peers="$all_peers $name"
 }
 
-# gnut NAME ARGS...: gnutls-serv --echo on a free port (it listens on all addresses; we only
-# connect to 127.0.0.1).
-gnut() {
-  local name="$1"
-  shift
-  next_port
-  gnutls-serv --echo -p "$port" "$@" >"$tmp/$name.log" 2>&1 </dev/null &
-  peer_pids="$peer_pids $!"
-  eval "port_$name=$port"
-  all_peers="$all_peers $name"
+# peers_ready: waits for each openssl peer's "ACCEPT 127.0.0.1:PORT" line, sets $port_NAME.
+peers_ready() {
+  local name p
+  for name in $all_peers; do
+    if wait_for_line "$tmp/$name.log" '^ACCEPT 127\.0\.0\.1:[0-9]+$' 15; then
+      p=$(sed -n 's/^ACCEPT 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/$name.log")
+      eval "port_$name=$p"
+    else
+      fail "peer $name did not start: $(cat "$tmp/$name.log")"
+      eval "port_$name=1"
+    fi
+  done
 }
+
+# gnut NAME ARGS...: gnutls-serv --echo (on all addresses; we only connect to 127.0.0.1). It takes
+# no port 0 and does not say which port it got, so the port is picked here, and if someone took
+# it in between, again.
+gnut() {
+  local name="$1" pid port
+  shift
+  for _ in 1 2 3; do
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    gnutls-serv --echo -p "$port" "$@" >"$tmp/$name.log" 2>&1 </dev/null &
+    pid=$!
+    wait_until 15 gnut_up "$tmp/$name.log" "$port" "$pid"
+    if grep -q "IPv4 .* port $port\.\.\.done" "$tmp/$name.log"; then
+      peer_pids="$peer_pids $pid"
+      eval "port_$name=$port"
+      return 0
+    fi
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  fail "peer $name (gnutls-serv) did not start: $(cat "$tmp/$name.log")"
+  eval "port_$name=1"
+}
+gnut_up() { grep -q "IPv4 .* port $2\.\.\.done" "$1" || exited "$3"; }
 
 all_peers=""
 psk_hex=$(tr -d '\n' <"$PKI/psk.txt")
@@ -131,19 +122,7 @@ if command -v gnutls-serv >/dev/null 2>&1; then
 fi
 
 start_tlsd "$tmp/tlsd" || finish
-
-all_ports=""
-for name in $all_peers; do
-  eval "all_ports=\"\$all_ports \$port_$name\""
-done
-# shellcheck disable=SC2086
-late=$(wait_for_ports 15 $all_ports)
-for name in $all_peers; do
-  eval "p=\$port_$name"
-  case " $late " in
-  *" $p "*) fail "peer $name did not start on port $p: $(cat "$tmp/$name.log")" ;;
-  esac
-done
+peers_ready
 
 # ---- helpers ----
 
@@ -188,13 +167,8 @@ refused() {
 # log_mark / log_since ERE: whether tlsd logged a line matching ERE since the mark (waits up
 # to 2 s, as the daemon may still be handling the end of a connection).
 log_mark() { log_lines=$(wc -l <"$tmp/tlsd/tlsd.log"); }
-log_since() {
-  for _ in $(seq 1 40); do
-    tail -n "+$((log_lines + 1))" "$tmp/tlsd/tlsd.log" | grep -qE -- "$1" && return 0
-    sleep 0.05
-  done
-  return 1
-}
+log_has() { tail -n "+$((log_lines + 1))" "$tmp/tlsd/tlsd.log" | grep -qE -- "$1"; }
+log_since() { wait_until 2 log_has "$1"; }
 
 ca="--ca=$PKI/ca.pem"
 
@@ -226,7 +200,8 @@ ok "openssl 1.2-only server: default policy falls back to TLS 1.2 with an ECDHE 
   "$(reversed "default policy 1.2")" "^connected: TLSv1\.2 TLS_ECDHE_RSA_WITH_(AES_(128|256)_GCM|CHACHA20_POLY1305)_SHA"
 # A version the server does not speak fails the handshake instead of silently downgrading.
 conn "wrong version" "$ca" --tls1.2 "localhost:$port_t13ecdsa"
-refused "client --tls1.2 against a TLS 1.3-only server fails the handshake" "Handshake failed"
+refused "client --tls1.2 against a TLS 1.3-only server: the server's alert 70 protocol_version" \
+  "Handshake failed: received alert 70 \(protocol_version\)"
 
 # ---- 2. gnutls-serv ----
 if $have_gnutls; then
@@ -238,7 +213,8 @@ if $have_gnutls; then
   ok "gnutls-serv TLS 1.3 (RSA) with ChaCha20-Poly1305" "gnutls 1.3 rsa chacha" \
     "^connected: TLSv1\.3 TLS_CHACHA20_POLY1305_SHA256, "
   conn "gnutls pinned 1.3" "$ca" --tls1.3 "localhost:$port_g12"
-  refused "client --tls1.3 against gnutls-serv pinned to TLS 1.2 fails the handshake" "Handshake failed"
+  refused "client --tls1.3 against gnutls-serv pinned to TLS 1.2: tlsd's alert 70 protocol_version" \
+    "Handshake failed: sent alert 70 \(protocol_version\)"
 else
   skip "gnutls-serv is not installed"
 fi
@@ -283,8 +259,8 @@ mtls13_rejected() {
   else
     fail "$what: no 'received alert $alert ($name)' in the tlsd log: $(tail -n 5 "$tmp/tlsd/tlsd.log")"
   fi
-  if [ "$rc" -eq 1 ] && printf '%s' "$err" | grep -q '^tlsctl: '; then
-    pass "$what: tlsctl reports the rejection"
+  if [ "$rc" -eq 1 ] && printf '%s' "$err" | grep -q "^tlsctl: connection closed: alert, alert $alert\$"; then
+    pass "$what: tlsctl reports the rejection: connection closed by alert $alert"
   else
     fail "$what: tlsctl does not report the rejection (exit $rc, stderr: $err)"
   fi
@@ -308,7 +284,8 @@ psk="--psk-identity=$psk_id --psk=$psk_hex"
     "PSK-AES128-GCM-SHA256' refused: plain PSK key exchange has no forward secrecy"
   conn "psk wrong key" --psk-identity="$psk_id" --psk=00112233445566778899aabbccddeeff --tls1.2 \
     --ciphers=DHE-PSK-AES128-GCM-SHA256 "localhost:$port_psk12"
-  refused "PSK TLS 1.2 with the wrong key fails the handshake" "Handshake failed"
+  refused "PSK TLS 1.2 with the wrong key: the server's alert 20 bad_record_mac (its Finished)" \
+    "Handshake failed: received alert 20 \(bad_record_mac\)"
 
   conn "psk13" $psk --tls1.3 "localhost:$port_psk13"
   ok "PSK TLS 1.3 (psk_dhe_ke, default suite)" "$(reversed "psk13")" \
@@ -317,9 +294,11 @@ psk="--psk-identity=$psk_id --psk=$psk_hex"
   ok "PSK TLS 1.3 with TLS_CHACHA20_POLY1305_SHA256" "$(reversed "psk13 chacha")" \
     "^connected: TLSv1\.3 TLS_CHACHA20_POLY1305_SHA256, "
   conn "psk13 wrong key" --psk-identity="$psk_id" --psk=00112233445566778899aabbccddeeff --tls1.3 "localhost:$port_psk13"
-  refused "PSK TLS 1.3 with the wrong key fails the handshake" "Handshake failed"
+  refused "PSK TLS 1.3 with the wrong key: the server's alert 47 illegal_parameter (the binder)" \
+    "Handshake failed: received alert 47 \(illegal_parameter\)"
   conn "psk13 wrong id" --psk-identity=someone-else --psk="$psk_hex" --tls1.3 "localhost:$port_psk13"
-  refused "PSK TLS 1.3 with an unknown identity fails the handshake" "Handshake failed"
+  refused "PSK TLS 1.3 with an unknown identity: the server's alert 40 handshake_failure" \
+    "Handshake failed: received alert 40 \(handshake_failure\)"
 }
 
 # ---- 5. ALPN ----
@@ -340,6 +319,8 @@ if $have_gnutls; then
   conn "alpn gnutls" "$ca" --alpn=http/1.1 "localhost:$port_galpn"
   ok "ALPN mismatch against gnutls-serv (non-fatal): connects with no ALPN" "alpn gnutls" \
     "^connected: TLSv1\.3 [A-Z0-9_]+, group [A-Z0-9]+$"
+else
+  skip "ALPN mismatch against gnutls-serv: gnutls-serv is not installed"
 fi
 
 # ---- 6. verification ----
@@ -424,8 +405,13 @@ conn "after bad input" "$ca" "localhost:$port_t13ecdsa"
 ok "a good connect after the bad input still works" "$(reversed "after bad input")"
 
 # ---- 10. no peer ----
-next_port
-closed_port=$port
+# A port bound but not listening (held so, nobody can start listening there meanwhile).
+python3 -c 'import socket, time; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1], flush=True); time.sleep(600)' \
+  >"$tmp/closed.port" &
+holder=$!
+peer_pids="$peer_pids $holder"
+wait_for_line "$tmp/closed.port" '^[0-9]+$'
+closed_port=$(cat "$tmp/closed.port")
 conn "refused" "$ca" "127.0.0.1:$closed_port"
 refused "nothing listening: cannot connect" "cannot connect to 127\.0\.0\.1 port $closed_port: Connection refused"
 

@@ -73,7 +73,7 @@ all_srv=""
 srv() {
   local name="$1" where="$2"
   shift 2
-  timeout 300 "$TLSCTL" listen "$where" "$@" >"$tmp/$name.port" 2>"$tmp/$name.err" </dev/null &
+  timeout "$(waits 300)" "$TLSCTL" listen "$where" "$@" >"$tmp/$name.port" 2>"$tmp/$name.err" </dev/null &
   peer_pids="$peer_pids $!"
   eval "pid_$name=$!"
   all_srv="$all_srv $name"
@@ -81,8 +81,8 @@ srv() {
 
 # wait_listening SECONDS: until every listener printed its port.
 wait_listening() {
-  local i name todo
-  for i in $(seq 1 $(($1 * 20))); do
+  local name todo
+  for _ in $(tries $(($1 * 20))); do
     todo=""
     for name in $all_srv; do
       if [ -s "$tmp/$name.port" ]; then
@@ -109,8 +109,8 @@ srv mtls 127.0.0.1:0 $ecdsa --client-ca="$PKI/ca.pem" --require-client-cert
 srv mtlsopt 127.0.0.1:0 $ecdsa --client-ca="$PKI/ca.pem"
 srv exectr 127.0.0.1:0 $ecdsa --exec='tr a-z A-Z'
 srv execline 127.0.0.1:0 $ecdsa --exec='while read -r l; do printf "%s\n" "$l" | tr a-z A-Z; done'
-srv slow 127.0.0.1:0 $ecdsa --handshake-timeout=2000 --max-pending=512
-srv slowdef 127.0.0.1:0 $ecdsa --handshake-timeout=2000
+srv slow 127.0.0.1:0 $ecdsa --handshake-timeout=3000 --max-pending=512
+srv slowdef 127.0.0.1:0 $ecdsa --handshake-timeout=3000
 wait_listening 15 || finish
 
 # ---- helpers ----
@@ -128,17 +128,14 @@ sc_start() {
   rm -f "$tmp/fifo"
   mkfifo "$tmp/fifo"
   : >"$tmp/sc.out" # empty before sc_finish looks at it
-  timeout 15 openssl s_client -connect "127.0.0.1:$port" "$@" <"$tmp/fifo" >"$tmp/sc.out" 2>&1 &
+  timeout "$(waits 15)" openssl s_client -connect "127.0.0.1:$port" "$@" <"$tmp/fifo" >"$tmp/sc.out" 2>&1 &
   sc_pid=$!
   exec 3>"$tmp/fifo"
   printf '%s\n' "$line" >&3
 }
+sc_back() { grep -qF -- "$sc_line" "$tmp/sc.out" || exited "$sc_pid"; }
 sc_finish() {
-  local i=0
-  while [ $i -lt 100 ] && kill -0 "$sc_pid" 2>/dev/null && ! grep -qF -- "$sc_line" "$tmp/sc.out"; do
-    sleep 0.05
-    i=$((i + 1))
-  done
+  wait_until 5 sc_back
   exec 3>&-
   wait "$sc_pid" && rc=0 || rc=$?
   sc_pid=""
@@ -154,7 +151,7 @@ sc() {
 gc() {
   local port="$1" line="$2"
   shift 2
-  printf '%s\n' "$line" | timeout 15 gnutls-cli --x509cafile="$PKI/ca.pem" -p "$port" "$@" \
+  printf '%s\n' "$line" | timeout "$(waits 15)" gnutls-cli --x509cafile="$PKI/ca.pem" -p "$port" "$@" \
     localhost >"$tmp/gc.out" 2>&1 && rc=0 || rc=$?
   out=$(cat "$tmp/gc.out")
 }
@@ -423,7 +420,7 @@ case $port_dual in
   ;;
 esac
 expect_exit 1 "listening again on 127.0.0.1:$port_dual fails" -- \
-  timeout 15 "$TLSCTL" listen "127.0.0.1:$port_dual" $ecdsa
+  timeout "$(waits 15)" "$TLSCTL" listen "127.0.0.1:$port_dual" $ecdsa
 expect_output "... with 'cannot listen on 127.0.0.1 port $port_dual: Address already in use'" \
   "^tlsctl: listen: .*cannot listen on 127\.0\.0\.1 port $port_dual: Address already in use$"
 acc_mark dual
@@ -434,7 +431,7 @@ ok "the first listener on that port still serves" dual "still there" "$acc_re"
 bad_listen() {
   local what="$1" want="$2" re="$3"
   shift 3
-  expect_exit "$want" "listen $what: exit $want" -- timeout 15 "$TLSCTL" listen "$@"
+  expect_exit "$want" "listen $what: exit $want" -- timeout "$(waits 15)" "$TLSCTL" listen "$@"
   expect_output "... '$re'" "$re"
 }
 bad_listen "on a port that is not a number" 2 "^tlsctl: invalid port 'abc'$" 127.0.0.1:abc $ecdsa
@@ -451,7 +448,7 @@ bad_listen "with --count=-1" 2 "^tlsctl: invalid --count '-1'$" 127.0.0.1:0 $ecd
 wait_port() {
   local pid
   eval "pid=\$pid_$1"
-  for _ in $(seq 1 200); do
+  for _ in $(tries 200); do
     [ -s "$tmp/$1.port" ] && break
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
@@ -462,11 +459,8 @@ wait_port() {
 ended_ok() {
   local pid rc=0
   eval "pid=\$pid_$1"
-  for _ in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  if kill -0 "$pid" 2>/dev/null; then
+  wait_until 5 exited "$pid"
+  if alive "$pid"; then
     fail "$2: still running after its connection ended"
   else
     wait "$pid" || rc=$?
@@ -519,11 +513,11 @@ if $as_other; then
   chown -R 65534:65534 "$tmp/nobody"
   nobody_id="--cert=$tmp/nobody/server-ecdsa-chain.pem --key=$tmp/nobody/server-ecdsa.key"
   expect_exit 1 "uid 65534 cannot listen on port 443" -- \
-    timeout 15 $as_nobody "$TLSCTL" listen 127.0.0.1:443 $nobody_id
+    timeout "$(waits 15)" $as_nobody "$TLSCTL" listen 127.0.0.1:443 $nobody_id
   expect_output "... refused as privileged (PrivilegedPortUsers=)" \
     "^tlsctl: listen: .*port 443 is privileged: allowed only for users listed in PrivilegedPortUsers="
   # The same user on an unprivileged port: the refusal above was about the port.
-  timeout 60 $as_nobody "$TLSCTL" listen 127.0.0.1:0 $nobody_id --count=1 \
+  timeout "$(waits 60)" $as_nobody "$TLSCTL" listen 127.0.0.1:0 $nobody_id --count=1 \
     >"$tmp/nobody.port" 2>"$tmp/nobody.err" </dev/null &
   pid_nobody=$!
   peer_pids="$peer_pids $pid_nobody"
@@ -541,7 +535,7 @@ if $as_other; then
 elif ! $is_root; then
   # Not root: this user is the other user.
   expect_exit 1 "uid $(id -u) cannot listen on port 443" -- \
-    timeout 15 "$TLSCTL" listen 127.0.0.1:443 $ecdsa
+    timeout "$(waits 15)" "$TLSCTL" listen 127.0.0.1:443 $ecdsa
   expect_output "... refused as privileged (PrivilegedPortUsers=)" \
     "^tlsctl: listen: .*port 443 is privileged: allowed only for users listed in PrivilegedPortUsers="
   skip "port 443 as root: needs root"
@@ -550,16 +544,18 @@ else
 fi
 
 # ---- 9. clients that never send a ClientHello ----
-# 200 silent connections to each of two listeners with a 2 s handshake timeout: "slow" has room
+# 200 silent connections to each of two listeners with a 3 s handshake timeout: "slow" has room
 # for all of them (--max-pending=512); "slowdef" has the default ListenerMaxPending=128, so the
 # newest connections evict the longest-silent ones. One python process holds all 400 and
-# reports, per port, how many tlsd cut and when (seconds after the last connect).
+# reports, per port, how many tlsd cut before their 3 s (evicted: each connection's age counted
+# from its own connect) and how many at or after them. No time limit is asserted: a loaded
+# machine may be late, never early.
 fd_count() { find "/proc/$TLSD_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 # settled_fds: tlsd's descriptor count once it stays the same for 0.2 s (up to 5 s).
 settled_fds() {
   local a b
   a=$(fd_count)
-  for _ in $(seq 1 25); do
+  for _ in $(tries 25); do
     sleep 0.2
     b=$(fd_count)
     [ "$a" -eq "$b" ] && break
@@ -567,11 +563,20 @@ settled_fds() {
   done
   echo "$b"
 }
+log_count() { grep -c -- "$1" "$tmp/tlsd/tlsd.log"; }
+timeout_line='handshake failed: no completed handshake within 3000 ms'
+evicted_line="handshake failed: evicted: the listener's handshake slots are full"
 base_fds=$(settled_fds)
-timeout 30 python3 -c '
+timeout "$(waits 90)" python3 -c '
 import socket, sys, time, selectors
 n, limit, ports = int(sys.argv[1]), float(sys.argv[2]), [int(p) for p in sys.argv[3:]]
-socks = {p: [socket.create_connection(("127.0.0.1", p), timeout=5) for _ in range(n)] for p in ports}
+timeout = 3.0
+socks, born = {p: [] for p in ports}, {}
+for p in ports:
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", p), timeout=30)
+        born[s] = time.monotonic()
+        socks[p].append(s)
 t0 = time.monotonic()
 print("open", sum(len(s) for s in socks.values()), flush=True)
 sel = selectors.DefaultSelector()
@@ -579,8 +584,10 @@ for p, ss in socks.items():
     for s in ss:
         s.setblocking(False)
         sel.register(s, selectors.EVENT_READ, p)
-cut, data = {p: [] for p in ports}, 0
-while sum(len(c) for c in cut.values()) < n * len(ports) and time.monotonic() < t0 + limit:
+# ages at the cut, per port; tlsd starts its timer at accept, after our connect returned: an
+# age below the timeout (less a little for the clock reads) is an eviction
+ages, data = {p: [] for p in ports}, 0
+while sum(len(a) for a in ages.values()) < n * len(ports) and time.monotonic() < t0 + limit:
     for key, _ in sel.select(timeout=max(0.0, t0 + limit - time.monotonic())):
         try:
             d = key.fileobj.recv(4096)
@@ -592,30 +599,28 @@ while sum(len(c) for c in cut.values()) < n * len(ports) and time.monotonic() < 
             data += len(d)
             continue
         sel.unregister(key.fileobj)
+        ages[key.data].append(time.monotonic() - born[key.fileobj])
         key.fileobj.close()
-        cut[key.data].append(time.monotonic() - t0)
 for p in ports:
-    c = cut[p]
-    print("cut %d %d first %.2f last %.2f" % (p, len(c), min(c, default=-1), max(c, default=-1)))
+    a = ages[p]
+    early = [x for x in a if x < timeout - 0.05]
+    late = [x for x in a if x >= timeout - 0.05]
+    print("cut %d %d early %d late %d first %.2f" % (p, len(a), len(early), len(late),
+                                                     min(late, default=-1)))
 print("data", data, flush=True)
-' 200 7 "$port_slow" "$port_slowdef" >"$tmp/slow.out" 2>&1 &
+' 200 "$(waits 60)" "$port_slow" "$port_slowdef" >"$tmp/slow.out" 2>&1 &
 slow_pid=$!
 peer_pids="$peer_pids $slow_pid"
-for _ in $(seq 1 300); do
-  grep -q '^open ' "$tmp/slow.out" && break
-  kill -0 "$slow_pid" 2>/dev/null || break
-  sleep 0.05
-done
+wait_until 15 line_or_exit "$tmp/slow.out" '^open ' "$slow_pid"
 if grep -q '^open 400$' "$tmp/slow.out"; then
-  for _ in $(seq 1 40); do
-    held_fds=$(fd_count)
-    [ "$held_fds" -ge $((base_fds + 200 + 128)) ] && break
-    sleep 0.05
-  done
-  if [ "$held_fds" -ge $((base_fds + 200 + 128)) ]; then
-    pass "silent connections are held by tlsd ($base_fds -> $held_fds descriptors)"
+  # 200 held by slow, 128 by slowdef (the others evicted): at least, and no more once settled
+  wait_until 5 sh -c '[ "$(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l)" -ge "$2" ]' sh \
+    "$TLSD_PID" $((base_fds + 200 + 128))
+  held_fds=$(settled_fds)
+  if [ "$held_fds" -ge $((base_fds + 200 + 128)) ] && [ "$held_fds" -le $((base_fds + 200 + 128 + 2)) ]; then
+    pass "silent connections are held by tlsd, slowdef's up to its 128 slots ($base_fds -> $held_fds descriptors)"
   else
-    fail "silent connections: tlsd holds only $held_fds descriptors (baseline $base_fds)"
+    fail "silent connections: tlsd holds $held_fds descriptors, want $((base_fds + 328)) (baseline $base_fds + 200 + 128)"
   fi
   for l in slow slowdef; do
     acc_mark $l
@@ -623,36 +628,38 @@ if grep -q '^open 400$' "$tmp/slow.out"; then
     ok "$l: a legitimate s_client is served while 200 silent clients wait" $l \
       "served meanwhile $l" "$acc_re"
   done
-  if grep -q '^cut ' "$tmp/slow.out"; then
-    fail "the silent connections were cut before the legitimate clients were done: $(cat "$tmp/slow.out")"
+  # ordering, not time: they were served while all silent ones still waited
+  if [ "$(log_count "$timeout_line")" -ne 0 ]; then
+    fail "the silent connections timed out before the legitimate clients were done: the check above proves nothing"
   fi
   wait "$slow_pid"
   forget "$slow_pid"
-  # cut PORT COUNT first F last L
+  # cut PORT COUNT early E late L first F
   res=$(grep "^cut $port_slow " "$tmp/slow.out")
   set -- $res
-  if [ "${3:-}" = 200 ] && awk -v f="$5" -v l="$7" 'BEGIN { exit !(f >= 1.5 && l <= 4.0) }'; then
-    pass "slow: all 200 cut by tlsd at the 2 s handshake timeout (first after ${5}s, last ${7}s)"
+  if [ "${3:-}" = 200 ] && [ "${5:-}" = 0 ]; then
+    pass "slow: all 200 cut by tlsd at their 3 s handshake timeout, none before (first at ${9}s)"
   else
-    fail "slow: want 200 cut between 1.5 s and 4.0 s, got: $(cat "$tmp/slow.out")"
+    fail "slow: want 200 cut at 3 s or later, none earlier: $(cat "$tmp/slow.out")"
   fi
   res=$(grep "^cut $port_slowdef " "$tmp/slow.out")
   set -- $res
-  if [ "${3:-}" = 200 ] && awk -v l="$7" 'BEGIN { exit !(l <= 4.0) }'; then
-    pass "slowdef: all 200 cut within 4 s (evicted or timed out; last ${7}s)"
+  slowdef_early=${5:-}
+  if [ "${3:-}" = 200 ]; then
+    pass "slowdef: all 200 cut (${5} evicted early, ${7} at the timeout)"
   else
-    fail "slowdef: want 200 cut within 4.0 s, got: $(cat "$tmp/slow.out")"
+    fail "slowdef: want 200 cut: $(cat "$tmp/slow.out")"
   fi
-  n_timeouts=$(grep -c 'handshake failed: no completed handshake within 2000 ms' "$tmp/tlsd/tlsd.log")
-  n_evicted=$(grep -c "handshake failed: evicted: the listener's handshake slots are full" "$tmp/tlsd/tlsd.log")
-  # slowdef: the 72 silent ones over 128 each evict one; the legitimate client evicts one
-  # more if it arrives while all slots are still busy (on a loaded machine the first silent
-  # ones may have timed out by then). Every silent connection ends one way or the other.
-  if [ "$n_evicted" -ge 72 ] && [ "$n_evicted" -le 73 ] &&
+  n_timeouts=$(log_count "$timeout_line")
+  n_evicted=$(log_count "$evicted_line")
+  # slowdef: each silent one over the 128 slots evicts one (72 when all arrive within the
+  # timeout), and the legitimate client one more; whatever the timing, each silent connection
+  # ends one way or the other, and what tlsd logs as evictions is what the clients saw cut early.
+  if [ "$n_evicted" -ge 1 ] && [ "$n_evicted" -le 73 ] && [ "$n_evicted" = "$slowdef_early" ] &&
     [ $((n_timeouts + n_evicted)) -eq 400 ]; then
-    pass "tlsd logs $n_timeouts handshake timeouts and $n_evicted evictions (72 or 73)"
+    pass "tlsd logs $n_timeouts handshake timeouts and $n_evicted evictions, the evictions the clients saw"
   else
-    fail "tlsd logged $n_timeouts handshake timeouts and $n_evicted evictions, want 72-73 evictions and the rest timeouts"
+    fail "tlsd logged $n_timeouts handshake timeouts and $n_evicted evictions (clients saw $slowdef_early early cuts), want 1-73 evictions, as many early cuts, 400 in all"
   fi
   after_fds=$(settled_fds)
   if [ "$after_fds" -eq "$base_fds" ]; then

@@ -10,6 +10,12 @@
  * Built with -DTLSD_LIBFUZZER for libFuzzer; otherwise main() runs the inputs named on the
  * command line (files, or directories of files) once, as a regression test under the
  * sanitizers. Without arguments it runs TLSD_FUZZ_CORPUS, if that was defined at build time.
+ *
+ * The seeds also say what the parser must make of them, so that a parser refusing everything
+ * (or accepting everything) fails the regression run: valid-* must parse (in the direction it
+ * was written for, without descriptors), bad-<error>[.<what>] must be refused in every
+ * direction, and with <error> (a token of error_tokens[], e.g. bad-padding) in one at least. In
+ * the corpus run every seed is named so.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -178,7 +184,103 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
 #ifndef TLSD_LIBFUZZER
 
-static int run_file(const char *path) {
+/* The parser errors as seed names spell them. */
+static const struct {
+        TlsdProtoError error;
+        const char *token;
+} error_tokens[] = {
+        { TLSD_PROTO_TOO_SHORT, "too-short" },
+        { TLSD_PROTO_TOO_LARGE, "too-large" },
+        { TLSD_PROTO_BAD_MAGIC, "magic" },
+        { TLSD_PROTO_BAD_VERSION, "version" },
+        { TLSD_PROTO_BAD_FLAGS, "flags" },
+        { TLSD_PROTO_LENGTH_MISMATCH, "length-mismatch" },
+        { TLSD_PROTO_UNKNOWN_TYPE, "unknown-type" },
+        { TLSD_PROTO_WRONG_DIRECTION, "wrong-direction" },
+        { TLSD_PROTO_BAD_ID, "id" },
+        { TLSD_PROTO_ATTR_TRUNCATED, "attr-truncated" },
+        { TLSD_PROTO_ATTR_BAD_LENGTH, "attr-length" },
+        { TLSD_PROTO_ATTR_UNKNOWN, "attr-unknown" },
+        { TLSD_PROTO_ATTR_NOT_ALLOWED, "attr-not-allowed" },
+        { TLSD_PROTO_ATTR_DUPLICATE, "duplicate" },
+        { TLSD_PROTO_ATTR_SIZE, "attr-size" },
+        { TLSD_PROTO_STRING_UNTERMINATED, "unterminated" },
+        { TLSD_PROTO_STRING_EMBEDDED_NUL, "embedded-nul" },
+        { TLSD_PROTO_STRING_NOT_UTF8, "utf8" },
+        { TLSD_PROTO_ATTR_MISSING, "missing-attr" },
+        { TLSD_PROTO_PADDING, "padding" },
+        { TLSD_PROTO_UNEXPECTED_FDS, "unexpected-fds" },
+};
+
+/* The error a bad-* name names: "bad-<token>" or "bad-<token>.<anything>". */
+static bool named_error(const char *name, TlsdProtoError *ret) {
+        const char *rest = name + strlen("bad-");
+
+        for (size_t i = 0; i < sizeof(error_tokens) / sizeof(error_tokens[0]); i++) {
+                size_t n = strlen(error_tokens[i].token);
+
+                if (strncmp(rest, error_tokens[i].token, n) == 0 &&
+                    (rest[n] == 0 || rest[n] == '.')) {
+                        *ret = error_tokens[i].error;
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* Whether the parser did with a seed what its name says; explains on stderr when not. Names
+ * that are neither valid-* nor bad-* expect nothing (e.g. a crash file given on the command
+ * line), unless required. */
+static bool seed_as_named(const char *path, const uint8_t *data, size_t size, bool required) {
+        static const TlsdDirection dirs[] = { TLSD_DIR_TO_DAEMON, TLSD_DIR_FROM_DAEMON };
+        const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        bool valid = strncmp(name, "valid-", 6) == 0, bad = strncmp(name, "bad-", 4) == 0;
+        bool accepted = false, named_seen = false;
+        TlsdProtoError want = TLSD_PROTO_OK;
+        char got[512] = "";
+
+        if (!valid && !bad) {
+                if (required)
+                        fprintf(stderr, "%s: a seed is named valid-* or bad-<error>*\n", path);
+                return !required;
+        }
+        if (bad && !named_error(name, &want)) {
+                fprintf(stderr, "%s: names no parser error (see error_tokens[])\n", path);
+                return false;
+        }
+        for (size_t d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++)
+                for (unsigned n_fds = 0; n_fds <= 1; n_fds++) {
+                        size_t len = strlen(got);
+                        TlsdMsgView v;
+
+                        if (tlsd_msg_parse(data, size, n_fds, dirs[d], &v) == 0) {
+                                if (n_fds == 0)
+                                        accepted = true;
+                                if (bad) {
+                                        fprintf(stderr, "%s: accepted (%s, %u fds)\n", path,
+                                                d == 0 ? "to the daemon" : "from the daemon",
+                                                n_fds);
+                                        return false;
+                                }
+                                continue;
+                        }
+                        named_seen = named_seen || v.error == want;
+                        snprintf(got + len, sizeof(got) - len, "%s'%s'", len ? ", " : "",
+                                 tlsd_proto_error_name(v.error));
+                }
+        if (valid && !accepted) {
+                fprintf(stderr, "%s: refused in both directions: %s\n", path, got);
+                return false;
+        }
+        if (bad && !named_seen) {
+                fprintf(stderr, "%s: refused, but not with '%s': %s\n", path,
+                        tlsd_proto_error_name(want), got);
+                return false;
+        }
+        return true;
+}
+
+static int run_file(const char *path, bool required) {
         struct stat st;
         uint8_t *buf;
         size_t n;
@@ -210,11 +312,15 @@ static int run_file(const char *path) {
         fclose(f);
 
         LLVMFuzzerTestOneInput(buf, n);
+        if (!seed_as_named(path, buf, n, required)) {
+                free(buf);
+                return -1;
+        }
         free(buf);
         return 0;
 }
 
-static int run_path(const char *path, unsigned *count) {
+static int run_path(const char *path, bool required, unsigned *count) {
         struct dirent *de;
         struct stat st;
         int ret = 0;
@@ -225,7 +331,7 @@ static int run_path(const char *path, unsigned *count) {
                 return -1;
         }
         if (!S_ISDIR(st.st_mode)) {
-                if (run_file(path) < 0)
+                if (run_file(path, required) < 0)
                         return -1;
                 (*count)++;
                 return 0;
@@ -250,7 +356,7 @@ static int run_path(const char *path, unsigned *count) {
                 }
                 snprintf(p, len, "%s/%s", path, de->d_name);
                 if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
-                        if (run_file(p) < 0)
+                        if (run_file(p, required) < 0)
                                 ret = -1;
                         else
                                 (*count)++;
@@ -267,7 +373,7 @@ int main(int argc, char **argv) {
 
         if (argc < 2) {
 #ifdef TLSD_FUZZ_CORPUS
-                if (run_path(TLSD_FUZZ_CORPUS, &count) < 0)
+                if (run_path(TLSD_FUZZ_CORPUS, true, &count) < 0)
                         ret = EXIT_FAILURE;
                 printf("%u inputs\n", count);
                 return count > 0 ? ret : EXIT_FAILURE;
@@ -277,7 +383,7 @@ int main(int argc, char **argv) {
 #endif
         }
         for (int i = 1; i < argc; i++)
-                if (run_path(argv[i], &count) < 0)
+                if (run_path(argv[i], false, &count) < 0)
                         ret = EXIT_FAILURE;
         printf("%u inputs\n", count);
         return ret;

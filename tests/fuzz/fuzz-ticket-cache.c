@@ -9,9 +9,15 @@
  * Built with -DTLSD_LIBFUZZER for libFuzzer; otherwise main() runs the files named on the
  * command line (or in the directories named), or TLSD_FUZZ_CORPUS, once each, as a regression
  * test. `fuzz-ticket-cache --write-seeds DIR` writes the seed corpus (tests/fuzz/corpus-ticket).
+ *
+ * The seeds say what the loader must make of them, so that a loader refusing (or accepting)
+ * everything fails the regression run: valid-<N>-entries loads with N entries; bad-checksum is
+ * refused as it is and loads once resealed (only its checksum is wrong); any other bad-* is
+ * refused both ways. In the corpus run every seed is named so.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +92,61 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
 #ifndef TLSD_LIBFUZZER
 
-static int run_file(const char *path) {
+/* How many entries data loads with (at FUZZ_NOW), as it is or resealed; -1 if refused. */
+static int loaded_entries(const uint8_t *data, size_t size, bool reseal) {
+        static const TicketCacheLimits limits = { .max_per_uid = 64, .max_total = 4096 };
+        uint8_t *copy = malloc(size > 0 ? size : 1);
+        TicketCache *c = NULL;
+        int r;
+
+        FUZZ_ASSERT(copy);
+        memcpy(copy, data, size);
+        if (reseal && size >= TICKET_FILE_HEADER_SIZE + TICKET_FILE_TRAILER_SIZE)
+                FUZZ_ASSERT(engine_sha256(copy, size - TICKET_FILE_TRAILER_SIZE,
+                                          copy + size - TICKET_FILE_TRAILER_SIZE) == 0);
+        FUZZ_ASSERT(ticket_cache_new(&limits, &c) == 0);
+        r = ticket_cache_load_buffer(c, copy, size, FUZZ_NOW);
+        r = r < 0 ? -1 : (int) entries(c);
+        ticket_cache_free(c);
+        free(copy);
+        return r;
+}
+
+/* Whether the loader did with a seed what its name says; explains on stderr when not. Other
+ * names expect nothing (e.g. a crash file), unless required. */
+static bool seed_as_named(const char *path, const uint8_t *data, size_t size, bool required) {
+        const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        int as_is = loaded_entries(data, size, false), resealed = loaded_entries(data, size, true);
+        unsigned want;
+        char end;
+
+        if (sscanf(name, "valid-%u-entrie%c", &want, &end) == 2 && end == 's') {
+                if (as_is == (int) want)
+                        return true;
+                fprintf(stderr, "%s: loads with %d entries (-1: refused), want %u\n", path, as_is,
+                        want);
+                return false;
+        }
+        if (strncmp(name, "bad-checksum", 12) == 0) {
+                if (as_is < 0 && resealed >= 0)
+                        return true;
+                fprintf(stderr, "%s: want refused (%d), and loading once resealed (%d)\n", path,
+                        as_is, resealed);
+                return false;
+        }
+        if (strncmp(name, "bad-", 4) == 0) {
+                if (as_is < 0 && resealed < 0)
+                        return true;
+                fprintf(stderr, "%s: want refused as it is (%d) and resealed (%d)\n", path, as_is,
+                        resealed);
+                return false;
+        }
+        if (required)
+                fprintf(stderr, "%s: a seed is named valid-<N>-entries or bad-*\n", path);
+        return !required;
+}
+
+static int run_file(const char *path, bool required) {
         FILE *f = fopen(path, "rbe");
         uint8_t *buf = NULL;
         long size;
@@ -101,7 +161,7 @@ static int run_file(const char *path) {
             (buf = malloc(size > 0 ? (size_t) size : 1)) &&
             fread(buf, 1, (size_t) size, f) == (size_t) size) {
                 LLVMFuzzerTestOneInput(buf, (size_t) size);
-                r = 0;
+                r = seed_as_named(path, buf, (size_t) size, required) ? 0 : -1;
         } else
                 fprintf(stderr, "%s: cannot read\n", path);
         free(buf);
@@ -109,26 +169,32 @@ static int run_file(const char *path) {
         return r;
 }
 
-/* A file, or the regular files directly in a directory. Returns the number run, -1 on error. */
-static int run_path(const char *path) {
+/* A file, or the regular files directly in a directory. Returns the number run, -1 if one
+ * failed. */
+static int run_path(const char *path, bool required) {
         struct dirent **names;
         int n, count = 0;
+        bool failed = false;
 
         n = scandir(path, &names, NULL, alphasort);
         if (n < 0)
-                return errno == ENOTDIR ? (run_file(path) < 0 ? -1 : 1) : -1;
+                return errno == ENOTDIR ? (run_file(path, required) < 0 ? -1 : 1) : -1;
         for (int i = 0; i < n; i++) {
                 char p[4096];
 
                 if (names[i]->d_name[0] != '.' &&
                     (names[i]->d_type == DT_REG || names[i]->d_type == DT_UNKNOWN)) {
                         snprintf(p, sizeof(p), "%s/%s", path, names[i]->d_name);
-                        count = count < 0 || run_file(p) < 0 ? -1 : count + 1;
+                        /* every file, so that each failing one is named */
+                        if (run_file(p, required) < 0)
+                                failed = true;
+                        else
+                                count++;
                 }
                 free(names[i]);
         }
         free(names);
-        return count;
+        return failed ? -1 : count;
 }
 
 static int write_seed(const char *dir, const char *name, const void *data, size_t size) {
@@ -167,8 +233,8 @@ static int write_seeds(const char *dir) {
         FUZZ_ASSERT(ticket_cache_store(c, &b, "dummy DTLS 1.2 session", 22, 3 * FUZZ_NOW, false,
                                        &id) == 0);
         FUZZ_ASSERT(ticket_cache_save_buffer(c, (void **) &image, &size) == 0);
-        r |= write_seed(dir, "valid-two-entries", image, size);
-        r |= write_seed(dir, "valid-empty", empty, empty_size);
+        r |= write_seed(dir, "valid-2-entries", image, size);
+        r |= write_seed(dir, "valid-0-entries", empty, empty_size);
         r |= write_seed(dir, "bad-truncated", image, size - 40);
         image[size / 2] ^= 1;
         r |= write_seed(dir, "bad-checksum", image, size);
@@ -188,7 +254,7 @@ int main(int argc, char **argv) {
                 return write_seeds(argv[2]) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         if (argc < 2) {
 #ifdef TLSD_FUZZ_CORPUS
-                n = run_path(TLSD_FUZZ_CORPUS);
+                n = run_path(TLSD_FUZZ_CORPUS, true);
                 printf("%d inputs\n", n);
                 return n > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 #else
@@ -197,7 +263,7 @@ int main(int argc, char **argv) {
 #endif
         }
         for (int i = 1; i < argc; i++) {
-                n = run_path(argv[i]);
+                n = run_path(argv[i], false);
                 if (n < 0)
                         ret = EXIT_FAILURE;
                 else

@@ -7,7 +7,8 @@ Modes, one connection each, --count connections in a row:
            check every received byte against the expected stream; close with close_notify
            after both directions are done. Prints one JSON line per connection.
   abort    send --bytes, then drop the TCP connection without close_notify (truncation).
-  hold     complete the handshake and keep the connection open until the client goes.
+  hold     complete the handshake and keep the connection open until the client goes; the
+           connections are held side by side (what a client sends is read and dropped).
   starttls a plaintext line protocol first: expects "STARTTLS", answers "OK", then runs the TLS
            server handshake on the same socket and echoes lines until the client closes.
 
@@ -28,6 +29,29 @@ BLOCK = 1 << 20
 
 def make_block(seed: bytes) -> bytes:
     return b"".join(hashlib.sha256(seed + i.to_bytes(4, "big")).digest() for i in range(BLOCK // 32))
+
+
+def drain(held, lsock):
+    """Reads (and drops) what the held connections send, closing those whose client went,
+    until lsock has a connection to accept; with lsock None, until every client went."""
+    while held or lsock is not None:
+        ready, _, _ = select.select(held + ([lsock] if lsock is not None else []), [], [])
+        for c in ready:
+            if c is lsock:
+                continue
+            try:
+                gone = not c.recv(65536)
+                while not gone and c.pending():
+                    gone = not c.recv(65536)
+            except ssl.SSLWantReadError:
+                continue
+            except (ssl.SSLError, OSError):
+                gone = True
+            if gone:
+                c.close()
+                held.remove(c)
+        if lsock is not None and lsock in ready:
+            return
 
 
 def serve_stream(conn, nbytes, out_block, in_block, in_bytes):
@@ -105,7 +129,10 @@ def main():
     out_block = make_block(args.server_seed.encode())
     in_block = make_block(args.client_seed.encode())
     expect = args.bytes if args.expect is None else args.expect
+    held = []
     for _ in range(args.count):
+        if args.mode == "hold":
+            drain(held, lsock)
         raw, _ = lsock.accept()
         if args.mode == "starttls":
             f = raw.makefile("rb", buffering=0)
@@ -150,12 +177,9 @@ def main():
             conn.close()
             print(json.dumps({"starttls": "done"}), flush=True)
         else:
-            try:
-                while conn.recv(65536):
-                    pass
-            except (ssl.SSLError, OSError):
-                pass
-            conn.close()
+            conn.setblocking(False)
+            held.append(conn)
+    drain(held, None)
     lsock.close()
 
 
