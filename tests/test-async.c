@@ -12,7 +12,8 @@
  *    descriptor that is no TCP socket refused through the callback;
  *  - tlsc_connection_retry_async after a DTLS Timeout event (the flight goes out again);
  *  - a client handshake timeout (HandshakeFailed with Timeout) against a server that never
- *    speaks;
+ *    speaks, and a server that closes during the handshake (a handshake error, not "the
+ *    connection to tlsd was lost");
  *  - Disconnected with reason "alert" (openssl s_server rejecting a TLS 1.3 client without a
  *    certificate after the handshake: certificate_required) and "reset" (a TCP RST from a relay);
  *  - connections surviving the close of their listener;
@@ -429,6 +430,50 @@ START_TEST(test_client_handshake_timeout) {
 }
 END_TEST
 
+/* A server that closes the TCP connection in the middle of the handshake: the handshake fails
+ * with a handshake (or connect) error. TLSD_ERR_DISCONNECTED means "the connection to tlsd was
+ * lost" (error.h): an app told that would think its control connection is gone. */
+START_TEST(test_peer_close_during_handshake) {
+        TkEvents ce = {};
+        Calls k = {};
+        Daemon d;
+        tlsc_client *cc, *only[2];
+        uint64_t cs, conn;
+        TkEvent *failed;
+        unsigned port;
+        int lfd, sock;
+
+        tk_daemon_start(&d, NULL);
+        cc = tk_open(&d);
+        only[0] = cc, only[1] = NULL;
+        tlsc_set_event_handler(cc, tk_on_event, &ce);
+        lfd = tk_tcp_listen(&port);
+        cs = tk_client_session(cc, NULL);
+        ck_assert_int_eq(tlsc_connection_create(cc, cs, AF_INET, &conn), 0);
+        ck_assert_int_eq(tlsc_connection_connect_async(cc, conn, "127.0.0.1", port, NULL, on_done,
+                                                       &k),
+                         0);
+        ck_assert_int_eq(wait_call(only, &k, NULL, "connect_async"), 0);
+        sock = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        ck_assert_int_ge(sock, 0);
+        close(sock); /* before a ServerHello */
+        failed = tk_wait_event(only, &ce, TLSC_EVENT_HANDSHAKE_FAILED, conn, "HandshakeFailed");
+        fprintf(stderr, "peer closed during the handshake: %s (%s): %s\n",
+                tlsd_error_name(failed->info.error), tlsd_strerror(failed->info.error),
+                failed->info.message);
+        ck_assert_msg(failed->info.error == -TLSD_ERR_HANDSHAKE ||
+                              failed->info.error == -TLSD_ERR_CONNECT,
+                      "a peer closing during the handshake is reported as %s (\"%s\"), want "
+                      "Handshake or Connect",
+                      tlsd_error_name(failed->info.error), tlsd_strerror(failed->info.error));
+        ck_assert_int_eq(tlsc_ping(cc, NULL, 0), 0); /* the control connection is fine */
+        close(lfd);
+        tlsc_close(cc);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
 START_TEST(test_disconnected_alert) {
         const char *args[] = { "-tls1_3", "-Verify", "1", "-cert", NULL, "-key", NULL,
                                "-CAfile", NULL, NULL };
@@ -672,6 +717,7 @@ int main(void) {
         tcase_add_test(tc, test_adopt_async);
         tcase_add_test(tc, test_retry_async);
         tcase_add_test(tc, test_client_handshake_timeout);
+        tcase_add_test(tc, test_peer_close_during_handshake);
         tcase_add_test(tc, test_disconnected_alert);
         tcase_add_test(tc, test_disconnected_reset);
         tcase_add_test(tc, test_connections_survive_listener_close);
