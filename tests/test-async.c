@@ -712,6 +712,11 @@ int main(void) {
         SRunner *sr;
         int failed;
 
+        if (system("openssl version >/dev/null 2>&1") != 0) {
+                printf("SKIP: openssl(1), the independent peer, is not installed\n");
+                return 77;
+        }
+
         tcase_set_timeout(tc, getenv("TLSD_TEST_WRAPPER") ? 600 : 120);
         tcase_add_test(tc, test_async_connect_listen_ticket_disconnect);
         tcase_add_test(tc, test_adopt_async);

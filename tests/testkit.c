@@ -65,6 +65,42 @@ void tk_daemon_start(Daemon *d, const char *config) {
         ck_assert_msg(r == 0, "tlsd did not start: %s", strerror(-r));
 }
 
+void tk_daemon_start_logged(Daemon *d, const char *config, char *ret_log, size_t size) {
+        int fd, saved, r;
+
+        daemon_init(d);
+        d->config = config;
+        snprintf(ret_log, size, "%s/tlsd.log", d->dir);
+        fd = open(ret_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        ck_assert_int_ge(fd, 0);
+        /* the daemon inherits our stderr: lend it the log file for the fork */
+        saved = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+        ck_assert_int_ge(saved, 0);
+        ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+        r = daemon_start(d);
+        ck_assert_int_eq(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+        close(saved);
+        close(fd);
+        ck_assert_msg(r == 0, "tlsd did not start: %s", strerror(-r));
+}
+
+bool tk_wait_log(const char *path, const char *needle, long timeout_ms) {
+        long deadline = now_ms() + slack(timeout_ms);
+
+        for (;;) {
+                size_t n;
+                char *text = tk_slurp(path, &n);
+                bool found = strstr(text, needle) != NULL;
+
+                free(text);
+                if (found)
+                        return true;
+                if (now_ms() >= deadline)
+                        return false;
+                usleep(20000);
+        }
+}
+
 tlsc_client *tk_open(const Daemon *d) {
         tlsc_client *c = NULL;
         int r = tlsc_open(d->socket_path, &c);
@@ -338,6 +374,32 @@ void tk_peer_stop(TkPeer *p) {
         if (p->out >= 0)
                 close(p->out);
         p->out = -1;
+}
+
+int tk_run(const char *command, char *out, size_t size) {
+        char cmd[4096];
+        size_t n = 0;
+        FILE *f;
+        int status;
+
+        snprintf(cmd, sizeof(cmd), "(%s) 2>&1", command);
+        f = popen(cmd, "re");
+        ck_assert_msg(f, "popen %s: %s", command, strerror(errno));
+        for (;;) {
+                size_t k = n < size - 1 ? fread(out + n, 1, size - 1 - n, f) : 0;
+                char sink[4096];
+
+                if (k > 0) {
+                        n += k;
+                        continue;
+                }
+                if (fread(sink, 1, sizeof(sink), f) == 0) /* past what fits: drained */
+                        break;
+        }
+        out[n] = 0;
+        status = pclose(f);
+        ck_assert_int_ge(status, 0);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 static int bound_socket(int type, unsigned *ret_port) {

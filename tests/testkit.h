@@ -23,6 +23,10 @@ char *tk_slurp(const char *path, size_t *ret_size);
 
 /* Starts the daemon with config (may be NULL); fails the test if it does not come up. */
 void tk_daemon_start(Daemon *d, const char *config);
+/* The same with the daemon's log (its stderr) going to ret_log (a file in its directory). */
+void tk_daemon_start_logged(Daemon *d, const char *config, char *ret_log, size_t size);
+/* Whether the file holds needle, waiting up to timeout_ms for it to appear (logs trail). */
+bool tk_wait_log(const char *path, const char *needle, long timeout_ms);
 tlsc_client *tk_open(const Daemon *d);
 
 /* Client session trusting the test CA; o (may be NULL) supplies the other options. */
@@ -93,6 +97,10 @@ bool tk_openssl_server(TkPeer *p, const char *const *args);
  * peer closes its output, or timeout_ms passes. Returns whether want appeared. */
 bool tk_peer_read_until(TkPeer *p, char *buf, size_t size, const char *want, long timeout_ms);
 void tk_peer_stop(TkPeer *p);
+
+/* Runs a /bin/sh command line, its stdout and stderr into out (NUL-terminated, cut to size).
+ * Returns its exit status (128 + signal when killed). */
+int tk_run(const char *command, char *out, size_t size);
 
 /* A TCP listening socket on 127.0.0.1 port 0 (backlog 16); the port in *ret_port. */
 int tk_tcp_listen(unsigned *ret_port);
