@@ -13,6 +13,8 @@
 #      (tlsd's "DTLS port closed" log line), the port keeps serving.
 # A part that cannot run for a missing tool makes the whole script SKIP (exit 77) with the reason.
 # shellcheck disable=SC3043,SC2317 # local: dash has it (lib.sh uses it); cleanup runs from trap
+# shellcheck disable=SC2086 # $ca and $ecdsa are option lists, split on purpose
+# shellcheck disable=SC2016 # the sh -c scripts expand in the shell they start
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
@@ -61,9 +63,9 @@ ecdsa="--cert=$PKI/server-ecdsa-chain.pem --key=$PKI/server-ecdsa.key"
 
 # wait_until SECONDS COMMAND...: runs COMMAND every 50 ms until it succeeds (0) or time is up (1).
 wait_until() {
-  local i n=$(($1 * 20))
+  local n=$(($1 * 20))
   shift
-  for i in $(seq 1 "$n"); do
+  for _ in $(seq 1 "$n"); do
     "$@" && return 0
     sleep 0.05
   done
@@ -131,7 +133,7 @@ expect_exit 0 "tlsctl ping after the daemon continues" -- "$TLSCTL" ping 3
 # listen NAME ARGS...: `tlsctl listen ARGS 127.0.0.1:0` in the background; its stdout in
 # $tmp/NAME.out, stderr in $tmp/NAME.err, the port it printed in $lport, its pid in $lpid.
 listen() {
-  local name=$1
+  local name="$1"
   shift
   "$TLSCTL" listen "$@" 127.0.0.1:0 >"$tmp/$name.out" 2>"$tmp/$name.err" </dev/null &
   lpid=$!
@@ -150,7 +152,6 @@ reap() {
 }
 
 # --quiet listen, serving two connections (--count=2): a --quiet connect, then a plain one
-# shellcheck disable=SC2086
 listen quiet $ecdsa --quiet --count=2
 if [ -n "$lport" ]; then
   out=$(printf 'quiet line\n' | timeout 20 "$TLSCTL" connect --quiet $ca "localhost:$lport" 2>"$tmp/qc.err") &&
@@ -177,7 +178,6 @@ if [ -n "$lport" ]; then
   fi
 fi
 # and the same listener without --quiet does print both lines
-# shellcheck disable=SC2086
 listen loud $ecdsa --count=1
 if [ -n "$lport" ]; then
   out=$(printf 'x\n' | timeout 20 "$TLSCTL" connect --quiet $ca "localhost:$lport" 2>&1) || true
@@ -226,7 +226,7 @@ send_stop() {
 # mute port; checks the exit, the message, the datagram count (RETRIES + 1) and the daemon's
 # retransmission timers for that connection (EXPECTED_SCHEDULE: the timer values in ms).
 dtls_timer() {
-  local name=$1 t=$2 max=$3 retries=$4 schedule=$5 mport count conn got connect_rc
+  local name="$1" t="$2" max="$3" retries="$4" schedule="$5" mport count conn got connect_rc
   python3 "$tmp/mute.py" "$tmp/$name.port" >"$tmp/$name.count" 2>&1 &
   mpid=$!
   bg_pids="$bg_pids $mpid"
@@ -264,7 +264,6 @@ dtls_timer longer 20 80 5 "20 40 80 80 80 80 "
 
 for bad in "--dtls-timeout=9" "--dtls-timeout=600001" "--dtls-retries=0" "--dtls-retries=65" \
   "--dtls-timeout-max=600001" "--dtls-timeout=200 --dtls-timeout-max=100"; do
-  # shellcheck disable=SC2086
   expect_exit 2 "tlsctl connect --dtls $bad is a usage error" -- \
     "$TLSCTL" connect --dtls $bad "127.0.0.1:9"
 done
@@ -274,7 +273,6 @@ expect_output "... which says why" "apply to DTLS sessions only"
 
 # ---- 4. garbage datagrams at a DTLS listener ----
 
-# shellcheck disable=SC2086
 listen dtls $ecdsa --dtls
 if [ -n "$lport" ]; then
   # 5 datagrams that are no DTLS record (counted as garbage) and 2 DTLS records that are no
