@@ -6,8 +6,9 @@
  *  - tlsc_listen_async, tlsc_connection_bind (the accepted peer has the bound address), a
  *    non-blocking TLS connect (tlsc_connection_connect_async: HandshakeDone with the data fd),
  *    tlsc_get_ticket_async, tlsc_connection_disconnect_async (Disconnected "local", the peer
- *    reads close_notify), tlsc_connection_connect_ticket_async and tlsc_connect_ticket (resumed,
- *    and the TLS 1.3 ticket is used up);
+ *    reads close_notify), tlsc_connection_connect_ticket_async, tlsc_connection_connect_ticket
+ *    and tlsc_connect_ticket (resumed, and a TLS 1.3 ticket is used up), and
+ *    tlsc_get_ticket_stats_async (the hits counted);
  *  - tlsc_adopt_async in the client role (HandshakeDone for the id the callback gave), and a
  *    descriptor that is no TCP socket refused through the callback;
  *  - tlsc_connection_retry_async after a DTLS Timeout event (the flight goes out again);
@@ -155,13 +156,34 @@ static uint64_t wait_ticket_async(tlsc_client **clients, Calls *k, uint64_t conn
         }
 }
 
+typedef struct Stats {
+        bool done;
+        int result;
+        tlsc_ticket_stats st;
+} Stats;
+
+static void on_stats(tlsc_client *c, int result, const tlsc_ticket_stats *st, void *userdata) {
+        Stats *s = userdata;
+
+        (void) c;
+        s->done = true;
+        s->result = result;
+        if (st)
+                s->st = *st;
+}
+
+static bool stats_done(void *arg) {
+        return ((Stats *) arg)->done;
+}
+
 START_TEST(test_async_connect_listen_ticket_disconnect) {
         tlsc_session_options co = { .version_min = 0x0304 };
         TkEvents se = {}, ce = {};
         Calls k = {};
         Daemon d;
         tlsc_client *sc, *cc, *both[3];
-        uint64_t ss, cs, listener = 0, conn, conn2, conn3, t1, t2;
+        uint64_t ss, cs, listener = 0, conn, conn2, conn3, conn4, t1, t2, t3;
+        Stats stats = {};
         tlsc_connection_info info;
         TkEvent *done, *acc, *dis;
         unsigned port;
@@ -245,15 +267,36 @@ START_TEST(test_async_connect_listen_ticket_disconnect) {
         r = wait_call(both, &k, NULL, "connect_ticket_async with a used ticket");
         ck_assert_msg(r == -TLSD_ERR_NOT_FOUND, "used ticket: %s", tlsd_strerror(r));
 
-        /* tlsc_connect_ticket (blocking) with the second ticket: resumed */
+        /* tlsc_connection_connect_ticket (request only, the outcome as an event) with the
+         * second ticket: resumed */
         ck_assert_int_eq(tlsc_connection_destroy(cc, conn3), 0);
         ck_assert_int_eq(tlsc_connection_create(cc, cs, AF_INET, &conn3), 0);
-        fd = tlsc_connect_ticket(cc, conn3, "localhost", port, NULL, t2, &info);
+        r = tlsc_connection_connect_ticket(cc, conn3, "localhost", port, NULL, t2);
+        ck_assert_msg(r == 0, "connection_connect_ticket: %s: %s", tlsd_strerror(r),
+                      tlsc_last_error_message(cc));
+        done = tk_wait_event(both, &ce, TLSC_EVENT_HANDSHAKE_DONE, conn3, "HandshakeDone (3)");
+        ck_assert_msg(done->info.resumed == 1, "tlsc_connection_connect_ticket did not resume");
+        acc = tk_wait_nth(both, &se, TLSC_EVENT_ACCEPTED, 3, "Accepted (3)");
+        echo_check(done->fd, acc->fd, "resumed by request\n");
+        t3 = wait_ticket_async(both, &k, conn3);
+
+        /* tlsc_connect_ticket (blocking) with the third: resumed */
+        ck_assert_int_eq(tlsc_connection_create(cc, cs, AF_INET, &conn4), 0);
+        fd = tlsc_connect_ticket(cc, conn4, "localhost", port, NULL, t3, &info);
         ck_assert_msg(fd >= 0, "connect_ticket: %s: %s", tlsd_strerror(fd), info.message);
         ck_assert_msg(info.resumed == 1, "tlsc_connect_ticket did not resume");
-        acc = tk_wait_nth(both, &se, TLSC_EVENT_ACCEPTED, 3, "Accepted (3)");
+        acc = tk_wait_nth(both, &se, TLSC_EVENT_ACCEPTED, 4, "Accepted (4)");
         echo_check(fd, acc->fd, "resumed blocking\n");
         close(fd);
+
+        /* tlsc_get_ticket_stats_async: the cache counted the tickets and the three hits */
+        stats.done = false;
+        ck_assert_int_eq(tlsc_get_ticket_stats_async(cc, on_stats, &stats), 0);
+        tk_pump(both, stats_done, &stats, 20000, "tlsc_get_ticket_stats_async");
+        ck_assert_msg(stats.result == 0, "get_ticket_stats_async: %s", tlsd_strerror(stats.result));
+        ck_assert_msg(stats.st.hits >= 3 && stats.st.stored >= 3 && stats.st.entries >= 1,
+                      "ticket stats: entries %u, stored %llu, hits %llu", stats.st.entries,
+                      (unsigned long long) stats.st.stored, (unsigned long long) stats.st.hits);
 
         tk_events_done(&ce);
         tk_events_done(&se);

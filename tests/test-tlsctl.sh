@@ -5,7 +5,8 @@
 #      caller's uid, gid and its own pid; as uid 65534 too), ping [COUNT] (needs the daemon's
 #      answers: a frozen daemon gets no pings through; bad counts are usage errors);
 #   2. --quiet for connect (no summary, the data alone; errors still printed) and for listen
-#      (the port alone, no "listening on" or "accepted" lines);
+#      (the port alone, no "listening on" or "accepted" lines); listen without an address
+#      serves IPv4 and IPv6 clients on one socket;
 #   3. the DTLS timer options --dtls-timeout, --dtls-timeout-max and --dtls-retries against a UDP
 #      port that never answers: the number of datagrams that reach it, the daemon's timer
 #      schedule in its log, the Timeout message; out-of-range values are usage errors;
@@ -196,6 +197,34 @@ if [ "$rc" -eq 1 ] && printf '%s' "$out" | grep -q "^tlsctl: connect 127\.0\.0\.
   pass "connect --quiet still prints the error (exit 1)"
 else
   fail "connect --quiet to a closed port: exit $rc: $out"
+fi
+
+# ---- 2b. listen without an address: IPv6 and IPv4 ----
+
+"$TLSCTL" listen $ecdsa --count=2 0 >"$tmp/dual.out" 2>"$tmp/dual.err" </dev/null &
+lpid=$!
+bg_pids="$bg_pids $lpid"
+if wait_until 15 test -s "$tmp/dual.out"; then
+  dport=$(head -n 1 "$tmp/dual.out")
+  for host in 127.0.0.1 '[::1]'; do
+    out=$(printf 'dual %s\n' "$host" | timeout 20 "$TLSCTL" connect --quiet $ca "$host:$dport" 2>&1) ||
+      true
+    if [ "$out" = "dual $host" ]; then
+      pass "listen on port $dport without an address: served a client of $host"
+    else
+      fail "listen without an address: client of $host: $out"
+    fi
+  done
+  reap "$lpid"
+  if grep -q "^listening on \* port $dport\$" "$tmp/dual.err" &&
+    grep -q '^accepted ::ffff:127\.0\.0\.1 port ' "$tmp/dual.err" &&
+    grep -q '^accepted ::1 port ' "$tmp/dual.err"; then
+    pass "listen without an address: one dual-stack socket (clients seen as ::ffff:127.0.0.1 and ::1)"
+  else
+    fail "listen without an address: $(cat "$tmp/dual.err")"
+  fi
+else
+  fail "tlsctl listen without an address did not print its port: $(cat "$tmp/dual.err")"
 fi
 
 # ---- 3. DTLS timer options ----
