@@ -128,8 +128,8 @@ owner() {
 
 # tlsd_run NAME CONFIG SYSTEM_ADDR [WRAPPER...]: starts tlsd with CONFIG on its own runtime
 # directory, the buses' addresses in its environment (the system one as given, so that it can be
-# unreachable); waits until it is ready or has exited. Sets $tpid, $tlog, $tsock, $trc (empty
-# while it runs).
+# unreachable), under $TLSD_TEST_WRAPPER if set; waits until it is ready or has exited. Sets
+# $tpid, $tlog, $tsock, $trc (empty while it runs).
 tlsd_run() {
   local name="$1" config="$2" sysbus="$3" dir="$tmp/$1"
   shift 3
@@ -140,13 +140,14 @@ tlsd_run() {
   [ $# -eq 0 ] || chown "$uid_a" "$dir" # the unprivileged tlsd makes run/ and state/ itself
   tlog="$dir/tlsd.log"
   tsock="$dir/run/tlsd.sock"
+  # shellcheck disable=SC2086 # TLSD_TEST_WRAPPER is a command line (e.g. valgrind and options)
   env DBUS_SYSTEM_BUS_ADDRESS="$sysbus" DBUS_SESSION_BUS_ADDRESS="$ses_addr" \
-    STATE_DIRECTORY="$dir/state" "$@" "$TLSD" --runtime-dir="$dir/run" --config="$dir/tlsd.conf" \
-    --log-level=debug >"$tlog" 2>&1 &
+    STATE_DIRECTORY="$dir/state" "$@" ${TLSD_TEST_WRAPPER:-} "$TLSD" --runtime-dir="$dir/run" \
+    --config="$dir/tlsd.conf" --log-level=debug >"$tlog" 2>&1 &
   tpid=$!
   pids="$pids $tpid"
   trc=""
-  if ! wait_until 20 tlsd_settled; then
+  if ! wait_until "${TLSD_TEST_WRAPPER:+6}20" tlsd_settled; then
     fail "tlsd $name neither became ready nor exited: $(cat "$tlog")"
   fi
 }
