@@ -224,7 +224,7 @@ static void listener_refuses_client(const char *client_args, const char *expect,
                                     const char *what) {
         TkEvents se = {};
         Daemon d;
-        tlsc_client *sc, *only[2];
+        tlsc_client *sc;
         uint64_t ss, listener;
         unsigned port;
         char cmd[1024], out[16384];
@@ -232,7 +232,6 @@ static void listener_refuses_client(const char *client_args, const char *expect,
 
         tk_daemon_start(&d, NULL);
         sc = tk_open(&d);
-        only[0] = sc, only[1] = NULL;
         tlsc_set_event_handler(sc, tk_on_event, &se);
         ss = tk_server_session(sc, NULL);
         ck_assert_int_eq(tlsc_listen(sc, ss, "127.0.0.1", 0, NULL, &listener, &port), 0);
@@ -244,11 +243,9 @@ static void listener_refuses_client(const char *client_args, const char *expect,
         ck_assert_msg(rc != 0 && rc != 124, "%s: openssl s_client exit %d: %s", what, rc, out);
         ck_assert_msg(strstr(out, expect), "%s: '%s' not in openssl's output: %s", what, expect,
                       out);
-        /* the listener announced nothing: dispatch what is there, then count */
+        /* the listener announced nothing (a blocking call delivers the events before its reply) */
         ck_assert_int_eq(tlsc_ping(sc, NULL, 0), 0);
-        (void) tlsc_dispatch(sc);
         ck_assert_uint_eq(tk_count(&se, TLSC_EVENT_ACCEPTED), 0);
-        (void) only;
         tlsc_close(sc);
         ck_assert_int_eq(daemon_stop(&d, NULL), 0);
         daemon_cleanup(&d);

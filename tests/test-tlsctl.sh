@@ -191,12 +191,12 @@ if [ -n "$lport" ]; then
   fi
 fi
 # errors are still printed with --quiet
-closed=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-out=$(timeout 20 "$TLSCTL" connect --quiet $ca "127.0.0.1:$closed" </dev/null 2>&1) && rc=0 || rc=$?
-if [ "$rc" -eq 1 ] && printf '%s' "$out" | grep -q "^tlsctl: connect 127\.0\.0\.1:$closed: "; then
+out=$(timeout 20 "$TLSCTL" connect --quiet $ca --ciphers=RC4-SHA "127.0.0.1:9" </dev/null 2>&1) &&
+  rc=0 || rc=$?
+if [ "$rc" -eq 1 ] && printf '%s' "$out" | grep -q "^tlsctl: session: .*'RC4-SHA' refused"; then
   pass "connect --quiet still prints the error (exit 1)"
 else
-  fail "connect --quiet to a closed port: exit $rc: $out"
+  fail "connect --quiet with a refused cipher: exit $rc: $out"
 fi
 
 # ---- 2b. listen without an address: IPv6 and IPv4 ----
