@@ -129,6 +129,17 @@ static bool is_openssl_static_psk(const char *upper) {
         return strncmp(upper, "PSK-", 4) == 0 || strncmp(upper, "RSA-PSK-", 8) == 0;
 }
 
+/* OpenSSL names for static (EC)DH key exchange (DH-RSA-, DH-DSS-, ECDH-ECDSA-, ECDH-RSA-): "DH"
+ * or "ECDH", else NULL. A prefix, not a substring: the ephemeral ones start DHE- and ECDHE-, and
+ * EDH- (OpenSSL's old alias for DHE-) contains "DH-" too. */
+static const char *openssl_static_dh(const char *upper) {
+        if (strncmp(upper, "DH-", 3) == 0)
+                return "DH";
+        if (strncmp(upper, "ECDH-", 5) == 0)
+                return "ECDH";
+        return NULL;
+}
+
 int engine_ciphers_translate(const char *list, bool legacy, char **ret, char *error) {
         _cleanup_free_ char *copy = strdup(list), *out = NULL;
         char *save = NULL;
@@ -159,6 +170,12 @@ int engine_ciphers_translate(const char *list, bool legacy, char **ret, char *er
                         if (is_openssl_static_rsa(upper)) {
                                 error_message_set(error, "cipher suite '%s' refused: static RSA key "
                                                  "exchange has no forward secrecy", name);
+                                return -EPROTONOSUPPORT;
+                        }
+                        if (openssl_static_dh(upper)) {
+                                error_message_set(error, "cipher suite '%s' refused: static %s key "
+                                                 "exchange has no forward secrecy", name,
+                                                 openssl_static_dh(upper));
                                 return -EPROTONOSUPPORT;
                         }
                         if (is_openssl_static_psk(upper)) {
