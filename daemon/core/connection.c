@@ -488,8 +488,24 @@ static int start_operating(Connection *c) {
         return connection_pump(c);
 }
 
+/* The server refused the ticket this connection offered: count it, and drop a reusable one,
+ * which would be offered again. */
+static void ticket_refused(Connection *c) {
+        if (!c->core->ticket_cache)
+                return;
+        ticket_cache_count_rejected(c->core->ticket_cache, (uint32_t) c->session->owner->uid);
+        if (c->ticket_offered &&
+            ticket_cache_remove(c->core->ticket_cache, (uint32_t) c->session->owner->uid,
+                                c->ticket_offered) >= 0)
+                core_ticket_cache_changed(c->core);
+}
+
 void connection_handshake_complete(Connection *c) {
         engine_conn_info(c->tls, &c->info);
+        /* A refused ticket the handshake survived (TLS 1.3 and DTLS: the offered PSK or
+         * ticket is ignored, a full handshake follows); TLS 1.2 aborts instead (ticket_retry). */
+        if (engine_conn_session_offered(c->tls) && !c->info.resumed)
+                ticket_refused(c);
         /* TLS 1.2: the ticket (or session id) came with the handshake. TLS 1.3 tickets come
          * later, with a read; a resumed 1.3 session must not be filed again (single use). */
         if (engine_conn_ticket_arrived(c->tls) ||
@@ -542,16 +558,7 @@ static bool ticket_retry(Connection *c, int error, const char *message) {
         log_info("connection %" PRIu64 " (uid %u) to %s:%u: resumption failed (%s), full "
                  "handshake on a new connection", c->id, (unsigned) c->session->owner->uid,
                  c->host, c->port, message);
-        if (c->core->ticket_cache) {
-                ticket_cache_count_rejected(c->core->ticket_cache,
-                                            (uint32_t) c->session->owner->uid);
-                /* A refused reusable ticket would be offered again: drop it. */
-                if (c->ticket_offered &&
-                    ticket_cache_remove(c->core->ticket_cache,
-                                        (uint32_t) c->session->owner->uid,
-                                        c->ticket_offered) >= 0)
-                        core_ticket_cache_changed(c->core);
-        }
+        ticket_refused(c);
         c->ticket_retried = true;
         c->tls = engine_conn_free(c->tls);
         c->net_io = sd_event_source_disable_unref(c->net_io);
