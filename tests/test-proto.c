@@ -2845,6 +2845,7 @@ START_TEST(test_session_options_setter_kinds) {
         const TlsdSessionOption *legacy = tlsd_session_option_by_key("Legacy");
         TlsdSessionOptions o = {}, none = {};
 
+        ck_assert(ciphers && mtu && ca && legacy);
         tlsd_session_option_set_u32(&o, ciphers, 5);
         tlsd_session_option_set_str(&o, mtu, "x");
         tlsd_session_option_set_bytes(&o, ciphers, "x", 1);
