@@ -108,9 +108,10 @@ size_t tlsd_session_option_max(const TlsdSessionOption *opt) {
         return tlsd_attr_max_size(opt->attr);
 }
 
-/* The fields of a row in o. */
-#define AT(o, offset, type) ((type *)(void *)((char *)(o) + (offset)))
-#define AT_CONST(o, offset, type) ((const type *)(const void *)((const char *)(o) + (offset)))
+/* The fields of a row in o (typeof keeps "const char *" one type when const is added). */
+#define AT(o, offset, type) ((__typeof__(type) *) (void *) ((char *) (o) + (offset)))
+#define AT_CONST(o, offset, type)                                                                  \
+        ((__typeof__(type) const *) (const void *) ((const char *) (o) + (offset)))
 
 static void mark_present(TlsdSessionOptions *o, const TlsdSessionOption *opt) {
         if (opt->has != NONE)

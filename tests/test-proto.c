@@ -2607,7 +2607,8 @@ START_TEST(test_attr_max_size) {
 END_TEST
 
 /* Each row's field in o, by the specified offsets (not the table's). */
-#define OPT_AT(o, off, type) (*(type *) (void *) ((char *) (o) + (off)))
+#define OPT_AT(o, off, type)                                                                       \
+        (*(__typeof__(type) const *) (const void *) ((const char *) (o) + (off)))
 
 /* Encodes o into a request (SessionCreate or SessionConfigure) and decodes it again. */
 static int options_through_wire(const TlsdSessionOptions *o, bool create, TlsdMsg *m,

@@ -2,7 +2,7 @@
 /*
  * org.tlsd1.Session on /org/tlsd1/session/N: the D-Bus face of session.c. Options arrive as
  * a{sv} with the same names as tlsd's Unix protocol attributes, in D-Bus CamelCase, and the
- * same size limits (proto.h).
+ * same size limits (proto.h): the session options table (session-options.h) gives both.
  */
 #include <errno.h>
 #include <fcntl.h>
