@@ -97,8 +97,11 @@ const TlsdSessionOption *tlsd_session_option_by_key(const char *key) {
 
 const char *tlsd_session_option_signature(const TlsdSessionOption *opt) {
         static const char *const signatures[_TLSD_OPTION_TYPE_MAX] = {
-                [TLSD_OPTION_BOOL] = "b",   [TLSD_OPTION_U32] = "u",    [TLSD_OPTION_VERSION] = "u",
-                [TLSD_OPTION_STRING] = "s", [TLSD_OPTION_BYTES] = "ay",
+                [TLSD_OPTION_BOOL] = "b",
+                [TLSD_OPTION_U32] = "u",
+                [TLSD_OPTION_VERSION] = "u",
+                [TLSD_OPTION_STRING] = "s",
+                [TLSD_OPTION_BYTES] = "ay",
         };
 
         return signatures[opt->type];
@@ -159,7 +162,7 @@ void tlsd_session_options_parse(const TlsdMsgView *v, TlsdSessionOptions *ret) {
         *ret = (TlsdSessionOptions) {};
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
                 const TlsdSessionOption *opt = &table[i];
-                TlsdAttrType a = (TlsdAttrType)opt->attr;
+                TlsdAttrType a = (TlsdAttrType) opt->attr;
                 const void *p;
                 const char *s;
                 size_t n;
@@ -189,7 +192,7 @@ void tlsd_session_options_parse(const TlsdMsgView *v, TlsdSessionOptions *ret) {
 void tlsd_session_options_put(TlsdMsg *m, const TlsdSessionOptions *o, bool create) {
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
                 const TlsdSessionOption *opt = &table[i];
-                TlsdAttrType a = (TlsdAttrType)opt->attr;
+                TlsdAttrType a = (TlsdAttrType) opt->attr;
                 const void *p;
 
                 if (opt->create_only && !create)
