@@ -314,6 +314,13 @@ const char *tlsd_attr_name(unsigned attr) {
         return attr_table[attr].name;
 }
 
+size_t tlsd_attr_max_size(unsigned attr) {
+        if (attr >= _TLSD_A_MAX || !attr_table[attr].max)
+                return 0;
+        return attr_table[attr].kind == KIND_STRING ? attr_table[attr].max - 1
+                                                    : attr_table[attr].max;
+}
+
 static const MsgSpec *msg_spec(unsigned type) {
         if (type >= _TLSD_MSG_MAX || !msg_table[type].name)
                 return NULL;

@@ -264,6 +264,9 @@ int tlsd_msg_build_error(TlsdMsg *m, uint16_t type, uint32_t id, int err, const 
 
 const char *tlsd_msg_type_name(unsigned type);
 const char *tlsd_attr_name(unsigned attr);
+/* The most bytes a string (without its NUL) or binary attribute's value may have; 0 for the
+ * fixed-size and unknown ones. */
+size_t tlsd_attr_max_size(unsigned attr);
 const char *tlsd_proto_error_name(TlsdProtoError e);
 /* How many descriptors a message of this type may carry in the given direction. */
 unsigned tlsd_msg_max_fds(unsigned type, TlsdDirection dir, uint8_t flags);

@@ -19,6 +19,7 @@
 #include "error.h"
 #include "macro.h"
 #include "proto.h"
+#include "session-options.h"
 #include "tlsd/client.h"
 #include "transport.h"
 
@@ -871,59 +872,61 @@ static int finish_request(tlsc_client *c, TlsdMsg *m, const Pending *async, Wait
         return 0;
 }
 
-static void put_session_options(TlsdMsg *m, const tlsc_session_options *o) {
-        if (!o)
+/* The public options in the codec's terms (common/session-options.h), whose table writes
+ * them: a field left zero is not sent, so the daemon keeps its default or current value. */
+static void put_session_options(TlsdMsg *m, const tlsc_session_options *p, bool create) {
+        TlsdSessionOptions o;
+
+        if (!p)
                 return;
-        if (o->version_min)
-                tlsd_msg_put_u32(m, TLSD_A_VERSION_MIN, o->version_min);
-        if (o->version_max)
-                tlsd_msg_put_u32(m, TLSD_A_VERSION_MAX, o->version_max);
-        if (o->legacy)
-                tlsd_msg_put_u32(m, TLSD_A_LEGACY, 1);
-        if (o->ciphers)
-                tlsd_msg_put_str(m, TLSD_A_CIPHERS, o->ciphers);
-        if (o->groups)
-                tlsd_msg_put_str(m, TLSD_A_GROUPS, o->groups);
-        if (o->cert)
-                tlsd_msg_put(m, TLSD_A_CERT, o->cert, o->cert_size);
-        if (o->key)
-                tlsd_msg_put(m, TLSD_A_KEY, o->key, o->key_size);
-        if (o->key_password)
-                tlsd_msg_put_str(m, TLSD_A_KEY_PASSWORD, o->key_password);
-        if (o->psk_identity)
-                tlsd_msg_put_str(m, TLSD_A_PSK_IDENTITY, o->psk_identity);
-        if (o->psk_key)
-                tlsd_msg_put(m, TLSD_A_PSK_KEY, o->psk_key, o->psk_key_size);
-        if (o->ca)
-                tlsd_msg_put(m, TLSD_A_CA, o->ca, o->ca_size);
-        if (o->system_trust)
-                tlsd_msg_put_u32(m, TLSD_A_SYSTEM_TRUST, 1);
-        if (o->verify_mode)
-                tlsd_msg_put_u32(m, TLSD_A_VERIFY_MODE, (uint32_t) o->verify_mode);
-        if (o->pin)
-                tlsd_msg_put(m, TLSD_A_PIN, o->pin, 32);
-        if (o->alpn)
-                tlsd_msg_put_str(m, TLSD_A_ALPN, o->alpn);
-        if (o->server_name)
-                tlsd_msg_put_str(m, TLSD_A_SERVER_NAME, o->server_name);
-        if (o->handshake_timeout_ms)
-                tlsd_msg_put_u32(m, TLSD_A_HANDSHAKE_TIMEOUT, o->handshake_timeout_ms);
-        if (o->client_auth)
-                tlsd_msg_put_u32(m, TLSD_A_CLIENT_AUTH, (uint32_t) o->client_auth);
-        if (o->dtls_timeout_initial_ms)
-                tlsd_msg_put_u32(m, TLSD_A_DTLS_TIMEOUT_INITIAL, o->dtls_timeout_initial_ms);
-        if (o->dtls_timeout_max_ms)
-                tlsd_msg_put_u32(m, TLSD_A_DTLS_TIMEOUT_MAX, o->dtls_timeout_max_ms);
-        if (o->dtls_retries)
-                tlsd_msg_put_u32(m, TLSD_A_DTLS_RETRIES, o->dtls_retries);
-        if (o->mtu)
-                tlsd_msg_put_u32(m, TLSD_A_MTU, o->mtu);
-        if (o->dtls_cid)
-                tlsd_msg_put_u32(m, TLSD_A_DTLS_CID, 1);
-        if (o->idle_timeout_ms)
-                tlsd_msg_put_u32(m, TLSD_A_IDLE_TIMEOUT, o->idle_timeout_ms);
-        if (o->no_resume)
-                tlsd_msg_put_u32(m, TLSD_A_RESUME, 0);
+        o = (TlsdSessionOptions) {
+                /* one end given: the other is the daemon's default, as if absent */
+                .has_versions = p->version_min || p->version_max,
+                .version_min = p->version_min ? p->version_min : TLSD_SESSION_VERSION_MIN_DEFAULT,
+                .version_max = p->version_max ? p->version_max : TLSD_SESSION_VERSION_MAX_DEFAULT,
+                .ciphers = p->ciphers,
+                .has_legacy = p->legacy,
+                .legacy = true,
+                .groups = p->groups,
+                .cert = p->cert,
+                .cert_size = p->cert_size,
+                .key = p->key,
+                .key_size = p->key_size,
+                .key_password = p->key_password,
+                .psk_identity = p->psk_identity,
+                .psk_key = p->psk_key,
+                .psk_key_size = p->psk_key_size,
+                .ca = p->ca,
+                .ca_size = p->ca_size,
+                .system_trust = p->system_trust,
+                .has_verify = p->verify_mode,
+                .verify = (unsigned) p->verify_mode,
+                .pin = p->pin,
+                .pin_size = p->pin ? 32 : 0,
+                .alpn = p->alpn,
+                .server_name = p->server_name,
+                .has_handshake_timeout = p->handshake_timeout_ms,
+                .handshake_timeout_ms = p->handshake_timeout_ms,
+                .has_client_auth = p->client_auth,
+                .client_auth = (unsigned) p->client_auth,
+                .has_transport = p->transport,
+                .transport = (unsigned) p->transport,
+                .has_dtls_timeout_initial = p->dtls_timeout_initial_ms,
+                .dtls_timeout_initial_ms = p->dtls_timeout_initial_ms,
+                .has_dtls_timeout_max = p->dtls_timeout_max_ms,
+                .dtls_timeout_max_ms = p->dtls_timeout_max_ms,
+                .has_dtls_retries = p->dtls_retries,
+                .dtls_retries = p->dtls_retries,
+                .has_mtu = p->mtu,
+                .mtu = p->mtu,
+                .has_dtls_cid = p->dtls_cid,
+                .dtls_cid = true,
+                .has_idle_timeout = p->idle_timeout_ms,
+                .idle_timeout_ms = p->idle_timeout_ms,
+                .has_resume = p->no_resume,
+                .resume = false,
+        };
+        tlsd_session_options_put(m, &o, create);
 }
 
 static int session_create(tlsc_client *c, int role, const tlsc_session_options *o,
@@ -938,9 +941,7 @@ static int session_create(tlsc_client *c, int role, const tlsc_session_options *
         if (r < 0)
                 return r;
         tlsd_msg_put_u32(&m, TLSD_A_ROLE, (uint32_t) role);
-        if (o && o->transport)
-                tlsd_msg_put_u32(&m, TLSD_A_TRANSPORT, (uint32_t) o->transport);
-        put_session_options(&m, o);
+        put_session_options(&m, o, true);
         r = finish_request(c, &m, async, &w);
         if (r < 0 || async)
                 return r;
@@ -960,7 +961,7 @@ static int session_configure(tlsc_client *c, uint64_t session, const tlsc_sessio
         if (r < 0)
                 return r;
         tlsd_msg_put_u64(&m, TLSD_A_SESSION_ID, session);
-        put_session_options(&m, o);
+        put_session_options(&m, o, false);
         return finish_request(c, &m, async, &w);
 }
 

@@ -18,6 +18,7 @@
 #include "error.h"
 #include "macro.h"
 #include "proto.h"
+#include "session-options.h"
 
 /* ---- hand-written messages, independent of the builder ---------------------------------- */
 
@@ -2434,6 +2435,430 @@ START_TEST(test_error_int_min) {
 }
 END_TEST
 
+/* ---- the session options table (common/session-options.c) ------------------------------- */
+
+/*
+ * The options as specified: the D-Bus key of each (org.tlsd1.Session, CreateSession's and
+ * Configure's a{sv}), its attribute on the Unix socket, its D-Bus signature, and the fields it
+ * fills. A copy, like spec_attrs: renaming a key or pointing a row at another field fails here.
+ */
+#define OPT_FIELD(f) offsetof(TlsdSessionOptions, f)
+#define OPT_NONE TLSD_OPTION_NO_FIELD
+
+static const struct {
+        const char *key;
+        uint16_t attr;
+        const char *signature;
+        bool create_only;
+        size_t offset, has, size;
+} spec_options[] = {
+        { "VersionMin", TLSD_A_VERSION_MIN, "u", false, OPT_FIELD(version_min),
+          OPT_FIELD(has_versions), OPT_NONE },
+        { "VersionMax", TLSD_A_VERSION_MAX, "u", false, OPT_FIELD(version_max),
+          OPT_FIELD(has_versions), OPT_NONE },
+        { "Ciphers", TLSD_A_CIPHERS, "s", false, OPT_FIELD(ciphers), OPT_NONE, OPT_NONE },
+        { "Legacy", TLSD_A_LEGACY, "b", false, OPT_FIELD(legacy), OPT_FIELD(has_legacy),
+          OPT_NONE },
+        { "Groups", TLSD_A_GROUPS, "s", false, OPT_FIELD(groups), OPT_NONE, OPT_NONE },
+        { "Certificate", TLSD_A_CERT, "ay", false, OPT_FIELD(cert), OPT_NONE,
+          OPT_FIELD(cert_size) },
+        { "Key", TLSD_A_KEY, "ay", false, OPT_FIELD(key), OPT_NONE, OPT_FIELD(key_size) },
+        { "KeyPassword", TLSD_A_KEY_PASSWORD, "s", false, OPT_FIELD(key_password), OPT_NONE,
+          OPT_NONE },
+        { "PskIdentity", TLSD_A_PSK_IDENTITY, "s", false, OPT_FIELD(psk_identity), OPT_NONE,
+          OPT_NONE },
+        { "PskKey", TLSD_A_PSK_KEY, "ay", false, OPT_FIELD(psk_key), OPT_NONE,
+          OPT_FIELD(psk_key_size) },
+        { "CA", TLSD_A_CA, "ay", false, OPT_FIELD(ca), OPT_NONE, OPT_FIELD(ca_size) },
+        { "SystemTrust", TLSD_A_SYSTEM_TRUST, "b", false, OPT_FIELD(system_trust), OPT_NONE,
+          OPT_NONE },
+        { "VerifyMode", TLSD_A_VERIFY_MODE, "u", false, OPT_FIELD(verify), OPT_FIELD(has_verify),
+          OPT_NONE },
+        { "Pin", TLSD_A_PIN, "ay", false, OPT_FIELD(pin), OPT_NONE, OPT_FIELD(pin_size) },
+        { "ALPN", TLSD_A_ALPN, "s", false, OPT_FIELD(alpn), OPT_NONE, OPT_NONE },
+        { "ServerName", TLSD_A_SERVER_NAME, "s", false, OPT_FIELD(server_name), OPT_NONE,
+          OPT_NONE },
+        { "Compression", TLSD_A_COMPRESSION, "u", false, OPT_FIELD(compression),
+          OPT_FIELD(has_compression), OPT_NONE },
+        { "HandshakeTimeout", TLSD_A_HANDSHAKE_TIMEOUT, "u", false,
+          OPT_FIELD(handshake_timeout_ms), OPT_FIELD(has_handshake_timeout), OPT_NONE },
+        { "ClientAuth", TLSD_A_CLIENT_AUTH, "u", false, OPT_FIELD(client_auth),
+          OPT_FIELD(has_client_auth), OPT_NONE },
+        { "Transport", TLSD_A_TRANSPORT, "u", true, OPT_FIELD(transport),
+          OPT_FIELD(has_transport), OPT_NONE },
+        { "DtlsTimeoutInitial", TLSD_A_DTLS_TIMEOUT_INITIAL, "u", false,
+          OPT_FIELD(dtls_timeout_initial_ms), OPT_FIELD(has_dtls_timeout_initial), OPT_NONE },
+        { "DtlsTimeoutMax", TLSD_A_DTLS_TIMEOUT_MAX, "u", false, OPT_FIELD(dtls_timeout_max_ms),
+          OPT_FIELD(has_dtls_timeout_max), OPT_NONE },
+        { "DtlsRetries", TLSD_A_DTLS_RETRIES, "u", false, OPT_FIELD(dtls_retries),
+          OPT_FIELD(has_dtls_retries), OPT_NONE },
+        { "Mtu", TLSD_A_MTU, "u", false, OPT_FIELD(mtu), OPT_FIELD(has_mtu), OPT_NONE },
+        { "DtlsCid", TLSD_A_DTLS_CID, "b", false, OPT_FIELD(dtls_cid), OPT_FIELD(has_dtls_cid),
+          OPT_NONE },
+        { "IdleTimeout", TLSD_A_IDLE_TIMEOUT, "u", false, OPT_FIELD(idle_timeout_ms),
+          OPT_FIELD(has_idle_timeout), OPT_NONE },
+        { "Resume", TLSD_A_RESUME, "b", false, OPT_FIELD(resume), OPT_FIELD(has_resume),
+          OPT_NONE },
+};
+
+/* The table agrees with the copy above, with the protocol's tables (spec_attrs and the
+ * session requests' rules) and with itself: keys and attributes unique, nothing missing. */
+START_TEST(test_session_options_table) {
+        const TlsdSessionOption *t;
+        size_t n;
+
+        t = tlsd_session_options_table(&n);
+        ck_assert_uint_eq(n, ELEMENTSOF(spec_options));
+        for (size_t i = 0; i < n; i++) {
+                const TlsdSessionOption *r = &t[i];
+                const char *sig = tlsd_session_option_signature(r);
+                const Rule *in_create = spec_rule(spec_session_create, r->attr);
+                const Rule *in_configure = spec_rule(spec_session_configure, r->attr);
+                size_t k;
+
+                /* unique */
+                for (size_t j = 0; j < i; j++) {
+                        ck_assert_msg(strcmp(t[j].key, r->key) != 0, "key %s twice", r->key);
+                        ck_assert_msg(t[j].attr != r->attr, "attribute %s twice (%s, %s)",
+                                      tlsd_attr_name(r->attr), t[j].key, r->key);
+                }
+                ck_assert_ptr_eq(tlsd_session_option_by_key(r->key), r);
+
+                /* as specified */
+                for (k = 0; k < ELEMENTSOF(spec_options); k++)
+                        if (strcmp(spec_options[k].key, r->key) == 0)
+                                break;
+                ck_assert_msg(k < ELEMENTSOF(spec_options), "key %s not specified", r->key);
+                ck_assert_msg(r->attr == spec_options[k].attr, "%s: attribute %s, expected %s",
+                              r->key, tlsd_attr_name(r->attr),
+                              tlsd_attr_name(spec_options[k].attr));
+                ck_assert_str_eq(sig, spec_options[k].signature);
+                ck_assert_int_eq(r->create_only, spec_options[k].create_only);
+                ck_assert_msg(r->offset == spec_options[k].offset &&
+                                      r->has == spec_options[k].has &&
+                                      r->size == spec_options[k].size,
+                              "%s: stored in other fields than specified", r->key);
+
+                /* the protocol's attribute table: the same kind, the same limit */
+                ck_assert_str_ne(tlsd_attr_name(r->attr), "unknown");
+                switch (r->type) {
+                case TLSD_OPTION_BOOL:
+                case TLSD_OPTION_U32:
+                case TLSD_OPTION_VERSION:
+                        ck_assert_msg(spec_attrs[r->attr].kind == V_U32, "%s: not a u32", r->key);
+                        ck_assert_uint_eq(tlsd_session_option_max(r), 0);
+                        break;
+                case TLSD_OPTION_STRING:
+                        ck_assert_msg(spec_attrs[r->attr].kind == V_STR, "%s: not a string",
+                                      r->key);
+                        ck_assert_uint_eq(tlsd_session_option_max(r), spec_attrs[r->attr].max - 1);
+                        break;
+                case TLSD_OPTION_BYTES:
+                        ck_assert_msg(spec_attrs[r->attr].kind == V_BIN, "%s: not binary", r->key);
+                        ck_assert_uint_eq(tlsd_session_option_max(r), spec_attrs[r->attr].max);
+                        break;
+                default:
+                        ck_abort_msg("%s: type %d", r->key, (int) r->type);
+                }
+
+                /* taken where the messages take it: create-only ones by SessionCreate alone */
+                ck_assert_msg(in_create && !in_create->required, "%s: not in SessionCreate",
+                              r->key);
+                ck_assert_msg(!in_configure == r->create_only, "%s: %s SessionConfigure", r->key,
+                              in_configure ? "in" : "not in");
+        }
+
+        /* every option a session request takes has its row */
+        for (const Rule *rule = spec_session_create; rule->attr; rule++) {
+                size_t i;
+
+                if (rule->required) /* the role */
+                        continue;
+                for (i = 0; i < n; i++)
+                        if (t[i].attr == rule->attr)
+                                break;
+                ck_assert_msg(i < n, "%s has no row", tlsd_attr_name(rule->attr));
+        }
+
+        /* D-Bus keys are matched exactly; "Persistent" is the D-Bus adapter's own */
+        ck_assert_ptr_null(tlsd_session_option_by_key("Persistent"));
+        ck_assert_ptr_null(tlsd_session_option_by_key("ca"));
+        ck_assert_ptr_null(tlsd_session_option_by_key(""));
+        ck_assert_ptr_null(tlsd_session_option_by_key("NoSuchOption"));
+}
+END_TEST
+
+/* The codec's limits as proto.h states them, for every attribute. */
+START_TEST(test_attr_max_size) {
+        for (unsigned a = 0; a <= _TLSD_A_MAX; a++) {
+                size_t expected = 0;
+
+                if (a > 0 && a < _TLSD_A_MAX && spec_attrs[a].kind == V_STR)
+                        expected = spec_attrs[a].max - 1;
+                else if (a > 0 && a < _TLSD_A_MAX && spec_attrs[a].kind == V_BIN)
+                        expected = spec_attrs[a].max;
+                ck_assert_msg(tlsd_attr_max_size(a) == expected, "%s: %zu, expected %zu",
+                              tlsd_attr_name(a), tlsd_attr_max_size(a), expected);
+        }
+        ck_assert_uint_eq(tlsd_attr_max_size(TLSD_A_CIPHERS), TLSD_CIPHERS_MAX);
+        ck_assert_uint_eq(tlsd_attr_max_size(TLSD_A_CA), TLSD_CA_MAX);
+        ck_assert_uint_eq(tlsd_attr_max_size(TLSD_A_SERVER_NAME), TLSD_NAME_MAX);
+}
+END_TEST
+
+/* Each row's field in o, by the specified offsets (not the table's). */
+#define OPT_AT(o, off, type)                                                                       \
+        (*(__typeof__(type) const *) (const void *) ((const char *) (o) + (off)))
+
+/* Encodes o into a request (SessionCreate or SessionConfigure) and decodes it again. */
+static int options_through_wire(const TlsdSessionOptions *o, bool create, TlsdMsg *m,
+                                TlsdMsgView *v, TlsdSessionOptions *ret) {
+        int r;
+
+        ck_assert_int_eq(tlsd_msg_begin(m, create ? TLSD_MSG_SESSION_CREATE
+                                                  : TLSD_MSG_SESSION_CONFIGURE,
+                                        0, 7),
+                         0);
+        if (create)
+                tlsd_msg_put_u32(m, TLSD_A_ROLE, 0);
+        else
+                tlsd_msg_put_u64(m, TLSD_A_SESSION_ID, 3);
+        tlsd_session_options_put(m, o, create);
+        r = tlsd_msg_end(m);
+        if (r < 0)
+                return r;
+        ck_assert_int_eq(tlsd_msg_parse(m->buf, m->size, 0, TLSD_DIR_TO_DAEMON, v), 0);
+        tlsd_session_options_parse(v, ret);
+        return 0;
+}
+
+/* a and b hold the same options: every row present in both or neither, with equal values. */
+static void expect_same_options(const TlsdSessionOptions *a, const TlsdSessionOptions *b,
+                                const char *ctx) {
+        for (size_t k = 0; k < ELEMENTSOF(spec_options); k++) {
+                const char *key = spec_options[k].key, *sig = spec_options[k].signature;
+                size_t off = spec_options[k].offset, has = spec_options[k].has;
+
+                if (has != OPT_NONE)
+                        ck_assert_msg(OPT_AT(a, has, bool) == OPT_AT(b, has, bool),
+                                      "%s: %s present on one side only", ctx, key);
+                if (strcmp(sig, "b") == 0)
+                        ck_assert_msg(OPT_AT(a, off, bool) == OPT_AT(b, off, bool), "%s: %s", ctx,
+                                      key);
+                else if (strcmp(sig, "u") == 0)
+                        ck_assert_msg(OPT_AT(a, off, unsigned) == OPT_AT(b, off, unsigned),
+                                      "%s: %s is %u, expected %u", ctx, key,
+                                      OPT_AT(b, off, unsigned), OPT_AT(a, off, unsigned));
+                else if (strcmp(sig, "s") == 0) {
+                        const char *x = OPT_AT(a, off, const char *), *y = OPT_AT(b, off,
+                                                                                 const char *);
+
+                        ck_assert_msg(!x == !y, "%s: %s present on one side only", ctx, key);
+                        if (x)
+                                ck_assert_str_eq(x, y);
+                } else {
+                        const void *x = OPT_AT(a, off, const void *), *y = OPT_AT(b, off,
+                                                                                 const void *);
+                        size_t size = spec_options[k].size;
+
+                        ck_assert_msg(!x == !y, "%s: %s present on one side only", ctx, key);
+                        ck_assert_uint_eq(OPT_AT(a, size, size_t), OPT_AT(b, size, size_t));
+                        if (x && OPT_AT(a, size, size_t) > 0)
+                                ck_assert_mem_eq(x, y, OPT_AT(a, size, size_t));
+                }
+        }
+}
+
+/* Options set through the table's setters, each row with a few values (a u32's extremes, a
+ * bool's both, a string or byte array short, at the limit and over it): what the encoder
+ * writes, the decoder reads back as it was, in the attribute the row names and no other. */
+START_TEST(test_session_options_round_trip) {
+        static char big[TLSD_MSG_MAX];
+        const TlsdSessionOption *t, *row;
+        TlsdMsg m = TLSD_MSG_INIT;
+        size_t n;
+
+        t = tlsd_session_options_table(&n);
+        ck_assert_int_lt(_i, (int) n);
+        row = &t[_i];
+        memset(big, 'x', sizeof(big) - 1);
+
+        for (unsigned variant = 0; variant < 3; variant++) {
+                TlsdSessionOptions o = {}, back;
+                size_t max = tlsd_session_option_max(row), size = 0;
+                bool over = false;
+                TlsdMsgView v;
+                char ctx[128];
+                int r;
+
+                switch (row->type) {
+                case TLSD_OPTION_BOOL:
+                        tlsd_session_option_set_u32(&o, row, variant != 1);
+                        break;
+                case TLSD_OPTION_U32:
+                case TLSD_OPTION_VERSION:
+                        tlsd_session_option_set_u32(&o, row, variant == 0   ? 0x0304
+                                                             : variant == 1 ? 0
+                                                                            : UINT32_MAX);
+                        break;
+                case TLSD_OPTION_STRING:
+                        size = variant == 0 ? 5 : variant == 1 ? max : max + 1;
+                        over = variant == 2;
+                        big[size] = 0;
+                        tlsd_session_option_set_str(&o, row, big);
+                        break;
+                case TLSD_OPTION_BYTES:
+                        size = variant == 0 ? 5 : variant == 1 ? max : max + 1;
+                        over = variant == 2;
+                        tlsd_session_option_set_bytes(&o, row, big, size);
+                        break;
+                default:
+                        ck_abort_msg("%s: type %d", row->key, (int) row->type);
+                }
+                snprintf(ctx, sizeof(ctx), "%s, %zu bytes, variant %u", row->key, size, variant);
+
+                for (int create = 1; create >= 0; create--) {
+                        r = options_through_wire(&o, create, &m, &v, &back);
+                        if (over) {
+                                /* the table's limit is the codec's: one byte more is refused */
+                                ck_assert_msg(r == -EBADMSG, "%s: over the limit, built", ctx);
+                                continue;
+                        }
+                        ck_assert_msg(r == 0, "%s: not built", ctx);
+                        if (row->create_only && !create) {
+                                /* left out of a Configure, which would refuse it */
+                                TlsdSessionOptions none = {};
+
+                                ck_assert(!tlsd_msg_has(&v, (TlsdAttrType) row->attr));
+                                expect_same_options(&none, &back, ctx);
+                                continue;
+                        }
+                        for (unsigned a = 1; a < _TLSD_A_MAX; a++) {
+                                bool expected = a == row->attr ||
+                                                a == (create ? TLSD_A_ROLE : TLSD_A_SESSION_ID) ||
+                                                (row->type == TLSD_OPTION_VERSION &&
+                                                 (a == TLSD_A_VERSION_MIN ||
+                                                  a == TLSD_A_VERSION_MAX));
+
+                                /* SystemTrust (no has_): false is written as absent */
+                                if (a == row->attr && row->has == TLSD_OPTION_NO_FIELD &&
+                                    row->type == TLSD_OPTION_BOOL && variant == 1)
+                                        expected = false;
+                                ck_assert_msg(tlsd_msg_has(&v, (TlsdAttrType) a) == expected,
+                                              "%s: attribute %s %s", ctx, tlsd_attr_name(a),
+                                              expected ? "missing" : "written");
+                        }
+                        expect_same_options(&o, &back, ctx);
+                }
+                big[size] = 'x';
+        }
+        tlsd_msg_done(&m);
+}
+END_TEST
+
+/* All at once, and none: an empty set writes no attribute and reads back empty. */
+START_TEST(test_session_options_all_and_none) {
+        static const uint8_t pin[32] = { 1, 2, 3 };
+        TlsdSessionOptions o = {}, back, none = {};
+        TlsdMsg m = TLSD_MSG_INIT;
+        const TlsdSessionOption *t;
+        TlsdMsgView v;
+        size_t n;
+
+        t = tlsd_session_options_table(&n);
+        for (size_t i = 0; i < n; i++)
+                switch (t[i].type) {
+                case TLSD_OPTION_STRING:
+                        tlsd_session_option_set_str(&o, &t[i], t[i].key);
+                        break;
+                case TLSD_OPTION_BYTES:
+                        tlsd_session_option_set_bytes(&o, &t[i], pin, sizeof(pin));
+                        break;
+                default:
+                        tlsd_session_option_set_u32(&o, &t[i], 100 + (uint32_t) i);
+                        break;
+                }
+        ck_assert_int_eq(options_through_wire(&o, true, &m, &v, &back), 0);
+        expect_same_options(&o, &back, "all");
+        ck_assert_str_eq(back.ciphers, "Ciphers");
+        ck_assert_uint_eq(back.pin_size, 32);
+        ck_assert(back.has_transport && back.has_resume && back.resume);
+
+        ck_assert_int_eq(options_through_wire(&none, false, &m, &v, &back), 0);
+        for (unsigned a = 1; a < _TLSD_A_MAX; a++)
+                ck_assert(tlsd_msg_has(&v, (TlsdAttrType) a) == (a == TLSD_A_SESSION_ID));
+        expect_same_options(&none, &back, "none");
+        tlsd_msg_done(&m);
+}
+END_TEST
+
+/* One end of the version range brings the other's default, on the wire and through the
+ * setters (the D-Bus adapter's way in); the order they come in does not matter. */
+START_TEST(test_session_options_versions) {
+        const TlsdSessionOption *min = tlsd_session_option_by_key("VersionMin");
+        const TlsdSessionOption *max = tlsd_session_option_by_key("VersionMax");
+        TlsdMsg m = TLSD_MSG_INIT;
+        TlsdSessionOptions o = {};
+        TlsdMsgView v;
+
+        ck_assert_ptr_nonnull(min);
+        ck_assert_ptr_nonnull(max);
+        tlsd_session_option_set_u32(&o, max, 0x0303);
+        ck_assert(o.has_versions);
+        ck_assert_uint_eq(o.version_min, 0x0303);
+        ck_assert_uint_eq(o.version_max, 0x0303);
+
+        o = (TlsdSessionOptions) {};
+        tlsd_session_option_set_u32(&o, min, 0x0304);
+        ck_assert_uint_eq(o.version_min, 0x0304);
+        ck_assert_uint_eq(o.version_max, 0x0304);
+        tlsd_session_option_set_u32(&o, max, 0xfefc);
+        ck_assert_uint_eq(o.version_min, 0x0304);
+        ck_assert_uint_eq(o.version_max, 0xfefc);
+
+        o = (TlsdSessionOptions) {};
+        tlsd_session_option_set_u32(&o, max, 0xfefc);
+        tlsd_session_option_set_u32(&o, min, 0xfefd);
+        ck_assert_uint_eq(o.version_min, 0xfefd);
+        ck_assert_uint_eq(o.version_max, 0xfefc);
+
+        /* a request carrying only VersionMax, as libtlsclient used to send it */
+        ck_assert_int_eq(tlsd_msg_begin(&m, TLSD_MSG_SESSION_CONFIGURE, 0, 1), 0);
+        tlsd_msg_put_u64(&m, TLSD_A_SESSION_ID, 1);
+        tlsd_msg_put_u32(&m, TLSD_A_VERSION_MAX, 0x0303);
+        ck_assert_int_eq(tlsd_msg_end(&m), 0);
+        ck_assert_int_eq(tlsd_msg_parse(m.buf, m.size, 0, TLSD_DIR_TO_DAEMON, &v), 0);
+        tlsd_session_options_parse(&v, &o);
+        ck_assert(o.has_versions);
+        ck_assert_uint_eq(o.version_min, 0x0303);
+        ck_assert_uint_eq(o.version_max, 0x0303);
+        ck_assert(!o.has_legacy && !o.ciphers && !o.has_resume);
+        tlsd_msg_done(&m);
+}
+END_TEST
+
+/* A setter of the wrong kind stores nothing (a caller's bug must not write a pointer into a
+ * number); a bool reads any non-zero u32 as true, as the socket's u32 booleans do. */
+START_TEST(test_session_options_setter_kinds) {
+        const TlsdSessionOption *ciphers = tlsd_session_option_by_key("Ciphers");
+        const TlsdSessionOption *mtu = tlsd_session_option_by_key("Mtu");
+        const TlsdSessionOption *ca = tlsd_session_option_by_key("CA");
+        const TlsdSessionOption *legacy = tlsd_session_option_by_key("Legacy");
+        TlsdSessionOptions o = {}, none = {};
+
+        ck_assert(ciphers && mtu && ca && legacy);
+        tlsd_session_option_set_u32(&o, ciphers, 5);
+        tlsd_session_option_set_str(&o, mtu, "x");
+        tlsd_session_option_set_bytes(&o, ciphers, "x", 1);
+        tlsd_session_option_set_str(&o, ca, "x");
+        expect_same_options(&none, &o, "wrong kinds");
+        tlsd_session_option_set_u32(&o, legacy, 7);
+        ck_assert(o.has_legacy && o.legacy);
+        tlsd_session_option_set_u32(&o, legacy, 0);
+        ck_assert(o.has_legacy && !o.legacy);
+}
+END_TEST
+
 /* ---- main -------------------------------------------------------------------------------- */
 
 static Suite *proto_suite(void) {
@@ -2458,6 +2883,15 @@ static Suite *proto_suite(void) {
         tcase_add_loop_test(tc, test_spec, _SIDE_MAX, _SIDE_MAX * _TLSD_MSG_MAX);
         tcase_add_test(tc, test_spec_coverage);
         tcase_add_test(tc, test_put_str_lossy);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("session-options");
+        tcase_add_test(tc, test_session_options_table);
+        tcase_add_test(tc, test_attr_max_size);
+        tcase_add_loop_test(tc, test_session_options_round_trip, 0, ELEMENTSOF(spec_options));
+        tcase_add_test(tc, test_session_options_all_and_none);
+        tcase_add_test(tc, test_session_options_versions);
+        tcase_add_test(tc, test_session_options_setter_kinds);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("builder");

@@ -2,11 +2,12 @@
 /*
  * org.tlsd1.Session on /org/tlsd1/session/N: the D-Bus face of session.c. Options arrive as
  * a{sv} with the same names as tlsd's Unix protocol attributes, in D-Bus CamelCase, and the
- * same size limits (proto.h).
+ * same size limits (proto.h): the session options table (session-options.h) gives both.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,10 +19,58 @@
 #include "core/listener.h"
 #include "core/session.h"
 #include "proto.h"
+#include "session-options.h"
 
-/* Reads a{sv} into o; strings and arrays point into m, valid while m is. "Persistent" and
- * "Transport" are CreateSession's only (as on the Unix socket, where Configure has no transport
- * attribute): they are read when persistent is given, else refused. */
+/* One option's value, whose signature the caller checked against the row: a string or byte
+ * array within the Unix socket's size limit (proto.h) for the row's attribute. */
+static int read_option(sd_bus_message *m, const TlsdSessionOption *opt, SessionOptions *o,
+                       sd_bus_error *error) {
+        char what[64];
+        const void *p;
+        const char *str;
+        size_t n;
+        uint32_t u;
+        int b, r;
+
+        (void) snprintf(what, sizeof(what), "option '%s'", opt->key);
+        switch (opt->type) {
+        case TLSD_OPTION_BOOL:
+                r = sd_bus_message_read(m, "b", &b);
+                if (r >= 0)
+                        tlsd_session_option_set_u32(o, opt, b != 0);
+                return r;
+        case TLSD_OPTION_U32:
+        case TLSD_OPTION_VERSION:
+                r = sd_bus_message_read(m, "u", &u);
+                if (r >= 0)
+                        tlsd_session_option_set_u32(o, opt, u);
+                return r;
+        case TLSD_OPTION_STRING:
+                r = sd_bus_message_read(m, "s", &str);
+                if (r < 0)
+                        return r;
+                if (bus_check_size(error, what, strlen(str), tlsd_session_option_max(opt)) < 0)
+                        return -EINVAL;
+                tlsd_session_option_set_str(o, opt, str);
+                return 0;
+        case TLSD_OPTION_BYTES:
+                r = sd_bus_message_read_array(m, 'y', &p, &n);
+                if (r < 0)
+                        return r;
+                if (bus_check_size(error, what, n, tlsd_session_option_max(opt)) < 0)
+                        return -EINVAL;
+                tlsd_session_option_set_bytes(o, opt, p, n);
+                return 0;
+        default:
+                return -EINVAL;
+        }
+}
+
+/* Reads a{sv} into o through the session options table (common/session-options.h): the key
+ * names the row, the variant must have the row's signature. Strings and arrays point into m,
+ * valid while m is. "Persistent" (D-Bus only) and the table's create-only options ("Transport",
+ * as on the Unix socket, where Configure has no transport attribute) are CreateSession's only:
+ * they are read when persistent is given, else refused. */
 static int read_options(sd_bus_message *m, SessionOptions *o, int *persistent,
                         sd_bus_error *error) {
         int r;
@@ -31,7 +80,9 @@ static int read_options(sd_bus_message *m, SessionOptions *o, int *persistent,
         if (r < 0)
                 return r;
         while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const TlsdSessionOption *opt;
                 const char *key, *contents;
+                bool is_persistent;
                 char type;
 
                 r = sd_bus_message_read(m, "s", &key);
@@ -43,108 +94,20 @@ static int read_options(sd_bus_message *m, SessionOptions *o, int *persistent,
                 r = sd_bus_message_enter_container(m, 'v', contents);
                 if (r < 0)
                         return r;
-#define BOOL(name, field)                                                                          \
-        if (strcmp(key, name) == 0 && strcmp(contents, "b") == 0) {                                \
-                int b_;                                                                            \
-                r = sd_bus_message_read(m, "b", &b_);                                              \
-                o->field = b_;                                                                     \
-                goto next;                                                                         \
-        }
-/* strings and byte arrays: the Unix socket's size limits (proto.h) */
-#define STR(name, field, max)                                                                      \
-        if (strcmp(key, name) == 0 && strcmp(contents, "s") == 0) {                                \
-                r = sd_bus_message_read(m, "s", &o->field);                                        \
-                if (r >= 0 && bus_check_size(error, "option '" name "'", strlen(o->field),        \
-                                             max) < 0)                                             \
-                        return -EINVAL;                                                            \
-                goto next;                                                                         \
-        }
-/* options whose presence is recorded in o->has_<flag> */
-#define U32_SET(name, field, flag)                                                                 \
-        if (strcmp(key, name) == 0 && strcmp(contents, "u") == 0) {                                \
-                r = sd_bus_message_read(m, "u", &o->field);                                        \
-                o->has_##flag = true;                                                              \
-                goto next;                                                                         \
-        }
-#define BOOL_SET(name, field, flag)                                                                \
-        if (strcmp(key, name) == 0 && strcmp(contents, "b") == 0) {                                \
-                int b_;                                                                            \
-                r = sd_bus_message_read(m, "b", &b_);                                              \
-                o->field = b_;                                                                     \
-                o->has_##flag = true;                                                              \
-                goto next;                                                                         \
-        }
-#define BYTES(name, field, size, max)                                                              \
-        if (strcmp(key, name) == 0 && strcmp(contents, "ay") == 0) {                               \
-                r = sd_bus_message_read_array(m, 'y', &o->field, &o->size);                        \
-                if (r >= 0 && bus_check_size(error, "option '" name "'", o->size, max) < 0)        \
-                        return -EINVAL;                                                            \
-                goto next;                                                                         \
-        }
-                if (strcmp(key, "VersionMin") == 0 || strcmp(key, "VersionMax") == 0) {
-                        uint32_t v;
-
-                        if (strcmp(contents, "u") != 0)
-                                goto bad;
-                        r = sd_bus_message_read(m, "u", &v);
-                        if (!o->has_versions)
-                                o->version_min = 0x0303, o->version_max = 0x0304;
-                        o->has_versions = true;
-                        if (key[7] == 'M' && key[8] == 'i')
-                                o->version_min = v;
-                        else
-                                o->version_max = v;
-                        goto next;
-                }
-                BOOL_SET("Legacy", legacy, legacy)
-                U32_SET("VerifyMode", verify, verify)
-                U32_SET("Compression", compression, compression)
-                U32_SET("HandshakeTimeout", handshake_timeout_ms, handshake_timeout)
-                U32_SET("ClientAuth", client_auth, client_auth)
-                if (persistent && strcmp(key, "Persistent") == 0 && strcmp(contents, "b") == 0) {
-                        r = sd_bus_message_read(m, "b", persistent);
-                        goto next;
-                }
-                if (persistent && strcmp(key, "Transport") == 0 && strcmp(contents, "u") == 0) {
-                        r = sd_bus_message_read(m, "u", &o->transport);
-                        o->has_transport = true;
-                        goto next;
-                }
-                if (!persistent && (strcmp(key, "Persistent") == 0 ||
-                                    strcmp(key, "Transport") == 0))
+                opt = tlsd_session_option_by_key(key);
+                is_persistent = strcmp(key, "Persistent") == 0;
+                if (!persistent && (is_persistent || (opt && opt->create_only)))
                         return sd_bus_error_setf(error, "org.tlsd1.Error.InvalidArgument",
                                                  "option '%s' is fixed when the session is "
                                                  "created (CreateSession only)", key);
-                /* DTLS: the retransmission schedule (ms), path MTU, Connection ID */
-                U32_SET("DtlsTimeoutInitial", dtls_timeout_initial_ms, dtls_timeout_initial)
-                U32_SET("DtlsTimeoutMax", dtls_timeout_max_ms, dtls_timeout_max)
-                U32_SET("DtlsRetries", dtls_retries, dtls_retries)
-                U32_SET("Mtu", mtu, mtu)
-                BOOL_SET("DtlsCid", dtls_cid, dtls_cid)
-                U32_SET("IdleTimeout", idle_timeout_ms, idle_timeout)
-                /* client: automatic resumption from tlsd's ticket cache (default true) */
-                BOOL_SET("Resume", resume, resume)
-                STR("Ciphers", ciphers, TLSD_CIPHERS_MAX)
-                STR("Groups", groups, TLSD_GROUPS_MAX)
-                BYTES("Certificate", cert, cert_size, TLSD_CERT_MAX)
-                BYTES("Key", key, key_size, TLSD_KEY_MAX)
-                STR("KeyPassword", key_password, TLSD_KEY_PASSWORD_MAX)
-                STR("PskIdentity", psk_identity, TLSD_PSK_IDENTITY_MAX)
-                BYTES("PskKey", psk_key, psk_key_size, TLSD_PSK_KEY_MAX)
-                BYTES("CA", ca, ca_size, TLSD_CA_MAX)
-                BOOL("SystemTrust", system_trust)
-                BYTES("Pin", pin, pin_size, TLSD_PIN_MAX)
-                STR("ALPN", alpn, TLSD_ALPN_MAX)
-                STR("ServerName", server_name, TLSD_NAME_MAX)
-#undef BOOL
-#undef U32_SET
-#undef BOOL_SET
-#undef STR
-#undef BYTES
-        bad:
-                return sd_bus_error_setf(error, "org.tlsd1.Error.InvalidArgument",
-                                         "unknown option '%s' of type '%s'", key, contents);
-        next:
+                if (is_persistent && strcmp(contents, "b") == 0)
+                        r = sd_bus_message_read(m, "b", persistent);
+                else if (opt && strcmp(contents, tlsd_session_option_signature(opt)) == 0)
+                        r = read_option(m, opt, o, error);
+                else
+                        return sd_bus_error_setf(error, "org.tlsd1.Error.InvalidArgument",
+                                                 "unknown option '%s' of type '%s'", key,
+                                                 contents);
                 if (r < 0)
                         return r;
                 r = sd_bus_message_exit_container(m);

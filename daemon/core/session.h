@@ -12,53 +12,14 @@
 
 #include "engine/engine.h"
 #include "core/peer.h"
+#include "session-options.h"
 
 typedef struct Connection Connection;
 typedef struct Listener Listener;
 
-typedef struct SessionOptions {
-        /* Each field applies only when its has_/non-NULL marker says so. */
-        bool has_versions;
-        unsigned version_min, version_max;
-        const char *ciphers;
-        bool has_legacy;
-        bool legacy;
-        const char *groups;
-        const void *cert;
-        size_t cert_size;
-        const void *key;
-        size_t key_size;
-        const char *key_password;
-        const char *psk_identity;
-        const void *psk_key;
-        size_t psk_key_size;
-        const void *ca;
-        size_t ca_size;
-        bool system_trust;
-        bool has_verify;
-        unsigned verify;
-        const void *pin;
-        size_t pin_size;
-        const char *alpn;
-        const char *server_name;
-        bool has_compression;
-        unsigned compression;
-        bool has_handshake_timeout;
-        unsigned handshake_timeout_ms;
-        bool has_client_auth;
-        unsigned client_auth;
-        bool has_transport; /* fixed when the session is created */
-        unsigned transport; /* enum tlsc_transport */
-        /* DTLS only */
-        bool has_dtls_timeout_initial, has_dtls_timeout_max, has_dtls_retries, has_mtu,
-                has_dtls_cid;
-        unsigned dtls_timeout_initial_ms, dtls_timeout_max_ms, dtls_retries, mtu;
-        bool dtls_cid;
-        bool has_idle_timeout;
-        unsigned idle_timeout_ms;
-        bool has_resume; /* client: automatic resumption (default on) */
-        bool resume;
-} SessionOptions;
+/* The options both control planes carry (common/session-options.h: one table maps them to
+ * protocol attributes and D-Bus keys). */
+typedef TlsdSessionOptions SessionOptions;
 
 typedef struct Session {
         Core *core;

@@ -24,6 +24,7 @@
 #include "error.h"
 #include "util/log.h"
 #include "proto.h"
+#include "session-options.h"
 #include "time-util.h"
 #include "transport.h"
 #include "unix/unix-client.h"
@@ -104,88 +105,6 @@ static Connection *find_connection(UnixRequest *req) {
                 -ENOENT;                                                                           \
         })
 
-static void parse_session_options(const TlsdMsgView *v, SessionOptions *o) {
-        uint32_t u;
-
-        *o = (SessionOptions) {};
-        if (tlsd_msg_get_u32(v, TLSD_A_VERSION_MIN, &u) >= 0) {
-                o->has_versions = true;
-                o->version_min = u;
-                o->version_max = 0x0304;
-        }
-        if (tlsd_msg_get_u32(v, TLSD_A_VERSION_MAX, &u) >= 0) {
-                if (!o->has_versions)
-                        o->version_min = 0x0303;
-                o->has_versions = true;
-                o->version_max = u;
-        }
-        (void) tlsd_msg_get_str(v, TLSD_A_CIPHERS, &o->ciphers);
-        if (tlsd_msg_get_u32(v, TLSD_A_LEGACY, &u) >= 0) {
-                o->has_legacy = true;
-                o->legacy = u != 0;
-        }
-        (void) tlsd_msg_get_str(v, TLSD_A_GROUPS, &o->groups);
-        (void) tlsd_msg_get_bytes(v, TLSD_A_CERT, &o->cert, &o->cert_size);
-        (void) tlsd_msg_get_bytes(v, TLSD_A_KEY, &o->key, &o->key_size);
-        (void) tlsd_msg_get_str(v, TLSD_A_KEY_PASSWORD, &o->key_password);
-        (void) tlsd_msg_get_str(v, TLSD_A_PSK_IDENTITY, &o->psk_identity);
-        (void) tlsd_msg_get_bytes(v, TLSD_A_PSK_KEY, &o->psk_key, &o->psk_key_size);
-        (void) tlsd_msg_get_bytes(v, TLSD_A_CA, &o->ca, &o->ca_size);
-        if (tlsd_msg_get_u32(v, TLSD_A_SYSTEM_TRUST, &u) >= 0)
-                o->system_trust = u != 0;
-        if (tlsd_msg_get_u32(v, TLSD_A_VERIFY_MODE, &u) >= 0) {
-                o->has_verify = true;
-                o->verify = u;
-        }
-        (void) tlsd_msg_get_bytes(v, TLSD_A_PIN, &o->pin, &o->pin_size);
-        (void) tlsd_msg_get_str(v, TLSD_A_ALPN, &o->alpn);
-        (void) tlsd_msg_get_str(v, TLSD_A_SERVER_NAME, &o->server_name);
-        if (tlsd_msg_get_u32(v, TLSD_A_COMPRESSION, &u) >= 0) {
-                o->has_compression = true;
-                o->compression = u;
-        }
-        if (tlsd_msg_get_u32(v, TLSD_A_HANDSHAKE_TIMEOUT, &u) >= 0) {
-                o->has_handshake_timeout = true;
-                o->handshake_timeout_ms = u;
-        }
-        if (tlsd_msg_get_u32(v, TLSD_A_CLIENT_AUTH, &u) >= 0) {
-                o->has_client_auth = true;
-                o->client_auth = u;
-        }
-        if (tlsd_msg_get_u32(v, TLSD_A_TRANSPORT, &u) >= 0) {
-                o->has_transport = true;
-                o->transport = u;
-        }
-#define U32_OPTION(attr, field)                                                                    \
-        if (tlsd_msg_get_u32(v, attr, &u) >= 0) {                                                  \
-                o->has_##field = true;                                                             \
-                o->field = u;                                                                      \
-        }
-        U32_OPTION(TLSD_A_DTLS_RETRIES, dtls_retries)
-        U32_OPTION(TLSD_A_MTU, mtu)
-#undef U32_OPTION
-        if (tlsd_msg_get_u32(v, TLSD_A_DTLS_TIMEOUT_INITIAL, &u) >= 0) {
-                o->has_dtls_timeout_initial = true;
-                o->dtls_timeout_initial_ms = u;
-        }
-        if (tlsd_msg_get_u32(v, TLSD_A_DTLS_TIMEOUT_MAX, &u) >= 0) {
-                o->has_dtls_timeout_max = true;
-                o->dtls_timeout_max_ms = u;
-        }
-        if (tlsd_msg_get_u32(v, TLSD_A_DTLS_CID, &u) >= 0) {
-                o->has_dtls_cid = true;
-                o->dtls_cid = u != 0;
-        }
-        if (tlsd_msg_get_u32(v, TLSD_A_IDLE_TIMEOUT, &u) >= 0) {
-                o->has_idle_timeout = true;
-                o->idle_timeout_ms = u;
-        }
-        if (tlsd_msg_get_u32(v, TLSD_A_RESUME, &u) >= 0) {
-                o->has_resume = true;
-                o->resume = u != 0;
-        }
-}
-
 static int handle_session_create(UnixRequest *req) {
         SessionOptions o;
         Session *s;
@@ -193,7 +112,7 @@ static int handle_session_create(UnixRequest *req) {
         int r;
 
         (void) tlsd_msg_get_u32(req->msg, TLSD_A_ROLE, &role);
-        parse_session_options(req->msg, &o);
+        tlsd_session_options_parse(req->msg, &o);
         r = session_new(req->client->peer, role, &o, req->error, &s);
         if (r < 0)
                 return r;
@@ -207,7 +126,7 @@ static int handle_session_configure(UnixRequest *req) {
 
         if (!s)
                 return NOT_FOUND(req, "session");
-        parse_session_options(req->msg, &o);
+        tlsd_session_options_parse(req->msg, &o);
         return session_configure(s, &o, req->error);
 }
 

@@ -5,7 +5,7 @@
  * through every getter, must rebuild through the builder (tlsd_msg_end() validates it again),
  * and the rebuilt bytes must parse to the same message: the same size, and the same bytes when
  * the input had its attributes in ascending order. Whatever it refuses must come with a
- * parser error.
+ * parser error. A session request's options decode and encode again (session-options.c).
  *
  * Built with -DTLSD_LIBFUZZER for libFuzzer; otherwise main() runs the inputs named on the
  * command line (files, or directories of files) once, as a regression test under the
@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 
 #include "proto.h"
+#include "session-options.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -150,6 +151,44 @@ static void rebuild(const uint8_t *data, size_t size, TlsdDirection dir, const T
         tlsd_msg_done(&m);
 }
 
+/* A session request's options, encoded the way libtlsclient does. */
+static void put_options(TlsdMsg *m, const TlsdMsgView *v, const TlsdSessionOptions *o) {
+        bool create = v->header.type == TLSD_MSG_SESSION_CREATE;
+        uint32_t role = 0;
+        uint64_t id = 0;
+
+        FUZZ_ASSERT(tlsd_msg_begin(m, (TlsdMsgType) v->header.type, 0, v->header.id) == 0);
+        if (create) {
+                FUZZ_ASSERT(tlsd_msg_get_u32(v, TLSD_A_ROLE, &role) == 0);
+                tlsd_msg_put_u32(m, TLSD_A_ROLE, role);
+        } else {
+                FUZZ_ASSERT(tlsd_msg_get_u64(v, TLSD_A_SESSION_ID, &id) == 0);
+                tlsd_msg_put_u64(m, TLSD_A_SESSION_ID, id);
+        }
+        tlsd_session_options_put(m, o, create);
+        FUZZ_ASSERT(tlsd_msg_end(m) == 0);
+}
+
+/* What the Unix adapter decodes from an accepted session request (common/session-options.c)
+ * encodes into a valid request, which decodes to what encodes the same bytes again. */
+static void session_options_again(const TlsdMsgView *v, TlsdDirection dir) {
+        TlsdMsg m1 = TLSD_MSG_INIT, m2 = TLSD_MSG_INIT;
+        TlsdSessionOptions o;
+        TlsdMsgView w;
+
+        if (dir != TLSD_DIR_TO_DAEMON || (v->header.type != TLSD_MSG_SESSION_CREATE &&
+                                          v->header.type != TLSD_MSG_SESSION_CONFIGURE))
+                return;
+        tlsd_session_options_parse(v, &o);
+        put_options(&m1, v, &o);
+        FUZZ_ASSERT(tlsd_msg_parse(m1.buf, m1.size, 0, dir, &w) == 0);
+        tlsd_session_options_parse(&w, &o);
+        put_options(&m2, &w, &o);
+        FUZZ_ASSERT(m1.size == m2.size && memcmp(m1.buf, m2.buf, m1.size) == 0);
+        tlsd_msg_done(&m1);
+        tlsd_msg_done(&m2);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static const TlsdDirection dirs[] = { TLSD_DIR_TO_DAEMON, TLSD_DIR_FROM_DAEMON };
 
@@ -178,6 +217,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                                               v.header.flags));
                         read_all(&v);
                         rebuild(data, size, dirs[d], &v);
+                        session_options_again(&v, dirs[d]);
                 }
         return 0;
 }
