@@ -2,8 +2,10 @@
 /*
  * TLS client channels end to end against a real peer (tests/peers/tls-peer.py, i.e. OpenSSL):
  * 64 MiB each way checked byte for byte, truncation, app-decides verification, apps killed
- * mid-stream with the daemon's fd count and RSS measured, isolation between uids, and a
- * failed Configure leaving the session as it was.
+ * mid-stream with the daemon's fd count and RSS measured, isolation between uids, a failed
+ * Configure leaving the session as it was, and tickets filed and bound under the policy of the
+ * handshake they come from when a Configure lands while it is in flight (tests/peers/
+ * hold-relay.py holds a flight).
  */
 #include <check.h>
 #include <errno.h>
@@ -1016,6 +1018,167 @@ START_TEST(test_system_and_own_trust) {
 }
 END_TEST
 
+/* ---- tickets and the policy of the handshake they come from ---- */
+
+/* A child process with its stdin and stdout (and stderr) on pipes; out accumulates. */
+typedef struct Proc {
+        pid_t pid;
+        int in, out;
+        char buf[32768];
+        size_t n;
+} Proc;
+
+static void proc_start(Proc *p, char *const argv[]) {
+        int in[2], out[2];
+
+        ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+        ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
+        p->pid = fork();
+        ck_assert_int_ge(p->pid, 0);
+        if (p->pid == 0) {
+                dup2(in[0], STDIN_FILENO);
+                dup2(out[1], STDOUT_FILENO);
+                dup2(out[1], STDERR_FILENO);
+                execvp(argv[0], argv);
+                perror(argv[0]);
+                _exit(127);
+        }
+        close(in[0]);
+        close(out[1]);
+        p->in = in[1];
+        p->out = out[0];
+        p->n = 0;
+        p->buf[0] = 0;
+}
+
+/* Reads its output until needle shows (true), or EOF or timeout_ms (false). */
+static bool proc_wait_for(Proc *p, const char *needle, long timeout_ms) {
+        long deadline = now_ms() + timeout_ms;
+
+        while (!strstr(p->buf, needle)) {
+                struct pollfd pfd = { .fd = p->out, .events = POLLIN };
+                long left = deadline - now_ms();
+                ssize_t k;
+
+                if (left <= 0 || p->n + 1 >= sizeof(p->buf) || poll(&pfd, 1, (int) left) != 1)
+                        return false;
+                k = read(p->out, p->buf + p->n, sizeof(p->buf) - 1 - p->n);
+                if (k <= 0)
+                        return false;
+                p->n += (size_t) k;
+                p->buf[p->n] = 0;
+        }
+        return true;
+}
+
+static void proc_stop(Proc *p) {
+        close(p->in);
+        kill(p->pid, SIGTERM);
+        waitpid(p->pid, NULL, 0);
+        close(p->out);
+}
+
+/* tests/peers/hold-relay.py in front of 127.0.0.1:target; its port in *ret_port. */
+static void relay_start(Proc *r, const Daemon *d, unsigned target, const char *hold,
+                        unsigned *ret_port) {
+        char script[512], port_file[300], target_s[16];
+        long deadline = now_ms() + 10000;
+
+        snprintf(script, sizeof(script), "%s/tests/peers/hold-relay.py",
+                 getenv("top_srcdir") ? getenv("top_srcdir") : "..");
+        snprintf(port_file, sizeof(port_file), "%s/relay-port", d->dir);
+        snprintf(target_s, sizeof(target_s), "%u", target);
+        unlink(port_file);
+        proc_start(r, (char *const[]) { "python3", script, "--target", target_s, "--port-file",
+                                        port_file, "--hold", (char *) hold, NULL });
+        for (;;) {
+                FILE *f = fopen(port_file, "re");
+
+                if (f) {
+                        ck_assert_int_eq(fscanf(f, "%u", ret_port), 1);
+                        fclose(f);
+                        return;
+                }
+                ck_assert_msg(now_ms() < deadline, "hold-relay.py did not start");
+                usleep(20000);
+        }
+}
+
+static void relay_release(Proc *r) {
+        ck_assert_int_eq(write(r->in, "release\n", 8), 8);
+}
+
+/* A client ticket is filed under the policy its handshake ran under. TLS 1.3 tickets come after
+ * the handshake: here the app accepts a self-signed certificate in app-decides mode, then pins
+ * another key while the server's tickets are held in flight. The pinned session must not
+ * resume with a ticket of a handshake that never passed its pin; the session made with the
+ * app-decides options again does (the control: the tickets arrived and are resumable). */
+START_TEST(test_client_ticket_keeps_handshake_policy) {
+        static const unsigned char other_pin[32] = { 0x42, 0x42, 0x42 };
+        tlsc_session_options pinned = { .verify_mode = TLSC_VERIFY_PINNED, .pin = other_pin };
+        tlsc_connection_info info;
+        Events ev = { .accept = true };
+        uint64_t s, s2, conn, ticket = 0;
+        unsigned rport = 0;
+        tlsc_client *c;
+        long deadline;
+        Daemon d;
+        Peer p;
+        Proc relay;
+        int fd, r;
+
+        start_daemon(&d, NULL);
+        peer_start(&p, &d, "hold", pki("server-selfsigned.pem"), pki("server-selfsigned.key"), 0,
+                   3);
+        relay_start(&relay, &d, p.port, "server", &rport);
+        c = open_client(&d);
+        tlsc_set_event_handler(c, on_event, &ev);
+        s = make_session(c, TLSC_VERIFY_APP_DECIDES);
+
+        ck_assert_int_eq(tlsc_connection_create(c, s, 0, &conn), 0);
+        fd = tlsc_connect(c, conn, "localhost", rport, NULL, &info);
+        ck_assert_msg(fd >= 0, "connect: %s", info.message);
+        ck_assert_str_eq(info.version, "TLSv1.3");
+        ck_assert(!info.resumed);
+        ck_assert_uint_eq(ev.n_certificate, 1);
+        ck_assert_int_eq(ev.verify_result, TLSC_VERIFY_SELF_SIGNED);
+        /* The server's NewSessionTickets, sent after our Finished, wait in the relay. */
+        ck_assert_msg(proc_wait_for(&relay, "held\n", 20000), "relay: %s", relay.buf);
+        ck_assert_int_eq(tlsc_get_ticket(c, conn, &ticket), -TLSD_ERR_NOT_FOUND);
+        r = tlsc_session_configure(c, s, &pinned);
+        ck_assert_msg(r == 0, "Configure: %s: %s", tlsd_strerror(r), tlsc_last_error_message(c));
+        relay_release(&relay);
+        deadline = now_ms() + 20000;
+        while ((r = tlsc_get_ticket(c, conn, &ticket)) == -TLSD_ERR_NOT_FOUND &&
+               now_ms() < deadline)
+                usleep(20000);
+        ck_assert_msg(r == 0, "no ticket filed: %s", tlsd_strerror(r));
+        close(fd);
+
+        ck_assert_int_eq(tlsc_connection_create(c, s, 0, &conn), 0);
+        fd = tlsc_connect(c, conn, "localhost", rport, NULL, &info);
+        ck_assert_msg(fd < 0, "the pinned session resumed with a ticket of the app-decides "
+                              "handshake (resumed %d, verify %s)",
+                      info.resumed, tlsc_verify_result_name(info.verify_result));
+        ck_assert_msg(fd == -TLSD_ERR_VERIFY, "pinned: %s: %s", tlsd_strerror(fd), info.message);
+        ck_assert_uint_eq(ev.n_certificate, 1);
+
+        s2 = make_session(c, TLSC_VERIFY_APP_DECIDES);
+        ck_assert_int_eq(tlsc_connection_create(c, s2, 0, &conn), 0);
+        fd = tlsc_connect(c, conn, "localhost", rport, NULL, &info);
+        ck_assert_msg(fd >= 0, "app-decides again: %s", info.message);
+        ck_assert_msg(info.resumed, "the app-decides session did not resume: the test saw no "
+                                    "ticket it could use");
+        close(fd);
+
+        tlsc_close(c);
+        proc_stop(&relay);
+        peer_stop(&p);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("tls");
         TCase *tc = tcase_create("client");
@@ -1039,6 +1202,11 @@ int main(void) {
         tcase_set_timeout(tc, getenv("TLSD_TEST_WRAPPER") ? 1200 : 240);
         tcase_add_test(tc, test_configure_is_atomic);
         tcase_add_test(tc, test_system_and_own_trust);
+        suite_add_tcase(s, tc);
+        /* CK_RUN_CASE=tickets */
+        tc = tcase_create("tickets");
+        tcase_set_timeout(tc, getenv("TLSD_TEST_WRAPPER") ? 1200 : 240);
+        tcase_add_test(tc, test_client_ticket_keeps_handshake_policy);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);

@@ -35,9 +35,13 @@
 #define CHUNK (16 * 1024)  /* one TLS record of plaintext */
 #define GATHER (64 * 1024) /* what one write to the app carries at most (the scratch size) */
 
-/* The ticket cache's key for this connection: owner, policy, peer as the app named it. */
+/* The ticket cache's key for this connection: owner, peer as the app named it, and the
+ * session's policy: as the handshake began once it has (its tickets describe that handshake,
+ * and a TLS 1.3 ticket arrives after it, maybe after a Configure), else as it is now (Connect
+ * checking an explicit ticket). */
 static bool connection_scope(Connection *c, TicketScope *ret) {
         Session *s = c->session;
+        const char *alpn = c->has_scope ? c->scope_alpn : s->alpn;
 
         if (s->role != ENGINE_CLIENT || !c->host)
                 return false;
@@ -46,11 +50,25 @@ static bool connection_scope(Connection *c, TicketScope *ret) {
                 .host = c->host,
                 .port = c->port,
                 .sni = c->sni ? c->sni : "",
-                .alpn = s->alpn ? s->alpn : "",
+                .alpn = alpn ? alpn : "",
                 .dtls = c->dtls,
         };
-        memcpy(ret->policy, s->policy, sizeof(ret->policy));
+        memcpy(ret->policy, c->has_scope ? c->scope_policy : s->policy, sizeof(ret->policy));
         return true;
+}
+
+/* As a handshake begins: the scope its tickets will be filed under (connection_scope). */
+static int connection_take_scope(Connection *c) {
+        Session *s = c->session;
+        char *alpn = NULL;
+
+        if (s->alpn && !(alpn = strdup(s->alpn)))
+                return -ENOMEM;
+        free(c->scope_alpn);
+        c->scope_alpn = alpn;
+        memcpy(c->scope_policy, s->policy, sizeof(c->scope_policy));
+        c->has_scope = true;
+        return 0;
 }
 
 static char *mfree_str(char *p) {
@@ -631,6 +649,9 @@ static int begin_handshake(Connection *c) {
 
         TicketScope scope;
 
+        r = connection_take_scope(c);
+        if (r < 0)
+                return r;
         p.tickets = s->role == ENGINE_CLIENT && (s->resume || c->ticket_blob);
         r = engine_conn_new(s->engine, c->net_fd, &p, &c->tls);
         if (r < 0)
@@ -1020,6 +1041,7 @@ Connection *connection_free(Connection *c) {
         core_fds_uncharge(c->core, c->session->owner->uid, 2);
         free_addrinfo_copy(c->addrs);
         wipe_free(c->ticket_blob, c->ticket_size);
+        free(c->scope_alpn);
         free(c->host);
         free(c->sni);
         free(c);

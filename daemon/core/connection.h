@@ -115,6 +115,12 @@ struct Connection {
         bool ticket_retried;    /* a refused ticket's full-handshake retry happened */
         uint64_t ticket_id;     /* the newest ticket saved from this connection, 0: none */
         uint64_t ticket_offered; /* the cache's ticket offered automatically, 0: none */
+        /* The session's policy hash and ALPN list as the handshake began (begin_handshake):
+         * the ticket cache scope its tickets are filed under, whatever a Configure changed
+         * since (TLS 1.3 tickets come after the handshake). */
+        uint8_t scope_policy[32];
+        char *scope_alpn;
+        bool has_scope;
 };
 
 int connection_new(Session *s, int family, char *error, Connection **ret);
