@@ -622,6 +622,7 @@ typedef struct Accepts {
         uint64_t connection;
         char sni[256];
         char subject[1024];
+        bool resumed;
 } Accepts;
 
 static void on_accept_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
@@ -635,6 +636,7 @@ static void on_accept_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
         a->connection = ev->connection;
         snprintf(a->sni, sizeof(a->sni), "%s", ev->sni ? ev->sni : "");
         snprintf(a->subject, sizeof(a->subject), "%s", ev->info->peer_subject);
+        a->resumed = ev->info->resumed;
 }
 
 static uint64_t make_server_session(tlsc_client *c) {
@@ -1179,6 +1181,103 @@ START_TEST(test_client_ticket_keeps_handshake_policy) {
 }
 END_TEST
 
+static void wait_accepts(tlsc_client *c, Accepts *a, unsigned n) {
+        long deadline = now_ms() + 20000;
+
+        while (a->n < n && now_ms() < deadline) {
+                struct pollfd pfd = { .fd = tlsc_get_fd(c), .events = POLLIN };
+
+                (void) poll(&pfd, 1, 200);
+                ck_assert_int_ge(tlsc_dispatch(c), 0);
+        }
+        ck_assert_uint_eq(a->n, n);
+}
+
+/* One openssl s_client connection to port offering the session in sess_file; waits for the
+ * server's app to get it (Accepted) and returns whether s_client reported "Reused" (and the
+ * server's app agrees). */
+static bool s_client_resumes(unsigned port, const char *proto, const char *sess_file,
+                             tlsc_client *server, Accepts *acc) {
+        unsigned n = acc->n;
+        char target[32];
+        bool reused;
+        Proc sc;
+
+        snprintf(target, sizeof(target), "127.0.0.1:%u", port);
+        proc_start(&sc, (char *const[]) { "openssl", "s_client", "-connect", target,
+                                          (char *) proto, "-servername", "localhost", "-CAfile",
+                                          (char *) pki("ca.pem"), "-sess_in", (char *) sess_file,
+                                          NULL });
+        ck_assert_msg(proc_wait_for(&sc, ", Cipher is ", 20000), "s_client: %s", sc.buf);
+        reused = strstr(sc.buf, "\nReused, ") != NULL;
+        wait_accepts(server, acc, n + 1);
+        ck_assert_int_eq(acc->resumed, reused);
+        close(acc->fd);
+        proc_stop(&sc);
+        return reused;
+}
+
+/* A server binds each ticket to the policy its handshake ran under. The client's Finished is
+ * held in flight while the server session is configured (another ALPN list), so the tickets are
+ * issued after the Configure: they must not resume under the new policy, and a server session
+ * of the same owner made with the first policy's options resumes them (the control). */
+START_TEST(test_server_ticket_keeps_handshake_policy) {
+        const char *proto = _i == 0 ? "-tls1_3" : "-tls1_2";
+        tlsc_session_options alpn = { .alpn = "h2" };
+        Accepts acc = { .fd = -1 };
+        uint64_t ss, ss0, listener, listener0;
+        unsigned port = 0, port0 = 0, rport = 0;
+        char sess[300], target[32];
+        struct stat st;
+        tlsc_client *server;
+        Proc relay, sc;
+        Daemon d;
+        int r;
+
+        start_daemon(&d, NULL);
+        snprintf(sess, sizeof(sess), "%s/client.sess", d.dir);
+        server = open_client(&d);
+        tlsc_set_event_handler(server, on_accept_event, &acc);
+        ss = make_server_session(server);
+        ck_assert_int_eq(tlsc_listen(server, ss, "127.0.0.1", 0, NULL, &listener, &port), 0);
+        relay_start(&relay, &d, port, "client", &rport);
+
+        snprintf(target, sizeof(target), "127.0.0.1:%u", rport);
+        proc_start(&sc, (char *const[]) { "openssl", "s_client", "-connect", target,
+                                          (char *) proto, "-servername", "localhost", "-CAfile",
+                                          (char *) pki("ca.pem"), "-sess_out", sess, NULL });
+        /* The client's Finished waits in the relay: the server's handshake is under way. */
+        ck_assert_msg(proc_wait_for(&relay, "held\n", 20000), "relay: %s / s_client: %s",
+                      relay.buf, sc.buf);
+        r = tlsc_session_configure(server, ss, &alpn);
+        ck_assert_msg(r == 0, "Configure: %s: %s", tlsd_strerror(r),
+                      tlsc_last_error_message(server));
+        relay_release(&relay);
+        wait_accepts(server, &acc, 1);
+        /* The tickets went out with the handshake, before this line. */
+        ck_assert_int_eq(write(acc.fd, "after-tickets\n", 14), 14);
+        ck_assert_msg(proc_wait_for(&sc, "after-tickets\n", 20000), "s_client: %s", sc.buf);
+        ck_assert_msg(strstr(sc.buf, "\nNew, "), "s_client: %s", sc.buf);
+        proc_stop(&sc);
+        close(acc.fd);
+        ck_assert_msg(stat(sess, &st) == 0 && st.st_size > 0, "s_client saved no session");
+
+        ck_assert_msg(!s_client_resumes(port, proto, sess, server, &acc),
+                      "%s: a ticket issued for a handshake under the old policy resumed under "
+                      "the new one", proto);
+
+        ss0 = make_server_session(server);
+        ck_assert_int_eq(tlsc_listen(server, ss0, "127.0.0.1", 0, NULL, &listener0, &port0), 0);
+        ck_assert_msg(s_client_resumes(port0, proto, sess, server, &acc),
+                      "%s: the ticket does not resume under the policy of its handshake", proto);
+
+        tlsc_close(server);
+        proc_stop(&relay);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("tls");
         TCase *tc = tcase_create("client");
@@ -1207,6 +1306,7 @@ int main(void) {
         tc = tcase_create("tickets");
         tcase_set_timeout(tc, getenv("TLSD_TEST_WRAPPER") ? 1200 : 240);
         tcase_add_test(tc, test_client_ticket_keeps_handshake_policy);
+        tcase_add_loop_test(tc, test_server_ticket_keeps_handshake_policy, 0, 2);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
