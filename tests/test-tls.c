@@ -3,9 +3,11 @@
  * TLS client channels end to end against a real peer (tests/peers/tls-peer.py, i.e. OpenSSL):
  * 64 MiB each way checked byte for byte, truncation, app-decides verification, apps killed
  * mid-stream with the daemon's fd count and RSS measured, isolation between uids, a failed
- * Configure leaving the session as it was, and tickets filed and bound under the policy of the
- * handshake they come from when a Configure lands while it is in flight (tests/peers/
- * hold-relay.py holds a flight).
+ * Configure leaving the session as it was, and a handshake keeping the policy it began with
+ * when a Configure lands while it is in flight (tests/peers/hold-relay.py holds a flight or the
+ * TCP connect): its tickets filed (client) and bound (server) under that policy, its
+ * verification mode, an explicit ticket checked at Connect; and no ticket kept from a
+ * certificate the app rejected.
  */
 #include <check.h>
 #include <errno.h>
@@ -1080,7 +1082,8 @@ static void proc_stop(Proc *p) {
         close(p->out);
 }
 
-/* tests/peers/hold-relay.py in front of 127.0.0.1:target; its port in *ret_port. */
+/* tests/peers/hold-relay.py in front of 127.0.0.1:target (hold: its --hold, or NULL); its port
+ * in *ret_port. */
 static void relay_start(Proc *r, const Daemon *d, unsigned target, const char *hold,
                         unsigned *ret_port) {
         char script[512], port_file[300], target_s[16];
@@ -1092,7 +1095,8 @@ static void relay_start(Proc *r, const Daemon *d, unsigned target, const char *h
         snprintf(target_s, sizeof(target_s), "%u", target);
         unlink(port_file);
         proc_start(r, (char *const[]) { "python3", script, "--target", target_s, "--port-file",
-                                        port_file, "--hold", (char *) hold, NULL });
+                                        port_file, hold ? "--hold" : NULL, (char *) hold,
+                                        NULL });
         for (;;) {
                 FILE *f = fopen(port_file, "re");
 
@@ -1172,6 +1176,205 @@ START_TEST(test_client_ticket_keeps_handshake_policy) {
         ck_assert_msg(info.resumed, "the app-decides session did not resume: the test saw no "
                                     "ticket it could use");
         close(fd);
+
+        tlsc_close(c);
+        proc_stop(&relay);
+        peer_stop(&p);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
+/* The events of one asynchronous connect. */
+typedef struct Outcome {
+        bool accept; /* the answer to a certificate event */
+        unsigned n_certificate, n_done, n_failed;
+        int verify_result; /* the certificate event's */
+        int fd;            /* HandshakeDone's */
+        bool resumed;
+        int failed_verify; /* HandshakeFailed's verification result */
+} Outcome;
+
+static void on_outcome(tlsc_client *c, tlsc_event *ev, void *userdata) {
+        Outcome *o = userdata;
+
+        switch (ev->type) {
+        case TLSC_EVENT_CERTIFICATE:
+                o->n_certificate++;
+                o->verify_result = ev->verify_result;
+                ck_assert_int_eq(tlsc_certificate_response(c, ev->connection, o->accept), 0);
+                break;
+        case TLSC_EVENT_HANDSHAKE_DONE:
+                o->n_done++;
+                o->fd = ev->fd;
+                ev->fd = -1;
+                o->resumed = ev->info->resumed;
+                break;
+        case TLSC_EVENT_HANDSHAKE_FAILED:
+                o->n_failed++;
+                o->failed_verify = ev->info->verify_result;
+                break;
+        default:
+                break;
+        }
+}
+
+static void wait_outcome(tlsc_client *c, Outcome *o) {
+        long deadline = now_ms() + 20000;
+
+        while (o->n_done + o->n_failed == 0 && now_ms() < deadline) {
+                struct pollfd pfd = { .fd = tlsc_get_fd(c), .events = POLLIN };
+
+                (void) poll(&pfd, 1, 200);
+                ck_assert_int_ge(tlsc_dispatch(c), 0);
+        }
+        ck_assert_msg(o->n_done + o->n_failed == 1, "no outcome");
+}
+
+/* A handshake runs under the verification mode it began with. The server's first flight is
+ * held while the app-decides session is set to pinned: the handshake, which did not check the
+ * pin, must still ask the app (which rejects here) rather than hand out a connection to a peer
+ * that nobody verified. */
+START_TEST(test_verify_mode_of_handshake) {
+        static const unsigned char other_pin[32] = { 0x42, 0x42, 0x42 };
+        tlsc_session_options pinned = { .verify_mode = TLSC_VERIFY_PINNED, .pin = other_pin };
+        Outcome o = { .accept = false, .fd = -1 };
+        unsigned rport = 0;
+        uint64_t s, conn;
+        tlsc_client *c;
+        Proc relay;
+        Daemon d;
+        Peer p;
+        int r;
+
+        start_daemon(&d, NULL);
+        peer_start(&p, &d, "hold", pki("server-selfsigned.pem"), pki("server-selfsigned.key"), 0,
+                   1);
+        relay_start(&relay, &d, p.port, "server-flight", &rport);
+        c = open_client(&d);
+        tlsc_set_event_handler(c, on_outcome, &o);
+        s = make_session(c, TLSC_VERIFY_APP_DECIDES);
+        ck_assert_int_eq(tlsc_connection_create(c, s, 0, &conn), 0);
+        ck_assert_int_eq(tlsc_connection_connect(c, conn, "localhost", rport, NULL), 0);
+        ck_assert_msg(proc_wait_for(&relay, "held\n", 20000), "relay: %s", relay.buf);
+        r = tlsc_session_configure(c, s, &pinned);
+        ck_assert_msg(r == 0, "Configure: %s: %s", tlsd_strerror(r), tlsc_last_error_message(c));
+        relay_release(&relay);
+        wait_outcome(c, &o);
+        ck_assert_msg(o.n_certificate == 1 && o.n_done == 0,
+                      "the handshake begun in app-decides mode ended without asking the app "
+                      "(certificate events %u, HandshakeDone %u)", o.n_certificate, o.n_done);
+        ck_assert_int_eq(o.verify_result, TLSC_VERIFY_SELF_SIGNED);
+        ck_assert_uint_eq(o.n_failed, 1);
+
+        tlsc_close(c);
+        proc_stop(&relay);
+        peer_stop(&p);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
+/* In app-decides mode a ticket is kept only once the app accepted the certificate. TLS 1.2
+ * tickets come with the handshake, before the app is asked: the app rejects this server, and
+ * its next connection must show it the server's certificate and the real verification result
+ * again, not resume with a ticket of the rejected handshake ("ok", no chain). */
+START_TEST(test_rejected_certificate_keeps_no_ticket) {
+        tlsc_session_options tls12 = { .version_max = 0x0303 };
+        tlsc_connection_info info;
+        Events ev = { .accept = false };
+        tlsc_client *c;
+        uint64_t s, conn;
+        Daemon d;
+        Peer p;
+        int fd;
+
+        start_daemon(&d, NULL);
+        peer_start(&p, &d, "hold", pki("server-selfsigned.pem"), pki("server-selfsigned.key"), 0,
+                   2);
+        c = open_client(&d);
+        tlsc_set_event_handler(c, on_event, &ev);
+        s = make_session(c, TLSC_VERIFY_APP_DECIDES);
+        ck_assert_int_eq(tlsc_session_configure(c, s, &tls12), 0);
+
+        ck_assert_int_eq(tlsc_connection_create(c, s, 0, &conn), 0);
+        fd = tlsc_connect(c, conn, "localhost", p.port, NULL, &info);
+        ck_assert_int_eq(fd, -TLSD_ERR_VERIFY);
+        ck_assert_uint_eq(ev.n_certificate, 1);
+        ck_assert_int_eq(ev.verify_result, TLSC_VERIFY_SELF_SIGNED);
+
+        ev.accept = true;
+        ck_assert_int_eq(tlsc_connection_create(c, s, 0, &conn), 0);
+        fd = tlsc_connect(c, conn, "localhost", p.port, NULL, &info);
+        ck_assert_msg(fd >= 0, "connect: %s", info.message);
+        ck_assert_str_eq(info.version, "TLSv1.2");
+        ck_assert_msg(!info.resumed && ev.verify_result == TLSC_VERIFY_SELF_SIGNED && ev.chain_is_pem,
+                      "the rejected server's ticket was kept: resumed %d, the app was shown "
+                      "verify %s %s a chain", info.resumed,
+                      tlsc_verify_result_name(ev.verify_result),
+                      ev.chain_is_pem ? "with" : "without");
+        ck_assert_uint_eq(ev.n_certificate, 2);
+        close(fd);
+
+        tlsc_close(c);
+        peer_stop(&p);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
+/* Connect checks an explicit ticket against the session's policy; the handshake begins later
+ * (name lookup, TCP connect). The relay keeps the TCP connect pending while the session, whose
+ * app accepted a self-signed certificate, is set to pin another key: the ticket must not be
+ * offered under the pin (full handshake, the pin fails). */
+START_TEST(test_explicit_ticket_after_configure) {
+        static const unsigned char other_pin[32] = { 0x42, 0x42, 0x42 };
+        tlsc_session_options pinned = { .verify_mode = TLSC_VERIFY_PINNED, .pin = other_pin };
+        Outcome o = { .accept = true, .fd = -1 };
+        uint64_t s, conn, ticket = 0;
+        unsigned rport = 0;
+        tlsc_client *c;
+        long deadline;
+        Proc relay;
+        Daemon d;
+        Peer p;
+        int r;
+
+        start_daemon(&d, NULL);
+        peer_start(&p, &d, "hold", pki("server-selfsigned.pem"), pki("server-selfsigned.key"), 0,
+                   2);
+        relay_start(&relay, &d, p.port, NULL, &rport);
+        c = open_client(&d);
+        tlsc_set_event_handler(c, on_outcome, &o);
+        s = make_session(c, TLSC_VERIFY_APP_DECIDES);
+
+        ck_assert_int_eq(tlsc_connection_create(c, s, 0, &conn), 0);
+        ck_assert_int_eq(tlsc_connection_connect(c, conn, "127.0.0.1", rport, "localhost"), 0);
+        wait_outcome(c, &o);
+        ck_assert_uint_eq(o.n_done, 1);
+        deadline = now_ms() + 20000;
+        while ((r = tlsc_get_ticket(c, conn, &ticket)) == -TLSD_ERR_NOT_FOUND &&
+               now_ms() < deadline)
+                usleep(20000);
+        ck_assert_msg(r == 0, "no ticket: %s", tlsd_strerror(r));
+        close(o.fd);
+
+        ck_assert_int_eq(write(relay.in, "fill\n", 5), 5);
+        ck_assert_msg(proc_wait_for(&relay, "filled\n", 20000), "relay: %s", relay.buf);
+        o = (Outcome) { .accept = true, .fd = -1 };
+        ck_assert_int_eq(tlsc_connection_create(c, s, 0, &conn), 0);
+        r = tlsc_connection_connect_ticket(c, conn, "127.0.0.1", rport, "localhost", ticket);
+        ck_assert_msg(r == 0, "Connect with the ticket: %s: %s", tlsd_strerror(r),
+                      tlsc_last_error_message(c));
+        r = tlsc_session_configure(c, s, &pinned);
+        ck_assert_msg(r == 0, "Configure: %s: %s", tlsd_strerror(r), tlsc_last_error_message(c));
+        relay_release(&relay);
+        wait_outcome(c, &o);
+        ck_assert_msg(o.n_done == 0, "the ticket checked before the Configure was offered under "
+                                     "the pin (resumed %d)", o.resumed);
+        ck_assert_int_eq(o.failed_verify, TLSC_VERIFY_PIN_MISMATCH);
+        if (o.fd >= 0)
+                close(o.fd);
 
         tlsc_close(c);
         proc_stop(&relay);
@@ -1307,6 +1510,9 @@ int main(void) {
         tcase_set_timeout(tc, getenv("TLSD_TEST_WRAPPER") ? 1200 : 240);
         tcase_add_test(tc, test_client_ticket_keeps_handshake_policy);
         tcase_add_loop_test(tc, test_server_ticket_keeps_handshake_policy, 0, 2);
+        tcase_add_test(tc, test_verify_mode_of_handshake);
+        tcase_add_test(tc, test_rejected_certificate_keeps_no_ticket);
+        tcase_add_test(tc, test_explicit_ticket_after_configure);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);

@@ -507,13 +507,16 @@ static int start_operating(Connection *c) {
 }
 
 void connection_handshake_complete(Connection *c) {
+        bool ticket;
+
         engine_conn_info(c->tls, &c->info);
         /* TLS 1.2: the ticket (or session id) came with the handshake. TLS 1.3 tickets come
          * later, with a read; a resumed 1.3 session must not be filed again (single use). */
-        if (engine_conn_ticket_arrived(c->tls) ||
-            (strcmp(c->info.version, "TLSv1.2") == 0 || strcmp(c->info.version, "DTLSv1.2") == 0))
-                connection_save_ticket(c);
-        if (c->session->verify == TLSC_VERIFY_APP_DECIDES) {
+        ticket = engine_conn_ticket_arrived(c->tls) || strcmp(c->info.version, "TLSv1.2") == 0 ||
+                 strcmp(c->info.version, "DTLSv1.2") == 0;
+        /* The mode this handshake ran under (a Configure may have changed the session's since:
+         * an app-decides handshake let any certificate through, so its app must be asked). */
+        if (c->verify_mode == TLSC_VERIFY_APP_DECIDES) {
                 _cleanup_free_ char *chain = NULL;
                 size_t size = 0;
                 CoreEvent e = {
@@ -526,11 +529,16 @@ void connection_handshake_complete(Connection *c) {
                 (void) engine_conn_peer_chain_pem(c->tls, &chain, &size);
                 e.chain = chain;
                 e.chain_size = size;
+                /* Kept only if the app accepts: a ticket of a rejected handshake would resume
+                 * with neither the certificate nor its verification result shown again. */
+                c->ticket_deferred = ticket;
                 c->state = CONNECTION_CERT_PENDING;
                 (void) sd_event_source_set_io_events(c->net_io, 0);
                 connection_emit(c, &e);
                 return;
         }
+        if (ticket)
+                connection_save_ticket(c);
         (void) start_operating(c);
 }
 
@@ -652,6 +660,16 @@ static int begin_handshake(Connection *c) {
         r = connection_take_scope(c);
         if (r < 0)
                 return r;
+        c->verify_mode = s->verify; /* as p.verify */
+        if (c->ticket_blob &&
+            memcmp(c->ticket_policy, c->scope_policy, sizeof(c->scope_policy)) != 0) {
+                /* Connect checked the ticket against the policy of then; a Configure since
+                 * changed it, and a ticket is only ever offered under its own policy. */
+                log_info("connection %" PRIu64 ": the session was configured since Connect: "
+                         "its ticket is not offered, full handshake", c->id);
+                wipe_free(c->ticket_blob, c->ticket_size);
+                c->ticket_blob = NULL;
+        }
         p.tickets = s->role == ENGINE_CLIENT && (s->resume || c->ticket_blob);
         r = engine_conn_new(s->engine, c->net_fd, &p, &c->tls);
         if (r < 0)
@@ -870,6 +888,9 @@ int connection_new(Session *s, int family, char *error, Connection **ret) {
         c->state = CONNECTION_CLOSED;
         c->dtls = s->dtls;
         c->rtx_current_ms = s->dtls_timeout_initial_ms;
+        /* begin_handshake takes it again; a DTLS server connection, promoted from the
+         * listener's acceptor (rebuilt after each Configure), keeps this one. */
+        c->verify_mode = s->verify;
 
         LIST_PREPEND(s->connections, c);
         s->n_connections++;
@@ -1123,6 +1144,7 @@ static int take_explicit_ticket(Connection *c, uint64_t id, char *error) {
         wipe_free(c->ticket_blob, c->ticket_size);
         c->ticket_blob = blob;
         c->ticket_size = size;
+        memcpy(c->ticket_policy, want.policy, sizeof(c->ticket_policy));
         return 0;
 }
 
@@ -1220,6 +1242,10 @@ int connection_certificate_response(Connection *c, bool accept, char *error) {
                 return 0;
         }
         c->info.verify = TLSC_VERIFY_OK; /* the app vouched for it */
+        if (c->ticket_deferred) {
+                c->ticket_deferred = false;
+                connection_save_ticket(c);
+        }
         (void) start_operating(c);
         return 0;
 }
