@@ -57,11 +57,14 @@ static bool connection_scope(Connection *c, TicketScope *ret) {
         return true;
 }
 
-/* As a handshake begins: the scope its tickets will be filed under (connection_scope). */
+/* As a client's handshake begins: the scope its tickets will be filed under
+ * (connection_scope). */
 static int connection_take_scope(Connection *c) {
         Session *s = c->session;
         char *alpn = NULL;
 
+        if (s->role != ENGINE_CLIENT)
+                return 0;
         if (s->alpn && !(alpn = strdup(s->alpn)))
                 return -ENOMEM;
         free(c->scope_alpn);
