@@ -1206,9 +1206,15 @@ START_TEST(test_dtls_rotation) {
 }
 END_TEST
 
+/* An association without its copy of the policy (engine.c's hook finds none). */
+static const uint8_t *no_handshake_policy(WOLFSSL *ssl) {
+        return NULL;
+}
+
 /* A ticket resumes only under the binding it was issued with: another uid, another policy
  * hash, a policy changed in place after the ticket (a later Configure), or a server that asks
- * for client certificates gets a full handshake. TLS 1.2 and 1.3, DTLS 1.2 and 1.3. */
+ * for client certificates gets a full handshake; an association with no policy of its own
+ * neither accepts nor issues one. TLS 1.2 and 1.3, DTLS 1.2 and 1.3. */
 START_TEST(test_binding_mismatch) {
         static const Proto protos[] = { TLS12, TLS13, DTLS12, DTLS13 };
         Proto proto = protos[_i];
@@ -1259,6 +1265,15 @@ START_TEST(test_binding_mismatch) {
                               "%s: client error %d", cases[i].what, again.client_error);
                 free(again.session);
         }
+
+        /* An association without a policy of its own: the offered ticket is refused, and the
+         * server fails the handshake rather than issue a ticket bound to nothing. */
+        same = issuer;
+        same.handshake_policy = no_handshake_policy;
+        again = connect_bound(&f.id, &same, proto, first.session, first.session_size);
+        ck_assert(!again.resumed);
+        ck_assert(!again.ok);
+        free(again.session);
 
         /* The binding reads the policy at each ticket: changed in place (a Configure after
          * the ticket was issued), the same binding refuses the ticket. */

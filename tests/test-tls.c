@@ -2,8 +2,12 @@
 /*
  * TLS client channels end to end against a real peer (tests/peers/tls-peer.py, i.e. OpenSSL):
  * 64 MiB each way checked byte for byte, truncation, app-decides verification, apps killed
- * mid-stream with the daemon's fd count and RSS measured, isolation between uids, and a
- * failed Configure leaving the session as it was.
+ * mid-stream with the daemon's fd count and RSS measured, isolation between uids, a failed
+ * Configure leaving the session as it was, and a handshake keeping the policy it began with
+ * when a Configure lands while it is in flight (tests/peers/hold-relay.py holds a flight or the
+ * TCP connect): its tickets filed (client) and bound (server) under that policy, its
+ * verification mode, an explicit ticket checked at Connect; and no ticket kept from a
+ * certificate the app rejected.
  */
 #include <check.h>
 #include <errno.h>
@@ -688,6 +692,7 @@ typedef struct Accepts {
         uint64_t connection;
         char sni[256];
         char subject[1024];
+        bool resumed;
 } Accepts;
 
 static void on_accept_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
@@ -701,6 +706,7 @@ static void on_accept_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
         a->connection = ev->connection;
         snprintf(a->sni, sizeof(a->sni), "%s", ev->sni ? ev->sni : "");
         snprintf(a->subject, sizeof(a->subject), "%s", ev->info->peer_subject);
+        a->resumed = ev->info->resumed;
 }
 
 static uint64_t make_server_session(tlsc_client *c) {
@@ -1084,6 +1090,465 @@ START_TEST(test_system_and_own_trust) {
 }
 END_TEST
 
+/* ---- tickets and the policy of the handshake they come from ---- */
+
+/* A child process with its stdin and stdout (and stderr) on pipes; out accumulates. */
+typedef struct Proc {
+        pid_t pid;
+        int in, out;
+        char buf[32768];
+        size_t n;
+} Proc;
+
+static void proc_start(Proc *p, char *const argv[]) {
+        int in[2], out[2];
+
+        ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+        ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
+        p->pid = fork();
+        ck_assert_int_ge(p->pid, 0);
+        if (p->pid == 0) {
+                dup2(in[0], STDIN_FILENO);
+                dup2(out[1], STDOUT_FILENO);
+                dup2(out[1], STDERR_FILENO);
+                execvp(argv[0], argv);
+                perror(argv[0]);
+                _exit(127);
+        }
+        close(in[0]);
+        close(out[1]);
+        p->in = in[1];
+        p->out = out[0];
+        p->n = 0;
+        p->buf[0] = 0;
+}
+
+/* Reads its output until needle shows (true), or EOF or timeout_ms (false). */
+static bool proc_wait_for(Proc *p, const char *needle, long timeout_ms) {
+        long deadline = now_ms() + timeout_ms;
+
+        while (!strstr(p->buf, needle)) {
+                struct pollfd pfd = { .fd = p->out, .events = POLLIN };
+                long left = deadline - now_ms();
+                ssize_t k;
+
+                if (left <= 0 || p->n + 1 >= sizeof(p->buf) || poll(&pfd, 1, (int) left) != 1)
+                        return false;
+                k = read(p->out, p->buf + p->n, sizeof(p->buf) - 1 - p->n);
+                if (k <= 0)
+                        return false;
+                p->n += (size_t) k;
+                p->buf[p->n] = 0;
+        }
+        return true;
+}
+
+static void proc_stop(Proc *p) {
+        close(p->in);
+        kill(p->pid, SIGTERM);
+        waitpid(p->pid, NULL, 0);
+        close(p->out);
+}
+
+/* tests/peers/hold-relay.py in front of 127.0.0.1:target (hold: its --hold, or NULL); its port
+ * in *ret_port. */
+static void relay_start(Proc *r, const Daemon *d, unsigned target, const char *hold,
+                        unsigned *ret_port) {
+        char script[512], port_file[300], target_s[16];
+        long deadline = now_ms() + 10000;
+
+        snprintf(script, sizeof(script), "%s/tests/peers/hold-relay.py",
+                 getenv("top_srcdir") ? getenv("top_srcdir") : "..");
+        snprintf(port_file, sizeof(port_file), "%s/relay-port", d->dir);
+        snprintf(target_s, sizeof(target_s), "%u", target);
+        unlink(port_file);
+        proc_start(r, (char *const[]) { "python3", script, "--target", target_s, "--port-file",
+                                        port_file, hold ? "--hold" : NULL, (char *) hold,
+                                        NULL });
+        for (;;) {
+                FILE *f = fopen(port_file, "re");
+
+                if (f) {
+                        ck_assert_int_eq(fscanf(f, "%u", ret_port), 1);
+                        fclose(f);
+                        return;
+                }
+                ck_assert_msg(now_ms() < deadline, "hold-relay.py did not start");
+                usleep(20000);
+        }
+}
+
+static void relay_release(Proc *r) {
+        ck_assert_int_eq(write(r->in, "release\n", 8), 8);
+}
+
+/* A client ticket is filed under the policy its handshake ran under. TLS 1.3 tickets come after
+ * the handshake: here the app accepts a self-signed certificate in app-decides mode, then pins
+ * another key while the server's tickets are held in flight. The pinned session must not
+ * resume with a ticket of a handshake that never passed its pin; the session made with the
+ * app-decides options again does (the control: the tickets arrived and are resumable). */
+START_TEST(test_client_ticket_keeps_handshake_policy) {
+        static const unsigned char other_pin[32] = { 0x42, 0x42, 0x42 };
+        tlsc_session_options pinned = { .verify_mode = TLSC_VERIFY_PINNED, .pin = other_pin };
+        tlsc_connection_info info;
+        Events ev = { .accept = true };
+        uint64_t s, s2, conn, ticket = 0;
+        unsigned rport = 0;
+        tlsc_client *c;
+        long deadline;
+        Daemon d;
+        Peer p;
+        Proc relay;
+        int fd, r;
+
+        start_daemon(&d, NULL);
+        peer_start(&p, &d, "hold", pki("server-selfsigned.pem"), pki("server-selfsigned.key"), 0,
+                   3);
+        relay_start(&relay, &d, p.port, "server", &rport);
+        c = open_client(&d);
+        tlsc_set_event_handler(c, on_event, &ev);
+        s = make_session(c, TLSC_VERIFY_APP_DECIDES);
+
+        ck_assert_int_eq(tlsc_connection_create(c, s, 0, &conn), 0);
+        fd = tlsc_connect(c, conn, "localhost", rport, NULL, &info);
+        ck_assert_msg(fd >= 0, "connect: %s", info.message);
+        ck_assert_str_eq(info.version, "TLSv1.3");
+        ck_assert(!info.resumed);
+        ck_assert_uint_eq(ev.n_certificate, 1);
+        ck_assert_int_eq(ev.verify_result, TLSC_VERIFY_SELF_SIGNED);
+        /* The server's NewSessionTickets, sent after our Finished, wait in the relay. */
+        ck_assert_msg(proc_wait_for(&relay, "held\n", 20000), "relay: %s", relay.buf);
+        ck_assert_int_eq(tlsc_get_ticket(c, conn, &ticket), -TLSD_ERR_NOT_FOUND);
+        r = tlsc_session_configure(c, s, &pinned);
+        ck_assert_msg(r == 0, "Configure: %s: %s", tlsd_strerror(r), tlsc_last_error_message(c));
+        relay_release(&relay);
+        deadline = now_ms() + 20000;
+        while ((r = tlsc_get_ticket(c, conn, &ticket)) == -TLSD_ERR_NOT_FOUND &&
+               now_ms() < deadline)
+                usleep(20000);
+        ck_assert_msg(r == 0, "no ticket filed: %s", tlsd_strerror(r));
+        close(fd);
+
+        ck_assert_int_eq(tlsc_connection_create(c, s, 0, &conn), 0);
+        fd = tlsc_connect(c, conn, "localhost", rport, NULL, &info);
+        ck_assert_msg(fd < 0, "the pinned session resumed with a ticket of the app-decides "
+                              "handshake (resumed %d, verify %s)",
+                      info.resumed, tlsc_verify_result_name(info.verify_result));
+        ck_assert_msg(fd == -TLSD_ERR_VERIFY, "pinned: %s: %s", tlsd_strerror(fd), info.message);
+        ck_assert_uint_eq(ev.n_certificate, 1);
+
+        s2 = make_session(c, TLSC_VERIFY_APP_DECIDES);
+        ck_assert_int_eq(tlsc_connection_create(c, s2, 0, &conn), 0);
+        fd = tlsc_connect(c, conn, "localhost", rport, NULL, &info);
+        ck_assert_msg(fd >= 0, "app-decides again: %s", info.message);
+        ck_assert_msg(info.resumed, "the app-decides session did not resume: the test saw no "
+                                    "ticket it could use");
+        close(fd);
+
+        tlsc_close(c);
+        proc_stop(&relay);
+        peer_stop(&p);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
+/* The events of one asynchronous connect. */
+typedef struct Outcome {
+        bool accept; /* the answer to a certificate event */
+        unsigned n_certificate, n_done, n_failed;
+        int verify_result; /* the certificate event's */
+        int fd;            /* HandshakeDone's */
+        bool resumed;
+        int failed_verify; /* HandshakeFailed's verification result */
+} Outcome;
+
+static void on_outcome(tlsc_client *c, tlsc_event *ev, void *userdata) {
+        Outcome *o = userdata;
+
+        switch (ev->type) {
+        case TLSC_EVENT_CERTIFICATE:
+                o->n_certificate++;
+                o->verify_result = ev->verify_result;
+                ck_assert_int_eq(tlsc_certificate_response(c, ev->connection, o->accept), 0);
+                break;
+        case TLSC_EVENT_HANDSHAKE_DONE:
+                o->n_done++;
+                o->fd = ev->fd;
+                ev->fd = -1;
+                o->resumed = ev->info->resumed;
+                break;
+        case TLSC_EVENT_HANDSHAKE_FAILED:
+                o->n_failed++;
+                o->failed_verify = ev->info->verify_result;
+                break;
+        default:
+                break;
+        }
+}
+
+static void wait_outcome(tlsc_client *c, Outcome *o) {
+        long deadline = now_ms() + 20000;
+
+        while (o->n_done + o->n_failed == 0 && now_ms() < deadline) {
+                struct pollfd pfd = { .fd = tlsc_get_fd(c), .events = POLLIN };
+
+                (void) poll(&pfd, 1, 200);
+                ck_assert_int_ge(tlsc_dispatch(c), 0);
+        }
+        ck_assert_msg(o->n_done + o->n_failed == 1, "no outcome");
+}
+
+/* A handshake runs under the verification mode it began with. The server's first flight is
+ * held while the app-decides session is set to pinned: the handshake, which did not check the
+ * pin, must still ask the app (which rejects here) rather than hand out a connection to a peer
+ * that nobody verified. */
+START_TEST(test_verify_mode_of_handshake) {
+        static const unsigned char other_pin[32] = { 0x42, 0x42, 0x42 };
+        tlsc_session_options pinned = { .verify_mode = TLSC_VERIFY_PINNED, .pin = other_pin };
+        Outcome o = { .accept = false, .fd = -1 };
+        unsigned rport = 0;
+        uint64_t s, conn;
+        tlsc_client *c;
+        Proc relay;
+        Daemon d;
+        Peer p;
+        int r;
+
+        start_daemon(&d, NULL);
+        peer_start(&p, &d, "hold", pki("server-selfsigned.pem"), pki("server-selfsigned.key"), 0,
+                   1);
+        relay_start(&relay, &d, p.port, "server-flight", &rport);
+        c = open_client(&d);
+        tlsc_set_event_handler(c, on_outcome, &o);
+        s = make_session(c, TLSC_VERIFY_APP_DECIDES);
+        ck_assert_int_eq(tlsc_connection_create(c, s, 0, &conn), 0);
+        ck_assert_int_eq(tlsc_connection_connect(c, conn, "localhost", rport, NULL), 0);
+        ck_assert_msg(proc_wait_for(&relay, "held\n", 20000), "relay: %s", relay.buf);
+        r = tlsc_session_configure(c, s, &pinned);
+        ck_assert_msg(r == 0, "Configure: %s: %s", tlsd_strerror(r), tlsc_last_error_message(c));
+        relay_release(&relay);
+        wait_outcome(c, &o);
+        ck_assert_msg(o.n_certificate == 1 && o.n_done == 0,
+                      "the handshake begun in app-decides mode ended without asking the app "
+                      "(certificate events %u, HandshakeDone %u)", o.n_certificate, o.n_done);
+        ck_assert_int_eq(o.verify_result, TLSC_VERIFY_SELF_SIGNED);
+        ck_assert_uint_eq(o.n_failed, 1);
+
+        tlsc_close(c);
+        proc_stop(&relay);
+        peer_stop(&p);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
+/* In app-decides mode a ticket is kept only once the app accepted the certificate. TLS 1.2
+ * tickets come with the handshake, before the app is asked: the app rejects this server, and
+ * its next connection must show it the server's certificate and the real verification result
+ * again, not resume with a ticket of the rejected handshake ("ok", no chain). */
+START_TEST(test_rejected_certificate_keeps_no_ticket) {
+        tlsc_session_options tls12 = { .version_max = 0x0303 };
+        tlsc_connection_info info;
+        Events ev = { .accept = false };
+        tlsc_client *c;
+        uint64_t s, conn;
+        Daemon d;
+        Peer p;
+        int fd;
+
+        start_daemon(&d, NULL);
+        peer_start(&p, &d, "hold", pki("server-selfsigned.pem"), pki("server-selfsigned.key"), 0,
+                   2);
+        c = open_client(&d);
+        tlsc_set_event_handler(c, on_event, &ev);
+        s = make_session(c, TLSC_VERIFY_APP_DECIDES);
+        ck_assert_int_eq(tlsc_session_configure(c, s, &tls12), 0);
+
+        ck_assert_int_eq(tlsc_connection_create(c, s, 0, &conn), 0);
+        fd = tlsc_connect(c, conn, "localhost", p.port, NULL, &info);
+        ck_assert_int_eq(fd, -TLSD_ERR_VERIFY);
+        ck_assert_uint_eq(ev.n_certificate, 1);
+        ck_assert_int_eq(ev.verify_result, TLSC_VERIFY_SELF_SIGNED);
+
+        ev.accept = true;
+        ck_assert_int_eq(tlsc_connection_create(c, s, 0, &conn), 0);
+        fd = tlsc_connect(c, conn, "localhost", p.port, NULL, &info);
+        ck_assert_msg(fd >= 0, "connect: %s", info.message);
+        ck_assert_str_eq(info.version, "TLSv1.2");
+        ck_assert_msg(!info.resumed && ev.verify_result == TLSC_VERIFY_SELF_SIGNED && ev.chain_is_pem,
+                      "the rejected server's ticket was kept: resumed %d, the app was shown "
+                      "verify %s %s a chain", info.resumed,
+                      tlsc_verify_result_name(ev.verify_result),
+                      ev.chain_is_pem ? "with" : "without");
+        ck_assert_uint_eq(ev.n_certificate, 2);
+        close(fd);
+
+        tlsc_close(c);
+        peer_stop(&p);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
+/* Connect checks an explicit ticket against the session's policy; the handshake begins later
+ * (name lookup, TCP connect). The relay keeps the TCP connect pending while the session, whose
+ * app accepted a self-signed certificate, is set to pin another key: the ticket must not be
+ * offered under the pin (full handshake, the pin fails). */
+START_TEST(test_explicit_ticket_after_configure) {
+        static const unsigned char other_pin[32] = { 0x42, 0x42, 0x42 };
+        tlsc_session_options pinned = { .verify_mode = TLSC_VERIFY_PINNED, .pin = other_pin };
+        Outcome o = { .accept = true, .fd = -1 };
+        uint64_t s, conn, ticket = 0;
+        unsigned rport = 0;
+        tlsc_client *c;
+        long deadline;
+        Proc relay;
+        Daemon d;
+        Peer p;
+        int r;
+
+        start_daemon(&d, NULL);
+        peer_start(&p, &d, "hold", pki("server-selfsigned.pem"), pki("server-selfsigned.key"), 0,
+                   2);
+        relay_start(&relay, &d, p.port, NULL, &rport);
+        c = open_client(&d);
+        tlsc_set_event_handler(c, on_outcome, &o);
+        s = make_session(c, TLSC_VERIFY_APP_DECIDES);
+
+        ck_assert_int_eq(tlsc_connection_create(c, s, 0, &conn), 0);
+        ck_assert_int_eq(tlsc_connection_connect(c, conn, "127.0.0.1", rport, "localhost"), 0);
+        wait_outcome(c, &o);
+        ck_assert_uint_eq(o.n_done, 1);
+        deadline = now_ms() + 20000;
+        while ((r = tlsc_get_ticket(c, conn, &ticket)) == -TLSD_ERR_NOT_FOUND &&
+               now_ms() < deadline)
+                usleep(20000);
+        ck_assert_msg(r == 0, "no ticket: %s", tlsd_strerror(r));
+        close(o.fd);
+
+        ck_assert_int_eq(write(relay.in, "fill\n", 5), 5);
+        ck_assert_msg(proc_wait_for(&relay, "filled\n", 20000), "relay: %s", relay.buf);
+        o = (Outcome) { .accept = true, .fd = -1 };
+        ck_assert_int_eq(tlsc_connection_create(c, s, 0, &conn), 0);
+        r = tlsc_connection_connect_ticket(c, conn, "127.0.0.1", rport, "localhost", ticket);
+        ck_assert_msg(r == 0, "Connect with the ticket: %s: %s", tlsd_strerror(r),
+                      tlsc_last_error_message(c));
+        r = tlsc_session_configure(c, s, &pinned);
+        ck_assert_msg(r == 0, "Configure: %s: %s", tlsd_strerror(r), tlsc_last_error_message(c));
+        relay_release(&relay);
+        wait_outcome(c, &o);
+        ck_assert_msg(o.n_done == 0, "the ticket checked before the Configure was offered under "
+                                     "the pin (resumed %d)", o.resumed);
+        ck_assert_int_eq(o.failed_verify, TLSC_VERIFY_PIN_MISMATCH);
+        if (o.fd >= 0)
+                close(o.fd);
+
+        tlsc_close(c);
+        proc_stop(&relay);
+        peer_stop(&p);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
+static void wait_accepts(tlsc_client *c, Accepts *a, unsigned n) {
+        long deadline = now_ms() + 20000;
+
+        while (a->n < n && now_ms() < deadline) {
+                struct pollfd pfd = { .fd = tlsc_get_fd(c), .events = POLLIN };
+
+                (void) poll(&pfd, 1, 200);
+                ck_assert_int_ge(tlsc_dispatch(c), 0);
+        }
+        ck_assert_uint_eq(a->n, n);
+}
+
+/* One openssl s_client connection to port offering the session in sess_file; waits for the
+ * server's app to get it (Accepted) and returns whether s_client reported "Reused" (and the
+ * server's app agrees). */
+static bool s_client_resumes(unsigned port, const char *proto, const char *sess_file,
+                             tlsc_client *server, Accepts *acc) {
+        unsigned n = acc->n;
+        char target[32];
+        bool reused;
+        Proc sc;
+
+        snprintf(target, sizeof(target), "127.0.0.1:%u", port);
+        proc_start(&sc, (char *const[]) { "openssl", "s_client", "-connect", target,
+                                          (char *) proto, "-servername", "localhost", "-CAfile",
+                                          (char *) pki("ca.pem"), "-sess_in", (char *) sess_file,
+                                          NULL });
+        ck_assert_msg(proc_wait_for(&sc, ", Cipher is ", 20000), "s_client: %s", sc.buf);
+        reused = strstr(sc.buf, "\nReused, ") != NULL;
+        wait_accepts(server, acc, n + 1);
+        ck_assert_int_eq(acc->resumed, reused);
+        close(acc->fd);
+        proc_stop(&sc);
+        return reused;
+}
+
+/* A server binds each ticket to the policy its handshake ran under. The client's Finished is
+ * held in flight while the server session is configured (another ALPN list), so the tickets are
+ * issued after the Configure: they must not resume under the new policy, and a server session
+ * of the same owner made with the first policy's options resumes them (the control). */
+START_TEST(test_server_ticket_keeps_handshake_policy) {
+        const char *proto = _i == 0 ? "-tls1_3" : "-tls1_2";
+        tlsc_session_options alpn = { .alpn = "h2" };
+        Accepts acc = { .fd = -1 };
+        uint64_t ss, ss0, listener, listener0;
+        unsigned port = 0, port0 = 0, rport = 0;
+        char sess[300], target[32];
+        struct stat st;
+        tlsc_client *server;
+        Proc relay, sc;
+        Daemon d;
+        int r;
+
+        start_daemon(&d, NULL);
+        snprintf(sess, sizeof(sess), "%s/client.sess", d.dir);
+        server = open_client(&d);
+        tlsc_set_event_handler(server, on_accept_event, &acc);
+        ss = make_server_session(server);
+        ck_assert_int_eq(tlsc_listen(server, ss, "127.0.0.1", 0, NULL, &listener, &port), 0);
+        relay_start(&relay, &d, port, "client", &rport);
+
+        snprintf(target, sizeof(target), "127.0.0.1:%u", rport);
+        proc_start(&sc, (char *const[]) { "openssl", "s_client", "-connect", target,
+                                          (char *) proto, "-servername", "localhost", "-CAfile",
+                                          (char *) pki("ca.pem"), "-sess_out", sess, NULL });
+        /* The client's Finished waits in the relay: the server's handshake is under way. */
+        ck_assert_msg(proc_wait_for(&relay, "held\n", 20000), "relay: %s / s_client: %s",
+                      relay.buf, sc.buf);
+        r = tlsc_session_configure(server, ss, &alpn);
+        ck_assert_msg(r == 0, "Configure: %s: %s", tlsd_strerror(r),
+                      tlsc_last_error_message(server));
+        relay_release(&relay);
+        wait_accepts(server, &acc, 1);
+        /* The tickets went out with the handshake, before this line. */
+        ck_assert_int_eq(write(acc.fd, "after-tickets\n", 14), 14);
+        ck_assert_msg(proc_wait_for(&sc, "after-tickets\n", 20000), "s_client: %s", sc.buf);
+        ck_assert_msg(strstr(sc.buf, "\nNew, "), "s_client: %s", sc.buf);
+        proc_stop(&sc);
+        close(acc.fd);
+        ck_assert_msg(stat(sess, &st) == 0 && st.st_size > 0, "s_client saved no session");
+
+        ck_assert_msg(!s_client_resumes(port, proto, sess, server, &acc),
+                      "%s: a ticket issued for a handshake under the old policy resumed under "
+                      "the new one", proto);
+
+        ss0 = make_server_session(server);
+        ck_assert_int_eq(tlsc_listen(server, ss0, "127.0.0.1", 0, NULL, &listener0, &port0), 0);
+        ck_assert_msg(s_client_resumes(port0, proto, sess, server, &acc),
+                      "%s: the ticket does not resume under the policy of its handshake", proto);
+
+        tlsc_close(server);
+        proc_stop(&relay);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("tls");
         TCase *tc = tcase_create("client");
@@ -1108,6 +1573,15 @@ int main(void) {
         tcase_set_timeout(tc, getenv("TLSD_TEST_WRAPPER") ? 1200 : 240);
         tcase_add_test(tc, test_configure_is_atomic);
         tcase_add_test(tc, test_system_and_own_trust);
+        suite_add_tcase(s, tc);
+        /* CK_RUN_CASE=tickets */
+        tc = tcase_create("tickets");
+        tcase_set_timeout(tc, getenv("TLSD_TEST_WRAPPER") ? 1200 : 240);
+        tcase_add_test(tc, test_client_ticket_keeps_handshake_policy);
+        tcase_add_loop_test(tc, test_server_ticket_keeps_handshake_policy, 0, 2);
+        tcase_add_test(tc, test_verify_mode_of_handshake);
+        tcase_add_test(tc, test_rejected_certificate_keeps_no_ticket);
+        tcase_add_test(tc, test_explicit_ticket_after_configure);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         return harness_run(sr, &skipped);

@@ -35,9 +35,13 @@
 #define CHUNK (16 * 1024)  /* one TLS record of plaintext */
 #define GATHER (64 * 1024) /* what one write to the app carries at most (the scratch size) */
 
-/* The ticket cache's key for this connection: owner, policy, peer as the app named it. */
+/* The ticket cache's key for this connection: owner, peer as the app named it, and the
+ * session's policy: as the handshake began once it has (its tickets describe that handshake,
+ * and a TLS 1.3 ticket arrives after it, maybe after a Configure), else as it is now (Connect
+ * checking an explicit ticket). */
 static bool connection_scope(Connection *c, TicketScope *ret) {
         Session *s = c->session;
+        const char *alpn = c->has_scope ? c->scope_alpn : s->alpn;
 
         if (s->role != ENGINE_CLIENT || !c->host)
                 return false;
@@ -46,11 +50,28 @@ static bool connection_scope(Connection *c, TicketScope *ret) {
                 .host = c->host,
                 .port = c->port,
                 .sni = c->sni ? c->sni : "",
-                .alpn = s->alpn ? s->alpn : "",
+                .alpn = alpn ? alpn : "",
                 .dtls = c->dtls,
         };
-        memcpy(ret->policy, s->policy, sizeof(ret->policy));
+        memcpy(ret->policy, c->has_scope ? c->scope_policy : s->policy, sizeof(ret->policy));
         return true;
+}
+
+/* As a client's handshake begins: the scope its tickets will be filed under
+ * (connection_scope). */
+static int connection_take_scope(Connection *c) {
+        Session *s = c->session;
+        char *alpn = NULL;
+
+        if (s->role != ENGINE_CLIENT)
+                return 0;
+        if (s->alpn && !(alpn = strdup(s->alpn)))
+                return -ENOMEM;
+        free(c->scope_alpn);
+        c->scope_alpn = alpn;
+        memcpy(c->scope_policy, s->policy, sizeof(c->scope_policy));
+        c->has_scope = true;
+        return 0;
 }
 
 static char *mfree_str(char *p) {
@@ -501,6 +522,8 @@ static void ticket_refused(Connection *c) {
 }
 
 void connection_handshake_complete(Connection *c) {
+        bool ticket;
+
         engine_conn_info(c->tls, &c->info);
         /* A refused ticket the handshake survived (TLS 1.3 and DTLS: the offered PSK or
          * ticket is ignored, a full handshake follows); TLS 1.2 aborts instead (ticket_retry). */
@@ -508,10 +531,11 @@ void connection_handshake_complete(Connection *c) {
                 ticket_refused(c);
         /* TLS 1.2: the ticket (or session id) came with the handshake. TLS 1.3 tickets come
          * later, with a read; a resumed 1.3 session must not be filed again (single use). */
-        if (engine_conn_ticket_arrived(c->tls) ||
-            (strcmp(c->info.version, "TLSv1.2") == 0 || strcmp(c->info.version, "DTLSv1.2") == 0))
-                connection_save_ticket(c);
-        if (c->session->verify == TLSC_VERIFY_APP_DECIDES) {
+        ticket = engine_conn_ticket_arrived(c->tls) || strcmp(c->info.version, "TLSv1.2") == 0 ||
+                 strcmp(c->info.version, "DTLSv1.2") == 0;
+        /* The mode this handshake ran under (a Configure may have changed the session's since:
+         * an app-decides handshake let any certificate through, so its app must be asked). */
+        if (c->verify_mode == TLSC_VERIFY_APP_DECIDES) {
                 _cleanup_free_ char *chain = NULL;
                 size_t size = 0;
                 CoreEvent e = {
@@ -524,11 +548,16 @@ void connection_handshake_complete(Connection *c) {
                 (void) engine_conn_peer_chain_pem(c->tls, &chain, &size);
                 e.chain = chain;
                 e.chain_size = size;
+                /* Kept only if the app accepts: a ticket of a rejected handshake would resume
+                 * with neither the certificate nor its verification result shown again. */
+                c->ticket_deferred = ticket;
                 c->state = CONNECTION_CERT_PENDING;
                 (void) sd_event_source_set_io_events(c->net_io, 0);
                 connection_emit(c, &e);
                 return;
         }
+        if (ticket)
+                connection_save_ticket(c);
         (void) start_operating(c);
 }
 
@@ -638,6 +667,19 @@ static int begin_handshake(Connection *c) {
 
         TicketScope scope;
 
+        r = connection_take_scope(c);
+        if (r < 0)
+                return r;
+        c->verify_mode = s->verify; /* as p.verify */
+        if (c->ticket_blob &&
+            memcmp(c->ticket_policy, c->scope_policy, sizeof(c->scope_policy)) != 0) {
+                /* Connect checked the ticket against the policy of then; a Configure since
+                 * changed it, and a ticket is only ever offered under its own policy. */
+                log_info("connection %" PRIu64 ": the session was configured since Connect: "
+                         "its ticket is not offered, full handshake", c->id);
+                wipe_free(c->ticket_blob, c->ticket_size);
+                c->ticket_blob = NULL;
+        }
         p.tickets = s->role == ENGINE_CLIENT && (s->resume || c->ticket_blob);
         r = engine_conn_new(s->engine, c->net_fd, &p, &c->tls);
         if (r < 0)
@@ -856,6 +898,9 @@ int connection_new(Session *s, int family, char *error, Connection **ret) {
         c->state = CONNECTION_CLOSED;
         c->dtls = s->dtls;
         c->rtx_current_ms = s->dtls_timeout_initial_ms;
+        /* begin_handshake takes it again; a DTLS server connection, promoted from the
+         * listener's acceptor (rebuilt after each Configure), keeps this one. */
+        c->verify_mode = s->verify;
 
         LIST_PREPEND(s->connections, c);
         s->n_connections++;
@@ -1027,6 +1072,7 @@ Connection *connection_free(Connection *c) {
         core_fds_uncharge(c->core, c->session->owner->uid, 2);
         free_addrinfo_copy(c->addrs);
         wipe_free(c->ticket_blob, c->ticket_size);
+        free(c->scope_alpn);
         free(c->host);
         free(c->sni);
         free(c);
@@ -1108,6 +1154,7 @@ static int take_explicit_ticket(Connection *c, uint64_t id, char *error) {
         wipe_free(c->ticket_blob, c->ticket_size);
         c->ticket_blob = blob;
         c->ticket_size = size;
+        memcpy(c->ticket_policy, want.policy, sizeof(c->ticket_policy));
         return 0;
 }
 
@@ -1205,6 +1252,10 @@ int connection_certificate_response(Connection *c, bool accept, char *error) {
                 return 0;
         }
         c->info.verify = TLSC_VERIFY_OK; /* the app vouched for it */
+        if (c->ticket_deferred) {
+                c->ticket_deferred = false;
+                connection_save_ticket(c);
+        }
         (void) start_operating(c);
         return 0;
 }

@@ -115,6 +115,17 @@ struct Connection {
         bool ticket_retried;    /* a refused ticket's full-handshake retry happened */
         uint64_t ticket_id;     /* the newest ticket saved from this connection, 0: none */
         uint64_t ticket_offered; /* the cache's ticket offered automatically, 0: none */
+        uint8_t ticket_policy[32]; /* the session policy Connect checked its explicit ticket
+                                    * against */
+        bool ticket_deferred;   /* app-decides: the handshake's ticket is kept if the app
+                                 * accepts the certificate */
+        /* The session's policy hash and ALPN list as the handshake began (begin_handshake):
+         * the ticket cache scope its tickets are filed under, whatever a Configure changed
+         * since (TLS 1.3 tickets come after the handshake). */
+        uint8_t scope_policy[32];
+        char *scope_alpn;
+        bool has_scope;
+        unsigned verify_mode; /* the session's, as the handshake began: app-decides asks */
 };
 
 int connection_new(Session *s, int family, char *error, Connection **ret);

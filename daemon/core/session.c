@@ -454,7 +454,7 @@ int session_new(Peer *owner, unsigned role, const SessionOptions *o, char *error
         if (r >= 0)
                 r = policy_mix_u32(s, 59, s->dtls);
         /* Servers issue tickets under the daemon's keys, bound to the owner and to the policy
-         * hash as it stands at each ticket. */
+         * hash as it stood when the ticket's handshake began. */
         if (r >= 0 && s->role == ENGINE_SERVER && core->ticket_keys)
                 r = engine_ctx_set_ticket_keys(s->engine, ticket_keys_engine(core->ticket_keys),
                                                (uint32_t) owner->uid, s->policy);

@@ -46,7 +46,9 @@ typedef struct Session {
         /* A running SHA-256 over every policy option applied (versions, suites, groups,
          * identity, trust, verification, pin, PSK, ALPN, server name, client-certificate mode,
          * transport): part of the ticket cache's scope, so a ticket is only ever offered under
-         * the same policy; a server binds the tickets it issues to it (and to the owner). */
+         * the same policy; a server binds the tickets it issues to it (and to the owner). Both
+         * take it as it stood when the connection's handshake began: a ticket describes that
+         * handshake, though a TLS 1.3 one comes after it (maybe after a Configure). */
         uint8_t policy[32];
         /* Counts Configure calls: an object built from the session ahead of a handshake (a DTLS
          * listener's acceptor) is rebuilt when it changed. */

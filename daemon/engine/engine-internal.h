@@ -69,6 +69,10 @@ struct EngineConn {
         bool shutdown_sent;
         bool session_offered;  /* client: a saved session was set for resumption */
         bool ticket_arrived;   /* client: a NewSessionTicket was taken since the last check */
+        /* server: the session's policy hash as this association was created, which the
+         * tickets of its handshake are bound to (EngineTicketBinding.handshake_policy) */
+        uint8_t ticket_policy[ENGINE_TICKET_POLICY_SIZE];
+        bool has_ticket_policy;
 
         /* DTLS: datagrams. A client owns a connected UDP socket; a server connection shares
          * its listener's socket, gets its datagrams fed by the listener's demultiplexer and

@@ -5,9 +5,10 @@
  *
  * wolfSSL frames a ticket as key_name[16] iv[16] enc_len[2] encrypted-state mac[32] and hands
  * the callback the pieces. We encrypt with ChaCha20-Poly1305 under the key that key_name names,
- * authenticating key_name, iv, the owner uid and the policy hash as AAD; the AEAD tag fills the first half of mac. Whether a
- * decrypted ticket is OK, rejected or reissued is decided here, from the key's age and the
- * protocol version (see engine-ticket.h and WOLFSSL-NOTES.md, "Resumption").
+ * authenticating key_name, iv, the owner uid and the policy hash of the handshake as AAD; the
+ * AEAD tag fills the first half of mac. Whether a decrypted ticket is OK, rejected or reissued
+ * is decided here, from the key's age and the protocol version (see engine-ticket.h and
+ * WOLFSSL-NOTES.md, "Resumption").
  */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -33,8 +34,9 @@ _Static_assert(CHACHA20_POLY1305_AEAD_IV_SIZE <= WOLFSSL_TICKET_IV_SZ, "nonce si
 #define AAD_SIZE (WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ + 4 + ENGINE_TICKET_POLICY_SIZE)
 
 /* The associated data: what a ticket is for besides its key and iv. */
-static void ticket_aad(const EngineTicketBinding *b, const unsigned char *key_name,
-                       const unsigned char *iv, uint8_t aad[AAD_SIZE]) {
+static void ticket_aad(const EngineTicketBinding *b, const uint8_t *policy,
+                       const unsigned char *key_name, const unsigned char *iv,
+                       uint8_t aad[AAD_SIZE]) {
         uint8_t *p = aad;
 
         memcpy(p, key_name, WOLFSSL_TICKET_NAME_SZ);
@@ -45,12 +47,12 @@ static void ticket_aad(const EngineTicketBinding *b, const unsigned char *key_na
         *p++ = (uint8_t) (b->uid >> 16);
         *p++ = (uint8_t) (b->uid >> 8);
         *p++ = (uint8_t) b->uid;
-        memcpy(p, b->policy, ENGINE_TICKET_POLICY_SIZE);
+        memcpy(p, policy, ENGINE_TICKET_POLICY_SIZE);
 }
 
-static int ticket_encrypt(const EngineTicketBinding *b, unsigned char *key_name,
-                          unsigned char *iv, unsigned char *mac, unsigned char *ticket, int len,
-                          uint64_t now) {
+static int ticket_encrypt(const EngineTicketBinding *b, const uint8_t *policy,
+                          unsigned char *key_name, unsigned char *iv, unsigned char *mac,
+                          unsigned char *ticket, int len, uint64_t now) {
         uint8_t aad[AAD_SIZE];
         EngineTicketKey key;
         int r;
@@ -59,7 +61,7 @@ static int ticket_encrypt(const EngineTicketBinding *b, unsigned char *key_name,
         r = engine_random(iv, WOLFSSL_TICKET_IV_SZ);
         if (r >= 0) {
                 memcpy(key_name, key.name, WOLFSSL_TICKET_NAME_SZ);
-                ticket_aad(b, key_name, iv, aad);
+                ticket_aad(b, policy, key_name, iv, aad);
                 /* Nonce: the first 12 bytes of the random iv (the rest is covered by the AAD).
                  * Random 96-bit nonces are safe for far more tickets than a key lives for. */
                 if (wc_ChaCha20Poly1305_Encrypt(key.key, iv, aad, sizeof(aad), ticket,
@@ -74,9 +76,10 @@ static int ticket_encrypt(const EngineTicketBinding *b, unsigned char *key_name,
 
 /* 0 and *is_current, or -ENOENT (unknown or expired key), -EBADMSG (not authentic: forged,
  * damaged, or issued for another owner or policy). */
-static int ticket_decrypt(const EngineTicketBinding *b, const unsigned char *key_name,
-                          const unsigned char *iv, const unsigned char *mac,
-                          unsigned char *ticket, int len, uint64_t now, bool *is_current) {
+static int ticket_decrypt(const EngineTicketBinding *b, const uint8_t *policy,
+                          const unsigned char *key_name, const unsigned char *iv,
+                          const unsigned char *mac, unsigned char *ticket, int len, uint64_t now,
+                          bool *is_current) {
         static const uint8_t zeros[WOLFSSL_TICKET_MAC_SZ - TAG_SIZE];
         uint8_t aad[AAD_SIZE];
         EngineTicketKey key;
@@ -85,7 +88,7 @@ static int ticket_decrypt(const EngineTicketBinding *b, const unsigned char *key
         r = b->keys->find(b->keys->userdata, key_name, now, &key, is_current);
         if (r < 0)
                 return r;
-        ticket_aad(b, key_name, iv, aad);
+        ticket_aad(b, policy, key_name, iv, aad);
         if (memcmp(mac + TAG_SIZE, zeros, sizeof(zeros)) != 0 ||
             wc_ChaCha20Poly1305_Decrypt(key.key, iv, aad, sizeof(aad), ticket, (word32) len, mac,
                                         ticket) != 0) {
@@ -103,16 +106,20 @@ int engine_ticket_enc_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAM
                          unsigned char mac[WOLFSSL_TICKET_MAC_SZ], int enc, unsigned char *ticket,
                          int in_len, int *out_len, void *ctx) {
         const EngineTicketBinding *b = ctx;
+        const uint8_t *policy = NULL;
         bool is_current = false;
         uint64_t now;
         int r, v;
 
-        if (!b || !b->keys || !b->policy || !ticket || in_len <= 0 || !out_len)
+        /* The policy of this handshake, not the session's now (see engine-ticket.h). */
+        if (b && b->policy)
+                policy = b->handshake_policy ? b->handshake_policy(ssl) : b->policy;
+        if (!b || !b->keys || !policy || !ticket || in_len <= 0 || !out_len)
                 return enc ? WOLFSSL_TICKET_RET_FATAL : WOLFSSL_TICKET_RET_REJECT;
         now = b->keys->now(b->keys->userdata);
 
         if (enc) {
-                r = ticket_encrypt(b, key_name, iv, mac, ticket, in_len, now);
+                r = ticket_encrypt(b, policy, key_name, iv, mac, ticket, in_len, now);
                 if (r < 0) {
                         log_debug_errno(r, "Cannot encrypt a session ticket: %m");
                         return WOLFSSL_TICKET_RET_FATAL;
@@ -128,7 +135,7 @@ int engine_ticket_enc_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAM
                           "certificates: full handshake");
                 return WOLFSSL_TICKET_RET_REJECT;
         }
-        r = ticket_decrypt(b, key_name, iv, mac, ticket, in_len, now, &is_current);
+        r = ticket_decrypt(b, policy, key_name, iv, mac, ticket, in_len, now, &is_current);
         if (r < 0) {
                 log_debug("Session ticket %s: full handshake",
                           r == -ENOENT ? "under an unknown or expired key"

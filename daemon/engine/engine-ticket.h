@@ -42,9 +42,10 @@ typedef struct EngineTicketKeys {
 
 /* What a server's tickets are bound to: the daemon's keys are shared by every listener, the
  * tickets are not. Each ticket authenticates the owner uid and the policy hash of the session
- * that issued it, so it resumes only under the same owner and the same server policy
- * (identities, client-certificate mode, client CAs, ALPN, versions, suites...); any other
- * session fails the authentication and makes a full handshake.
+ * that issued it as it stood when the handshake began, so it resumes only under the same owner
+ * and the same server policy (identities, client-certificate mode, client CAs, ALPN, versions,
+ * suites...); any other session, or the same one after a Configure, fails the authentication
+ * and makes a full handshake.
  *
  * refuse: the server asks for client certificates. A ticket carries no verified client
  * identity (wolfSSL keeps no peer certificate in it), so resuming would skip client
@@ -52,9 +53,16 @@ typedef struct EngineTicketKeys {
 typedef struct EngineTicketBinding {
         const EngineTicketKeys *keys;
         uint32_t uid;
-        /* ENGINE_TICKET_POLICY_SIZE bytes, read at every ticket: the session's running policy
-         * hash, so a later Configure binds new tickets and refuses older ones at once. */
+        /* ENGINE_TICKET_POLICY_SIZE bytes: the session's running policy hash. */
         const uint8_t *policy;
+        /* The policy hash of the handshake a ticket is issued or offered in: the association's
+         * copy of *policy, taken when the association was created (engine_conn_new). A
+         * Configure that lands during a handshake (TLS 1.2 and 1.3 tickets are issued at its
+         * end) binds neither the tickets it issues nor the ones it accepts to the new policy;
+         * the next handshake has the new one. NULL when an association has no copy (none that
+         * tlsd made): no ticket is accepted, and the handshake fails rather than issue one.
+         * Unset (the unit tests' bare library objects): *policy. */
+        const uint8_t *(*handshake_policy)(struct WOLFSSL *ssl);
         bool refuse;
 } EngineTicketBinding;
 

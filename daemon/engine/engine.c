@@ -225,6 +225,14 @@ EngineCtx *engine_ctx_free(EngineCtx *c) {
         return NULL;
 }
 
+/* The ticket callback's policy: the association's copy (how the callbacks find their object:
+ * see engine_conn_new). */
+static const uint8_t *conn_ticket_policy(WOLFSSL *ssl) {
+        EngineConn *c = wolfSSL_get_psk_callback_ctx(ssl);
+
+        return c && c->has_ticket_policy ? c->ticket_policy : NULL;
+}
+
 int engine_ctx_set_ticket_keys(EngineCtx *c, const EngineTicketKeys *keys, uint32_t uid,
                                const uint8_t *policy) {
         if (c->role != ENGINE_SERVER)
@@ -236,6 +244,7 @@ int engine_ctx_set_ticket_keys(EngineCtx *c, const EngineTicketKeys *keys, uint3
         c->ticket.keys = keys;
         c->ticket.uid = uid;
         c->ticket.policy = policy;
+        c->ticket.handshake_policy = conn_ticket_policy;
         wolfSSL_CTX_free(c->ctx);
         c->ctx = NULL;
         return ctx_setup(c);
@@ -1129,10 +1138,17 @@ int engine_conn_new(EngineCtx *ctx, int fd, const EngineConnParams *p, EngineCon
                 memcpy(c->pin, p->pin, sizeof(c->pin));
                 c->has_pin = true;
         }
+        if (ctx->role == ENGINE_SERVER && ctx->ticket.policy) {
+                /* The tickets of this handshake describe it: bound to the policy it begins
+                 * under, whatever a Configure changes before they are issued. */
+                memcpy(c->ticket_policy, ctx->ticket.policy, sizeof(c->ticket_policy));
+                c->has_ticket_policy = true;
+        }
         c->ssl = wolfSSL_new(ctx->ctx);
         if (!c->ssl)
                 do { line = __LINE__; goto oom; } while (0);
-        /* How the verify and PSK callbacks find this object (this build has no ex_data). */
+        /* How the verify, PSK, identity and ticket callbacks find this object (this build has
+         * no ex_data). */
         wolfSSL_SetCertCbCtx(c->ssl, c);
         (void) wolfSSL_set_psk_callback_ctx(c->ssl, c);
         c->fd = fd;

@@ -102,8 +102,9 @@ int engine_ctx_check_psk(EngineCtx *c, const char *identity, size_t key_size, ch
 struct EngineTicketKeys;
 /* Server: issue and accept session tickets encrypted under keys (tlsd's, shared by all
  * sessions; they must outlive c) and bound to the owner uid and the session's policy hash
- * (policy: 32 bytes that outlive c, read at every ticket, so Configure calls after this one
- * count): a ticket resumes only at a server of the same owner and policy. Without keys a
+ * (policy: 32 bytes that outlive c, copied by each association as it is created, so Configure
+ * calls after this one count from the next handshake on): a ticket resumes only at a server
+ * of the same owner and policy. Without keys a
  * server issues no tickets. A server that asks for client certificates
  * (engine_ctx_set_client_auth) neither issues nor accepts tickets. Server contexts keep no
  * session cache, so there is no resumption by session ID. Must come before the policy is
