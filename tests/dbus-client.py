@@ -37,19 +37,9 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 
-failures = 0
-# Waits are this many times longer with tlsd under valgrind (~50x slower; they are generous).
-SLOW = 20 if "valgrind" in os.environ.get("TLSD_TEST_WRAPPER", "") else 1
-
-
-def report(ok, what, detail=""):
-    global failures
-    if ok:
-        print("PASS: " + what, flush=True)
-    else:
-        failures += 1
-        print("FAIL: " + what + (": " + str(detail) if detail != "" else ""), flush=True)
-    return ok
+sys.dont_write_bytecode = True  # no __pycache__ left in the source tree by the import below
+import dbuskit  # noqa: E402 (tests/, beside this file)
+from dbuskit import SLOW, connect, error_of, iface, options, prop, report, slurp  # noqa: E402
 
 
 # ---- introspection XML (no bus needed) ----
@@ -110,14 +100,6 @@ def xml_normalize(path):
 
 # ---- bus helpers ----
 
-def connect(address):
-    import dbus
-    import dbus.mainloop.glib
-
-    dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
-    return dbus.bus.BusConnection(address)
-
-
 class Signals:
     """Every signal from tlsd addressed to us, in order."""
 
@@ -156,51 +138,17 @@ class Signals:
 def pump(predicate, timeout):
     """Runs the GLib main loop until predicate() holds or timeout seconds (scaled by SLOW)
     passed."""
-    from gi.repository import GLib
-
-    ctx = GLib.MainContext.default()
-    deadline = time.monotonic() + timeout * SLOW
-    tick = GLib.timeout_add(20, lambda: True)  # wakes the loop up to look at the clock
-    try:
-        while not predicate():
-            if time.monotonic() >= deadline:
-                return False
-            ctx.iteration(True)
-        return True
-    finally:
-        GLib.source_remove(tick)
-
-
-def iface(bus, path, name):
-    import dbus
-
-    return dbus.Interface(bus.get_object("org.tlsd1", path, introspect=False), name)
-
-
-def prop(bus, path, interface, name):
-    return iface(bus, path, "org.freedesktop.DBus.Properties").Get(interface, name)
+    return dbuskit.pump(predicate, timeout * SLOW)
 
 
 def error_name(call):
     """The D-Bus error name call() fails with, or None when it succeeds."""
-    import dbus
-
-    try:
-        call()
-    except dbus.exceptions.DBusException as e:
-        return e.get_dbus_name()
-    return None
+    return error_of(call)[0]
 
 
 def expect_error(what, call, name):
     got = error_name(call)
     return report(got == name, "%s: %s" % (what, name), "got %s" % got)
-
-
-def options(**kw):
-    import dbus
-
-    return dbus.Dictionary(kw, signature="sv")
 
 
 def read_until(fd_or_sock, want, timeout=10):
@@ -217,11 +165,6 @@ def read_until(fd_or_sock, want, timeout=10):
             break
         got += chunk
     return got
-
-
-def slurp(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def tcp_established():
@@ -1076,7 +1019,7 @@ def main():
 
         traceback.print_exc()
         report(False, "%s: unexpected %s" % (a.mode, type(e).__name__), e)
-    return 1 if failures else 0
+    return 1 if dbuskit.failures else 0
 
 
 if __name__ == "__main__":

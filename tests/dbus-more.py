@@ -24,42 +24,9 @@ import subprocess
 import sys
 import time
 
-failures = 0
-
-
-def report(ok, what, detail=""):
-    global failures
-    if ok:
-        print("PASS: " + what, flush=True)
-    else:
-        failures += 1
-        print("FAIL: " + what + (": " + str(detail) if detail != "" else ""), flush=True)
-    return ok
-
-
-def connect(address):
-    import dbus
-    import dbus.mainloop.glib
-
-    dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
-    return dbus.bus.BusConnection(address)
-
-
-def pump(predicate, timeout):
-    """Runs the GLib main loop until predicate() holds or timeout seconds passed."""
-    from gi.repository import GLib
-
-    ctx = GLib.MainContext.default()
-    deadline = time.monotonic() + timeout
-    tick = GLib.timeout_add(20, lambda: True)
-    try:
-        while not predicate():
-            if time.monotonic() >= deadline:
-                return False
-            ctx.iteration(True)
-        return True
-    finally:
-        GLib.source_remove(tick)
+sys.dont_write_bytecode = True  # no __pycache__ left in the source tree by the import below
+import dbuskit  # noqa: E402 (tests/, beside this file)
+from dbuskit import connect, error_of, iface, options, prop, pump, report, slurp  # noqa: E402
 
 
 def drain():
@@ -97,38 +64,6 @@ class Signals:
 
     def forget(self, path, member):
         self.got = [s for s in self.got if not (s[0] == path and s[2] == member)]
-
-
-def iface(bus, path, name):
-    import dbus
-
-    return dbus.Interface(bus.get_object("org.tlsd1", path, introspect=False), name)
-
-
-def prop(bus, path, interface, name):
-    return iface(bus, path, "org.freedesktop.DBus.Properties").Get(interface, name)
-
-
-def error_of(call):
-    """(D-Bus error name, message) call() fails with, or (None, None)."""
-    import dbus
-
-    try:
-        call()
-    except dbus.exceptions.DBusException as e:
-        return e.get_dbus_name(), e.get_dbus_message()
-    return None, None
-
-
-def options(**kw):
-    import dbus
-
-    return dbus.Dictionary(kw, signature="sv")
-
-
-def slurp(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 CONN = "org.tlsd1.Connection"
@@ -454,7 +389,7 @@ def main():
 
         traceback.print_exc()
         report(False, "%s: unexpected %s" % (a.mode, type(e).__name__), e)
-    return 1 if failures else 0
+    return 1 if dbuskit.failures else 0
 
 
 if __name__ == "__main__":

@@ -413,8 +413,10 @@ count_client "$tmp/tickets.out" "$rc" "dbus-client.py tickets"
 # ---- c4. a peer's SNI that is not UTF-8 (D-Bus strings must be) ----
 
 timeout 60 "$PY" - "$CLIENT" "$address" "$PKI" >"$tmp/sni.out" 2>&1 <<'EOF' && rc=0 || rc=$?
-import importlib.util, subprocess, sys
+import importlib.util, os, subprocess, sys
 
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(sys.argv[1]))  # dbus-client.py imports dbuskit beside it
 spec = importlib.util.spec_from_file_location("client", sys.argv[1])
 c = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(c)
@@ -443,7 +445,7 @@ finally:
     peer.kill()
     peer.wait()
 bus.close()
-sys.exit(1 if c.failures else 0)
+sys.exit(1 if c.dbuskit.failures else 0)
 EOF
 count_client "$tmp/sni.out" "$rc" "the non-UTF-8 SNI client"
 
