@@ -10,9 +10,16 @@
 # valgrind: a memory error or leak makes tlsd exit non-zero, which stop_tlsd fails on). Waits
 # scale with $test_slow (1, or 20 under valgrind): $(waits N) for a wait of N seconds, $(tries N)
 # for a polling loop of N rounds; wait_for_socket and wait_for_port scale by themselves.
+#
+# Set-up that many tests share (at the end): need_root, need_tools, need_python_dbus and
+# test_pki for the preamble; count_client for the results of a helper program; test users and
+# groups made when missing and removed by remove_test_users; private dbus-daemons
+# (start_private_bus, stop_private_buses). A test's cleanup calls the remove/stop functions of
+# what it used.
 set -u
 
 : "${top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 TLSD="$top_builddir/tlsd"
 TLSCTL="$top_builddir/tlsctl"
 n_pass=0
@@ -149,4 +156,182 @@ stop_tlsd() {
   elif [ -n "${TLSD_TEST_WRAPPER:-}" ]; then
     pass "tlsd under ${TLSD_TEST_WRAPPER%% *} exited 0 (no memory error, no leak)"
   fi
+}
+
+# ---- preambles: what a test needs before its first check ----
+
+# need_root WHY: skips the whole test (exit 77 through finish) unless it runs as root; WHY says
+# what for, e.g. "D-Bus: needs root (other uids)".
+need_root() {
+  if [ "$(id -u)" -ne 0 ]; then
+    skip "$*"
+    finish
+  fi
+}
+
+# need_tools WHAT TOOL...: skips the whole test ("WHAT: TOOL is not installed", exit 77 through
+# finish) unless every TOOL is a command here.
+need_tools() {
+  local what=$1 tool
+  shift
+  for tool in "$@"; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+      skip "$what: $tool is not installed"
+      finish
+    fi
+  done
+}
+
+# need_python_dbus WHAT: skips the whole test unless $PY (set by the test: Debian's python3)
+# imports python3-dbus and python3-gi, whose GLib main loop drives it (scripts/setup installs
+# both).
+need_python_dbus() {
+  if ! "$PY" -c 'import dbus, dbus.mainloop.glib; from gi.repository import GLib' 2>/dev/null; then
+    skip "$1: $PY cannot import dbus and gi (scripts/setup installs python3-dbus python3-gi)"
+    finish
+  fi
+}
+
+# test_pki: the test PKI (certs/gen-test-pki.sh keeps a complete one) in $PKI: $TLSD_TEST_PKI
+# (make check sets it), else tests/pki in the build tree. Fails the test if it cannot be made.
+test_pki() {
+  PKI=${TLSD_TEST_PKI:-$top_builddir/tests/pki}
+  if ! sh "$top_srcdir/certs/gen-test-pki.sh" "$PKI"; then
+    fail "cannot generate the test PKI in $PKI"
+    finish
+  fi
+}
+
+# count_client FILE RC WHAT: the PASS/FAIL/SKIP lines a helper program (the python clients)
+# wrote to FILE count as this test's, other lines are shown; a helper that exited with RC other
+# than 0 without a FAIL line of its own is a failure of WHAT.
+count_client() {
+  local line failed=0
+  while IFS= read -r line; do
+    case $line in
+    "PASS: "*) pass "${line#PASS: }" ;;
+    "FAIL: "*)
+      fail "${line#FAIL: }"
+      failed=1
+      ;;
+    "SKIP: "*) skip "${line#SKIP: }" ;;
+    *) echo "$line" ;;
+    esac
+  done <"$1"
+  if [ "$2" -ne 0 ] && [ "$failed" -eq 0 ]; then
+    fail "$3 exited with $2"
+  fi
+}
+
+# ---- test users (root only): made when missing, removed again by remove_test_users ----
+
+test_made_users=""
+test_made_groups=""
+
+# make_test_group NAME: the system group NAME, made if missing. Non-zero if it cannot be.
+make_test_group() {
+  getent group "$1" >/dev/null && return 0
+  groupadd --system "$1" || return 1
+  test_made_groups="$test_made_groups $1"
+}
+
+# make_test_user NAME [USERADD-OPTION...]: the system user NAME (no home, no login shell), made
+# with the options if missing (one left by an interrupted run is reused). Non-zero if it cannot
+# be made.
+make_test_user() {
+  local name=$1
+  shift
+  getent passwd "$name" >/dev/null && return 0
+  useradd --system -M -s /usr/sbin/nologin "$@" "$name" || return 1
+  test_made_users="$test_made_users $name"
+}
+
+# test_uid VAR NAME FALLBACK: sets VAR to the uid of the user NAME when it exists, else to that
+# of FALLBACK, a throw-away user without a group of its own made here; to "" when neither
+# works. (Not $(...): a user made in a subshell would not be removed.)
+test_uid() {
+  local uid=""
+  if getent passwd "$2" >/dev/null; then
+    uid=$(id -u "$2")
+  elif make_test_user "$3" -N >/dev/null 2>&1; then
+    uid=$(id -u "$3")
+  fi
+  eval "$1=\$uid"
+}
+
+# tlsd_group_uids: the group tlsd (the one dbus/org.tlsd1.conf lets call org.tlsd1), its gid in
+# $tlsd_gid, and two uids to put in it, $uid_a and $uid_b: the system users daemon and bin, or
+# throw-away users (dbus-daemon drops connections from a uid without a passwd entry). Fails the
+# test if it cannot.
+tlsd_group_uids() {
+  make_test_group tlsd
+  tlsd_gid=$(getent group tlsd | cut -d: -f3)
+  test_uid uid_a daemon tlsd-test-a
+  test_uid uid_b bin tlsd-test-b
+  if [ -z "$tlsd_gid" ] || [ -z "$uid_a" ] || [ -z "$uid_b" ]; then
+    fail "cannot set up the tlsd group and two test uids (gid '$tlsd_gid', uids '$uid_a' '$uid_b')"
+    finish
+  fi
+}
+
+# remove_test_users: removes the users, then the groups, made above (from the test's cleanup).
+remove_test_users() {
+  local u g
+  for u in $test_made_users; do userdel "$u" 2>/dev/null; done
+  for g in $test_made_groups; do groupdel "$g" 2>/dev/null; done
+  test_made_users=""
+  test_made_groups=""
+}
+
+# ---- private D-Bus daemons ----
+
+private_bus_pids=""
+
+# start_private_bus DIR NAME TYPE OWN [POLICY]: a dbus-daemon of TYPE (system or session) on
+# DIR/NAME.sock (its configuration DIR/NAME.conf, its output DIR/NAME.log) that every uid may
+# connect to, call through and get replies and signals from; OWN (allow or deny) is whether every
+# uid may own every name, besides what the policy file POLICY (e.g. dbus/org.tlsd1.conf), when
+# given, says. Its address in $BUS_ADDRESS. Fails the test if it does not come up.
+# stop_private_buses (from the test's cleanup) ends every bus started here.
+start_private_bus() {
+  local dir=$1 name=$2 type=$3 own=$4 include=""
+  [ -z "${5:-}" ] || include="<include>$5</include>"
+  cat >"$dir/$name.conf" <<EOF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>$type</type>
+  <listen>unix:path=$dir/$name.sock</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <$own own="*"/>
+    <allow send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus"/>
+  </policy>
+  $include
+</busconfig>
+EOF
+  dbus-daemon --config-file="$dir/$name.conf" --nofork --nopidfile >"$dir/$name.log" 2>&1 &
+  private_bus_pids="$private_bus_pids $!"
+  if ! wait_for_socket "$dir/$name.sock"; then
+    fail "dbus-daemon $name did not start: $(cat "$dir/$name.log")"
+    finish
+  fi
+  BUS_ADDRESS="unix:path=$dir/$name.sock"
+}
+
+# stop_private_buses: SIGTERM to every bus start_private_bus started, and waits for each.
+stop_private_buses() {
+  local p
+  for p in $private_bus_pids; do kill -TERM "$p" 2>/dev/null; done
+  for p in $private_bus_pids; do wait "$p" 2>/dev/null; done
+  private_bus_pids=""
 }

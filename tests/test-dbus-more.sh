@@ -12,40 +12,27 @@
 #      A's connection (whose signals A does get), and does get its own.
 # Needs root (other uids, the policy's group tlsd): otherwise SKIP (exit 77) with the reason.
 # shellcheck disable=SC3043,SC2317 # local: dash has it (lib.sh uses it); cleanup runs from trap
+# shellcheck disable=SC2154 # uid_a, uid_b and tlsd_gid are set by lib.sh's tlsd_group_uids
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 top_srcdir=$(cd "$top_srcdir" && pwd)
-PKI=${TLSD_TEST_PKI:-$top_builddir/tests/pki}
 PY=/usr/bin/python3 # Debian's, with python3-dbus
 CLIENT="$top_srcdir/tests/dbus-more.py"
 
-skip_all() {
-  echo "SKIP: $*"
-  exit 77
-}
-[ "$(id -u)" -eq 0 ] || skip_all "D-Bus: needs root (private buses, other uids, group tlsd)"
-for tool in dbus-daemon busctl setpriv openssl timeout; do
-  command -v "$tool" >/dev/null 2>&1 || skip_all "D-Bus: $tool is not installed"
-done
-"$PY" -c 'import dbus, dbus.mainloop.glib; from gi.repository import GLib' 2>/dev/null ||
-  skip_all "D-Bus: $PY cannot import dbus and gi (scripts/setup installs python3-dbus python3-gi)"
-if ! sh "$top_srcdir/certs/gen-test-pki.sh" "$PKI"; then
-  fail "cannot generate the test PKI in $PKI"
-  finish
-fi
+need_root "D-Bus: needs root (private buses, other uids, group tlsd)"
+need_tools D-Bus dbus-daemon busctl setpriv openssl timeout
+need_python_dbus D-Bus
+test_pki
 
 tmp=$(mktemp -d /tmp/tlsd-dbus-more.XXXXXX)
 chmod 755 "$tmp" # other uids reach the bus sockets in it
 pids="" # background processes of ours still to end
-made_users=""
-made_tlsd_group=""
 cleanup() {
   exec 3>&- 2>/dev/null
   for p in $pids; do kill "$p" 2>/dev/null; done
   for p in $pids; do wait "$p" 2>/dev/null; done
-  for u in $made_users; do userdel "$u" 2>/dev/null; done
-  [ -z "$made_tlsd_group" ] || groupdel tlsd 2>/dev/null
+  stop_private_buses
+  remove_test_users
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -65,58 +52,16 @@ wait_until() {
 
 # ---- users (as test-dbus.sh): group tlsd lets A and B call methods ----
 
-if ! getent group tlsd >/dev/null; then
-  groupadd --system tlsd && made_tlsd_group=1
-fi
-tlsd_gid=$(getent group tlsd | cut -d: -f3)
-uid_of() {
-  if getent passwd "$1" >/dev/null; then
-    id -u "$1"
-  elif useradd --system -M -N -s /usr/sbin/nologin "$2" >/dev/null 2>&1; then
-    made_users="$made_users $2"
-    id -u "$2"
-  fi
-}
-uid_a=$(uid_of daemon tlsd-test-a)
-uid_b=$(uid_of bin tlsd-test-b)
-if [ -z "$tlsd_gid" ] || [ -z "$uid_a" ] || [ -z "$uid_b" ]; then
-  fail "cannot set up the tlsd group and two test uids (gid '$tlsd_gid', uids '$uid_a' '$uid_b')"
-  finish
-fi
+tlsd_group_uids
 as_a() { setpriv --reuid="$uid_a" --regid="$uid_a" --groups="$tlsd_gid" "$@"; }
 as_b() { setpriv --reuid="$uid_b" --regid="$uid_b" --groups="$tlsd_gid" "$@"; }
 
 # ---- two private buses ----
 
-# bus NAME TYPE EXTRA_XML: a dbus-daemon of TYPE on $tmp/NAME.sock
-bus() {
-  cat >"$tmp/$1.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>$2</type>
-  <listen>unix:path=$tmp/$1.sock</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/> <allow own="*"/>
-    <allow send_type="method_call"/> <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/> <allow receive_type="method_return"/>
-    <allow receive_type="error"/> <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus"/>
-  </policy>
-  $3
-</busconfig>
-EOF
-  dbus-daemon --config-file="$tmp/$1.conf" --nofork --nopidfile >"$tmp/$1.log" 2>&1 &
-  pids="$pids $!"
-  wait_for_socket "$tmp/$1.sock" || { fail "dbus-daemon $1 did not start: $(cat "$tmp/$1.log")"; finish; }
-}
-bus system system "<include>$top_srcdir/dbus/org.tlsd1.conf</include>"
-bus session session ""
-sys_addr="unix:path=$tmp/system.sock"
-ses_addr="unix:path=$tmp/session.sock"
+start_private_bus "$tmp" system system allow "$top_srcdir/dbus/org.tlsd1.conf"
+sys_addr=$BUS_ADDRESS
+start_private_bus "$tmp" session session allow
+ses_addr=$BUS_ADDRESS
 
 # owner ADDRESS: whether org.tlsd1 has an owner on that bus ("true"/"false", or the error)
 owner() {
@@ -273,25 +218,6 @@ if [ -n "$trc" ] || [ "$(owner "$sys_addr")" != true ]; then
   finish
 fi
 main_log=$tlog
-
-# count_client FILE RC WHAT: the PASS/FAIL/SKIP lines of a dbus-more.py run count here.
-count_client() {
-  local line failed=0
-  while IFS= read -r line; do
-    case $line in
-    "PASS: "*) pass "${line#PASS: }" ;;
-    "FAIL: "*)
-      fail "${line#FAIL: }"
-      failed=1
-      ;;
-    "SKIP: "*) skip "${line#SKIP: }" ;;
-    *) echo "$line" ;;
-    esac
-  done <"$1"
-  if [ "$2" -ne 0 ] && [ "$failed" -eq 0 ]; then
-    fail "$3 exited with $2"
-  fi
-}
 
 # ---- b. DTLS tickets, a listener's counters, policy ----
 

@@ -19,41 +19,22 @@
 #      client's objects gone with it.
 # Needs root (other uids, the policy's user and group tlsd, which it creates if missing).
 # shellcheck disable=SC3043,SC2317 # local: dash has it (lib.sh uses it); cleanup runs from trap
+# shellcheck disable=SC2154 # uid_a, uid_b and tlsd_gid are set by lib.sh's tlsd_group_uids
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 top_srcdir=$(cd "$top_srcdir" && pwd)
-PKI=${TLSD_TEST_PKI:-$top_builddir/tests/pki}
 PY=/usr/bin/python3 # Debian's, with python3-dbus (a python3 earlier on PATH may lack it)
 CLIENT="$top_srcdir/tests/dbus-client.py"
 
-if [ "$(id -u)" -ne 0 ]; then
-  skip "D-Bus: needs root (a private system bus, other uids, the tlsd user and group)"
-  finish
-fi
-for tool in dbus-daemon busctl setpriv openssl; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    skip "D-Bus: $tool is not installed"
-    finish
-  fi
-done
-# scripts/setup installs python3-dbus, and python3-gi that drives its main loop
-if ! "$PY" -c 'import dbus, dbus.mainloop.glib; from gi.repository import GLib' 2>/dev/null; then
-  skip "D-Bus: $PY cannot import dbus and gi (install python3-dbus python3-gi: scripts/setup)"
-  finish
-fi
-if ! sh "$top_srcdir/certs/gen-test-pki.sh" "$PKI"; then
-  fail "cannot generate the test PKI in $PKI"
-  finish
-fi
+need_root "D-Bus: needs root (a private system bus, other uids, the tlsd user and group)"
+need_tools D-Bus dbus-daemon busctl setpriv openssl
+need_python_dbus D-Bus
+test_pki
 
 tmp=$(mktemp -d /tmp/tlsd-dbus.XXXXXX)
 chmod 755 "$tmp" # other uids reach the bus socket in it
 peer_pids=""
-bus_pid=""
 owner_pid=""
-made_users=""
-made_tlsd_group=""
 cleanup() {
   exec 3>&- 4>&-
   for p in $owner_pid $peer_pids; do kill "$p" 2>/dev/null; done
@@ -62,12 +43,8 @@ cleanup() {
     kill -TERM "$TLSD_PID" 2>/dev/null
     wait "$TLSD_PID" 2>/dev/null
   fi
-  if [ -n "$bus_pid" ]; then
-    kill -TERM "$bus_pid" 2>/dev/null
-    wait "$bus_pid" 2>/dev/null
-  fi
-  for u in $made_users; do userdel "$u" 2>/dev/null; done
-  [ -z "$made_tlsd_group" ] || groupdel tlsd 2>/dev/null
+  stop_private_buses
+  remove_test_users
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -75,65 +52,16 @@ trap 'exit 130' INT TERM HUP
 
 # ---- users: the policy names user and group tlsd; A and B are uids in group tlsd ----
 
-if ! getent group tlsd >/dev/null; then
-  groupadd --system tlsd && made_tlsd_group=1
-fi
-if ! getent passwd tlsd >/dev/null; then
-  useradd --system -g tlsd -M -s /usr/sbin/nologin tlsd && made_users="$made_users tlsd"
-fi
-tlsd_gid=$(getent group tlsd | cut -d: -f3)
-# dbus-daemon drops connections from a uid without a passwd entry: A and B are the system users
-# daemon and bin when they exist, else throw-away users removed at the end.
-uid_of() {
-  if getent passwd "$1" >/dev/null; then
-    id -u "$1"
-  elif useradd --system -M -N -s /usr/sbin/nologin "$2" >/dev/null 2>&1; then
-    made_users="$made_users $2"
-    id -u "$2"
-  fi
-}
-uid_a=$(uid_of daemon tlsd-test-a)
-uid_b=$(uid_of bin tlsd-test-b)
-if [ -z "$tlsd_gid" ] || [ -z "$uid_a" ] || [ -z "$uid_b" ]; then
-  fail "cannot set up the tlsd group and two test uids (gid '$tlsd_gid', uids '$uid_a' '$uid_b')"
-  finish
-fi
+tlsd_group_uids
+make_test_user tlsd -g tlsd
 as_a() { setpriv --reuid="$uid_a" --regid="$uid_a" --groups="$tlsd_gid" "$@"; }
 as_b() { setpriv --reuid="$uid_b" --regid="$uid_b" --groups="$tlsd_gid" "$@"; }
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 
 # ---- the bus ----
 
-cat >"$tmp/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$tmp/bus.sock</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus"/>
-  </policy>
-  <include>$top_srcdir/dbus/org.tlsd1.conf</include>
-</busconfig>
-EOF
-dbus-daemon --config-file="$tmp/bus.conf" --nofork --nopidfile >"$tmp/bus.log" 2>&1 &
-bus_pid=$!
-if ! wait_for_socket "$tmp/bus.sock"; then
-  fail "dbus-daemon did not start: $(cat "$tmp/bus.log")"
-  finish
-fi
-address="unix:path=$tmp/bus.sock"
+start_private_bus "$tmp" bus system allow "$top_srcdir/dbus/org.tlsd1.conf"
+address=$BUS_ADDRESS
 DBUS_SYSTEM_BUS_ADDRESS=$address
 export DBUS_SYSTEM_BUS_ADDRESS
 bc() { timeout "$(waits 10)" busctl --system "$@"; }
@@ -356,25 +284,6 @@ fi
 
 # ---- c. every operation from one python3-dbus client ----
 
-# count_client FILE RC WHAT: the PASS/FAIL/SKIP lines of a dbus-client.py run count here.
-count_client() {
-  local line failed=0
-  while IFS= read -r line; do
-    case $line in
-    "PASS: "*) pass "${line#PASS: }" ;;
-    "FAIL: "*)
-      fail "${line#FAIL: }"
-      failed=1
-      ;;
-    "SKIP: "*) skip "${line#SKIP: }" ;;
-    *) echo "$line" ;;
-    esac
-  done <"$1"
-  if [ "$2" -ne 0 ] && [ "$failed" -eq 0 ]; then
-    fail "$3 exited with $2"
-  fi
-}
-
 timeout "$(waits 60)" "$PY" "$CLIENT" suite --address="$address" --pki="$PKI" \
   --log="$tmp/tlsd/tlsd.log" --rev1="$port_1" \
   --rev2="$port_2" --rev3="$port_3" --selfsigned="$port_self" --wronghost="$port_wrong" \
@@ -528,8 +437,6 @@ else
   pass "tlsd log has no sanitizer report"
 fi
 TLSD_PID=
-kill -TERM "$bus_pid" 2>/dev/null
-wait "$bus_pid" 2>/dev/null
-bus_pid=""
+stop_private_buses
 
 finish

@@ -10,17 +10,8 @@
 # shellcheck disable=SC2086 # option lists are split on purpose
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-PKI=${TLSD_TEST_PKI:-$top_builddir/tests/pki}
-
-if ! command -v openssl >/dev/null 2>&1; then
-  skip "dtls-interop: openssl(1) is not installed"
-  finish
-fi
-if ! sh "$top_srcdir/certs/gen-test-pki.sh" "$PKI"; then
-  fail "cannot generate the test PKI in $PKI"
-  finish
-fi
+need_tools dtls-interop openssl
+test_pki
 
 tmp=$(mktemp -d /tmp/tlsd-dtls-interop.XXXXXX)
 pids=""

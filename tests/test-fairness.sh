@@ -14,22 +14,14 @@
 # shellcheck disable=SC3043,SC2317 # local: dash has it (lib.sh uses it); cleanup runs from trap
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-PKI=${TLSD_TEST_PKI:-$top_builddir/tests/pki}
 CLIENT="$top_srcdir/tests/fairness-client.py"
 
-if [ "$(id -u)" -ne 0 ]; then
-  skip "fairness: needs root (uids 65533 and 65534)"
-  finish
-fi
+need_root "fairness: needs root (uids 65533 and 65534)"
 if ! command -v setpriv >/dev/null 2>&1 || ! getent group nogroup >/dev/null 2>&1; then
   skip "fairness: needs setpriv and the group nogroup"
   finish
 fi
-if ! sh "$top_srcdir/certs/gen-test-pki.sh" "$PKI"; then
-  fail "cannot generate the test PKI in $PKI"
-  finish
-fi
+test_pki
 
 tmp=$(mktemp -d /tmp/tlsd-fairness.XXXXXX)
 chmod 755 "$tmp" # the other uids reach the control socket below it
@@ -52,24 +44,6 @@ as_b() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 cp "$PKI/ca.pem" "$tmp/ca.pem"
 chmod 644 "$tmp/ca.pem"
 
-# count_client FILE RC WHAT: the PASS/FAIL/SKIP lines of a fairness-client.py run count here.
-count_client() {
-  local line failed=0
-  while IFS= read -r line; do
-    case $line in
-    "PASS: "*) pass "${line#PASS: }" ;;
-    "FAIL: "*)
-      fail "${line#FAIL: }"
-      failed=1
-      ;;
-    "SKIP: "*) skip "${line#SKIP: }" ;;
-    *) echo "$line" ;;
-    esac
-  done <"$1"
-  if [ "$2" -ne 0 ] && [ "$failed" -eq 0 ]; then
-    fail "$3 exited with $2"
-  fi
-}
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$TLSD_PID/status"; }
 no_sanitizer_report() {
   if grep -qE "runtime error|AddressSanitizer|LeakSanitizer" "$1"; then

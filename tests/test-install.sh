@@ -14,31 +14,18 @@
 
 EXPOSURE_MAX=1.5
 
-if [ "$(id -u)" -ne 0 ]; then
-  skip "install: needs root (user tlsd, setpriv)"
-  finish
-fi
-for tool in make systemd-analyze systemd-socket-activate dbus-daemon busctl setpriv; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    skip "install: $tool is not installed"
-    finish
-  fi
-done
+need_root "install: needs root (user tlsd, setpriv)"
+need_tools install make systemd-analyze systemd-socket-activate dbus-daemon busctl setpriv
 
 tmp=$(mktemp -d /tmp/tlsd-install.XXXXXX)
 chmod 755 "$tmp" # user tlsd reaches the bus socket in it
 dest="$tmp/dest"
-bus_pid=""
 tlsd_pid=""
-made_user=""
-made_group=""
 cleanup() {
   [ -z "$tlsd_pid" ] || kill -TERM "$tlsd_pid" 2>/dev/null
   [ -z "$tlsd_pid" ] || wait "$tlsd_pid" 2>/dev/null
-  [ -z "$bus_pid" ] || kill -TERM "$bus_pid" 2>/dev/null
-  [ -z "$bus_pid" ] || wait "$bus_pid" 2>/dev/null
-  [ -z "$made_user" ] || userdel tlsd 2>/dev/null
-  [ -z "$made_group" ] || groupdel tlsd 2>/dev/null
+  stop_private_buses
+  remove_test_users
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -102,42 +89,10 @@ grep -q '^TasksMax=[0-9]' "$service" && pass "tlsd.service bounds its threads: $
 
 # ---- the installed tlsd, as the units run it, on a system bus ----
 
-if ! getent group tlsd >/dev/null; then
-  groupadd --system tlsd && made_group=1
-fi
-if ! getent passwd tlsd >/dev/null; then
-  useradd --system -g tlsd -M -s /usr/sbin/nologin tlsd && made_user=1
-fi
-cat >"$tmp/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$tmp/bus.sock</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus"/>
-  </policy>
-  <include>$policy</include>
-</busconfig>
-EOF
-dbus-daemon --config-file="$tmp/bus.conf" --nofork --nopidfile >"$tmp/bus.log" 2>&1 &
-bus_pid=$!
-if ! wait_for_socket "$tmp/bus.sock"; then
-  fail "dbus-daemon did not start: $(cat "$tmp/bus.log")"
-  finish
-fi
-bus="unix:path=$tmp/bus.sock"
+make_test_group tlsd
+make_test_user tlsd -g tlsd
+start_private_bus "$tmp" bus system deny "$policy"
+bus=$BUS_ADDRESS
 
 # What systemd does for tlsd.socket and tlsd.service: RuntimeDirectory= and StateDirectory= are
 # the user's, the socket comes in as fd 3, the environment is the system manager's
@@ -188,35 +143,27 @@ fi
 
 # systemd --user sets MANAGERPID (and XDG_RUNTIME_DIR) for its units: Bus=auto then means the
 # user's session bus, not the system bus.
-sed -e 's|<type>system</type>|<type>session</type>|' -e "s|$tmp/bus.sock|$tmp/session.sock|" \
-  -e 's|<deny own="\*"/>|<allow own="*"/>|' -e '/<include>/d' "$tmp/bus.conf" >"$tmp/session.conf"
-dbus-daemon --config-file="$tmp/session.conf" --nofork --nopidfile >"$tmp/session.log" 2>&1 &
-session_pid=$!
-if wait_for_socket "$tmp/session.sock"; then
-  mkdir -p "$tmp/user/run" "$tmp/user/state"
-  chown -R tlsd:tlsd "$tmp/user"
-  env -u XDG_RUNTIME_DIR -u NOTIFY_SOCKET -u JOURNAL_STREAM -u TLSD_SOCKET \
-    INVOCATION_ID="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" MANAGERPID=1 \
-    DBUS_SESSION_BUS_ADDRESS="unix:path=$tmp/session.sock" DBUS_SYSTEM_BUS_ADDRESS="$bus" \
-    STATE_DIRECTORY="$tmp/user/state" \
-    setpriv --reuid=tlsd --regid=tlsd --init-groups --no-new-privs \
-    "$tlsd_bin" --runtime-dir="$tmp/user/run" >"$tmp/user.log" 2>&1 &
-  tlsd_pid=$!
-  for _ in $(seq 1 100); do
-    busctl --address="unix:path=$tmp/session.sock" status org.tlsd1 >/dev/null 2>&1 && break
-    sleep 0.05
-  done
-  expect_exit 0 "a user's unit (MANAGERPID set): org.tlsd1 on the session bus" -- \
-    timeout 10 busctl --address="unix:path=$tmp/session.sock" call org.tlsd1 /org/tlsd1 \
-    org.tlsd1.Manager GetVersion
-  expect_exit 1 "a user's unit: not on the system bus" -- \
-    timeout 10 busctl --address="$bus" status org.tlsd1
-  kill -TERM "$tlsd_pid"
-  wait "$tlsd_pid" 2>/dev/null
-  tlsd_pid=""
-else
-  fail "the session dbus-daemon did not start: $(cat "$tmp/session.log")"
-fi
-kill -TERM "$session_pid" 2>/dev/null
-wait "$session_pid" 2>/dev/null
+start_private_bus "$tmp" session session allow
+mkdir -p "$tmp/user/run" "$tmp/user/state"
+chown -R tlsd:tlsd "$tmp/user"
+env -u XDG_RUNTIME_DIR -u NOTIFY_SOCKET -u JOURNAL_STREAM -u TLSD_SOCKET \
+  INVOCATION_ID="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" MANAGERPID=1 \
+  DBUS_SESSION_BUS_ADDRESS="unix:path=$tmp/session.sock" DBUS_SYSTEM_BUS_ADDRESS="$bus" \
+  STATE_DIRECTORY="$tmp/user/state" \
+  setpriv --reuid=tlsd --regid=tlsd --init-groups --no-new-privs \
+  "$tlsd_bin" --runtime-dir="$tmp/user/run" >"$tmp/user.log" 2>&1 &
+tlsd_pid=$!
+for _ in $(seq 1 100); do
+  busctl --address="unix:path=$tmp/session.sock" status org.tlsd1 >/dev/null 2>&1 && break
+  sleep 0.05
+done
+expect_exit 0 "a user's unit (MANAGERPID set): org.tlsd1 on the session bus" -- \
+  timeout 10 busctl --address="unix:path=$tmp/session.sock" call org.tlsd1 /org/tlsd1 \
+  org.tlsd1.Manager GetVersion
+expect_exit 1 "a user's unit: not on the system bus" -- \
+  timeout 10 busctl --address="$bus" status org.tlsd1
+kill -TERM "$tlsd_pid"
+wait "$tlsd_pid" 2>/dev/null
+tlsd_pid=""
+stop_private_buses
 finish

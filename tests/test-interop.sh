@@ -10,17 +10,8 @@
 # shellcheck disable=SC2154 # the port_NAME variables are set through eval by ossl and gnut
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-PKI=${TLSD_TEST_PKI:-$top_builddir/tests/pki}
-
-if ! command -v openssl >/dev/null 2>&1; then
-  skip "interop: openssl(1) is not installed"
-  finish
-fi
-if ! sh "$top_srcdir/certs/gen-test-pki.sh" "$PKI"; then
-  fail "cannot generate the test PKI in $PKI"
-  finish
-fi
+need_tools interop openssl
+test_pki
 
 tmp=$(mktemp -d /tmp/tlsd-interop.XXXXXX)
 peer_pids=""

@@ -20,34 +20,21 @@
 # shellcheck disable=SC2086 # $id_opts and $dtls are option lists, split on purpose
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-PKI=${TLSD_TEST_PKI:-$top_builddir/tests/pki}
+: "${top_builddir:?}" # lib.sh sets it
 CLIENT="$top_builddir/tests/limits-client"
 
-if [ "$(id -u)" -ne 0 ]; then
-  skip "limits: needs root (two other uids, a private mount namespace, port 53 on 127.0.0.2)"
-  finish
-fi
-for tool in setpriv openssl python3 useradd; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    skip "limits: $tool is not installed"
-    finish
-  fi
-done
+need_root "limits: needs root (two other uids, a private mount namespace, port 53 on 127.0.0.2)"
+need_tools limits setpriv openssl python3 useradd
 if ! getent group nogroup >/dev/null 2>&1; then
   skip "limits: no group nogroup for uid 65534"
   finish
 fi
-if ! sh "$top_srcdir/certs/gen-test-pki.sh" "$PKI"; then
-  fail "cannot generate the test PKI in $PKI"
-  finish
-fi
+test_pki
 PY=$(command -v python3)
 
 tmp=$(mktemp -d /tmp/tlsd-limits.XXXXXX)
 chmod 755 "$tmp" # the other uids reach the control socket below it
 pids=""
-made_user=""
 cleanup() {
   exec 3>&- 4>&- 2>/dev/null
   for p in $pids; do kill "$p" 2>/dev/null; done
@@ -56,7 +43,7 @@ cleanup() {
     kill -TERM "$TLSD_PID" 2>/dev/null
     wait "$TLSD_PID" 2>/dev/null
   fi
-  [ -z "$made_user" ] || userdel "$made_user" 2>/dev/null
+  remove_test_users
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -65,12 +52,9 @@ forget() { pids=$(for p in $pids; do [ "$p" = "$1" ] || printf '%s ' "$p"; done)
 
 # ---- the two users: A is 65534 (nobody), B a throw-away user; both in group nogroup ----
 user_b=tlsd-limits-b
-if ! getent passwd "$user_b" >/dev/null; then
-  if ! useradd --system -M -N -g nogroup -s /usr/sbin/nologin "$user_b" >/dev/null 2>&1; then
-    fail "cannot create the test user $user_b"
-    finish
-  fi
-  made_user=$user_b
+if ! make_test_user "$user_b" -N -g nogroup >/dev/null 2>&1; then
+  fail "cannot create the test user $user_b"
+  finish
 fi
 uid_b=$(id -u "$user_b")
 as_a() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }

@@ -8,17 +8,8 @@
 # shellcheck disable=SC3043,SC2317 # local: dash has it (lib.sh uses it); cleanup runs from trap
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-PKI=${TLSD_TEST_PKI:-$top_builddir/tests/pki}
-
-if ! command -v openssl >/dev/null 2>&1; then
-  skip "log: openssl(1) is not installed"
-  finish
-fi
-if ! sh "$top_srcdir/certs/gen-test-pki.sh" "$PKI"; then
-  fail "cannot generate the test PKI in $PKI"
-  finish
-fi
+need_tools log openssl
+test_pki
 
 tmp=$(mktemp -d /tmp/tlsd-log.XXXXXX)
 listen_pid=""

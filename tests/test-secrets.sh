@@ -16,27 +16,17 @@
 # shellcheck disable=SC3043,SC2317 # local: dash has it (lib.sh uses it); cleanup runs from trap
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 top_srcdir=$(cd "$top_srcdir" && pwd)
 PY=/usr/bin/python3 # Debian's, with python3-dbus
 
-if [ "$(id -u)" -ne 0 ]; then
-  skip "secrets: needs root (reads another process's memory, owns org.tlsd1 on a private bus)"
-  finish
-fi
-for tool in openssl dbus-daemon; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    skip "secrets: $tool is not installed"
-    finish
-  fi
-done
+need_root "secrets: needs root (reads another process's memory, owns org.tlsd1 on a private bus)"
+need_tools secrets openssl dbus-daemon
 if ! "$PY" -c 'import dbus' 2>/dev/null; then
   skip "secrets: $PY cannot import dbus (install python3-dbus)"
   finish
 fi
 
 tmp=$(mktemp -d /tmp/tlsd-secrets.XXXXXX)
-bus_pid=""
 peer_pids=""
 cleanup() {
   for p in $peer_pids; do kill "$p" 2>/dev/null; done
@@ -45,10 +35,7 @@ cleanup() {
     kill -TERM "$TLSD_PID" 2>/dev/null
     wait "$TLSD_PID" 2>/dev/null
   fi
-  if [ -n "$bus_pid" ]; then
-    kill -TERM "$bus_pid" 2>/dev/null
-    wait "$bus_pid" 2>/dev/null
-  fi
+  stop_private_buses
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -176,36 +163,8 @@ EOF
 
 # ---- the bus and tlsd ----
 
-cat >"$tmp/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$tmp/bus.sock</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus"/>
-  </policy>
-  <include>$top_srcdir/dbus/org.tlsd1.conf</include>
-</busconfig>
-EOF
-dbus-daemon --config-file="$tmp/bus.conf" --nofork --nopidfile >"$tmp/bus.log" 2>&1 &
-bus_pid=$!
-if ! wait_for_socket "$tmp/bus.sock"; then
-  fail "dbus-daemon did not start: $(cat "$tmp/bus.log")"
-  finish
-fi
-address="unix:path=$tmp/bus.sock"
+start_private_bus "$tmp" bus system allow "$top_srcdir/dbus/org.tlsd1.conf"
+address=$BUS_ADDRESS
 printf '[DBus]\nAddress=%s\n' "$address" >"$tmp/tlsd.conf"
 start_tlsd "$tmp/tlsd" --config="$tmp/tlsd.conf" || finish
 

@@ -18,17 +18,8 @@
 # shellcheck disable=SC2016 # the --exec commands are for the shell tlsctl starts
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-PKI=${TLSD_TEST_PKI:-$top_builddir/tests/pki}
-
-if ! command -v openssl >/dev/null 2>&1; then
-  skip "server: openssl(1) is not installed"
-  finish
-fi
-if ! sh "$top_srcdir/certs/gen-test-pki.sh" "$PKI"; then
-  fail "cannot generate the test PKI in $PKI"
-  finish
-fi
+need_tools server openssl
+test_pki
 have_gnutls=false
 command -v gnutls-cli >/dev/null 2>&1 && have_gnutls=true
 is_root=false

@@ -17,27 +17,13 @@
 # shellcheck disable=SC3043,SC2317 # local: dash has it (lib.sh uses it); cleanup runs from trap
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-PKI=${TLSD_TEST_PKI:-$top_builddir/tests/pki}
-
-if [ "$(id -u)" -ne 0 ]; then
-  echo "SKIP: ticket isolation: needs root (listeners of two uids)"
-  exit 77
-fi
-for tool in openssl setpriv useradd userdel python3; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "SKIP: ticket isolation: $tool is not installed"
-    exit 77
-  fi
-done
+need_root "ticket isolation: needs root (listeners of two uids)"
+need_tools "ticket isolation" openssl setpriv useradd userdel python3
 if ! getent group nogroup >/dev/null 2>&1; then
-  echo "SKIP: ticket isolation: no group nogroup (the control socket's group here)"
-  exit 77
-fi
-if ! sh "$top_srcdir/certs/gen-test-pki.sh" "$PKI"; then
-  fail "cannot generate the test PKI in $PKI"
+  skip "ticket isolation: no group nogroup (the control socket's group here)"
   finish
 fi
+test_pki
 
 # A write to the fifo of an s_client that already gave up must not kill the test.
 trap '' PIPE
@@ -45,7 +31,6 @@ trap '' PIPE
 tmp=$(mktemp -d /tmp/tlsd-ticket-iso.XXXXXX)
 chmod 755 "$tmp" # the other uids reach the control socket and their directories below it
 pids=""
-made_user=""
 cleanup() {
   exec 5>&- 2>/dev/null
   for p in $pids; do kill "$p" 2>/dev/null; done
@@ -54,7 +39,7 @@ cleanup() {
     kill -TERM "$TLSD_PID" 2>/dev/null
     wait "$TLSD_PID" 2>/dev/null
   fi
-  [ -z "$made_user" ] || userdel "$made_user" 2>/dev/null
+  remove_test_users
   [ -n "${TLSD_TEST_KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -62,12 +47,9 @@ trap 'exit 130' INT TERM HUP
 
 # uid X: a throw-away system user (left over from an interrupted run: reused).
 user_x=tlsd-test-tickets
-if ! getent passwd "$user_x" >/dev/null; then
-  if ! useradd --system -M -N -s /usr/sbin/nologin "$user_x" >/dev/null 2>&1; then
-    fail "cannot create the test user $user_x"
-    finish
-  fi
-  made_user=$user_x
+if ! make_test_user "$user_x" -N >/dev/null 2>&1; then
+  fail "cannot create the test user $user_x"
+  finish
 fi
 uid_x=$(id -u "$user_x")
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }

@@ -18,20 +18,8 @@
 # shellcheck disable=SC2016 # the sh -c scripts expand in the shell they start
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-PKI=${TLSD_TEST_PKI:-$top_builddir/tests/pki}
-
-skip_all() {
-  echo "SKIP: $*"
-  exit 77
-}
-for tool in python3 timeout; do
-  command -v "$tool" >/dev/null 2>&1 || skip_all "tlsctl: $tool is not installed"
-done
-if ! sh "$top_srcdir/certs/gen-test-pki.sh" "$PKI"; then
-  fail "cannot generate the test PKI in $PKI"
-  finish
-fi
+need_tools tlsctl python3 timeout
+test_pki
 
 tmp=$(mktemp -d /tmp/tlsd-tlsctl.XXXXXX)
 chmod 755 "$tmp" # uid 65534 reaches the control socket below it
