@@ -24,7 +24,6 @@
  * TLSD_TEST_DTLS_PEERS, TLSD_TEST_DTLS_ROUNDS and TLSD_TEST_DTLS_SPOOF override them.
  */
 #include <check.h>
-#include <dirent.h>
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +44,7 @@
 
 #include "harness.h"
 #include "proto.h"
+#include "testkit.h"
 #include "tlsd/client.h"
 
 #ifndef UDP_RELAY
@@ -76,70 +76,7 @@ static long slack(long ms) {
         return under_wrapper() ? ms * 20 : ms;
 }
 
-/* ---- files, PKI, the daemon's resources ---- */
-
-static const char *pki(const char *file) {
-        static char buf[8][512];
-        static unsigned i;
-        const char *dir = getenv("TLSD_TEST_PKI");
-
-        ck_assert_msg(dir, "TLSD_TEST_PKI is not set");
-        i = (i + 1) % 8;
-        snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, file);
-        return buf[i];
-}
-
-static char *slurp(const char *path, size_t *ret_size) {
-        FILE *f = fopen(path, "re");
-        char *buf;
-        size_t n;
-
-        ck_assert_msg(f, "%s: %s", path, strerror(errno));
-        buf = malloc(1 << 20);
-        ck_assert_ptr_nonnull(buf);
-        n = fread(buf, 1, (1 << 20) - 1, f);
-        fclose(f);
-        buf[n] = 0;
-        *ret_size = n;
-        return buf;
-}
-
-static int count_fds(pid_t pid) {
-        char path[64];
-        int n = 0;
-        DIR *dir;
-        struct dirent *de;
-
-        snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
-        dir = opendir(path);
-        ck_assert_ptr_nonnull(dir);
-        while ((de = readdir(dir)))
-                if (de->d_name[0] != '.')
-                        n++;
-        closedir(dir);
-        return n;
-}
-
-static long rss_kib(pid_t pid) {
-        char path[64], line[256];
-        long v = -1;
-        FILE *f;
-
-        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
-        f = fopen(path, "re");
-        ck_assert_ptr_nonnull(f);
-        while (fgets(line, sizeof(line), f))
-                if (sscanf(line, "VmRSS: %ld kB", &v) == 1)
-                        break;
-        fclose(f);
-        return v;
-}
-
-static void start_daemon(Daemon *d, const char *config) {
-        daemon_init(d);
-        d->config = config;
-        ck_assert_int_eq(daemon_start(d), 0);
-}
+/* ---- the daemon (files, PKI, its descriptors and memory: testkit.h) ---- */
 
 static void stop_daemon(Daemon *d) {
         /* Non-zero: a crash, or ASan/valgrind found an error or a leak at exit. */
@@ -270,14 +207,14 @@ static uint64_t dtls_session(tlsc_client *c, int role, tlsc_session_options o) {
 
         o.transport = TLSC_TRANSPORT_DTLS;
         if (role == TLSC_ROLE_SERVER) {
-                a = slurp(pki("server-ecdsa-chain.pem"), &n1);
-                b = slurp(pki("server-ecdsa.key"), &n2);
+                a = tk_slurp(tk_pki("server-ecdsa-chain.pem"), &n1);
+                b = tk_slurp(tk_pki("server-ecdsa.key"), &n2);
                 o.cert = a;
                 o.cert_size = n1;
                 o.key = b;
                 o.key_size = n2;
         } else {
-                a = slurp(pki("ca.pem"), &n1);
+                a = tk_slurp(tk_pki("ca.pem"), &n1);
                 o.ca = a;
                 o.ca_size = n1;
         }
@@ -305,7 +242,7 @@ static void world_start(World *w, const char *config, tlsc_session_options serve
         int r;
 
         memset(w, 0, sizeof(*w));
-        start_daemon(&w->d, config);
+        tk_daemon_start(&w->d, config);
         ck_assert_int_eq(tlsc_open(w->d.socket_path, &w->sc), 0);
         ck_assert_int_eq(tlsc_open(w->d.socket_path, &w->cc), 0);
         tlsc_set_timeout(w->sc, (int) slack(60000));
@@ -1631,7 +1568,7 @@ static int settled_fds(pid_t pid, int want) {
         long deadline = now_ms() + slack(3000);
         int n;
 
-        while ((n = count_fds(pid)) != want && now_ms() < deadline)
+        while ((n = tk_count_fds(pid)) != want && now_ms() < deadline)
                 usleep(50000);
         return n;
 }
@@ -1663,15 +1600,15 @@ START_TEST(test_spoofed_hellos) {
         answered = spray(w.port, 200, make_spoof, h, HELLO_QUIET_MS);
         ck_assert_uint_ge(answered, 190);
         (void) spray(w.port, 200, make_garbage, h, GARBAGE_QUIET_MS);
-        fds_before = settled_fds(w.d.pid, count_fds(w.d.pid));
-        rss_before = rss_kib(w.d.pid);
+        fds_before = settled_fds(w.d.pid, tk_count_fds(w.d.pid));
+        rss_before = tk_rss_kib(w.d.pid);
 
         /* What a DTLS connection costs: a few of them at once. The hellos' growth is judged
          * against it (a ratio, whatever the allocator or sanitizer adds to both): 1/50 of a
          * connection per hello, kept, would show. */
         for (unsigned i = 0; i < 5; i++)
                 link_open(&w, w.port, &live[i]);
-        rss_live = rss_kib(w.d.pid);
+        rss_live = tk_rss_kib(w.d.pid);
         for (unsigned i = 0; i < 5; i++) {
                 link_close(&live[i]);
                 ck_assert(wait_event(w.cc, &w.crec, TLSC_EVENT_DISCONNECTED, live[i].conn,
@@ -1688,11 +1625,11 @@ START_TEST(test_spoofed_hellos) {
         if (!under_wrapper())
                 ck_assert_msg(per_connection > 0, "5 live connections cost no memory (%ld -> %ld "
                               "KiB): nothing to compare with", rss_before, rss_live);
-        rss_before = rss_kib(w.d.pid);
+        rss_before = tk_rss_kib(w.d.pid);
 
         answered = spray(w.port, count, make_spoof, h, HELLO_QUIET_MS);
         fds_after = settled_fds(w.d.pid, fds_before);
-        rss_after = rss_kib(w.d.pid);
+        rss_after = tk_rss_kib(w.d.pid);
         fprintf(stderr, "  spoofed hellos: %u of %u answered statelessly; fds %d -> %d, "
                         "VmRSS %ld -> %ld KiB (%+ld)\n",
                 answered, count, fds_before, fds_after, rss_before, rss_after,
@@ -1710,7 +1647,7 @@ START_TEST(test_spoofed_hellos) {
 
         answered = spray(w.port, count, make_garbage, h, GARBAGE_QUIET_MS);
         fds_garbage = settled_fds(w.d.pid, fds_before);
-        rss_garbage = rss_kib(w.d.pid);
+        rss_garbage = tk_rss_kib(w.d.pid);
         fprintf(stderr, "  garbage: %u answered (mutated hellos); fds %d, VmRSS %ld KiB (%+ld)\n",
                 answered, fds_garbage, rss_garbage, rss_garbage - rss_before);
         ck_assert_int_eq(fds_garbage, fds_before);
@@ -1799,10 +1736,10 @@ START_TEST(test_bad_options) {
         };
 
         fprintf(stderr, "bad DTLS options\n");
-        start_daemon(&d, NULL);
+        tk_daemon_start(&d, NULL);
         ck_assert_int_eq(tlsc_open(d.socket_path, &c), 0);
         ck_assert_int_eq(tlsc_ping(c, NULL, 0), 0);
-        fds = count_fds(d.pid);
+        fds = tk_count_fds(d.pid);
 
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 int r = tlsc_session_create(c, TLSC_ROLE_CLIENT, &bad[i].o, &s);
@@ -1873,11 +1810,11 @@ static pid_t openssl_client(unsigned port, bool with_cert, const char *line, con
                 dup2(out, STDERR_FILENO);
                 if (with_cert)
                         execlp("openssl", "openssl", "s_client", "-dtls1_2", "-quiet", "-connect",
-                               target, "-CAfile", pki("ca.pem"), "-cert", pki("client.pem"),
-                               "-key", pki("client.key"), (char *) NULL);
+                               target, "-CAfile", tk_pki("ca.pem"), "-cert", tk_pki("client.pem"),
+                               "-key", tk_pki("client.key"), (char *) NULL);
                 else
                         execlp("openssl", "openssl", "s_client", "-dtls1_2", "-quiet", "-connect",
-                               target, "-CAfile", pki("ca.pem"), (char *) NULL);
+                               target, "-CAfile", tk_pki("ca.pem"), (char *) NULL);
                 _exit(127);
         }
         close(in[0]);
@@ -1920,7 +1857,7 @@ START_TEST(test_reconfigure_client_auth) {
         tlsc_session_options o = {}, require = { .client_auth = TLSC_CLIENT_AUTH_REQUIRED };
         uint8_t hello[1500], in[BUF_MAX];
         size_t hello_size, ca_size;
-        char *ca = slurp(pki("ca.pem"), &ca_size);
+        char *ca = tk_slurp(tk_pki("ca.pem"), &ca_size);
         World w;
         Ev ev = {};
         int r;
@@ -2010,8 +1947,8 @@ START_TEST(test_reconfigure_client_auth) {
                 ck_assert_int_eq(tlsc_connection_destroy(w.cc, conn), 0);
 
                 /* With one: accepted, verified. */
-                cert = slurp(pki("client.pem"), &cert_size);
-                key = slurp(pki("client.key"), &key_size);
+                cert = tk_slurp(tk_pki("client.pem"), &cert_size);
+                key = tk_slurp(tk_pki("client.key"), &key_size);
                 ident.cert = cert;
                 ident.cert_size = cert_size;
                 ident.key = key;
@@ -2062,7 +1999,7 @@ START_TEST(test_reconfigure_mid_exchange) {
         size_t first_size = 0, ca_size;
         unsigned answers = 0, repeats = 0;
         bool configured = false, accepted = false, refused = false;
-        char *ca = slurp(pki("ca.pem"), &ca_size);
+        char *ca = tk_slurp(tk_pki("ca.pem"), &ca_size);
         int down = udp_socket("127.0.0.1", 0), up = udp_socket("127.0.0.1", 0), fd = -1;
         int status = 0;
         uint64_t conn = 0;

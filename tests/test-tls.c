@@ -22,7 +22,6 @@
 #include <sys/wait.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <dirent.h>
 #include <endian.h>
 #include <grp.h>
 #include <unistd.h>
@@ -30,34 +29,10 @@
 #include <wolfssl/wolfcrypt/hash.h>
 
 #include "harness.h"
+#include "testkit.h"
 #include "tlsd/client.h"
 
 #define BLOCK (1u << 20)
-
-static const char *pki(const char *file) {
-        static char buf[8][512];
-        static unsigned i;
-        const char *dir = getenv("TLSD_TEST_PKI");
-
-        ck_assert_msg(dir, "TLSD_TEST_PKI is not set");
-        i = (i + 1) % 8;
-        snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, file);
-        return buf[i];
-}
-
-static char *slurp(const char *path, size_t *ret_size) {
-        FILE *f = fopen(path, "re");
-        char *buf;
-        size_t n;
-
-        ck_assert_msg(f, "%s: %s", path, strerror(errno));
-        buf = malloc(1 << 20);
-        n = fread(buf, 1, (1 << 20) - 1, f);
-        fclose(f);
-        buf[n] = 0;
-        *ret_size = n;
-        return buf;
-}
 
 /* The deterministic stream both sides agree on (see tls-peer.py). */
 static uint8_t *make_block(const char *seed) {
@@ -146,26 +121,11 @@ static void peer_stop(Peer *p) {
         close(p->out);
 }
 
-static tlsc_client *open_client(const Daemon *d) {
-        tlsc_client *c = NULL;
-
-        ck_assert_int_eq(tlsc_open(d->socket_path, &c), 0);
-        return c;
-}
-
+/* A client session trusting the test CA, with this verification mode. */
 static uint64_t make_session(tlsc_client *c, int verify_mode) {
         tlsc_session_options o = { .verify_mode = verify_mode };
-        uint64_t s;
-        size_t n;
-        char *ca = slurp(pki("ca.pem"), &n);
-        int r;
 
-        o.ca = ca;
-        o.ca_size = n;
-        r = tlsc_session_create(c, TLSC_ROLE_CLIENT, &o, &s);
-        ck_assert_msg(r == 0, "session: %s: %s", tlsd_strerror(r), tlsc_last_error_message(c));
-        free(ca);
-        return s;
+        return tk_client_session(c, &o);
 }
 
 typedef struct Events {
@@ -210,12 +170,6 @@ static void wait_disconnected(tlsc_client *c, Events *e) {
         ck_assert_uint_eq(e->n_disconnected, 1);
 }
 
-static void start_daemon(Daemon *d, const char *config) {
-        daemon_init(d);
-        d->config = config;
-        ck_assert_int_eq(daemon_start(d), 0);
-}
-
 START_TEST(test_stream_64mib_each_way) {
         /* 64 MiB; less under valgrind (TLSD_TEST_STREAM_MIB), which is ~50x slower. */
         const size_t total = (getenv("TLSD_TEST_STREAM_MIB") ? strtoul(getenv("TLSD_TEST_STREAM_MIB"),
@@ -235,10 +189,10 @@ START_TEST(test_stream_64mib_each_way) {
         bool eof = false;
         int fd;
 
-        start_daemon(&d, NULL);
-        peer_start(&p, &d, "stream", pki("server-ecdsa-chain.pem"), pki("server-ecdsa.key"),
+        tk_daemon_start(&d, NULL);
+        peer_start(&p, &d, "stream", tk_pki("server-ecdsa-chain.pem"), tk_pki("server-ecdsa.key"),
                    total, 1);
-        c = open_client(&d);
+        c = tk_open(&d);
         tlsc_set_event_handler(c, on_event, &ev);
         s = make_session(c, TLSC_VERIFY_STRICT);
         ck_assert_int_eq(tlsc_connection_create(c, s, 0, &conn), 0);
@@ -325,10 +279,10 @@ START_TEST(test_truncation_reported) {
         size_t got = 0;
         int fd;
 
-        start_daemon(&d, NULL);
-        peer_start(&p, &d, "abort", pki("server-ecdsa-chain.pem"), pki("server-ecdsa.key"), 1000,
-                   1);
-        c = open_client(&d);
+        tk_daemon_start(&d, NULL);
+        peer_start(&p, &d, "abort", tk_pki("server-ecdsa-chain.pem"), tk_pki("server-ecdsa.key"),
+                   1000, 1);
+        c = tk_open(&d);
         tlsc_set_event_handler(c, on_event, &ev);
         s = make_session(c, TLSC_VERIFY_STRICT);
         ck_assert_int_eq(tlsc_connection_create(c, s, 0, &conn), 0);
@@ -378,10 +332,10 @@ START_TEST(test_app_decides) {
         uint64_t s, conn;
         int fd;
 
-        start_daemon(&d, NULL);
-        peer_start(&p, &d, "hold", pki("server-selfsigned.pem"), pki("server-selfsigned.key"), 0,
-                   3);
-        c = open_client(&d);
+        tk_daemon_start(&d, NULL);
+        peer_start(&p, &d, "hold", tk_pki("server-selfsigned.pem"), tk_pki("server-selfsigned.key"),
+                   0, 3);
+        c = tk_open(&d);
         tlsc_set_event_handler(c, on_event, &ev);
         s = make_session(c, TLSC_VERIFY_APP_DECIDES);
 
@@ -421,37 +375,6 @@ START_TEST(test_app_decides) {
         daemon_cleanup(&d);
 }
 END_TEST
-
-static int count_fds(pid_t pid) {
-        char path[64];
-        int n = 0;
-        DIR *dir;
-        struct dirent *de;
-
-        snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
-        dir = opendir(path);
-        ck_assert_ptr_nonnull(dir);
-        while ((de = readdir(dir)))
-                if (de->d_name[0] != '.')
-                        n++;
-        closedir(dir);
-        return n;
-}
-
-static long rss_kib(pid_t pid) {
-        char path[64], line[256];
-        long v = -1;
-        FILE *f;
-
-        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
-        f = fopen(path, "re");
-        ck_assert_ptr_nonnull(f);
-        while (fgets(line, sizeof(line), f))
-                if (sscanf(line, "VmRSS: %ld kB", &v) == 1)
-                        break;
-        fclose(f);
-        return v;
-}
 
 /* A child app: connects through tlsd, sends data, tells the parent, then waits to be killed. */
 static void app_child(const Daemon *d, unsigned port, int ready_fd) {
@@ -521,18 +444,18 @@ static int fds_back_to(pid_t pid, int want) {
         long deadline = now_ms() + (getenv("TLSD_TEST_WRAPPER") ? 60000 : 10000);
         int n;
 
-        while ((n = count_fds(pid)) != want && now_ms() < deadline)
+        while ((n = tk_count_fds(pid)) != want && now_ms() < deadline)
                 usleep(20000);
         return n;
 }
 
 /* The descriptor count once it stayed the same for 100 ms (up to 10 s). */
 static int settled_fds(pid_t pid) {
-        int a = count_fds(pid), b;
+        int a = tk_count_fds(pid), b;
 
         for (int i = 0; i < 100; i++) {
                 usleep(100000);
-                b = count_fds(pid);
+                b = tk_count_fds(pid);
                 if (a == b)
                         return b;
                 a = b;
@@ -550,29 +473,29 @@ START_TEST(test_killed_apps_leak_nothing) {
         Daemon d;
         Peer p;
 
-        start_daemon(&d, NULL);
-        peer_start(&p, &d, "hold", pki("server-ecdsa-chain.pem"), pki("server-ecdsa.key"), 0,
+        tk_daemon_start(&d, NULL);
+        peer_start(&p, &d, "hold", tk_pki("server-ecdsa-chain.pem"), tk_pki("server-ecdsa.key"), 0,
                    warmup + live + cycles);
         for (unsigned i = 0; i < warmup; i++)
                 kill_cycle(&d, p.port);
         fds_before = settled_fds(d.pid);
-        rss_before = rss_kib(d.pid);
+        rss_before = tk_rss_kib(d.pid);
 
         /* What a connection costs: `live` of them at once. Growth over the kill cycles is judged
          * against it (a ratio, whatever the allocator or sanitizer adds to both). */
         for (unsigned i = 0; i < live; i++)
                 pids[i] = app_start(&d, p.port);
-        rss_live = rss_kib(d.pid);
+        rss_live = tk_rss_kib(d.pid);
         for (unsigned i = 0; i < live; i++)
                 app_kill(pids[i]);
         ck_assert_int_eq(fds_back_to(d.pid, fds_before), fds_before);
         per_connection = (rss_live - rss_before) / (long) live;
-        rss_mid = rss_kib(d.pid);
+        rss_mid = tk_rss_kib(d.pid);
 
         for (unsigned i = 0; i < cycles; i++)
                 kill_cycle(&d, p.port);
         fds_after = fds_back_to(d.pid, fds_before);
-        rss_after = rss_kib(d.pid);
+        rss_after = tk_rss_kib(d.pid);
         fprintf(stderr, "kill cycles: fds %d -> %d, RSS %ld -> %ld KiB over %u cycles, a live "
                         "connection %ld KiB\n", fds_before, fds_after, rss_mid, rss_after, cycles,
                 per_connection);
@@ -667,7 +590,7 @@ START_TEST(test_other_uid_is_refused) {
         pid_t a, b;
         Daemon d;
 
-        start_daemon(&d, "[Daemon]\nSocketGroup=nogroup\n");
+        tk_daemon_start(&d, "[Daemon]\nSocketGroup=nogroup\n");
         ck_assert_int_eq(pipe(a_to_b), 0);
         ck_assert_int_eq(pipe(b_to_a), 0);
         as_uid(4242, owner_a, &d, b_to_a[0], a_to_b[1], &a);
@@ -707,25 +630,6 @@ static void on_accept_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
         snprintf(a->sni, sizeof(a->sni), "%s", ev->sni ? ev->sni : "");
         snprintf(a->subject, sizeof(a->subject), "%s", ev->info->peer_subject);
         a->resumed = ev->info->resumed;
-}
-
-static uint64_t make_server_session(tlsc_client *c) {
-        tlsc_session_options o = {};
-        size_t nc, nk;
-        char *cert = slurp(pki("server-ecdsa-chain.pem"), &nc), *key = slurp(pki("server-ecdsa.key"), &nk);
-        uint64_t s;
-        int r;
-
-        o.cert = cert;
-        o.cert_size = nc;
-        o.key = key;
-        o.key_size = nk;
-        r = tlsc_session_create(c, TLSC_ROLE_SERVER, &o, &s);
-        ck_assert_msg(r == 0, "server session: %s: %s", tlsd_strerror(r),
-                      tlsc_last_error_message(c));
-        free(cert);
-        free(key);
-        return s;
 }
 
 /* Streams `total` bytes each way between two plaintext fds (both ends of one TLS connection
@@ -811,11 +715,11 @@ START_TEST(test_tlsd_to_tlsd_64mib) {
         Daemon d;
         int fd;
 
-        start_daemon(&d, NULL);
-        server = open_client(&d);
-        client = open_client(&d);
+        tk_daemon_start(&d, NULL);
+        server = tk_open(&d);
+        client = tk_open(&d);
         tlsc_set_event_handler(server, on_accept_event, &acc);
-        ss = make_server_session(server);
+        ss = tk_server_session(server, NULL);
         ck_assert_int_eq(tlsc_listen(server, ss, "127.0.0.1", 0, NULL, &listener, &port), 0);
         ck_assert_uint_ne(port, 0);
 
@@ -877,10 +781,10 @@ START_TEST(test_starttls_client_adopt) {
         Peer p;
         int sock, fd;
 
-        start_daemon(&d, NULL);
-        peer_start(&p, &d, "starttls", pki("server-ecdsa-chain.pem"), pki("server-ecdsa.key"), 0,
-                   1);
-        c = open_client(&d);
+        tk_daemon_start(&d, NULL);
+        peer_start(&p, &d, "starttls", tk_pki("server-ecdsa-chain.pem"), tk_pki("server-ecdsa.key"),
+                   0, 1);
+        c = tk_open(&d);
         s = make_session(c, TLSC_VERIFY_STRICT);
 
         /* the app's own plaintext prologue */
@@ -930,9 +834,9 @@ START_TEST(test_starttls_server_adopt) {
         pid_t pid;
         Daemon d;
 
-        start_daemon(&d, NULL);
-        c = open_client(&d);
-        s = make_server_session(c);
+        tk_daemon_start(&d, NULL);
+        c = tk_open(&d);
+        s = tk_server_session(c, NULL);
         lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         ck_assert_int_eq(bind(lfd, (struct sockaddr *) &sa, sizeof(sa)), 0);
         ck_assert_int_eq(listen(lfd, 1), 0);
@@ -943,7 +847,7 @@ START_TEST(test_starttls_server_adopt) {
         snprintf(cmd, sizeof(cmd),
                  "(echo 'hello over smtp tls'; sleep 2) | openssl s_client -quiet -starttls smtp "
                  "-connect 127.0.0.1:%s -CAfile %s -verify_return_error -servername localhost",
-                 port_s, pki("ca.pem"));
+                 port_s, tk_pki("ca.pem"));
         pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
@@ -995,11 +899,11 @@ START_TEST(test_configure_is_atomic) {
         Daemon d;
         int fd, r;
 
-        start_daemon(&d, NULL);
-        server = open_client(&d);
-        client = open_client(&d);
+        tk_daemon_start(&d, NULL);
+        server = tk_open(&d);
+        client = tk_open(&d);
         tlsc_set_event_handler(server, on_accept_event, &acc);
-        ss = make_server_session(server);
+        ss = tk_server_session(server, NULL);
         o.alpn = "h2,http/1.1";
         ck_assert_int_eq(tlsc_session_configure(server, ss, &o), 0);
         ck_assert_int_eq(tlsc_listen(server, ss, "127.0.0.1", 0, NULL, &listener, &port), 0);
@@ -1045,13 +949,13 @@ START_TEST(test_system_and_own_trust) {
         uint64_t ss, listener, sessions[3];
         unsigned port = 0;
         size_t n;
-        char *ca = slurp(pki("ca.pem"), &n);
+        char *ca = tk_slurp(tk_pki("ca.pem"), &n);
         Daemon d;
 
-        start_daemon(&d, NULL);
-        server = open_client(&d);
-        client = open_client(&d);
-        ss = make_server_session(server);
+        tk_daemon_start(&d, NULL);
+        server = tk_open(&d);
+        client = tk_open(&d);
+        ss = tk_server_session(server, NULL);
         ck_assert_int_eq(tlsc_listen(server, ss, "127.0.0.1", 0, NULL, &listener, &port), 0);
 
         for (unsigned i = 0; i < 3; i++) {
@@ -1201,11 +1105,11 @@ START_TEST(test_client_ticket_keeps_handshake_policy) {
         Proc relay;
         int fd, r;
 
-        start_daemon(&d, NULL);
-        peer_start(&p, &d, "hold", pki("server-selfsigned.pem"), pki("server-selfsigned.key"), 0,
-                   3);
+        tk_daemon_start(&d, NULL);
+        peer_start(&p, &d, "hold", tk_pki("server-selfsigned.pem"), tk_pki("server-selfsigned.key"),
+                   0, 3);
         relay_start(&relay, &d, p.port, "server", &rport);
-        c = open_client(&d);
+        c = tk_open(&d);
         tlsc_set_event_handler(c, on_event, &ev);
         s = make_session(c, TLSC_VERIFY_APP_DECIDES);
 
@@ -1315,11 +1219,11 @@ START_TEST(test_verify_mode_of_handshake) {
         Peer p;
         int r;
 
-        start_daemon(&d, NULL);
-        peer_start(&p, &d, "hold", pki("server-selfsigned.pem"), pki("server-selfsigned.key"), 0,
-                   1);
+        tk_daemon_start(&d, NULL);
+        peer_start(&p, &d, "hold", tk_pki("server-selfsigned.pem"), tk_pki("server-selfsigned.key"),
+                   0, 1);
         relay_start(&relay, &d, p.port, "server-flight", &rport);
-        c = open_client(&d);
+        c = tk_open(&d);
         tlsc_set_event_handler(c, on_outcome, &o);
         s = make_session(c, TLSC_VERIFY_APP_DECIDES);
         ck_assert_int_eq(tlsc_connection_create(c, s, 0, &conn), 0);
@@ -1357,10 +1261,10 @@ START_TEST(test_rejected_certificate_keeps_no_ticket) {
         Peer p;
         int fd;
 
-        start_daemon(&d, NULL);
-        peer_start(&p, &d, "hold", pki("server-selfsigned.pem"), pki("server-selfsigned.key"), 0,
-                   2);
-        c = open_client(&d);
+        tk_daemon_start(&d, NULL);
+        peer_start(&p, &d, "hold", tk_pki("server-selfsigned.pem"), tk_pki("server-selfsigned.key"),
+                   0, 2);
+        c = tk_open(&d);
         tlsc_set_event_handler(c, on_event, &ev);
         s = make_session(c, TLSC_VERIFY_APP_DECIDES);
         ck_assert_int_eq(tlsc_session_configure(c, s, &tls12), 0);
@@ -1408,11 +1312,11 @@ START_TEST(test_explicit_ticket_after_configure) {
         Peer p;
         int r;
 
-        start_daemon(&d, NULL);
-        peer_start(&p, &d, "hold", pki("server-selfsigned.pem"), pki("server-selfsigned.key"), 0,
-                   2);
+        tk_daemon_start(&d, NULL);
+        peer_start(&p, &d, "hold", tk_pki("server-selfsigned.pem"), tk_pki("server-selfsigned.key"),
+                   0, 2);
         relay_start(&relay, &d, p.port, NULL, &rport);
-        c = open_client(&d);
+        c = tk_open(&d);
         tlsc_set_event_handler(c, on_outcome, &o);
         s = make_session(c, TLSC_VERIFY_APP_DECIDES);
 
@@ -1477,7 +1381,7 @@ static bool s_client_resumes(unsigned port, const char *proto, const char *sess_
         snprintf(target, sizeof(target), "127.0.0.1:%u", port);
         proc_start(&sc, (char *const[]) { "openssl", "s_client", "-connect", target,
                                           (char *) proto, "-servername", "localhost", "-CAfile",
-                                          (char *) pki("ca.pem"), "-sess_in", (char *) sess_file,
+                                          (char *) tk_pki("ca.pem"), "-sess_in", (char *) sess_file,
                                           NULL });
         ck_assert_msg(proc_wait_for(&sc, ", Cipher is ", 20000), "s_client: %s", sc.buf);
         reused = strstr(sc.buf, "\nReused, ") != NULL;
@@ -1505,18 +1409,18 @@ START_TEST(test_server_ticket_keeps_handshake_policy) {
         Daemon d;
         int r;
 
-        start_daemon(&d, NULL);
+        tk_daemon_start(&d, NULL);
         snprintf(sess, sizeof(sess), "%s/client.sess", d.dir);
-        server = open_client(&d);
+        server = tk_open(&d);
         tlsc_set_event_handler(server, on_accept_event, &acc);
-        ss = make_server_session(server);
+        ss = tk_server_session(server, NULL);
         ck_assert_int_eq(tlsc_listen(server, ss, "127.0.0.1", 0, NULL, &listener, &port), 0);
         relay_start(&relay, &d, port, "client", &rport);
 
         snprintf(target, sizeof(target), "127.0.0.1:%u", rport);
         proc_start(&sc, (char *const[]) { "openssl", "s_client", "-connect", target,
                                           (char *) proto, "-servername", "localhost", "-CAfile",
-                                          (char *) pki("ca.pem"), "-sess_out", sess, NULL });
+                                          (char *) tk_pki("ca.pem"), "-sess_out", sess, NULL });
         /* The client's Finished waits in the relay: the server's handshake is under way. */
         ck_assert_msg(proc_wait_for(&relay, "held\n", 20000), "relay: %s / s_client: %s",
                       relay.buf, sc.buf);
@@ -1537,7 +1441,7 @@ START_TEST(test_server_ticket_keeps_handshake_policy) {
                       "%s: a ticket issued for a handshake under the old policy resumed under "
                       "the new one", proto);
 
-        ss0 = make_server_session(server);
+        ss0 = tk_server_session(server, NULL);
         ck_assert_int_eq(tlsc_listen(server, ss0, "127.0.0.1", 0, NULL, &listener0, &port0), 0);
         ck_assert_msg(s_client_resumes(port0, proto, sess, server, &acc),
                       "%s: the ticket does not resume under the policy of its handshake", proto);

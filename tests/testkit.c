@@ -7,6 +7,7 @@
  * instead of hanging it.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -107,6 +108,37 @@ tlsc_client *tk_open(const Daemon *d) {
 
         ck_assert_msg(r == 0, "tlsc_open: %s", tlsd_strerror(r));
         return c;
+}
+
+int tk_count_fds(pid_t pid) {
+        char path[64];
+        int n = 0;
+        DIR *dir;
+        struct dirent *de;
+
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
+        dir = opendir(path);
+        ck_assert_ptr_nonnull(dir);
+        while ((de = readdir(dir)))
+                if (de->d_name[0] != '.')
+                        n++;
+        closedir(dir);
+        return n;
+}
+
+long tk_rss_kib(pid_t pid) {
+        char path[64], line[256];
+        long v = -1;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        f = fopen(path, "re");
+        ck_assert_ptr_nonnull(f);
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "VmRSS: %ld kB", &v) == 1)
+                        break;
+        fclose(f);
+        return v;
 }
 
 uint64_t tk_client_session(tlsc_client *c, const tlsc_session_options *o) {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Helpers the coverage tests (test-async, test-limits, test-policy, test-tickets) share on top of
- * harness.[ch]: test PKI files, an event recorder for libtlsclient clients and a loop that
+ * Helpers the C tests (test-tls, test-dtls and the coverage tests test-async, test-enforce,
+ * test-policy, test-tickets) share on top of harness.[ch]: test PKI files, a process's
+ * descriptors and memory, an event recorder for libtlsclient clients and a loop that
  * dispatches them until something happened, openssl s_server peers whose port is read back from
  * their "ACCEPT" line (port 0, never a port guessed free), and loopback sockets on port 0.
  * Everything asserts with Check, so a helper that cannot do its job fails the test it serves.
@@ -28,6 +29,11 @@ void tk_daemon_start_logged(Daemon *d, const char *config, char *ret_log, size_t
 /* Whether the file holds needle, waiting up to timeout_ms for it to appear (logs trail). */
 bool tk_wait_log(const char *path, const char *needle, long timeout_ms);
 tlsc_client *tk_open(const Daemon *d);
+
+/* The descriptors process pid has open (/proc/PID/fd). */
+int tk_count_fds(pid_t pid);
+/* Its resident set in KiB (VmRSS of /proc/PID/status), -1 if that does not say. */
+long tk_rss_kib(pid_t pid);
 
 /* Client session trusting the test CA; o (may be NULL) supplies the other options. */
 uint64_t tk_client_session(tlsc_client *c, const tlsc_session_options *o);
