@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -446,6 +447,10 @@ static void dtls_handshake_waits(Connection *c, EngineWait wait) {
         connection_dtls_timer_update(c);
 }
 
+/* No options: a UDP socket is used as it comes. */
+static void dtls_socket_options(int fd) {
+}
+
 /* Messages one pump moves before it yields to the event loop (epoll is level-triggered: the
  * rest is picked up on the next iteration), so one busy connection cannot starve the others. */
 #define PUMP_BUDGET 64
@@ -456,6 +461,13 @@ const ConnectionTransport connection_transport_dtls = {
         .pump_budget = PUMP_BUDGET,
         .transport_ends = false,
         .retry_refused_ticket = false,
+        /* A UDP connect() only fixes the peer: the handshake starts now and its
+         * retransmissions tell whether anyone answers. */
+        .net_socket_type = SOCK_DGRAM,
+        .net_protocol = IPPROTO_UDP,
+        .socket_options = dtls_socket_options,
+        .connecting = connection_start_handshake,
+        .handshake_timeout_optional = true,
         .input = note_input,
         .handshake_waits = dtls_handshake_waits,
         .operating = dtls_operating,

@@ -28,6 +28,8 @@ int connection_pump(Connection *c);
 /* Client: files the engine's resumable session in the core's ticket cache. */
 void connection_save_ticket(Connection *c);
 
+/* The socket is connected (UDP: its peer is fixed): the handshake starts on it. */
+void connection_start_handshake(Connection *c);
 /* Handshake waiting: the network socket is watched for what the engine waits for. */
 void connection_watch_handshake(Connection *c, EngineWait wait);
 /* The address tried did not answer: its socket and engine go, the name's next one is tried. */
@@ -76,6 +78,15 @@ struct ConnectionTransport {
         bool transport_ends;
         /* A refused TLS 1.2 ticket aborts the handshake: start over on a fresh connection. */
         bool retry_refused_ticket;
+
+        /* Connect (client side): the connection's own socket to the peer. */
+        int net_socket_type; /* SOCK_STREAM, SOCK_DGRAM */
+        int net_protocol;    /* IPPROTO_TCP, IPPROTO_UDP */
+        void (*socket_options)(int fd);    /* before bind() and connect() */
+        void (*connecting)(Connection *c); /* connect() is under way on c->net_fd */
+        /* Retransmissions and the Timeout event bound the handshake: the handshake timeout
+         * applies only when the app set one. */
+        bool handshake_timeout_optional;
 
         /* Handshake. */
         void (*input)(Connection *c); /* something arrived from the peer */

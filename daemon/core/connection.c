@@ -502,12 +502,20 @@ static void tcp_watch(Connection *c) {
 static void tcp_no_timers(Connection *c) {
 }
 
+static void tcp_socket_options(int fd);
+static void tcp_connecting(Connection *c);
+
 const ConnectionTransport connection_transport_tcp = {
         .data_socket_type = SOCK_STREAM,
         .data_socket_events = EPOLLIN,
         .pump_budget = 0,
         .transport_ends = true,
         .retry_refused_ticket = true,
+        .net_socket_type = SOCK_STREAM,
+        .net_protocol = IPPROTO_TCP,
+        .socket_options = tcp_socket_options,
+        .connecting = tcp_connecting,
+        .handshake_timeout_optional = false,
         .input = tcp_no_timers,
         .handshake_waits = connection_watch_handshake,
         .operating = tcp_no_timers,
@@ -764,11 +772,20 @@ static int begin_handshake(Connection *c) {
         return sd_event_source_set_io_events(c->net_io, EPOLLIN | EPOLLOUT);
 }
 
+void connection_start_handshake(Connection *c) {
+        int r;
+
+        r = sd_event_add_io(c->core->event, &c->net_io, c->net_fd, EPOLLIN, on_net_io, c);
+        if (r >= 0)
+                r = begin_handshake(c);
+        if (r < 0)
+                connection_fail_handshake(c, r, "cannot start the handshake", -1, TLSC_VERIFY_OK);
+}
+
 static int on_connected(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Connection *c = userdata;
         int err = 0;
         socklen_t len = sizeof(err);
-        int r;
 
         if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
                 err = errno;
@@ -781,31 +798,41 @@ static int on_connected(sd_event_source *s, int fd, uint32_t revents, void *user
         }
         /* Connected: from now on the socket is driven by the TLS state machine. */
         c->net_io = sd_event_source_disable_unref(c->net_io);
-        r = sd_event_add_io(c->core->event, &c->net_io, c->net_fd, EPOLLIN, on_net_io, c);
-        if (r >= 0)
-                r = begin_handshake(c);
-        if (r < 0)
-                connection_fail_handshake(c, r, "cannot start the handshake", -1, TLSC_VERIFY_OK);
+        connection_start_handshake(c);
         return 0;
+}
+
+/* TCP: the handshake waits for connect() to complete. */
+static void tcp_connecting(Connection *c) {
+        int r;
+
+        r = sd_event_add_io(c->core->event, &c->net_io, c->net_fd, EPOLLOUT, on_connected, c);
+        if (r < 0)
+                connection_fail_handshake(c, r, "cannot watch the socket", -1, TLSC_VERIFY_OK);
+}
+
+static void tcp_socket_options(int fd) {
+        int one = 1;
+
+        (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 static void try_next_address(Connection *c) {
         while (c->addr_next) {
                 struct addrinfo *a = c->addr_next;
-                int one = 1, fd, r;
+                int one = 1, fd;
 
                 c->addr_next = a->ai_next;
                 if (c->bind_len > 0 && c->bind_addr.ss_family != a->ai_family)
                         continue;
                 fd = socket(a->ai_family,
-                            (c->dtls ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                            c->dtls ? IPPROTO_UDP : IPPROTO_TCP);
+                            c->transport->net_socket_type | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                            c->transport->net_protocol);
                 if (fd < 0) {
                         c->last_connect_error = -errno;
                         continue;
                 }
-                if (!c->dtls)
-                        (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                c->transport->socket_options(fd);
                 if (c->bind_len > 0) {
                         (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
                         if (bind(fd, (struct sockaddr *) &c->bind_addr, c->bind_len) < 0) {
@@ -820,23 +847,7 @@ static void try_next_address(Connection *c) {
                         continue;
                 }
                 c->net_fd = fd;
-                if (c->dtls) {
-                        /* A UDP connect() only fixes the peer: the handshake starts now and
-                         * its retransmissions tell whether anyone answers. */
-                        r = sd_event_add_io(c->core->event, &c->net_io, fd, EPOLLIN,
-                                            on_net_io, c);
-                        if (r >= 0)
-                                r = begin_handshake(c);
-                        if (r < 0)
-                                connection_fail_handshake(c, r, "cannot start the handshake", -1,
-                                                          TLSC_VERIFY_OK);
-                        return;
-                }
-                r = sd_event_add_io(c->core->event, &c->net_io, fd, EPOLLOUT, on_connected, c);
-                if (r < 0) {
-                        connection_fail_handshake(c, r, "cannot watch the socket", -1, TLSC_VERIFY_OK);
-                        return;
-                }
+                c->transport->connecting(c);
                 return;
         }
         {
@@ -1232,7 +1243,7 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
         c->port = port;
         /* A DTLS client's handshake is bounded by its retransmission schedule and the Timeout
          * event, unless the app set a handshake timeout as well. */
-        if (!c->dtls || c->session->handshake_timeout_set) {
+        if (!c->transport->handshake_timeout_optional || c->session->handshake_timeout_set) {
                 r = sd_event_add_time_relative(core->event, &c->timer, CLOCK_MONOTONIC,
                                                (uint64_t) c->session->handshake_timeout_ms * 1000,
                                                1000, on_timeout, c);
