@@ -23,7 +23,8 @@ void connection_drive_handshake(Connection *c);
 void connection_handshake_complete(Connection *c);
 int connection_arm_handshake_timer(Connection *c);
 void connection_format_peer(Connection *c, const struct sockaddr *sa);
-/* Moves data until neither direction can progress; < 0 when the connection ended. */
+/* Moves data until neither direction can progress, or for the transport's budget of passes
+ * (then it goes on from a deferred event); < 0 when the connection ended. */
 int connection_pump(Connection *c);
 /* Client: files the engine's resumable session in the core's ticket cache. */
 void connection_save_ticket(Connection *c);
@@ -90,7 +91,7 @@ struct ConnectionTransport {
 
         /* Handshake. */
         void (*input)(Connection *c); /* something arrived from the peer */
-        void (*handshake_waits)(Connection *c, EngineWait wait);
+        void (*handshake_waits)(Connection *c, EngineWait wait); /* for the peer or socket */
         void (*operating)(Connection *c); /* the app has its end of the data socket */
 
         /* The bridge (connection_pump()): network -> app, app -> network, close_notify. */
