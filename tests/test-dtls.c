@@ -11,6 +11,8 @@
  *  - 20% loss with duplicates and reordering: handshakes complete, 10 000 messages arrive at
  *    most once and intact; without loss all of them exactly once
  *  - 100 clients on one server port, 1 000 echoed messages each
+ *  - an app that does not read: a client's tlsd waits for it (no gap), a server's drops and
+ *    serves the port's other connections; both flow again once it reads
  *  - Connection ID: the client's port changes (relay rebinds) and the connection survives; it
  *    does not without a CID
  *  - 1 000 spoofed ClientHellos and 1 000 garbage datagrams: memory and fds flat, still serving
@@ -1375,6 +1377,162 @@ START_TEST(test_no_cid_does_not_survive) {
 }
 END_TEST
 
+/* ==== 6b. a slow app on either side ==== */
+
+static uint64_t bytes_in(tlsc_client *c, uint64_t conn) {
+        tlsc_connection_info info;
+
+        ck_assert_int_eq(tlsc_connection_info_get(c, conn, &info), 0);
+        return info.bytes_in;
+}
+
+/* Dispatches both control clients for ms. */
+static void idle(World *w, long ms) {
+        long deadline = now_ms() + ms;
+
+        for (long left; (left = deadline - now_ms()) > 0;) {
+                struct pollfd p[2] = {
+                        { .fd = tlsc_get_fd(w->sc), .events = POLLIN },
+                        { .fd = tlsc_get_fd(w->cc), .events = POLLIN },
+                };
+
+                (void) poll(p, 2, left > 20 ? 20 : (int) left);
+                dispatch(w->sc);
+                dispatch(w->cc);
+        }
+}
+
+/* Sends messages [0, total) of seed on fd, 16 at a time, each batch once the receiving
+ * connection (rc, rconn) decrypted all before it, so that nothing is lost on the way; unless
+ * it stops decrypting (nothing new for 300 ms: its app's end is full and tlsd waits), then the
+ * rest goes at once. Returns how many it had decrypted then (total if it never stopped). */
+static uint32_t send_paced(World *w, int fd, uint64_t seed, uint32_t total, tlsc_client *rc,
+                           uint64_t rconn) {
+        static uint8_t buf[BUF_MAX];
+        uint64_t *end = calloc(total, sizeof(uint64_t)); /* bytes up to the end of message i */
+        uint64_t sent = 0;
+        uint32_t i = 0, decrypted = total;
+
+        ck_assert_ptr_nonnull(end);
+        while (i < total) {
+                uint64_t got, last = UINT64_MAX;
+                long since = now_ms();
+
+                for (unsigned k = 0; k < 16 && i < total; k++, i++) {
+                        size_t n = msg_make(seed, i, buf);
+
+                        send_message(fd, buf, n);
+                        sent += n;
+                        end[i] = sent;
+                }
+                if (decrypted < total)
+                        continue; /* stalled already */
+                while ((got = bytes_in(rc, rconn)) < sent) {
+                        if (got != last) {
+                                last = got;
+                                since = now_ms();
+                        } else if (now_ms() - since > slack(300)) {
+                                for (decrypted = 0; end[decrypted] < got; decrypted++)
+                                        ;
+                                ck_assert_msg(end[decrypted] == got,
+                                              "%llu bytes decrypted: not a message end",
+                                              (unsigned long long) got);
+                                decrypted++;
+                                break;
+                        }
+                        idle(w, 5);
+                }
+        }
+        free(end);
+        return decrypted;
+}
+
+/* Reads fd until nothing comes for 500 ms: every message must be intact and in order, and
+ * the first `whole` of them messages 0 .. whole - 1, without a gap. Returns how many came. */
+static uint32_t drain_in_order(World *w, int fd, uint64_t seed, uint32_t total, uint32_t whole,
+                               const char *who) {
+        static uint8_t in[BUF_MAX];
+        uint32_t n = 0, seq, last = 0;
+        ssize_t k;
+
+        while ((k = recv_message(w, fd, in, sizeof(in), slack(500))) > 0) {
+                ck_assert_msg(msg_check(seed, in, (size_t) k, total, &seq),
+                              "%s: message %u damaged", who, n);
+                ck_assert_msg(n >= whole || seq == n, "%s: message %u is #%u: a gap", who, n,
+                              seq);
+                ck_assert_msg(n == 0 || seq > last, "%s: #%u after #%u", who, seq, last);
+                last = seq;
+                n++;
+        }
+        ck_assert_msg(k < 0, "%s: EOF while draining", who);
+        return n;
+}
+
+/* After the stall: messages one at a time from `from` all reach `to` again. */
+static void flows_again(World *w, int from, int to, uint64_t seed, const char *who) {
+        static uint8_t buf[BUF_MAX], in[BUF_MAX];
+
+        for (uint32_t i = 0; i < 20; i++) {
+                size_t n = msg_make(seed, i, buf);
+                uint32_t seq;
+                ssize_t k;
+
+                send_message(from, buf, n);
+                k = recv_message(w, to, in, sizeof(in), slack(5000));
+                ck_assert_msg(k > 0 && msg_check(seed, in, (size_t) k, 20, &seq) && seq == i,
+                              "%s: message %u after the app drained did not arrive (%zd)", who,
+                              i, k);
+        }
+}
+
+START_TEST(test_slow_app) {
+        /* More than an app's end holds (2 MiB of send buffer on tlsd's side, ~620 bytes a
+         * message on average), so that both sides stall. */
+        const uint32_t total = 5000;
+        const uint64_t seed = 0x51033a99;
+        tlsc_session_options o = {};
+        uint32_t decrypted, n;
+        World w;
+        Link l, other;
+
+        fprintf(stderr, "a slow app on either side, %u messages\n", total);
+        world_start(&w, NULL, o, o);
+        link_open(&w, w.port, &l);
+
+        /* The client owns its UDP socket: while its app does not read, tlsd keeps the message
+         * the app could not take and stops reading the socket (the kernel drops what no longer
+         * fits there). Once the app reads, it gets everything tlsd decrypted without a gap,
+         * that message included, then what waited in the socket. */
+        decrypted = send_paced(&w, l.sfd, seed, total, w.cc, l.conn);
+        fprintf(stderr, "  client: tlsd stopped reading after %u messages\n", decrypted);
+        ck_assert_msg(decrypted < total, "the client side never stalled (%u messages)", total);
+        idle(&w, slack(300));
+        n = drain_in_order(&w, l.cfd, seed, total, decrypted, "client app");
+        fprintf(stderr, "  client app: %u messages in order after the stall\n", n);
+        ck_assert_msg(n >= decrypted, "client app: %u messages, tlsd had decrypted %u", n,
+                      decrypted);
+        flows_again(&w, l.sfd, l.cfd, seed + 1, "client app");
+
+        /* The server shares the listener's socket and never stops reading it: a message its
+         * app cannot take yet is dropped once one is waiting, and other connections on the
+         * port go on meanwhile. Once the app reads it gets what it held and the waiting one. */
+        decrypted = send_paced(&w, l.cfd, seed + 2, total, w.sc, l.sconn);
+        ck_assert_msg(decrypted == total, "server: tlsd stopped reading after %u messages",
+                      decrypted);
+        link_open(&w, w.port, &other);
+        ck_assert_msg(echo_once(&w, &other, 1, slack(5000)),
+                      "another connection on the port is not served while one app is full");
+        n = drain_in_order(&w, l.sfd, seed + 2, total, total, "server app");
+        fprintf(stderr, "  server app: %u of %u messages in order after the stall\n", n, total);
+        ck_assert_msg(n < total, "the server app took all %u messages: no stall", total);
+        flows_again(&w, l.cfd, l.sfd, seed + 3, "server app");
+
+        link_close(&other);
+        link_close(&l);
+        world_stop(&w);
+}
+END_TEST
+
 /* ==== 7. spoofed ClientHellos and garbage ==== */
 
 /* The first datagram on udp: a whole ClientHello (length == fragment length, offset 0). */
@@ -2144,6 +2302,7 @@ int main(void) {
         add(s, "loss", test_loss, 2);
         add(s, "reorder", test_dup_reorder_no_loss, 0);
         add(s, "peers", test_many_peers, 0);
+        add(s, "slow-app", test_slow_app, 0);
         add(s, "cid", test_cid_survives_rebinding, 0);
         add(s, "nocid", test_no_cid_does_not_survive, 0);
         add(s, "spoof", test_spoofed_hellos, 0);

@@ -9,9 +9,13 @@
  * backpressure both ways; a server connection shares its listener's socket, so it never
  * stalls the socket for others: a message the app has not taken yet when the next one
  * arrives is dropped (counted), as the network could have done.
+ *
+ * All of it reaches the shared code through connection_transport_dtls, the DTLS entries of the
+ * ConnectionTransport table (connection-internal.h).
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,6 +62,8 @@ static void timeout_reached(Connection *c) {
         connection_emit(c, &e);
 }
 
+static void connection_dtls_timer_update(Connection *c);
+
 static int on_rtx_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Connection *c = userdata;
         EngineTimer kind = c->rtx_kind;
@@ -88,7 +94,7 @@ static int on_rtx_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-void connection_dtls_timer_update(Connection *c) {
+static void connection_dtls_timer_update(Connection *c) {
         EngineTimer kind;
         uint64_t ms;
 
@@ -129,7 +135,8 @@ static void note_input(Connection *c) {
 }
 
 int connection_retry(Connection *c, char *error) {
-        if (!c->dtls || !c->rtx_paused || !c->tls) {
+        /* Only the DTLS retransmission schedule pauses (TCP has none). */
+        if (!c->rtx_paused || !c->tls) {
                 (void) snprintf(error, 256, "connection %" PRIu64 " has no retransmission "
                                             "timeout to retry", c->id);
                 return -EBUSY;
@@ -177,7 +184,7 @@ static int on_linger(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-void connection_dtls_operating(Connection *c) {
+static void dtls_operating(Connection *c) {
         c->last_activity_us = now_usec(CLOCK_MONOTONIC);
         if (c->session->idle_timeout_ms > 0 && !c->idle_timer)
                 (void) sd_event_add_time_relative(c->core->event, &c->idle_timer,
@@ -247,160 +254,94 @@ static void update_events(Connection *c) {
         }
 }
 
-/* Messages one pump moves before it yields to the event loop (epoll is level-triggered: the
- * rest is picked up on the next iteration), so one busy connection cannot starve the others. */
-#define PUMP_BUDGET 64
+/* What the app did not take when it arrived: it goes now, or is dropped if the app's end
+ * failed. */
+static void dtls_flush_to_app(Connection *c, Pump *p) {
+        ssize_t w = send(c->app_fd, c->to_app.data + c->to_app.start,
+                         c->to_app.end - c->to_app.start, MSG_DONTWAIT | MSG_NOSIGNAL);
 
-static int on_pump_again(sd_event_source *s, void *userdata) {
-        Connection *c = userdata;
+        if (w >= 0 || (errno != EAGAIN && errno != EINTR)) {
+                if (w < 0)
+                        c->app_gone = true;
+                c->to_app.start = c->to_app.end;
+                p->progress = true;
+        }
+}
 
-        c->pump_again = sd_event_source_disable_unref(c->pump_again);
-        if (c->tls && (c->state == CONNECTION_OPERATING || c->state == CONNECTION_CLOSING))
-                (void) connection_pump(c);
+/* One record from the engine, one message to the app. */
+static int dtls_read_message(Connection *c, Pump *p) {
+        EngineFailure fail = { .alert = -1 };
+        ssize_t n = engine_conn_read(c->tls, p->scratch, MESSAGE_MAX, &c->read_wait, &fail);
+
+        if (engine_conn_ticket_arrived(c->tls))
+                connection_save_ticket(c);
+
+        if (n > 0) {
+                c->bytes_in += (uint64_t) n;
+                c->last_activity_us = now_usec(CLOCK_MONOTONIC);
+                deliver(c, p->scratch, (size_t) n);
+                p->progress = true;
+        } else if (n == -EAGAIN) {
+                c->net_readable = false;
+        } else if (n == 0) {
+                connection_pump_peer_closed(c, p);
+        } else
+                return connection_pump_failed(c, PUMP_READ_FAILED, (int) n, &fail);
         return 0;
 }
 
-int connection_dtls_pump(Connection *c) {
-        uint8_t *scratch = core_scratch(c->core);
-        EngineFailure fail = { .alert = -1 };
-        unsigned budget = PUMP_BUDGET;
-        bool progress;
+/* network -> app */
+static int dtls_to_app(Connection *c, Pump *p) {
+        if (!buffer_empty(&c->to_app))
+                dtls_flush_to_app(c, p);
+        /* A shared socket's datagram is read now or never; an own socket waits. */
+        if (!c->peer_closed && (buffer_empty(&c->to_app) || c->dtls_port) &&
+            (c->net_readable || engine_conn_fed_pending(c->tls) ||
+             engine_conn_pending(c->tls) > 0))
+                return dtls_read_message(c, p);
+        return 0;
+}
 
-        do {
-                progress = false;
+/* app -> network: one message, one record */
+static int dtls_from_app(Connection *c, Pump *p) {
+        /* MSG_TRUNC: the real length even when it is over the buffer, so an oversize message is
+         * reported, never cut. */
+        ssize_t n = recv(c->app_fd, p->scratch, MESSAGE_MAX, MSG_DONTWAIT | MSG_TRUNC);
+        int r;
 
-                /* network -> app */
-                if (!buffer_empty(&c->to_app)) {
-                        ssize_t w = send(c->app_fd, c->to_app.data + c->to_app.start,
-                                         c->to_app.end - c->to_app.start,
-                                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0 && (size_t) n > c->info.max_message) {
+                too_large(c, (size_t) n);
+                p->progress = true;
+        } else if (n > 0) {
+                r = connection_pump_encrypt(c, p, (size_t) n);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        c->last_activity_us = now_usec(CLOCK_MONOTONIC);
+        } else if (n == 0) {
+                /* SOCK_SEQPACKET: 0 is an empty message (it carries nothing), or EOF, which
+                 * repeats: the socket's state tells them apart. */
+                if (c->app_rdhup || app_shut(c->app_fd))
+                        c->app_eof = true;
+                p->progress = true;
+        } else
+                connection_pump_app_error(c, p);
+        return 0;
+}
 
-                        if (w >= 0 || (errno != EAGAIN && errno != EINTR)) {
-                                if (w < 0)
-                                        c->app_gone = true;
-                                c->to_app.start = c->to_app.end;
-                                progress = true;
-                        }
-                }
-                /* A shared socket's datagram is read now or never; an own socket waits. */
-                if (!c->peer_closed && (buffer_empty(&c->to_app) || c->dtls_port) &&
-                    (c->net_readable || engine_conn_fed_pending(c->tls) ||
-                     engine_conn_pending(c->tls) > 0)) {
-                        ssize_t n = engine_conn_read(c->tls, scratch, MESSAGE_MAX, &c->read_wait,
-                                                     &fail);
+/* Sent or failed, either way nothing more goes out: the linger starts. */
+static void dtls_close_notify_sent(Connection *c, Pump *p, int r) {
+        c->state = CONNECTION_CLOSING;
+        p->progress = true;
+        p->budget++; /* not a message */
+        c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
+        (void) sd_event_add_time_relative(c->core->event, &c->idle_timer, CLOCK_MONOTONIC,
+                                          LINGER_USEC, 10000, on_linger, c);
+}
 
-                        if (engine_conn_ticket_arrived(c->tls))
-                                connection_save_ticket(c);
-
-                        if (n > 0) {
-                                c->bytes_in += (uint64_t) n;
-                                c->last_activity_us = now_usec(CLOCK_MONOTONIC);
-                                deliver(c, scratch, (size_t) n);
-                                progress = true;
-                        } else if (n == -EAGAIN) {
-                                c->net_readable = false;
-                        } else if (n == 0) {
-                                c->peer_closed = true;
-                                (void) shutdown(c->app_fd, SHUT_WR);
-                                progress = true;
-                        } else {
-                                log_debug("connection %" PRIu64 ": read failed: %s", c->id,
-                                          fail.message);
-                                connection_finish(c, fail.alert >= 0 ? TLSC_DISCONNECT_ALERT
-                                                                     : TLSC_DISCONNECT_RESET,
-                                                  fail.alert);
-                                return (int) n;
-                        }
-                }
-
-                /* app -> network */
-                if (!buffer_empty(&c->to_net)) {
-                        ssize_t w = engine_conn_write(c->tls, c->to_net.data + c->to_net.start,
-                                                      c->to_net.end - c->to_net.start,
-                                                      &c->write_wait, &fail);
-
-                        if (w > 0) {
-                                c->bytes_out += (uint64_t) w;
-                                c->to_net.start = c->to_net.end;
-                                c->write_wait = ENGINE_WAIT_NONE;
-                                progress = true;
-                        } else if (w != -EAGAIN) {
-                                connection_finish(c, TLSC_DISCONNECT_RESET, fail.alert);
-                                return (int) w;
-                        }
-                } else if (!c->app_eof && !c->app_gone && c->app_readable) {
-                        /* MSG_TRUNC: the real length even when it is over the buffer, so an
-                         * oversize message is reported, never cut. */
-                        ssize_t n = recv(c->app_fd, scratch, MESSAGE_MAX,
-                                         MSG_DONTWAIT | MSG_TRUNC);
-
-                        if (n > 0 && (size_t) n > c->info.max_message) {
-                                too_large(c, (size_t) n);
-                                progress = true;
-                        } else if (n > 0) {
-                                ssize_t w = engine_conn_write(c->tls, scratch, (size_t) n,
-                                                              &c->write_wait, &fail);
-
-                                progress = true;
-                                if (w > 0) {
-                                        c->bytes_out += (uint64_t) w;
-                                        c->last_activity_us = now_usec(CLOCK_MONOTONIC);
-                                        c->write_wait = ENGINE_WAIT_NONE;
-                                } else if (w == -EAGAIN) {
-                                        if (buffer_keep(&c->to_net, scratch, (size_t) n) < 0) {
-                                                connection_finish(c, TLSC_DISCONNECT_RESET, -1);
-                                                return -ENOMEM;
-                                        }
-                                } else {
-                                        connection_finish(c, TLSC_DISCONNECT_RESET, fail.alert);
-                                        return (int) w;
-                                }
-                        } else if (n == 0) {
-                                /* SOCK_SEQPACKET: 0 is an empty message (it carries nothing),
-                                 * or EOF, which repeats: the socket's state tells them apart. */
-                                if (c->app_rdhup || app_shut(c->app_fd))
-                                        c->app_eof = true;
-                                progress = true;
-                        } else if (errno == EAGAIN) {
-                                c->app_readable = false;
-                        } else if (errno != EINTR) {
-                                c->app_gone = true;
-                                progress = true;
-                        }
-                }
-
-                if ((c->app_eof || c->app_gone) && !c->close_sent && buffer_empty(&c->to_net)) {
-                        EngineWait w = ENGINE_WAIT_NONE;
-                        int r = engine_conn_shutdown(c->tls, &w);
-
-                        if (r == 0 || r != -EAGAIN) {
-                                c->close_sent = true;
-                                c->state = CONNECTION_CLOSING;
-                                progress = true;
-                                budget++; /* not a message */
-                                c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
-                                (void) sd_event_add_time_relative(c->core->event,
-                                                                  &c->idle_timer, CLOCK_MONOTONIC,
-                                                                  LINGER_USEC, 10000, on_linger,
-                                                                  c);
-                        } else
-                                c->write_wait = w;
-                }
-        } while (progress && --budget > 0);
-        if (budget == 0 && !c->pump_again)
-                /* More may be waiting where epoll cannot see it (records wolfSSL already holds):
-                 * continue after everyone else had a turn. */
-                (void) sd_event_add_defer(c->core->event, &c->pump_again, on_pump_again, c);
-
-        if (c->close_sent && (c->peer_closed || c->app_gone)) {
-                connection_finish(c, c->peer_closed ? TLSC_DISCONNECT_CLOSE_NOTIFY
-                                                    : TLSC_DISCONNECT_LOCAL,
-                                  -1);
-                return -ESHUTDOWN;
-        }
+static void dtls_watch(Connection *c) {
         update_events(c);
         connection_dtls_timer_update(c);
-        return 0;
 }
 
 /* ---- server side ---- */
@@ -479,12 +420,7 @@ void connection_dtls_input(Connection *c, const uint8_t *datagram, size_t size,
         }
 }
 
-void connection_dtls_note_input(Connection *c) {
-        note_input(c);
-}
-
-void connection_dtls_close(Connection *c) {
-        c->pump_again = sd_event_source_disable_unref(c->pump_again);
+static void dtls_stop(Connection *c) {
         c->rtx_timer = sd_event_source_disable_unref(c->rtx_timer);
         c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
         c->rtx_kind = ENGINE_TIMER_NONE;
@@ -493,3 +429,52 @@ void connection_dtls_close(Connection *c) {
                 c->dtls_port = dtls_port_unref(c->dtls_port);
         }
 }
+
+/* A client's own UDP socket (a server connection has none: its port's is shared). */
+static void dtls_close_socket(Connection *c) {
+        c->net_fd = safe_close(c->net_fd);
+}
+
+static void dtls_handshake_waits(Connection *c, EngineWait wait) {
+        if (c->addr_next && engine_conn_dgram_refused(c->tls)) {
+                /* Nothing listens at this address: the name's next one may be the server. */
+                dtls_stop(c);
+                reset_backoff(c);
+                connection_next_address(c, -ECONNREFUSED);
+                return;
+        }
+        connection_watch_handshake(c, wait);
+        connection_dtls_timer_update(c);
+}
+
+/* No options: a UDP socket is used as it comes. */
+static void dtls_socket_options(int fd) {
+}
+
+/* Messages one pump moves before it yields to the event loop (epoll is level-triggered: the
+ * rest is picked up on the next iteration), so one busy connection cannot starve the others. */
+#define PUMP_BUDGET 64
+
+const ConnectionTransport connection_transport_dtls = {
+        .data_socket_type = SOCK_SEQPACKET,
+        .data_socket_events = EPOLLIN | EPOLLRDHUP,
+        .pump_budget = PUMP_BUDGET,
+        .transport_ends = false,
+        .retry_refused_ticket = false,
+        /* A UDP connect() only fixes the peer: the handshake starts now and its
+         * retransmissions tell whether anyone answers. */
+        .net_socket_type = SOCK_DGRAM,
+        .net_protocol = IPPROTO_UDP,
+        .socket_options = dtls_socket_options,
+        .connecting = connection_start_handshake,
+        .handshake_timeout_optional = true,
+        .input = note_input,
+        .handshake_waits = dtls_handshake_waits,
+        .operating = dtls_operating,
+        .to_app = dtls_to_app,
+        .from_app = dtls_from_app,
+        .close_notify_sent = dtls_close_notify_sent,
+        .watch = dtls_watch,
+        .stop = dtls_stop,
+        .close_socket = dtls_close_socket,
+};

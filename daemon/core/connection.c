@@ -9,6 +9,13 @@
  * buffer holds anything the reading side is not polled. So each byte is read once and written
  * once besides crypto, and a slow reader on either side stalls the writer instead of growing
  * memory.
+ *
+ * The bridge, connection_pump(), repeats three steps: network -> app, app -> network, and
+ * close_notify once the app is done. Where TLS over TCP and DTLS over UDP part ways (how data
+ * reaches the app, timers, how long one pump may run, what a failure means) it goes through
+ * the connection's ConnectionTransport (connection-internal.h), chosen once in
+ * connection_new(); TCP's entries are here, DTLS's in connection-dtls.c. Every failed step ends
+ * the connection through one mapping, connection_pump_failed().
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -133,15 +140,8 @@ static void pending_done(Connection *c) {
         }
 }
 
-static void close_io(Connection *c) {
-        if (c->dtls)
-                connection_dtls_close(c); /* before the engine goes: it may send close_notify */
-        c->net_io = sd_event_source_disable_unref(c->net_io);
-        c->app_io = sd_event_source_disable_unref(c->app_io);
-        c->timer = sd_event_source_disable_unref(c->timer);
-        c->resolve = resolve_cancel(c->resolve);
-        c->tls = engine_conn_free(c->tls);
-        if (c->net_fd >= 0 && !c->dtls) {
+static void tcp_close_socket(Connection *c) {
+        if (c->net_fd >= 0) {
                 /* Unread bytes make close() send a reset, and a reset makes the peer's kernel
                  * drop what it has not yet handed to the peer, which may be the end of our
                  * data. Whatever is left after the close exchange is read and dropped. */
@@ -150,6 +150,17 @@ static void close_io(Connection *c) {
                                 break;
         }
         c->net_fd = safe_close(c->net_fd);
+}
+
+static void close_io(Connection *c) {
+        c->transport->stop(c); /* before the engine goes: it may send close_notify */
+        c->pump_again = sd_event_source_disable_unref(c->pump_again);
+        c->net_io = sd_event_source_disable_unref(c->net_io);
+        c->app_io = sd_event_source_disable_unref(c->app_io);
+        c->timer = sd_event_source_disable_unref(c->timer);
+        c->resolve = resolve_cancel(c->resolve);
+        c->tls = engine_conn_free(c->tls);
+        c->transport->close_socket(c);
         c->app_fd = safe_close(c->app_fd);
         free(c->to_app.data);
         free(c->to_net.data);
@@ -231,6 +242,156 @@ void connection_finish(Connection *c, int reason, int alert) {
 
 /* ---- the bridge ---- */
 
+/* The one mapping from a failed pump step to how the connection ended. */
+int connection_pump_failed(Connection *c, PumpFailure what, int error, const EngineFailure *fail) {
+        bool ends = c->transport->transport_ends;
+
+        switch (what) {
+        case PUMP_READ_FAILED:
+                if (ends && error == -ECONNRESET && !c->app_gone) {
+                        /* The transport ended without close_notify: a cut, not the end. */
+                        connection_finish(c, TLSC_DISCONNECT_TRUNCATED, -1);
+                        return error;
+                }
+                if (ends && c->app_gone) {
+                        /* Nobody is left to tell: the app went away first. */
+                        connection_finish(c, TLSC_DISCONNECT_LOCAL, -1);
+                        return error;
+                }
+                log_debug("connection %" PRIu64 ": read failed: %s", c->id, fail->message);
+                connection_finish(c, fail->alert >= 0 ? TLSC_DISCONNECT_ALERT
+                                                      : TLSC_DISCONNECT_RESET,
+                                  fail->alert);
+                return error;
+        case PUMP_WRITE_FAILED:
+                connection_finish(c, ends && error != -ECONNRESET ? TLSC_DISCONNECT_ALERT
+                                                                  : TLSC_DISCONNECT_RESET,
+                                  fail->alert);
+                return error;
+        case PUMP_NO_MEMORY:
+        default:
+                connection_finish(c, TLSC_DISCONNECT_RESET, -1);
+                return -ENOMEM;
+        }
+}
+
+int connection_pump_encrypt(Connection *c, Pump *p, size_t size) {
+        EngineFailure fail = { .alert = -1 };
+        ssize_t w = engine_conn_write(c->tls, p->scratch, size, &c->write_wait, &fail);
+
+        p->progress = true;
+        if (w > 0) {
+                c->bytes_out += (uint64_t) w;
+                c->write_wait = ENGINE_WAIT_NONE;
+                return 1;
+        }
+        if (w != -EAGAIN)
+                return connection_pump_failed(c, PUMP_WRITE_FAILED, (int) w, &fail);
+        if (buffer_keep(&c->to_net, p->scratch, size) < 0)
+                return connection_pump_failed(c, PUMP_NO_MEMORY, -ENOMEM, NULL);
+        return 0;
+}
+
+void connection_pump_app_error(Connection *c, Pump *p) {
+        if (errno == EAGAIN)
+                c->app_readable = false; /* until epoll says otherwise */
+        else if (errno != EINTR) {
+                c->app_gone = true;
+                p->progress = true;
+        }
+}
+
+void connection_pump_peer_closed(Connection *c, Pump *p) {
+        c->peer_closed = true;
+        (void) shutdown(c->app_fd, SHUT_WR);
+        p->progress = true;
+}
+
+/* What the engine did not take last time goes before anything new is read from the app. */
+static int flush_to_network(Connection *c, Pump *p) {
+        EngineFailure fail = { .alert = -1 };
+        ssize_t w = engine_conn_write(c->tls, c->to_net.data + c->to_net.start,
+                                      c->to_net.end - c->to_net.start, &c->write_wait, &fail);
+
+        if (w > 0) {
+                c->bytes_out += (uint64_t) w;
+                c->to_net.start = c->to_net.end;
+                c->write_wait = ENGINE_WAIT_NONE;
+                p->progress = true;
+        } else if (w != -EAGAIN)
+                return connection_pump_failed(c, PUMP_WRITE_FAILED, (int) w, &fail);
+        return 0;
+}
+
+/* app -> network */
+static int pump_to_network(Connection *c, Pump *p) {
+        if (!buffer_empty(&c->to_net))
+                return flush_to_network(c, p);
+        if (c->app_eof || c->app_gone || !c->app_readable)
+                return 0;
+        return c->transport->from_app(c, p);
+}
+
+/* The app is done sending: close_notify once everything it sent is out. */
+static void pump_close(Connection *c, Pump *p) {
+        EngineWait w = ENGINE_WAIT_NONE;
+        int r;
+
+        if (!(c->app_eof || c->app_gone) || c->close_sent || !buffer_empty(&c->to_net))
+                return;
+        r = engine_conn_shutdown(c->tls, &w);
+        if (r == -EAGAIN) {
+                c->write_wait = w;
+                return;
+        }
+        c->close_sent = true;
+        c->transport->close_notify_sent(c, p, r);
+}
+
+static int on_pump_again(sd_event_source *s, void *userdata) {
+        Connection *c = userdata;
+
+        c->pump_again = sd_event_source_disable_unref(c->pump_again);
+        if (c->tls && (c->state == CONNECTION_OPERATING || c->state == CONNECTION_CLOSING))
+                (void) connection_pump(c);
+        return 0;
+}
+
+/* Moves data until neither direction can progress, or the transport's budget is used up (it
+ * goes on from a deferred event). Returns < 0 when the connection ended (already reported). */
+int connection_pump(Connection *c) {
+        const ConnectionTransport *t = c->transport;
+        Pump p = { .scratch = core_scratch(c->core), .budget = t->pump_budget };
+        int r;
+
+        do {
+                p.progress = false;
+                r = t->to_app(c, &p);
+                if (r < 0)
+                        return r;
+                r = pump_to_network(c, &p);
+                if (r < 0)
+                        return r;
+                pump_close(c, &p);
+        } while (p.progress && (t->pump_budget == 0 || --p.budget > 0));
+        if (t->pump_budget > 0 && p.budget == 0 && !c->pump_again)
+                /* More may be waiting where epoll cannot see it (records wolfSSL already holds):
+                 * continue after everyone else had a turn. */
+                (void) sd_event_add_defer(c->core->event, &c->pump_again, on_pump_again, c);
+
+        if (c->close_sent && (c->peer_closed || c->app_gone)) {
+                /* Both directions are closed (or nobody is left to read): done. */
+                connection_finish(c, c->peer_closed ? TLSC_DISCONNECT_CLOSE_NOTIFY
+                                                    : TLSC_DISCONNECT_LOCAL,
+                                  -1);
+                return -ESHUTDOWN;
+        }
+        t->watch(c);
+        return 0;
+}
+
+/* ---- TLS over TCP ---- */
+
 static uint32_t net_events(Connection *c) {
         uint32_t ev = 0;
 
@@ -251,177 +412,104 @@ static uint32_t app_events(Connection *c) {
         return ev;
 }
 
-/* Moves data until neither direction can progress. Returns < 0 when the connection ended
- * (already reported). */
-int connection_pump(Connection *c) {
-        uint8_t *scratch = core_scratch(c->core);
-        EngineFailure fail;
-        bool progress;
+/* What the app did not take yet goes first; it may take part of it. */
+static void tcp_flush_to_app(Connection *c, Pump *p) {
+        ssize_t w = write(c->app_fd, c->to_app.data + c->to_app.start,
+                          c->to_app.end - c->to_app.start);
 
-        if (c->dtls)
-                return connection_dtls_pump(c);
+        if (w > 0) {
+                c->to_app.start += (size_t) w;
+                p->progress = true;
+        } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+                c->app_gone = true; /* the app closed its end */
+                c->to_app.start = c->to_app.end;
+        }
+}
+
+/* Several records per write to the app: fewer syscalls and wakeups. A close or error that ends
+ * the gathering is seen again by the next read, after what came before it is delivered. */
+static int tcp_gather(Connection *c, Pump *p) {
+        EngineFailure fail = { .alert = -1 };
+        size_t got = 0;
+        ssize_t n, w;
 
         do {
-                progress = false;
+                n = engine_conn_read(c->tls, p->scratch + got, CHUNK, &c->read_wait, &fail);
+                if (n > 0)
+                        got += (size_t) n;
+        } while (n > 0 && got + CHUNK <= GATHER);
+        if (engine_conn_ticket_arrived(c->tls))
+                connection_save_ticket(c);
+        if (n == -EAGAIN)
+                c->net_readable = false; /* until epoll says otherwise */
 
-                /* network -> app */
-                if (!buffer_empty(&c->to_app)) {
-                        ssize_t w = write(c->app_fd, c->to_app.data + c->to_app.start,
-                                          c->to_app.end - c->to_app.start);
-
-                        if (w > 0) {
-                                c->to_app.start += (size_t) w;
-                                progress = true;
-                        } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
-                                c->app_gone = true; /* the app closed its end */
-                                c->to_app.start = c->to_app.end;
-                        }
-                } else if (c->close_notify_seen && !c->peer_closed) {
-                        /* Seen while gathering data, now that the data is out: the app reads
-                         * EOF. */
-                        c->peer_closed = true;
+        if (got == 0) {
+                if (n == 0) {
+                        /* close_notify: the app reads EOF */
                         c->read_wait = ENGINE_WAIT_NONE;
-                        (void) shutdown(c->app_fd, SHUT_WR);
-                        progress = true;
-                } else if (!c->peer_closed &&
-                           (c->net_readable || engine_conn_pending(c->tls) > 0)) {
-                        size_t got = 0;
-                        ssize_t n;
-
-                        /* Several records per write to the app: fewer syscalls and wakeups. A
-                         * close or error that ends the gathering is seen again by the next read,
-                         * after what came before it is delivered. */
-                        do {
-                                n = engine_conn_read(c->tls, scratch + got, CHUNK, &c->read_wait,
-                                                     &fail);
-                                if (n > 0)
-                                        got += (size_t) n;
-                        } while (n > 0 && got + CHUNK <= GATHER);
-                        if (engine_conn_ticket_arrived(c->tls))
-                                connection_save_ticket(c);
-                        if (n == -EAGAIN)
-                                c->net_readable = false; /* until epoll says otherwise */
-
-                        if (got > 0) {
-                                ssize_t w = c->app_gone ? (ssize_t) got
-                                                        : write(c->app_fd, scratch, got);
-
-                                c->read_wait = ENGINE_WAIT_NONE;
-                                c->bytes_in += (uint64_t) got;
-                                progress = true;
-                                /* A close_notify that ended the gathering is not seen again by
-                                 * another read (the peer's records can all have come with the
-                                 * handshake, as after a resumption): remember it. */
-                                if (n == 0 && engine_conn_close_notify_received(c->tls))
-                                        c->close_notify_seen = true;
-                                if (w < 0 && errno != EAGAIN && errno != EINTR) {
-                                        c->app_gone = true;
-                                } else if (w < (ssize_t) got) {
-                                        if (w < 0)
-                                                w = 0;
-                                        if (buffer_keep(&c->to_app, scratch + w,
-                                                        got - (size_t) w) < 0) {
-                                                connection_finish(c, TLSC_DISCONNECT_RESET, -1);
-                                                return -ENOMEM;
-                                        }
-                                }
-                        } else if (n == 0) {
-                                /* close_notify: the app reads EOF */
-                                c->peer_closed = true;
-                                c->read_wait = ENGINE_WAIT_NONE;
-                                (void) shutdown(c->app_fd, SHUT_WR);
-                                progress = true;
-                        } else if (n == -ECONNRESET && !c->app_gone) {
-                                connection_finish(c, TLSC_DISCONNECT_TRUNCATED, -1);
-                                return -ECONNRESET;
-                        } else if (n != -EAGAIN && c->app_gone) {
-                                /* Nobody is left to tell: the app went away first. */
-                                connection_finish(c, TLSC_DISCONNECT_LOCAL, -1);
-                                return (int) n;
-                        } else if (n != -EAGAIN) {
-                                log_debug("connection %" PRIu64 ": read failed: %s", c->id,
-                                          fail.message);
-                                connection_finish(c, fail.alert >= 0 ? TLSC_DISCONNECT_ALERT
-                                                          : TLSC_DISCONNECT_RESET,
-                                       fail.alert);
-                                return (int) n;
-                        }
-                }
-
-                /* app -> network */
-                if (!buffer_empty(&c->to_net)) {
-                        ssize_t w = engine_conn_write(c->tls, c->to_net.data + c->to_net.start,
-                                                      c->to_net.end - c->to_net.start,
-                                                      &c->write_wait, &fail);
-
-                        if (w > 0) {
-                                c->bytes_out += (uint64_t) w;
-                                c->to_net.start = c->to_net.end;
-                                c->write_wait = ENGINE_WAIT_NONE;
-                                progress = true;
-                        } else if (w != -EAGAIN) {
-                                connection_finish(c, w == -ECONNRESET ? TLSC_DISCONNECT_RESET
-                                                           : TLSC_DISCONNECT_ALERT,
-                                       fail.alert);
-                                return (int) w;
-                        }
-                } else if (!c->app_eof && !c->app_gone && c->app_readable) {
-                        ssize_t n = read(c->app_fd, scratch, CHUNK);
-
-                        if (n > 0) {
-                                ssize_t w = engine_conn_write(c->tls, scratch, (size_t) n,
-                                                              &c->write_wait, &fail);
-
-                                progress = true;
-                                if (w > 0) {
-                                        c->bytes_out += (uint64_t) w;
-                                        c->write_wait = ENGINE_WAIT_NONE;
-                                } else if (w == -EAGAIN) {
-                                        if (buffer_keep(&c->to_net, scratch, (size_t) n) < 0) {
-                                                connection_finish(c, TLSC_DISCONNECT_RESET, -1);
-                                                return -ENOMEM;
-                                        }
-                                } else {
-                                        connection_finish(c, w == -ECONNRESET ? TLSC_DISCONNECT_RESET
-                                                                   : TLSC_DISCONNECT_ALERT,
-                                               fail.alert);
-                                        return (int) w;
-                                }
-                        } else if (n == 0) {
-                                c->app_eof = true;
-                                progress = true;
-                        } else if (errno == EAGAIN) {
-                                c->app_readable = false;
-                        } else if (errno != EINTR) {
-                                c->app_gone = true;
-                                progress = true;
-                        }
-                }
-
-                /* The app is done sending: close_notify once everything it sent is out. */
-                if ((c->app_eof || c->app_gone) && !c->close_sent && buffer_empty(&c->to_net)) {
-                        EngineWait w = ENGINE_WAIT_NONE;
-                        int r = engine_conn_shutdown(c->tls, &w);
-
-                        if (r == 0) {
-                                c->close_sent = true;
-                                c->state = CONNECTION_CLOSING;
-                                progress = true;
-                        } else if (r == -EAGAIN) {
-                                c->write_wait = w;
-                        } else {
-                                c->close_sent = true;
-                        }
-                }
-        } while (progress);
-
-        if (c->close_sent && (c->peer_closed || c->app_gone)) {
-                /* Both directions are closed (or nobody is left to read): done. */
-                connection_finish(c, c->peer_closed ? TLSC_DISCONNECT_CLOSE_NOTIFY : TLSC_DISCONNECT_LOCAL,
-                       -1);
-                return -ESHUTDOWN;
+                        connection_pump_peer_closed(c, p);
+                } else if (n != -EAGAIN)
+                        return connection_pump_failed(c, PUMP_READ_FAILED, (int) n, &fail);
+                return 0;
         }
 
+        w = c->app_gone ? (ssize_t) got : write(c->app_fd, p->scratch, got);
+        c->read_wait = ENGINE_WAIT_NONE;
+        c->bytes_in += (uint64_t) got;
+        p->progress = true;
+        /* A close_notify that ended the gathering is not seen again by another read (the peer's
+         * records can all have come with the handshake, as after a resumption): remember it. */
+        if (n == 0 && engine_conn_close_notify_received(c->tls))
+                c->close_notify_seen = true;
+        if (w < 0 && errno != EAGAIN && errno != EINTR) {
+                c->app_gone = true;
+        } else if (w < (ssize_t) got) {
+                if (w < 0)
+                        w = 0;
+                if (buffer_keep(&c->to_app, p->scratch + w, got - (size_t) w) < 0)
+                        return connection_pump_failed(c, PUMP_NO_MEMORY, -ENOMEM, NULL);
+        }
+        return 0;
+}
+
+/* network -> app: one of the three per pass */
+static int tcp_to_app(Connection *c, Pump *p) {
+        if (!buffer_empty(&c->to_app))
+                tcp_flush_to_app(c, p);
+        else if (c->close_notify_seen && !c->peer_closed) {
+                /* Seen while gathering data, now that the data is out: the app reads EOF. */
+                c->read_wait = ENGINE_WAIT_NONE;
+                connection_pump_peer_closed(c, p);
+        } else if (!c->peer_closed && (c->net_readable || engine_conn_pending(c->tls) > 0))
+                return tcp_gather(c, p);
+        return 0;
+}
+
+static int tcp_from_app(Connection *c, Pump *p) {
+        ssize_t n = read(c->app_fd, p->scratch, CHUNK);
+        int r;
+
+        if (n > 0) {
+                r = connection_pump_encrypt(c, p, (size_t) n);
+                return r < 0 ? r : 0;
+        }
+        if (n == 0) {
+                c->app_eof = true;
+                p->progress = true;
+        } else
+                connection_pump_app_error(c, p);
+        return 0;
+}
+
+static void tcp_close_notify_sent(Connection *c, Pump *p, int r) {
+        if (r == 0) {
+                c->state = CONNECTION_CLOSING;
+                p->progress = true;
+        }
+        /* else it cannot go out: nothing is left to send either */
+}
+
+static void tcp_watch(Connection *c) {
         /* Waiting on the network for reading only makes sense when the app can take data. */
         if (!buffer_empty(&c->to_app) || c->peer_closed)
                 c->read_wait = ENGINE_WAIT_NONE;
@@ -429,8 +517,36 @@ int connection_pump(Connection *c) {
                 c->read_wait = ENGINE_WAIT_READ;
         (void) sd_event_source_set_io_events(c->net_io, net_events(c));
         (void) sd_event_source_set_io_events(c->app_io, app_events(c));
-        return 0;
 }
+
+/* TCP needs no timers of its own: the kernel retransmits, and idle TCP connections stay. */
+static void tcp_no_timers(Connection *c) {
+}
+
+static void tcp_socket_options(int fd);
+static void tcp_connecting(Connection *c);
+
+const ConnectionTransport connection_transport_tcp = {
+        .data_socket_type = SOCK_STREAM,
+        .data_socket_events = EPOLLIN,
+        .pump_budget = 0,
+        .transport_ends = true,
+        .retry_refused_ticket = true,
+        .net_socket_type = SOCK_STREAM,
+        .net_protocol = IPPROTO_TCP,
+        .socket_options = tcp_socket_options,
+        .connecting = tcp_connecting,
+        .handshake_timeout_optional = false,
+        .input = tcp_no_timers,
+        .handshake_waits = connection_watch_handshake,
+        .operating = tcp_no_timers,
+        .to_app = tcp_to_app,
+        .from_app = tcp_from_app,
+        .close_notify_sent = tcp_close_notify_sent,
+        .watch = tcp_watch,
+        .stop = tcp_no_timers,
+        .close_socket = tcp_close_socket,
+};
 
 static int on_app_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Connection *c = userdata;
@@ -456,10 +572,8 @@ static int start_operating(Connection *c) {
                 .handshake_us = 0,
         };
 
-        /* DTLS: one app message is one record, so the boundaries must survive the socket. */
-        if (socketpair(AF_UNIX, (c->dtls ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC |
-                                        SOCK_NONBLOCK,
-                       0, pair) < 0) {
+        if (socketpair(AF_UNIX, c->transport->data_socket_type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+                       pair) < 0) {
                 r = -errno;
                 connection_fail_handshake(c, r, "cannot create the data socketpair", -1, TLSC_VERIFY_OK);
                 return r;
@@ -476,7 +590,7 @@ static int start_operating(Connection *c) {
         }
 
         r = sd_event_add_io(c->core->event, &c->app_io, c->app_fd,
-                            c->dtls ? EPOLLIN | EPOLLRDHUP : EPOLLIN, on_app_io, c);
+                            c->transport->data_socket_events, on_app_io, c);
         if (r < 0) {
                 safe_close(pair[1]);
                 connection_fail_handshake(c, r, "cannot watch the data socket", -1, TLSC_VERIFY_OK);
@@ -504,8 +618,7 @@ static int start_operating(Connection *c) {
         }
         connection_emit(c, &e);
         safe_close(pair[1]); /* the adapter sent a duplicate */
-        if (c->dtls)
-                connection_dtls_operating(c);
+        c->transport->operating(c);
         return connection_pump(c);
 }
 
@@ -563,14 +676,11 @@ void connection_handshake_complete(Connection *c) {
 
 static void try_next_address(Connection *c);
 
-static void dtls_next_address(Connection *c) {
-        c->last_connect_error = -ECONNREFUSED;
-        connection_dtls_close(c);
+void connection_next_address(Connection *c, int error) {
+        c->last_connect_error = error;
         c->net_io = sd_event_source_disable_unref(c->net_io);
         c->tls = engine_conn_free(c->tls);
         c->net_fd = safe_close(c->net_fd);
-        c->rtx_current_ms = c->session->dtls_timeout_initial_ms;
-        c->rtx_count = 0;
         c->state = CONNECTION_CONNECTING;
         try_next_address(c);
 }
@@ -580,8 +690,8 @@ static void dtls_next_address(Connection *c) {
  * without the session, and count the refusal. Not for DTLS (no fresh socket needed there, and
  * DTLS 1.2 servers answer a refused ticket with a full handshake) nor adopted sockets. */
 static bool ticket_retry(Connection *c, int error, const char *message) {
-        if (c->dtls || c->accepted || c->adopted || c->ticket_retried || !c->addrs ||
-            !engine_conn_session_offered(c->tls) ||
+        if (!c->transport->retry_refused_ticket || c->accepted || c->adopted ||
+            c->ticket_retried || !c->addrs || !engine_conn_session_offered(c->tls) ||
             !(error == -EPROTO || error == -ECONNRESET || error == -EPIPE))
                 return false;
         log_info("connection %" PRIu64 " (uid %u) to %s:%u: resumption failed (%s), full "
@@ -598,23 +708,20 @@ static bool ticket_retry(Connection *c, int error, const char *message) {
         return true;
 }
 
+void connection_watch_handshake(Connection *c, EngineWait wait) {
+        if (c->net_io)
+                (void) sd_event_source_set_io_events(
+                        c->net_io, wait == ENGINE_WAIT_WRITE ? EPOLLOUT : EPOLLIN);
+}
+
 void connection_drive_handshake(Connection *c) {
         EngineWait wait = ENGINE_WAIT_NONE;
         EngineFailure fail = { .alert = -1 };
         int r;
 
         r = engine_conn_handshake(c->tls, &wait, &fail);
-        if (r == -EAGAIN && c->dtls && c->addr_next && engine_conn_dgram_refused(c->tls)) {
-                /* Nothing listens at this address: the name's next one may be the server. */
-                dtls_next_address(c);
-                return;
-        }
         if (r == -EAGAIN) {
-                if (c->net_io)
-                        (void) sd_event_source_set_io_events(
-                                c->net_io, wait == ENGINE_WAIT_WRITE ? EPOLLOUT : EPOLLIN);
-                if (c->dtls)
-                        connection_dtls_timer_update(c);
+                c->transport->handshake_waits(c, wait);
                 return;
         }
         if (r < 0 && ticket_retry(c, r, fail.message))
@@ -629,8 +736,8 @@ void connection_drive_handshake(Connection *c) {
 static int on_net_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Connection *c = userdata;
 
-        if (c->dtls && (revents & EPOLLIN))
-                connection_dtls_note_input(c);
+        if (revents & EPOLLIN)
+                c->transport->input(c);
 
         switch (c->state) {
         case CONNECTION_HANDSHAKE:
@@ -714,11 +821,20 @@ static int begin_handshake(Connection *c) {
         return sd_event_source_set_io_events(c->net_io, EPOLLIN | EPOLLOUT);
 }
 
+void connection_start_handshake(Connection *c) {
+        int r;
+
+        r = sd_event_add_io(c->core->event, &c->net_io, c->net_fd, EPOLLIN, on_net_io, c);
+        if (r >= 0)
+                r = begin_handshake(c);
+        if (r < 0)
+                connection_fail_handshake(c, r, "cannot start the handshake", -1, TLSC_VERIFY_OK);
+}
+
 static int on_connected(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Connection *c = userdata;
         int err = 0;
         socklen_t len = sizeof(err);
-        int r;
 
         if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
                 err = errno;
@@ -731,31 +847,41 @@ static int on_connected(sd_event_source *s, int fd, uint32_t revents, void *user
         }
         /* Connected: from now on the socket is driven by the TLS state machine. */
         c->net_io = sd_event_source_disable_unref(c->net_io);
-        r = sd_event_add_io(c->core->event, &c->net_io, c->net_fd, EPOLLIN, on_net_io, c);
-        if (r >= 0)
-                r = begin_handshake(c);
-        if (r < 0)
-                connection_fail_handshake(c, r, "cannot start the handshake", -1, TLSC_VERIFY_OK);
+        connection_start_handshake(c);
         return 0;
+}
+
+/* TCP: the handshake waits for connect() to complete. */
+static void tcp_connecting(Connection *c) {
+        int r;
+
+        r = sd_event_add_io(c->core->event, &c->net_io, c->net_fd, EPOLLOUT, on_connected, c);
+        if (r < 0)
+                connection_fail_handshake(c, r, "cannot watch the socket", -1, TLSC_VERIFY_OK);
+}
+
+static void tcp_socket_options(int fd) {
+        int one = 1;
+
+        (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 static void try_next_address(Connection *c) {
         while (c->addr_next) {
                 struct addrinfo *a = c->addr_next;
-                int one = 1, fd, r;
+                int one = 1, fd;
 
                 c->addr_next = a->ai_next;
                 if (c->bind_len > 0 && c->bind_addr.ss_family != a->ai_family)
                         continue;
                 fd = socket(a->ai_family,
-                            (c->dtls ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                            c->dtls ? IPPROTO_UDP : IPPROTO_TCP);
+                            c->transport->net_socket_type | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                            c->transport->net_protocol);
                 if (fd < 0) {
                         c->last_connect_error = -errno;
                         continue;
                 }
-                if (!c->dtls)
-                        (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                c->transport->socket_options(fd);
                 if (c->bind_len > 0) {
                         /* Not for UDP: there it would let the socket share a port (and its
                          * datagrams) with another socket that set it too. */
@@ -774,23 +900,7 @@ static void try_next_address(Connection *c) {
                         continue;
                 }
                 c->net_fd = fd;
-                if (c->dtls) {
-                        /* A UDP connect() only fixes the peer: the handshake starts now and
-                         * its retransmissions tell whether anyone answers. */
-                        r = sd_event_add_io(c->core->event, &c->net_io, fd, EPOLLIN,
-                                            on_net_io, c);
-                        if (r >= 0)
-                                r = begin_handshake(c);
-                        if (r < 0)
-                                connection_fail_handshake(c, r, "cannot start the handshake", -1,
-                                                          TLSC_VERIFY_OK);
-                        return;
-                }
-                r = sd_event_add_io(c->core->event, &c->net_io, fd, EPOLLOUT, on_connected, c);
-                if (r < 0) {
-                        connection_fail_handshake(c, r, "cannot watch the socket", -1, TLSC_VERIFY_OK);
-                        return;
-                }
+                c->transport->connecting(c);
                 return;
         }
         {
@@ -897,6 +1007,7 @@ int connection_new(Session *s, int family, char *error, Connection **ret) {
         c->net_fd = c->app_fd = -EBADF;
         c->state = CONNECTION_CLOSED;
         c->dtls = s->dtls;
+        c->transport = s->dtls ? &connection_transport_dtls : &connection_transport_tcp;
         c->rtx_current_ms = s->dtls_timeout_initial_ms;
         /* begin_handshake takes it again; a DTLS server connection, promoted from the
          * listener's acceptor (rebuilt after each Configure), keeps this one. */
@@ -1207,7 +1318,7 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
         c->port = port;
         /* A DTLS client's handshake is bounded by its retransmission schedule and the Timeout
          * event, unless the app set a handshake timeout as well. */
-        if (!c->dtls || c->session->handshake_timeout_set) {
+        if (!c->transport->handshake_timeout_optional || c->session->handshake_timeout_set) {
                 r = sd_event_add_time_relative(core->event, &c->timer, CLOCK_MONOTONIC,
                                                (uint64_t) c->session->handshake_timeout_ms * 1000,
                                                1000, on_timeout, c);

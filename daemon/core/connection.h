@@ -31,6 +31,9 @@ typedef enum ConnectionState {
         CONNECTION_CLOSING = TLSC_STATE_CLOSING,
 } ConnectionState;
 
+/* What differs between TLS over TCP and DTLS over UDP (connection-internal.h). */
+typedef struct ConnectionTransport ConnectionTransport;
+
 typedef struct Buffer {
         uint8_t *data;
         size_t allocated;
@@ -64,6 +67,7 @@ struct Connection {
         struct addrinfo *addr_next;
         int last_connect_error;
 
+        const ConnectionTransport *transport;
         int net_fd;
         sd_event_source *net_io;
         int app_fd; /* our end of the socketpair */
@@ -82,6 +86,7 @@ struct Connection {
         /* Whether a read may find data: set by epoll, cleared by EAGAIN. Saves the syscall that
          * would only say EAGAIN after every record (epoll is level-triggered: nothing is lost). */
         bool net_readable, app_readable;
+        sd_event_source *pump_again;      /* the pump used its budget: it goes on from here */
 
         /* DTLS (connection-dtls.c) */
         bool dtls;
@@ -99,7 +104,6 @@ struct Connection {
         bool rtx_paused;                  /* Timeout was reported: waiting for Retry */
         bool app_rdhup;                   /* the app shut its end: a 0-byte read is EOF */
         sd_event_source *idle_timer;      /* idle timeout; after close_notify: the linger */
-        sd_event_source *pump_again;      /* the pump used its budget: it goes on from here */
         uint64_t last_activity_us;
         uint64_t n_app_dropped;           /* messages the app could not take in time */
         uint64_t n_too_large;
