@@ -34,7 +34,7 @@
 
 /* How long the loop may run for one expected outcome before the test gives up: a guard against
  * hanging (valgrind is slow), not a measurement. */
-#define LOOP_DEADLINE_USEC (60 * USEC_PER_SEC)
+#define LOOP_DEADLINE_USEC (30 * USEC_PER_SEC)
 
 #define UID_A 1000 /* an unprivileged user */
 #define UID_B 1001 /* another one */
@@ -311,6 +311,19 @@ static int raw_connect(unsigned port) {
         return fd;
 }
 
+/* Whether nothing listens on port any more. */
+static bool port_refuses(unsigned port) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        bool refused;
+
+        ck_assert_int_ge(fd, 0);
+        refused = connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 && errno == ECONNREFUSED;
+        close(fd);
+        return refused;
+}
+
 /* Whether the other end closed fd (EOF or reset); false while it is merely quiet. */
 static bool closed_by_peer(int fd) {
         char c;
@@ -460,17 +473,7 @@ START_TEST(test_listener_life_cycle) {
         listener_free(l);
         ck_assert_ptr_null(core_find_listener(core, a.peer, id));
         ck_assert_uint_eq(stats().listeners, 0);
-        /* The port is closed with it. */
-        {
-                struct sockaddr_in sa = { .sin_family = AF_INET,
-                                          .sin_port = htons((uint16_t) port),
-                                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-
-                fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                ck_assert_int_lt(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
-                ck_assert_int_eq(errno, ECONNREFUSED);
-                close(fd);
-        }
+        ck_assert(port_refuses(port)); /* the socket is closed with it */
         adapter_free(&a);
         ck_assert_uint_eq(a.late_calls, 0);
 }
@@ -597,9 +600,11 @@ START_TEST(test_session_free_releases) {
         ck_assert_uint_eq(uid_pending(UID_A), 0);
         ck_assert_ptr_nonnull(core_find_connection(core, a.peer, kept_id));
 
-        (void) l;
+        ck_assert(!port_refuses(l->port));
+        port = l->port;
         session_free(server);
         ck_assert_uint_eq(stats().listeners, 0);
+        ck_assert(port_refuses(port));
         ck_assert_uint_eq(stats().sessions, 1);
 
         adapter_free(&a);
@@ -610,20 +615,23 @@ START_TEST(test_session_free_releases) {
 END_TEST
 
 /* The client's adapter goes away while it holds an operating connection, a pending one and a
- * listener: everything goes, nothing reaches the adapter any more, and the server end sees the
- * connection end. */
+ * listener: everything goes, nothing reaches the adapter any more, the app's data descriptor
+ * reads end-of-file, and the server end sees the connection end without close_notify (as
+ * libtlsclient(3) says of tlsc_close()). */
 START_TEST(test_peer_free_is_silent) {
-        FakeAdapter srv, cli;
+        FakeAdapter srv, cli, root;
         Session *server, *client, *client_server;
         Listener *l;
         Connection *up, *pending;
-        const Recorded *accepted;
+        const Recorded *accepted, *e;
         unsigned silent_port;
-        int silent = silent_server(&silent_port);
+        int silent = silent_server(&silent_port), app;
         uint64_t up_id, pending_id, listener_id;
+        char eof;
 
         adapter_new(&srv, UID_SERVER);
         adapter_new(&cli, UID_A);
+        adapter_new(&root, 0); /* sees everything: to look for what should be gone */
         server = server_session(&srv, false);
         l = listen_loopback(server, NULL);
         client = client_session(&cli, false);
@@ -636,28 +644,36 @@ START_TEST(test_peer_free_is_silent) {
         RUN_UNTIL(find_event(&cli, CORE_EVENT_HANDSHAKE_DONE, up_id) &&
                   find_event(&srv, CORE_EVENT_ACCEPTED, 0));
         accepted = find_event(&srv, CORE_EVENT_ACCEPTED, 0);
+        /* The app keeps its data descriptor (the fake adapter closes its own copies). */
+        app = fcntl(find_event(&cli, CORE_EVENT_HANDSHAKE_DONE, up_id)->fd, F_DUPFD_CLOEXEC, 3);
+        ck_assert_int_ge(app, 0);
         ck_assert_uint_eq(uid_connections(UID_A), 2);
         ck_assert_uint_eq(uid_pending(UID_A), 1);
+        ck_assert_ptr_eq(core_find_connection(core, root.peer, pending_id), pending);
 
         adapter_free(&cli);
         ck_assert_uint_eq(cli.late_calls, 0);
         ck_assert_uint_eq(cli.n_released, 0);
-        ck_assert_ptr_null(core_find_connection(core, srv.peer, up_id));
-        ck_assert_ptr_null(core_find_connection(core, srv.peer, pending_id));
-        ck_assert_ptr_null(core_find_listener(core, srv.peer, listener_id));
-        ck_assert_ptr_null(core_uid_counts(core, UID_A)); /* the uid holds nothing any more */
-        ck_assert_uint_eq(stats().clients, 1);
-        ck_assert_uint_eq(stats().sessions, 1);
+        ck_assert_ptr_null(core_find_connection(core, root.peer, up_id));
+        ck_assert_ptr_null(core_find_connection(core, root.peer, pending_id));
+        ck_assert_ptr_null(core_find_listener(core, root.peer, listener_id));
+        ck_assert_uint_eq(count_ids(root.peer, CORE_OBJECT_SESSION), 1); /* the server's */
+        ck_assert_uint_eq(uid_connections(UID_A) + uid_pending(UID_A), 0);
+        ck_assert_int_eq(recv(app, &eof, 1, MSG_DONTWAIT), 0);
+        close(app);
 
-        /* The server's connection learns of the end (the client sent close_notify as it went)
-         * and, accepted, is released by the core. */
+        /* The server's accepted connection sees the TCP end without close_notify and, accepted,
+         * is released by the core. */
         RUN_UNTIL(find_event(&srv, CORE_EVENT_DISCONNECTED, accepted->connection) &&
                   was_released(&srv, accepted->connection));
+        e = find_event(&srv, CORE_EVENT_DISCONNECTED, accepted->connection);
+        ck_assert_int_eq(e->reason, TLSC_DISCONNECT_TRUNCATED);
         ck_assert_uint_eq(uid_connections(UID_SERVER), 0);
         ck_assert_uint_eq(cli.late_calls, 0);
 
         adapter_free(&srv);
-        ck_assert_uint_eq(srv.late_calls, 0);
+        adapter_free(&root);
+        ck_assert_uint_eq(srv.late_calls + root.late_calls, 0);
         ck_assert_uint_eq(stats().clients + stats().sessions + stats().connections, 0);
         close(silent);
 }
@@ -867,7 +883,7 @@ START_TEST(test_limits) {
         adapter_free(&t.other);
         ck_assert_uint_eq(t.a1.late_calls + t.a2.late_calls + t.other.late_calls, 0);
         ck_assert_uint_eq(stats().clients + stats().sessions + stats().connections, 0);
-        ck_assert_ptr_null(core_uid_counts(core, UID_A));
+        ck_assert_uint_eq(uid_connections(UID_A) + uid_pending(UID_A), 0);
         close(silent);
 }
 END_TEST
@@ -908,7 +924,7 @@ START_TEST(test_listener_limits) {
         close(winner);
         RUN_UNTIL(stats().connections == 0);
         ck_assert_uint_eq(srv.n_events, 0);
-        ck_assert_uint_eq(srv.n_released, listener_rows[_i].newcomer_wins ? 2 : 1);
+        ck_assert_uint_eq(srv.n_released, (listener_rows[_i].newcomer_wins ? 2 : 1));
         third = raw_connect(l->port);
         RUN_UNTIL(stats().connections == 1);
         ck_assert(!closed_by_peer(third));
@@ -932,7 +948,13 @@ static void exchange(int from, int to, const char *text) {
         ck_assert_str_eq(buf, text);
 }
 
-static void handshake_and_close(bool dtls, Session *client_override, FakeAdapter *cli_override) {
+typedef enum CloseBy {
+        CLOSE_BY_DISCONNECT, /* close_notify, then the app destroys the closed connection */
+        CLOSE_BY_DESTROY,    /* destroyed while operating: no close_notify (libtlsclient(3)) */
+} CloseBy;
+
+static void handshake_and_close(bool dtls, CloseBy close_by, Session *client_override,
+                                FakeAdapter *cli_override) {
         FakeAdapter srv, cli_own, *cli = cli_override ? cli_override : &cli_own;
         Session *server, *client;
         Listener *l;
@@ -973,25 +995,35 @@ static void handshake_and_close(bool dtls, Session *client_override, FakeAdapter
         exchange(done->fd, accepted->fd, "ping");
         exchange(accepted->fd, done->fd, "pong");
 
-        /* The client disconnects: it hears so at once; the server's app reads the end, closes,
+        /* The client ends it and hears so at once; the server's app reads the end, closes,
          * and the core releases the accepted connection. */
-        ck_assert_int_eq(connection_disconnect(c), 0);
+        if (close_by == CLOSE_BY_DISCONNECT)
+                ck_assert_int_eq(connection_disconnect(c), 0);
+        else
+                connection_free(c);
         e = find_event(cli, CORE_EVENT_DISCONNECTED, cid);
         ck_assert_ptr_nonnull(e);
         ck_assert_int_eq(e->reason, TLSC_DISCONNECT_LOCAL);
+        ck_assert(was_released(cli, cid) == (close_by == CLOSE_BY_DESTROY));
         RUN_UNTIL(recv(accepted->fd, &eof, 1, MSG_DONTWAIT) == 0);
         close(accepted->fd);
         srv.events[accepted - srv.events].fd = -1;
         RUN_UNTIL(find_event(&srv, CORE_EVENT_DISCONNECTED, accepted->connection) &&
                   was_released(&srv, accepted->connection));
         e = find_event(&srv, CORE_EVENT_DISCONNECTED, accepted->connection);
-        ck_assert_int_eq(e->reason, TLSC_DISCONNECT_CLOSE_NOTIFY);
+        ck_assert_int_eq(e->reason, close_by == CLOSE_BY_DISCONNECT ? TLSC_DISCONNECT_CLOSE_NOTIFY
+                                                                    : TLSC_DISCONNECT_TRUNCATED);
         ck_assert_ptr_null(core_find_connection(core, srv.peer, accepted->connection));
 
-        /* The client's stays, closed, until destroyed. */
-        ck_assert_uint_eq(cli->n_released, 0);
-        connection_free(c);
-        ck_assert(was_released(cli, cid));
+        if (close_by == CLOSE_BY_DISCONNECT) {
+                /* The client's stays, closed, until destroyed; that says nothing more. */
+                ck_assert_ptr_eq(core_find_connection(core, cli->peer, cid), c);
+                ck_assert_uint_eq(cli->n_released, 0);
+                connection_free(c);
+                ck_assert(was_released(cli, cid));
+        }
+        ck_assert_ptr_null(core_find_connection(core, cli->peer, cid));
+        ck_assert_uint_eq(cli->n_events, 2); /* HANDSHAKE_DONE, DISCONNECTED */
 
         st = stats();
         ck_assert_uint_eq(st.connections, 0);
@@ -1006,8 +1038,17 @@ static void handshake_and_close(bool dtls, Session *client_override, FakeAdapter
         ck_assert_uint_eq(srv.late_calls + cli->late_calls, 0);
 }
 
+static const struct {
+        bool dtls;
+        CloseBy close_by;
+} handshake_rows[] = {
+        { false, CLOSE_BY_DISCONNECT },
+        { true, CLOSE_BY_DISCONNECT },
+        { false, CLOSE_BY_DESTROY },
+};
+
 START_TEST(test_loopback_handshake) {
-        handshake_and_close(_i == 1, NULL, NULL);
+        handshake_and_close(handshake_rows[_i].dtls, handshake_rows[_i].close_by, NULL, NULL);
 }
 END_TEST
 
@@ -1065,7 +1106,7 @@ START_TEST(test_configure_error_keeps_session) {
         error[0] = 0;
         ck_assert_msg(session_configure(client, &(SessionOptions) { .alpn = "x-test" }, error) == 0,
                       "%s: a good Configure afterwards: %s", configure_rows[_i].name, error);
-        handshake_and_close(false, client, &cli);
+        handshake_and_close(false, CLOSE_BY_DISCONNECT, client, &cli);
         adapter_free(&cli);
         ck_assert_uint_eq(cli.late_calls, 0);
 }
@@ -1086,7 +1127,7 @@ static Suite *core_suite(void) {
         tcase_add_test(tc, test_peer_free_is_silent);
         tcase_add_loop_test(tc, test_limits, 0, (int) ELEMENTSOF(limit_rows));
         tcase_add_loop_test(tc, test_listener_limits, 0, (int) ELEMENTSOF(listener_rows));
-        tcase_add_loop_test(tc, test_loopback_handshake, 0, 2);
+        tcase_add_loop_test(tc, test_loopback_handshake, 0, (int) ELEMENTSOF(handshake_rows));
         tcase_add_loop_test(tc, test_configure_error_keeps_session, 0,
                             (int) ELEMENTSOF(configure_rows));
         suite_add_tcase(s, tc);
