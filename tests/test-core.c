@@ -698,6 +698,7 @@ typedef struct LimitState {
         FakeAdapter a1, a2; /* two clients of UID_A */
         FakeAdapter other;  /* a client of UID_B */
         Session *s1, *s2, *s_other;
+        Session *s1_server, *server2, *server_other; /* server sessions of a1, a2, other */
         void *made[16];
         unsigned n_made;
         Peer *peers[16]; /* made by the client rows */
@@ -808,6 +809,36 @@ static int other_client(LimitState *t, char *error) {
         return make_client(t, UID_B);
 }
 
+/* Alternating between two clients of the uid: the limit is per uid. */
+static int make_listener(LimitState *t, char *error) {
+        Listener *l = NULL;
+        int r = listener_new(t->n_made % 2 ? t->server2 : t->s1_server, &(ListenerOptions) {
+                .address = "127.0.0.1" }, error, &l);
+
+        if (r >= 0)
+                t->made[t->n_made++] = l;
+        return r;
+}
+
+static void drop_listener(LimitState *t) {
+        listener_free(t->made[0]);
+        t->made[0] = t->made[--t->n_made];
+}
+
+static int other_listener(LimitState *t, char *error) {
+        Listener *l = NULL;
+
+        return listener_new(t->server_other, &(ListenerOptions) { .address = "127.0.0.1" }, error,
+                            &l);
+}
+
+static void set_listeners_per_uid(Config *c, unsigned n) {
+        c->max_listeners_per_uid = n;
+}
+static void set_listeners(Config *c, unsigned n) {
+        c->max_listeners = n;
+}
+
 static void set_sessions(Config *c, unsigned n) {
         c->max_sessions_per_client = n;
 }
@@ -834,9 +865,9 @@ static const struct {
         int (*other)(LimitState *t, char *error); /* not counted against it; NULL: none */
         const char *message;                      /* in the error at the limit */
 } limit_rows[] = {
-        /* The fixture holds three sessions of two clients of UID_A, one of UID_B. */
-        { "MaxSessionsPerClient", set_sessions, 4, 3, make_session, drop_session, other_session,
-          "MaxSessionsPerClient=4" },
+        /* Each of the fixture's clients holds two sessions, a client and a server. */
+        { "MaxSessionsPerClient", set_sessions, 5, 3, make_session, drop_session, other_session,
+          "MaxSessionsPerClient=5" },
         { "MaxConnectionsPerUser", set_connections, 3, 3, make_connection, drop_connection,
           other_connection, "MaxConnectionsPerUser=3" },
         { "MaxPendingHandshakesPerUser", set_pending, 2, 2, make_pending, drop_connection,
@@ -845,6 +876,10 @@ static const struct {
         { "MaxClientsPerUser", set_clients_per_uid, 3, 1, make_client_of_uid, drop_client,
           other_client, NULL },
         { "MaxClients", set_clients, 6, 2, make_client_any_uid, drop_client, NULL, NULL },
+        { "MaxListenersPerUser", set_listeners_per_uid, 3, 3, make_listener, drop_listener,
+          other_listener, "MaxListenersPerUser=3" },
+        { "MaxListeners", set_listeners, 3, 3, make_listener, drop_listener, NULL,
+          "MaxListeners=3" },
 };
 
 START_TEST(test_limits) {
@@ -859,6 +894,9 @@ START_TEST(test_limits) {
         t.s1 = client_session(&t.a1, false);
         t.s2 = client_session(&t.a2, false);
         t.s_other = client_session(&t.other, false);
+        t.s1_server = server_session(&t.a1, false);
+        t.server2 = server_session(&t.a2, false);
+        t.server_other = server_session(&t.other, false);
         limit_rows[_i].set(config, limit_rows[_i].limit);
 
         for (unsigned i = 0; i < limit_rows[_i].room; i++) {
@@ -1121,6 +1159,43 @@ START_TEST(test_configure_error_keeps_session) {
 }
 END_TEST
 
+/* A Configure is all or nothing: the row's bad option comes with "TLS 1.2 only", the server
+ * speaks TLS 1.3 only, so the handshake tells whether the failed Configure applied the version
+ * range anyway. */
+START_TEST(test_configure_all_or_nothing) {
+        char error[ERROR_MESSAGE_MAX] = "";
+        SessionOptions o = configure_rows[_i].o;
+        SessionOptions tls13 = { .has_versions = true, .version_min = 0x0304,
+                                 .version_max = 0x0304 };
+        FakeAdapter srv, cli;
+        Session *server, *client;
+        Listener *l;
+        Connection *c;
+
+        if (o.has_versions)
+                return; /* the row is about the versions themselves */
+        o.has_versions = true;
+        o.version_min = o.version_max = 0x0303;
+        adapter_new(&srv, UID_SERVER);
+        adapter_new(&cli, UID_A);
+        server = server_session(&srv, false);
+        ck_assert_int_eq(session_configure(server, &tls13, error), 0);
+        l = listen_loopback(server, NULL);
+        client = client_session(&cli, false);
+        ck_assert_int_eq(session_configure(client, &o, error), configure_rows[_i].error);
+        c = connect_to(client, l->port);
+        RUN_UNTIL(find_event(&cli, CORE_EVENT_HANDSHAKE_DONE, c->id) ||
+                  find_event(&cli, CORE_EVENT_HANDSHAKE_FAILED, c->id));
+        ck_assert_msg(find_event(&cli, CORE_EVENT_HANDSHAKE_DONE, c->id),
+                      "%s: the failed Configure applied its version range (TLS 1.2 only): the "
+                      "handshake with a TLS 1.3 server failed", configure_rows[_i].name);
+        adapter_free(&cli);
+        RUN_UNTIL(stats().connections == 0);
+        adapter_free(&srv);
+        ck_assert_uint_eq(srv.late_calls + cli.late_calls, 0);
+}
+END_TEST
+
 static Suite *core_suite(void) {
         Suite *s = suite_create("core");
         TCase *tc;
@@ -1138,6 +1213,8 @@ static Suite *core_suite(void) {
         tcase_add_loop_test(tc, test_listener_limits, 0, (int) ELEMENTSOF(listener_rows));
         tcase_add_loop_test(tc, test_loopback_handshake, 0, (int) ELEMENTSOF(handshake_rows));
         tcase_add_loop_test(tc, test_configure_error_keeps_session, 0,
+                            (int) ELEMENTSOF(configure_rows));
+        tcase_add_loop_test(tc, test_configure_all_or_nothing, 0,
                             (int) ELEMENTSOF(configure_rows));
         suite_add_tcase(s, tc);
         return s;
