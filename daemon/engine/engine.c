@@ -139,14 +139,6 @@ static int ctx_setup(EngineCtx *c) {
         if (wolfSSL_CTX_SetMinRsaKey_Sz(c->ctx, (short) c->min_rsa_bits) != WOLFSSL_SUCCESS ||
             wolfSSL_CTX_SetMinEccKey_Sz(c->ctx, (short) c->min_ecc_bits) != WOLFSSL_SUCCESS)
                 return -EIO;
-#ifdef HAVE_SECURE_RENEGOTIATION
-        /* tlsd never renegotiates, and a peer's renegotiation is refused: wolfSSL >= 5.9
-         * (built with renegotiation for this, see scripts/setup) answers a client's
-         * renegotiating ClientHello, and a server's HelloRequest, with the warning alert
-         * no_renegotiation and goes on. Older versions ignore the option (configure warns);
-         * built without renegotiation they end the connection with unexpected_message. */
-        (void) wolfSSL_CTX_set_options(c->ctx, WOLFSSL_OP_NO_RENEGOTIATION);
-#endif
 #ifdef HAVE_SERVER_RENEGOTIATION_INFO
         /* RFC 5746: a client signals secure renegotiation (the renegotiation_info extension),
          * or servers that insist on it refuse the handshake. */
@@ -1417,6 +1409,19 @@ int engine_conn_handshake(EngineConn *c, EngineWait *wait, EngineFailure *fail) 
         scrub_stack(); /* a signature with our key, (EC)DHE secrets */
 
         if (ret == WOLFSSL_SUCCESS) {
+#ifdef HAVE_SECURE_RENEGOTIATION
+                /* tlsd never renegotiates, and refuses a peer's renegotiation: wolfSSL >= 5.9
+                 * (built with renegotiation for this, see scripts/setup) answers a client's
+                 * renegotiating ClientHello, or a server's HelloRequest, with the warning
+                 * alert no_renegotiation and goes on; older versions ignore the option
+                 * (configure warns), and built without renegotiation they end the connection
+                 * with unexpected_message. Set only now, as nothing can renegotiate before:
+                 * wolfSSL_set_options() rebuilds the object's cipher suites from the key it
+                 * holds, so set on the context (copied at wolfSSL_new) a server that then
+                 * chose its RSA identity kept the ECDSA default's suites (TLS 1.2
+                 * ECDHE-RSA: handshake_failure). */
+                (void) wolfSSL_set_options(c->ssl, WOLFSSL_OP_NO_RENEGOTIATION);
+#endif
                 *wait = ENGINE_WAIT_NONE;
                 return 0;
         }
