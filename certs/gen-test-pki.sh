@@ -41,6 +41,9 @@
 #   server-rsa.pem, server-rsa.key
 #                             RSA-2048 server leaf, same names, signed by ca
 #   server-rsa-chain.pem      server-rsa.pem followed by ca.pem
+#   server-weak-rsa.pem, server-weak-rsa.key
+#                             RSA-1024 server leaf, same names, signed by ca
+#                             (below tlsd's minimum key size: weak-key)
 #   server-wronghost.pem, server-wronghost.key
 #                             EC server leaf for CN=wrong.example, SAN
 #                             DNS:wrong.example only (hostname mismatch)
@@ -63,6 +66,9 @@
 #   client-rsa.pem, client-rsa.key
 #                             RSA-2048 client leaf, CN=tlsd-test-client,
 #                             EKU clientAuth, signed by ca
+#   client-weak-rsa.pem, client-weak-rsa.key
+#                             RSA-1024 client leaf, CN=tlsd-test-client,
+#                             EKU clientAuth, signed by ca (weak-key)
 #   client-unknownca.pem, client-unknownca.key
 #                             EC client leaf, CN=tlsd-test-client, signed by
 #                             other-ca
@@ -278,8 +284,9 @@ genkey_ec() {
     -pkeyopt ec_param_enc:named_curve -out "$1"
 }
 
+# genkey_rsa FILE [BITS]: 2048 unless BITS is given
 genkey_rsa() {
-  run openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1"
+  run openssl genpkey -algorithm RSA -pkeyopt "rsa_keygen_bits:${2:-2048}" -out "$1"
 }
 
 # issue NAME CN EXT ISSUER START END: NAME.key must exist; writes NAME.pem.
@@ -312,6 +319,8 @@ genkey_ec server-ecdsa.key
 issue server-ecdsa localhost ext_server_ec ca "$yesterday" "$in2y"
 genkey_rsa server-rsa.key
 issue server-rsa localhost ext_server_rsa ca "$yesterday" "$in2y"
+genkey_rsa server-weak-rsa.key 1024
+issue server-weak-rsa localhost ext_server_rsa ca "$yesterday" "$in2y"
 genkey_ec server-wronghost.key
 issue server-wronghost wrong.example ext_server_wronghost ca \
   "$yesterday" "$in2y"
@@ -334,6 +343,8 @@ genkey_ec client.key
 issue client tlsd-test-client ext_client ca "$yesterday" "$in2y"
 genkey_rsa client-rsa.key
 issue client-rsa tlsd-test-client ext_client ca "$yesterday" "$in2y"
+genkey_rsa client-weak-rsa.key 1024
+issue client-weak-rsa tlsd-test-client ext_client ca "$yesterday" "$in2y"
 genkey_ec client-unknownca.key
 issue client-unknownca tlsd-test-client ext_client other-ca \
   "$yesterday" "$in2y"
@@ -370,12 +381,14 @@ printf '%s' tlsd-test-client >psk-identity.txt || fail "write failed"
 files="ca.pem ca.key ca.der other-ca.pem other-ca.key
   server-ecdsa.pem server-ecdsa.key server-ecdsa-chain.pem
   server-rsa.pem server-rsa.key server-rsa-chain.pem
+  server-weak-rsa.pem server-weak-rsa.key
   server-wronghost.pem server-wronghost.key
   server-expired.pem server-expired.key server-notyet.pem server-notyet.key
   server-selfsigned.pem server-selfsigned.key
   server-unknownca.pem server-unknownca.key
   client.pem client.key client.der client-der.key
-  client-rsa.pem client-rsa.key client-unknownca.pem client-unknownca.key
+  client-rsa.pem client-rsa.key client-weak-rsa.pem client-weak-rsa.key
+  client-unknownca.pem client-unknownca.key
   client-encrypted.key client-encrypted-legacy.key client-encrypted.pass
   key-mismatch.key garbage.pem psk.txt psk-identity.txt"
 

@@ -162,6 +162,7 @@ static const char *const verify_names[_TLSC_VERIFY_RESULT_MAX] = {
         [TLSC_VERIFY_PIN_MISMATCH] = "pin-mismatch",
         [TLSC_VERIFY_NO_CERTIFICATE] = "no-certificate",
         [TLSC_VERIFY_OTHER] = "other",
+        [TLSC_VERIFY_WEAK_KEY] = "weak-key",
 };
 
 const char *tlsc_verify_result_name(int result) {

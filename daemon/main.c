@@ -42,9 +42,11 @@ static void version(void) {
 
         engine_features(&f);
         printf("tlsd %s\n"
-               "protocol %d, %s (AES-NI %s, DTLS 1.3 %s, Connection ID %s)\n",
+               "protocol %d, %s (AES-NI %s, DTLS 1.3 %s, Connection ID %s, "
+               "X25519MLKEM768 %s)\n",
                PACKAGE_VERSION, TLSD_PROTO_VERSION, engine_library_version(),
-               f.aesni ? "yes" : "no", f.dtls13 ? "yes" : "no", f.dtls_cid ? "yes" : "no");
+               f.aesni ? "yes" : "no", f.dtls13 ? "yes" : "no", f.dtls_cid ? "yes" : "no",
+               f.pq_hybrid ? "yes" : "no");
 }
 
 typedef struct Args {

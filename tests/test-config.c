@@ -242,6 +242,31 @@ START_TEST(test_tickets) {
 }
 END_TEST
 
+/* [Tls]: the minimum key sizes, raised only. */
+START_TEST(test_tls_min_keys) {
+        Config *c = NULL;
+        char *errors = NULL;
+
+        ck_assert_int_eq(load("", &c, &errors), 0);
+        ck_assert_uint_eq(c->min_rsa_key_bits, 2048);
+        ck_assert_uint_eq(c->min_ecc_key_bits, 256);
+        free(errors);
+        config_free(c);
+
+        ck_assert_int_eq(load("[Tls]\nMinRSAKeyBits=3072\nMinECCKeyBits=384\n", &c, &errors), 0);
+        ck_assert_str_eq(errors, "");
+        ck_assert_uint_eq(c->min_rsa_key_bits, 3072);
+        ck_assert_uint_eq(c->min_ecc_key_bits, 384);
+        free(errors);
+        config_free(c);
+
+        expect_error("[Tls]\nMinRSAKeyBits=1024\n", 2, "between 2048 and 16384");
+        expect_error("[Tls]\nMinRSAKeyBits=16385\n", 2, "between 2048 and 16384");
+        expect_error("[Tls]\nMinECCKeyBits=224\n", 2, "between 256 and 521");
+        expect_error("[Tls]\nMinDHBits=2048\n", 2, "unknown key MinDHBits=");
+}
+END_TEST
+
 static void expect_state_dir(const Config *c, const char *want) {
         char *d = NULL;
 
@@ -350,6 +375,7 @@ int main(void) {
         tcase_add_test(tc, test_syntax_error);
         tcase_add_test(tc, test_missing_file);
         tcase_add_test(tc, test_tickets);
+        tcase_add_test(tc, test_tls_min_keys);
         tcase_add_test(tc, test_state_dir);
         tcase_add_test(tc, test_runtime_dir);
         tcase_add_test(tc, test_resource_limits);

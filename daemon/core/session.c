@@ -449,10 +449,22 @@ int session_new(Peer *owner, unsigned role, const SessionOptions *o, char *error
                 free(s);
                 return r;
         }
+        r = engine_ctx_set_min_key_bits(s->engine, core->config->min_rsa_key_bits,
+                                        core->config->min_ecc_key_bits, error);
+        if (r < 0) {
+                session_free(s);
+                return r;
+        }
         /* The policy hash starts from the role and transport. */
         r = policy_mix_u32(s, 14, (uint32_t) s->role);
         if (r >= 0)
                 r = policy_mix_u32(s, 59, s->dtls);
+        /* A ticket made while smaller keys were accepted resumes no session of a stricter
+         * daemon (resumption skips the certificate). */
+        if (r >= 0)
+                r = policy_mix_u32(s, 60, core->config->min_rsa_key_bits);
+        if (r >= 0)
+                r = policy_mix_u32(s, 61, core->config->min_ecc_key_bits);
         /* Servers issue tickets under the daemon's keys, bound to the owner and to the policy
          * hash as it stood when the ticket's handshake began. */
         if (r >= 0 && s->role == ENGINE_SERVER && core->ticket_keys)

@@ -15,6 +15,14 @@
 #include "engine/engine.h"
 #include "engine/engine-ticket.h"
 
+/* The post-quantum hybrid key exchange X25519MLKEM768 (0x11EC): wolfSSL 5.8 and later, built
+ * with ML-KEM and its hybrids (its options.h says so; the group's name in ssl.h alone does
+ * not, as 5.9 declares it in every build). */
+#if defined(WOLFSSL_HAVE_MLKEM) && defined(WOLFSSL_PQC_HYBRIDS) && !defined(WOLFSSL_NO_ML_KEM) && \
+        !defined(WOLFSSL_NO_ML_KEM_768) && defined(HAVE_CURVE25519)
+#define ENGINE_HAVE_X25519MLKEM768 1
+#endif
+
 /* A server identity beyond the first (which lives in the WOLFSSL_CTX itself): chosen per
  * handshake by SNI and by the key types the client can verify. */
 typedef struct EngineIdentity {
@@ -41,6 +49,9 @@ struct EngineCtx {
         bool configured; /* anything loaded beyond the defaults (a DTLS version change would
                           * need a new WOLFSSL_CTX) */
         unsigned dtls_min, dtls_max; /* 0x0303 or 0x0304: DTLS 1.2 / 1.3 by TLS generation */
+        unsigned min_rsa_bits, min_ecc_bits; /* smallest keys accepted, peer's and own */
+        uint16_t key_shares[2];  /* client: groups a ClientHello carries key shares for */
+        unsigned n_key_shares;   /* 0: the library's choice */
         /* server: tickets under the daemon's keys, bound to the owner and policy (keys NULL:
          * no tickets); the callback's context, so it lives as long as the WOLFSSL_CTX */
         EngineTicketBinding ticket;
@@ -63,6 +74,7 @@ struct EngineConn {
         uint8_t ip[16];                 /* peer_name as an address, checked by verify_cb */
         size_t ip_size;                 /* 4, 16, or 0 for a DNS name */
         enum tlsc_verify_result verify; /* first failure seen, or OK */
+        char verify_detail[112];        /* what a weak-key failure found, or "" */
         char *chain_pem;                /* peer chain captured in the verify callback */
         size_t chain_size;
         char *server_alpn;              /* servers: our protocols, by preference, until chosen */

@@ -65,6 +65,9 @@ void engine_features(EngineFeatures *ret) {
 #ifdef WOLFSSL_DTLS_CID
                 .dtls_cid = true,
 #endif
+#ifdef ENGINE_HAVE_X25519MLKEM768
+                .pq_hybrid = true,
+#endif
         };
 }
 
@@ -98,6 +101,7 @@ static void pick_psk13_suite(EngineCtx *c, const char *list) {
 
 static int choose_identity(WOLFSSL *ssl, void *arg);
 static int choose_alpn(WOLFSSL *ssl, int *alert, void *arg);
+static int ctx_set_groups(EngineCtx *c, const char *list, char *error);
 
 /* DTLS picks its versions by method: 1.3 with downgrade, or one of them only. */
 static WOLFSSL_METHOD *method_for(EngineCtx *c) {
@@ -116,6 +120,7 @@ static WOLFSSL_METHOD *method_for(EngineCtx *c) {
 static int ctx_setup(EngineCtx *c) {
         const char *ciphers = c->dtls ? engine_default_dtls_cipher_list()
                                       : engine_default_cipher_list();
+        int r;
 
         c->ctx = wolfSSL_CTX_new(method_for(c));
         if (!c->ctx)
@@ -126,6 +131,21 @@ static int ctx_setup(EngineCtx *c) {
             wolfSSL_CTX_set_cipher_list(c->ctx, ciphers) != WOLFSSL_SUCCESS)
                 return -EIO;
         pick_psk13_suite(c, ciphers);
+        r = ctx_set_groups(c, engine_default_groups(), NULL);
+        if (r < 0)
+                return r;
+        /* Peers' keys below the floors (or the policy's own, higher, minimums) fail
+         * verification; so does loading such a key of our own. */
+        if (wolfSSL_CTX_SetMinRsaKey_Sz(c->ctx, (short) c->min_rsa_bits) != WOLFSSL_SUCCESS ||
+            wolfSSL_CTX_SetMinEccKey_Sz(c->ctx, (short) c->min_ecc_bits) != WOLFSSL_SUCCESS)
+                return -EIO;
+#ifdef HAVE_SERVER_RENEGOTIATION_INFO
+        /* RFC 5746: a client signals secure renegotiation (the renegotiation_info extension),
+         * or servers that insist on it refuse the handshake. */
+        if (c->role == ENGINE_CLIENT &&
+            wolfSSL_CTX_UseSecureRenegotiation(c->ctx) != WOLFSSL_SUCCESS)
+                return -EIO;
+#endif
         /* A flight in as few TCP sends as possible (DTLS packs records into datagrams by the
          * MTU itself). */
         if (!c->dtls)
@@ -141,8 +161,7 @@ static int ctx_setup(EngineCtx *c) {
                 /* Tickets only under tlsd's keys (shared, rotated, persisted), bound to owner
                  * and policy: wolfSSL's own key would be random per process and per context. */
                 if (c->ticket.keys) {
-                        int r = engine_ticket_server_setup(c->ctx, &c->ticket);
-
+                        r = engine_ticket_server_setup(c->ctx, &c->ticket);
                         if (r < 0)
                                 return r;
                 } else {
@@ -184,6 +203,8 @@ int engine_ctx_new(EngineRole role, EngineTransport transport, EngineSystemTrust
         c->dtls = transport == ENGINE_DTLS;
         c->dtls_min = 0x0303;
         c->dtls_max = 0x0304;
+        c->min_rsa_bits = ENGINE_MIN_RSA_BITS;
+        c->min_ecc_bits = ENGINE_MIN_ECC_BITS;
         r = ctx_setup(c);
         if (r < 0) {
                 engine_ctx_free(c);
@@ -379,8 +400,48 @@ int engine_ctx_set_ciphers(EngineCtx *c, const char *list, bool legacy, char *er
         return 0;
 }
 
-static int groups_into(WOLFSSL_CTX *ctx, const char *list, char *error) {
+/* The key-exchange groups a policy can name: tlsd's name, an alias (the IANA name where it
+ * differs), the name wolfSSL_CTX_set1_groups_list() takes, the code point, and whether it is
+ * a post-quantum hybrid (whose peers may lack it). */
+typedef struct EngineGroup {
+        const char *name, *alias, *wolf;
+        uint16_t id;
+        bool hybrid;
+} EngineGroup;
+
+static const EngineGroup engine_groups[] = {
+#ifdef ENGINE_HAVE_X25519MLKEM768
+        { "X25519MLKEM768", "x25519mlkem768", "X25519MLKEM768", WOLFSSL_X25519MLKEM768, true },
+        { "SecP256r1MLKEM768", "secp256r1mlkem768", "SecP256r1MLKEM768",
+          WOLFSSL_SECP256R1MLKEM768, true },
+        { "SecP384r1MLKEM1024", "secp384r1mlkem1024", "SecP384r1MLKEM1024",
+          WOLFSSL_SECP384R1MLKEM1024, true },
+#endif
+        { "X25519", "x25519", "X25519", WOLFSSL_ECC_X25519, false },
+        { "P-256", "secp256r1", "P-256", WOLFSSL_ECC_SECP256R1, false },
+        { "P-384", "secp384r1", "P-384", WOLFSSL_ECC_SECP384R1, false },
+        { "P-521", "secp521r1", "P-521", WOLFSSL_ECC_SECP521R1, false },
+#ifdef HAVE_CURVE448
+        { "X448", "x448", "X448", WOLFSSL_ECC_X448, false },
+#endif
+};
+
+const char *engine_default_groups(void) {
+#ifdef ENGINE_HAVE_X25519MLKEM768
+        return "X25519MLKEM768:X25519:P-256:P-384:P-521";
+#else
+        return "X25519:P-256:P-384:P-521";
+#endif
+}
+
+/* Sets the groups (the library's list and preference) in ctx and, when key_shares is given, the
+ * key shares a client sends: for the first group, and when that is a hybrid also for the first
+ * classical group after it, so that a peer without the hybrid picks that one instead of asking
+ * again (HRR). */
+static int groups_into(WOLFSSL_CTX *ctx, const char *list, uint16_t key_shares[2],
+                       unsigned *n_key_shares, char *error) {
         _cleanup_free_ char *copy = strdup(list), *out = NULL;
+        const EngineGroup *first = NULL, *classical = NULL;
         size_t n = 0;
         char *save = NULL;
 
@@ -390,35 +451,30 @@ static int groups_into(WOLFSSL_CTX *ctx, const char *list, char *error) {
         if (!out)
                 return -ENOMEM;
         for (char *g = strtok_r(copy, ":, ", &save); g; g = strtok_r(NULL, ":, ", &save)) {
-                static const struct {
-                        const char *name, *alias, *wolf;
-                } groups[] = {
-                        { "P-256", "secp256r1", "P-256" }, { "P-384", "secp384r1", "P-384" },
-                        { "P-521", "secp521r1", "P-521" }, { "X25519", "x25519", "X25519" },
-#ifdef HAVE_CURVE448
-                        { "X448", "x448", "X448" },
-#endif
-                };
-                const char *w = NULL;
+                const EngineGroup *e = NULL;
 
-                for (size_t i = 0; i < ELEMENTSOF(groups); i++)
-                        if (strcasecmp(g, groups[i].name) == 0 ||
-                            strcasecmp(g, groups[i].alias) == 0)
-                                w = groups[i].wolf;
-                if (!w) {
-                        char known[64] = "";
+                for (size_t i = 0; i < ELEMENTSOF(engine_groups); i++)
+                        if (strcasecmp(g, engine_groups[i].name) == 0 ||
+                            strcasecmp(g, engine_groups[i].alias) == 0)
+                                e = &engine_groups[i];
+                if (!e) {
+                        char known[160] = "";
 
-                        for (size_t i = 0; i < ELEMENTSOF(groups); i++)
+                        for (size_t i = 0; i < ELEMENTSOF(engine_groups); i++)
                                 (void) snprintf(known + strlen(known),
                                                 sizeof(known) - strlen(known), "%s%s",
-                                                i ? ", " : "", groups[i].name);
+                                                i ? ", " : "", engine_groups[i].name);
                         error_message_set(error, "unknown or unsupported key-exchange group '%s' "
                                          "(supported: %s)", g, known);
                         return -EINVAL;
                 }
+                if (!first)
+                        first = e;
+                else if (first->hybrid && !e->hybrid && !classical)
+                        classical = e;
                 if (n++)
                         strcat(out, ":");
-                strcat(out, w);
+                strcat(out, e->wolf);
         }
         if (n == 0) {
                 error_message_set(error, "empty group list");
@@ -426,6 +482,57 @@ static int groups_into(WOLFSSL_CTX *ctx, const char *list, char *error) {
         }
         if (wolfSSL_CTX_set1_groups_list(ctx, out) != WOLFSSL_SUCCESS) {
                 error_message_set(error, "the TLS library refused group list '%s'", out);
+                return -EINVAL;
+        }
+        if (key_shares) {
+                key_shares[0] = first->id;
+                *n_key_shares = 1;
+                if (classical)
+                        key_shares[(*n_key_shares)++] = classical->id;
+        }
+        return 0;
+}
+
+static int ctx_set_groups(EngineCtx *c, const char *list, char *error) {
+        return groups_into(c->ctx, list, c->key_shares, &c->n_key_shares, error);
+}
+
+/* The IANA name (TLS Supported Groups registry) of the group wolfSSL names. */
+static const char *group_iana_name(const char *wolf) {
+        static const struct {
+                const char *wolf, *iana;
+        } names[] = {
+                { "SECP256R1", "secp256r1" }, { "SECP384R1", "secp384r1" },
+                { "SECP521R1", "secp521r1" }, { "X25519", "x25519" },
+                { "X448", "x448" },           { "FFDHE_2048", "ffdhe2048" },
+                { "FFDHE_3072", "ffdhe3072" }, { "FFDHE_4096", "ffdhe4096" },
+                { "FFDHE_6144", "ffdhe6144" }, { "FFDHE_8192", "ffdhe8192" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (strcmp(wolf, names[i].wolf) == 0)
+                        return names[i].iana;
+        return wolf; /* the hybrids: wolfSSL already uses their IANA names */
+}
+
+int engine_ctx_set_min_key_bits(EngineCtx *c, unsigned rsa_bits, unsigned ecc_bits,
+                                char *error) {
+        if (rsa_bits < ENGINE_MIN_RSA_BITS || ecc_bits < ENGINE_MIN_ECC_BITS) {
+                error_message_set(error, "minimum key sizes can only be raised (RSA >= %u, "
+                                         "ECC >= %u bits)", ENGINE_MIN_RSA_BITS,
+                                  ENGINE_MIN_ECC_BITS);
+                return -EINVAL;
+        }
+        if (rsa_bits > 16384 || ecc_bits > 521) {
+                error_message_set(error, "minimum key sizes above RSA 16384 or ECC 521 bits "
+                                         "would refuse every key");
+                return -EINVAL;
+        }
+        c->min_rsa_bits = rsa_bits;
+        c->min_ecc_bits = ecc_bits;
+        if (wolfSSL_CTX_SetMinRsaKey_Sz(c->ctx, (short) rsa_bits) != WOLFSSL_SUCCESS ||
+            wolfSSL_CTX_SetMinEccKey_Sz(c->ctx, (short) ecc_bits) != WOLFSSL_SUCCESS) {
+                error_message_set(error, "the TLS library refused the minimum key sizes");
                 return -EINVAL;
         }
         return 0;
@@ -452,14 +559,40 @@ int engine_ctx_check_groups(EngineCtx *c, const char *list, char *error) {
 
         if (!scratch)
                 return -ENOMEM;
-        r = groups_into(scratch, list, error);
+        r = groups_into(scratch, list, NULL, NULL, error);
         wolfSSL_CTX_free(scratch);
         return r;
 }
 
 int engine_ctx_set_groups(EngineCtx *c, const char *list, char *error) {
         c->configured = true;
-        return groups_into(c->ctx, list, error);
+        return ctx_set_groups(c, list, error);
+}
+
+/* Whether the certificate's key is below the policy's minimum: RSA and EC keys (Ed25519 and
+ * Ed448 are large enough for any ECC minimum tlsd accepts). Describes it in why. */
+static bool key_too_small(const EngineCtx *c, WOLFSSL_X509 *cert, char *why, size_t why_size) {
+        WOLFSSL_EVP_PKEY *pk = cert ? wolfSSL_X509_get_pubkey(cert) : NULL;
+        int type, bits;
+        bool weak = false;
+
+        if (!pk)
+                return false;
+        type = wolfSSL_EVP_PKEY_base_id(pk);
+        bits = wolfSSL_EVP_PKEY_bits(pk);
+        if (type == EVP_PKEY_RSA && bits < (int) c->min_rsa_bits) {
+                (void) snprintf(why, why_size,
+                                "an RSA key of %d bits, below the minimum of %u bits", bits,
+                                c->min_rsa_bits);
+                weak = true;
+        } else if (type == EVP_PKEY_EC && bits < (int) c->min_ecc_bits) {
+                (void) snprintf(why, why_size,
+                                "an ECC key of %d bits, below the minimum of %u bits", bits,
+                                c->min_ecc_bits);
+                weak = true;
+        }
+        wolfSSL_EVP_PKEY_free(pk);
+        return weak;
 }
 
 static bool looks_pem(const void *data, size_t size) {
@@ -583,6 +716,28 @@ static int identity_new(const void *cert, size_t cert_size, const void *key, siz
         return 0;
 }
 
+/* Our own key is held to the minimum we hold peers to: a peer with the same policy would refuse
+ * it, and the library's own check would fail the load with a less helpful error. */
+static int own_key_strong_enough(const EngineCtx *c, const void *cert, size_t cert_size,
+                                 char *error) {
+        WOLFSSL_X509 *leaf;
+        char why[96];
+        bool weak;
+
+        leaf = wolfSSL_X509_load_certificate_buffer(cert, (int) cert_size,
+                                                    looks_pem(cert, cert_size)
+                                                            ? WOLFSSL_FILETYPE_PEM
+                                                            : WOLFSSL_FILETYPE_ASN1);
+        weak = leaf && key_too_small(c, leaf, why, sizeof(why));
+        wolfSSL_X509_free(leaf);
+        if (weak) {
+                error_message_set(error, "the certificate has %s (MinRSAKeyBits=, "
+                                         "MinECCKeyBits= in tlsd.conf)", why);
+                return -EPROTONOSUPPORT;
+        }
+        return 0;
+}
+
 static int ctx_check_identity(EngineCtx *c, const void *cert, size_t cert_size, const void *key,
                               size_t key_size, const char *password, char *error) {
         WOLFSSL_CTX *check = wolfSSL_CTX_new(wolfSSLv23_server_method());
@@ -591,7 +746,9 @@ static int ctx_check_identity(EngineCtx *c, const void *cert, size_t cert_size, 
 
         if (!check)
                 return -ENOMEM;
-        r = load_identity_into_ctx(check, cert, cert_size, key, key_size, password, error);
+        r = own_key_strong_enough(c, cert, cert_size, error);
+        if (r >= 0)
+                r = load_identity_into_ctx(check, cert, cert_size, key, key_size, password, error);
         wolfSSL_CTX_free(check);
         if (r < 0 || c->role != ENGINE_SERVER || c->n_identities == 0)
                 return r;
@@ -619,6 +776,10 @@ static int ctx_set_identity(EngineCtx *c, const void *cert, size_t cert_size, co
         int r;
 
         c->configured = true;
+
+        r = own_key_strong_enough(c, cert, cert_size, error);
+        if (r < 0)
+                return r;
 
         if (c->role == ENGINE_SERVER && c->n_identities > 0) {
                 /* Another identity: check it in a scratch context, keep it for the choice. */
@@ -928,6 +1089,9 @@ static enum tlsc_verify_result verify_result_from(int err, WOLFSSL_X509 *cert) {
                 return TLSC_VERIFY_CA_INVALID;
         case ASN_SIG_CONFIRM_E:
                 return TLSC_VERIFY_BAD_SIGNATURE;
+        case RSA_KEY_SIZE_E:
+        case ECC_KEY_SIZE_E:
+                return TLSC_VERIFY_WEAK_KEY;
         default:
                 return TLSC_VERIFY_OTHER;
         }
@@ -1082,6 +1246,18 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store) {
         if (cert && c->params.verify == TLSC_VERIFY_APP_DECIDES)
                 append_pem(c, cert); /* only the app-decides event shows the chain */
 
+        /* A weak key fails in every mode: neither a pin nor the app can accept it. For a pin
+         * only the leaf counts (CA trust is not consulted). */
+        if ((depth == 0 || c->params.verify != TLSC_VERIFY_PINNED) &&
+            key_too_small(c->ctx, cert, c->verify_detail, sizeof(c->verify_detail))) {
+                c->verify = TLSC_VERIFY_WEAK_KEY;
+                return 0;
+        }
+        if (!preverify && (err == RSA_KEY_SIZE_E || err == ECC_KEY_SIZE_E)) {
+                c->verify = TLSC_VERIFY_WEAK_KEY;
+                return 0;
+        }
+
         if (c->params.verify == TLSC_VERIFY_PINNED) {
                 /* Only the leaf's key counts; CA trust is not consulted. */
                 if (depth != 0)
@@ -1198,6 +1374,16 @@ int engine_conn_new(EngineCtx *ctx, int fd, const EngineConnParams *p, EngineCon
                 if (sni && wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, sni,
                                           (unsigned short) strlen(sni)) != WOLFSSL_SUCCESS)
                         do { line = __LINE__; goto oom; } while (0);
+                if (ctx->n_key_shares > 0 && (wolfSSL_version(c->ssl) == TLS1_3_VERSION ||
+                                              wolfSSL_version(c->ssl) == DTLS1_3_VERSION)) {
+                        /* Key shares for the policy's first group and, after a hybrid, a
+                         * classical one (ctx_set_groups); each is a key pair made now. */
+                        for (unsigned i = 0; i < ctx->n_key_shares; i++)
+                                if (wolfSSL_UseKeyShare(c->ssl, ctx->key_shares[i]) !=
+                                    WOLFSSL_SUCCESS)
+                                        do { line = __LINE__; goto oom; } while (0);
+                        scrub_stack(); /* the private halves were made on it */
+                }
                 if (p->tickets) {
                         if (wolfSSL_UseSessionTicket(c->ssl) != WOLFSSL_SUCCESS ||
                             wolfSSL_set_SessionTicket_cb(c->ssl, on_session_ticket, c) !=
@@ -1304,13 +1490,25 @@ static int map_error(EngineConn *c, int ret, EngineWait *wait, EngineFailure *fa
                 break;
         }
 
+        /* The library checks the size of the peer's key after the verify callback (and
+         * servers have none): its error is the verification result weak-key. */
+        if ((err == RSA_KEY_SIZE_E || err == ECC_KEY_SIZE_E) && c->verify == TLSC_VERIFY_OK) {
+                c->verify = TLSC_VERIFY_WEAK_KEY;
+                (void) snprintf(c->verify_detail, sizeof(c->verify_detail),
+                                "%s key below the minimum of %u bits",
+                                err == RSA_KEY_SIZE_E ? "an RSA" : "an ECC",
+                                err == RSA_KEY_SIZE_E ? c->ctx->min_rsa_bits
+                                                      : c->ctx->min_ecc_bits);
+        }
         *fail = (EngineFailure) { .alert = -1, .verify = c->verify };
         (void) alert_of(c->ssl, fail);
         wolfSSL_ERR_error_string_n((unsigned long) err, buf, sizeof(buf));
         if (c->verify != TLSC_VERIFY_OK) {
                 (void) snprintf(fail->message, sizeof(fail->message),
-                                "certificate verification failed: %s",
-                                tlsc_verify_result_name(c->verify));
+                                "certificate verification failed: %s%s%s%s",
+                                tlsc_verify_result_name(c->verify),
+                                c->verify_detail[0] ? " (the peer's certificate has " : "",
+                                c->verify_detail, c->verify_detail[0] ? ")" : "");
                 return -EKEYREJECTED;
         }
         if (err == WOLFSSL_ERROR_SYSCALL || err == SOCKET_PEER_CLOSED_E || err == SOCKET_ERROR_E) {
@@ -1339,6 +1537,19 @@ int engine_conn_handshake(EngineConn *c, EngineWait *wait, EngineFailure *fail) 
         scrub_stack(); /* a signature with our key, (EC)DHE secrets */
 
         if (ret == WOLFSSL_SUCCESS) {
+#ifdef HAVE_SECURE_RENEGOTIATION
+                /* tlsd never renegotiates, and refuses a peer's renegotiation: wolfSSL >= 5.9
+                 * (built with renegotiation for this, see scripts/setup) answers a client's
+                 * renegotiating ClientHello, or a server's HelloRequest, with the warning
+                 * alert no_renegotiation and goes on; older versions ignore the option
+                 * (configure warns), and built without renegotiation they end the connection
+                 * with unexpected_message. Set only now, as nothing can renegotiate before:
+                 * wolfSSL_set_options() rebuilds the object's cipher suites from the key it
+                 * holds, so set on the context (copied at wolfSSL_new) a server that then
+                 * chose its RSA identity kept the ECDSA default's suites (TLS 1.2
+                 * ECDHE-RSA: handshake_failure). */
+                (void) wolfSSL_set_options(c->ssl, WOLFSSL_OP_NO_RENEGOTIATION);
+#endif
                 *wait = ENGINE_WAIT_NONE;
                 return 0;
         }
@@ -1419,7 +1630,7 @@ void engine_conn_info(EngineConn *c, EngineInfo *ret) {
                             strstr(ret->cipher, "_ECDHE_")
                     ? wolfSSL_get_curve_name(c->ssl)
                     : NULL;
-        (void) snprintf(ret->group, sizeof(ret->group), "%s", s ? s : "");
+        (void) snprintf(ret->group, sizeof(ret->group), "%s", s ? group_iana_name(s) : "");
         if (wolfSSL_ALPN_GetProtocol(c->ssl, &proto, &proto_size) == WOLFSSL_SUCCESS && proto)
                 (void) snprintf(ret->alpn, sizeof(ret->alpn), "%.*s", (int) proto_size, proto);
         peer = wolfSSL_get_peer_certificate(c->ssl);

@@ -24,6 +24,7 @@ typedef struct EngineFeatures {
         bool aesni;
         bool dtls13;
         bool dtls_cid;
+        bool pq_hybrid; /* X25519MLKEM768 (ML-KEM, wolfSSL >= 5.8) */
 } EngineFeatures;
 
 void engine_features(EngineFeatures *ret);
@@ -72,9 +73,23 @@ bool engine_dtls13_in_range(unsigned max);
  * legacy; RC4, NULL, anon, export, DES, MD5 and static-RSA suites are always refused. */
 int engine_ctx_set_ciphers(EngineCtx *c, const char *list, bool legacy, char *error);
 int engine_ctx_check_ciphers(EngineCtx *c, const char *list, bool legacy, char *error);
-/* Key-exchange groups: P-256, P-384, P-521, X25519, X448 (also secp256r1 etc.). */
+/* Key-exchange groups: P-256, P-384, P-521, X25519, X448 (also secp256r1 etc.), and where the
+ * library has it the post-quantum hybrid X25519MLKEM768. A client sends key shares for the
+ * first group and, when that is a hybrid, for the first classical group after it too, so a peer
+ * without the hybrid costs no HelloRetryRequest. Default (engine_default_groups()): the hybrid
+ * where the library has it, then X25519, P-256, P-384, P-521. */
 int engine_ctx_set_groups(EngineCtx *c, const char *list, char *error);
 int engine_ctx_check_groups(EngineCtx *c, const char *list, char *error);
+/* The default group list, in tlsd's names ("X25519MLKEM768:X25519:P-256:P-384:P-521"). */
+const char *engine_default_groups(void);
+
+/* The smallest peer key accepted, on both roles (and the smallest own key loaded): RSA bits
+ * and ECC bits (Ed25519 counts as 256). These are also the floors: a policy can only raise
+ * them (-EINVAL below). A smaller peer key fails verification as TLSC_VERIFY_WEAK_KEY. */
+#define ENGINE_MIN_RSA_BITS 2048u
+#define ENGINE_MIN_ECC_BITS 256u
+int engine_ctx_set_min_key_bits(EngineCtx *c, unsigned rsa_bits, unsigned ecc_bits,
+                                char *error);
 /* Own certificate chain and key, PEM or DER (detected), key optionally encrypted. A server
  * session may have several (up to 16): the first is the default, the others are chosen per
  * handshake by SNI and by the key types the client accepts (RSA and ECDSA side by side). */

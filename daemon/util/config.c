@@ -46,6 +46,8 @@ int config_new(Config **ret) {
         c->ticket_max_age_sec = 7 * 24 * 3600;
         c->ticket_key_rotation_sec = 12 * 3600;
         c->ticket_key_grace_sec = 24 * 3600;
+        c->min_rsa_key_bits = 2048;
+        c->min_ecc_key_bits = 256;
         *ret = c;
         return 0;
 }
@@ -177,6 +179,9 @@ static const Key keys[] = {
             30 * 24 * 3600),
         KEY("Tickets", "KeyGraceSec", KEY_UNSIGNED, ticket_key_grace_sec, 0, 30 * 24 * 3600),
         KEY("Tickets", "EarlyData", KEY_EARLY_DATA, early_data, 0, 0),
+        /* Raise only: below these a key is weak (NIST SP 800-57: 112-bit security) */
+        KEY("Tls", "MinRSAKeyBits", KEY_UNSIGNED, min_rsa_key_bits, 2048, 16384),
+        KEY("Tls", "MinECCKeyBits", KEY_UNSIGNED, min_ecc_key_bits, 256, 521),
 };
 
 /* 1 yes, 0 no, -EINVAL neither. */

@@ -53,6 +53,9 @@ typedef struct Config {
         unsigned ticket_key_rotation_sec;
         unsigned ticket_key_grace_sec;
         bool early_data;                   /* always false: no 0-RTT without anti-replay */
+        /* [Tls]: the smallest peer (and own) keys, for every session; floors 2048 and 256 */
+        unsigned min_rsa_key_bits;
+        unsigned min_ecc_key_bits;
 } Config;
 
 int config_new(Config **ret);

@@ -42,6 +42,7 @@ enum tlsc_verify_result {
         TLSC_VERIFY_PIN_MISMATCH = 9,
         TLSC_VERIFY_NO_CERTIFICATE = 10,
         TLSC_VERIFY_OTHER = 11,
+        TLSC_VERIFY_WEAK_KEY = 12,   /* a key below the minimum size (RSA 2048, ECC 256 bits) */
         _TLSC_VERIFY_RESULT_MAX,
 };
 
