@@ -2334,9 +2334,10 @@ static const struct {
         { ENETUNREACH, TLSD_ERR_CONNECT },
         { EHOSTUNREACH, TLSD_ERR_CONNECT },
         { EADDRNOTAVAIL, TLSD_ERR_RESOLVE },
-        { ECONNRESET, TLSD_ERR_DISCONNECTED },
-        { EPIPE, TLSD_ERR_DISCONNECTED },
-        { ECONNABORTED, TLSD_ERR_DISCONNECTED },
+        /* the network peer's reset: not the client's own connection to tlsd */
+        { ECONNRESET, TLSD_ERR_CONNECT },
+        { EPIPE, TLSD_ERR_CONNECT },
+        { ECONNABORTED, TLSD_ERR_CONNECT },
         /* Not in the switch: internal. */
         { EFAULT, TLSD_ERR_INTERNAL },
         { EXDEV, TLSD_ERR_INTERNAL },
