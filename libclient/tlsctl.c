@@ -887,7 +887,7 @@ static int cmd_connect(int argc, char **argv) {
                 host[strlen(host) - 1] = 0;
                 host++;
         }
-        /* as it was given: an IPv6 address in brackets, "::1:443" would not say where the port is */
+        /* an IPv6 address in brackets: "::1:443" would not say where the port is */
         (void) snprintf(where, sizeof(where), strchr(host, ':') ? "[%s]:%lu" : "%s:%lu", host,
                         port);
 
