@@ -62,6 +62,21 @@ expect_exit 0 "<tlsd/client.h> alone declares what its API uses (AF_UNSPEC, AF_I
 expect_exit 0 "examples/connect.c builds as README.md says, with -Werror" -- \
   "$CC" $strict $san "$top_srcdir/examples/connect.c" -o "$tmp/connect" $flags $san_ld
 
+# the whole programs of libtlsclient(3)'s EXAMPLES compile the same way
+n=0
+sed -n '/^\.SH EXAMPLES/,/^\.SH SEE ALSO/p' "$top_srcdir/man/libtlsclient.3" |
+  awk -v dir="$tmp" '/^\.EX/ { n++; f = 1; next } /^\.EE/ { f = 0 } f { print > (dir "/man" n ".c") }'
+for f in "$tmp"/man*.c; do
+  [ -f "$f" ] && grep -q "int main" "$f" || continue
+  n=$((n + 1))
+  sed -i -e 's/\\e/\\/g' -e 's/\\-/-/g' -e "s/\\\\(aq/'/g" -e 's/\\&//g' "$f"
+  # shellcheck disable=SC2086
+  expect_exit 0 "libtlsclient(3) example $(basename "$f" .c) compiles with -Werror" -- \
+    "$CC" $strict $san -c "$f" -o "$tmp/man.o" $flags
+done
+[ "$n" -ge 2 ] && pass "libtlsclient(3) has $n whole example programs" ||
+  fail "libtlsclient(3): $n example programs found"
+
 # ---- the README's block is the program's own code ----
 
 sed -n '/^In C: the core of \[`examples\/connect.c`\]/,/^```$/p' "$top_srcdir/README.md" |

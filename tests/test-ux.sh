@@ -296,7 +296,7 @@ fi
 
 # tlsd(8)'s test instance, as root: nothing may land in /var/lib/tlsd (a tmpfs over /var/lib in
 # a mount namespace shows any write)
-example=$(sed -n '/^Run an unprivileged instance in the foreground/,/^\.EE/p' "$top_srcdir/man/tlsd.8" |
+example=$(sed -n '/^Run an .*instance in the foreground/,/^\.EE/p' "$top_srcdir/man/tlsd.8" |
   grep -- 'tlsd \\-\\-runtime' | head -n 1 | sed -e 's/\\-/-/g' -e 's/^\$ //' -e 's/ *&$//')
 if [ "$(id -u)" -ne 0 ] || ! command -v unshare >/dev/null 2>&1; then
   skip "8: tlsd(8)'s test instance as root: needs root and unshare"
