@@ -2354,6 +2354,15 @@ START_TEST(test_error_from_errno) {
 }
 END_TEST
 
+/* The daemon maps its errnos with tlsd_error_from_errno(); none may become "connection to tlsd
+ * lost", which only libtlsclient can know (a peer's reset was reported as that). */
+START_TEST(test_error_never_disconnected) {
+        for (int e = 1; e < 4096; e++)
+                ck_assert_msg(tlsd_error_from_errno(-e) != TLSD_ERR_DISCONNECTED,
+                              "errno %d maps to Disconnected", e);
+}
+END_TEST
+
 START_TEST(test_error_from_errno_positive) {
         /* The argument is a negative errno; a positive one is a caller bug, not a match. */
         ck_assert_int_eq(tlsd_error_from_errno(EPERM), TLSD_ERR_INTERNAL);
@@ -2370,6 +2379,10 @@ START_TEST(test_error_to_errno) {
                         ck_assert_int_eq(err, 0);
                 else
                         ck_assert_int_gt(err, 0);
+                /* Disconnected is the client's own connection to tlsd: no errno of the daemon
+                 * maps to it (test_error_never_disconnected), so it cannot round-trip. */
+                if (e == TLSD_ERR_DISCONNECTED)
+                        continue;
                 ck_assert_msg(tlsd_error_from_errno(-err) == (enum tlsd_error) e,
                               "%s -> errno %d -> %s", tlsd_error_name(e), err,
                               tlsd_error_name(tlsd_error_from_errno(-err)));
@@ -2482,6 +2495,7 @@ static Suite *proto_suite(void) {
         tc = tcase_create("errors");
         tcase_add_loop_test(tc, test_error_from_errno, 0, ELEMENTSOF(errno_map));
         tcase_add_test(tc, test_error_from_errno_positive);
+        tcase_add_test(tc, test_error_never_disconnected);
         tcase_add_test(tc, test_error_to_errno);
         tcase_add_test(tc, test_error_strings);
         tcase_add_test(tc, test_error_out_of_range);
