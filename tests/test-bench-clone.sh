@@ -47,4 +47,7 @@ else
 fi
 [ "$rc" -eq 0 ] && [ -s "$tmp/RESULTS.md" ] && pass "bench/run.sh in a fresh clone runs and writes its results" ||
   fail "bench/run.sh in a fresh clone: exit $rc: $(tail -n 5 "$tmp/bench.log")"
+# the bench keeps its work directory for inspection; this run's goes
+work=$(sed -n 's#.*compiling bench programs in \(/tmp/tlsd-bench\.[A-Za-z0-9]*\)$#\1#p' "$tmp/bench.log" | head -n 1)
+[ -z "$work" ] || rm -rf "$work"
 finish
