@@ -103,26 +103,34 @@ _public_ int tlsc_open(const char *path, tlsc_client **ret) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         tlsc_client *c;
 
-        if (!ret)
+        /* On failure errno says why (documented): tlsc_close() must not change it. */
+        if (!ret) {
+                errno = EINVAL;
                 return -TLSD_ERR_PARAM;
+        }
         if (!path)
                 path = tlsc_default_socket_path();
-        if (strlen(path) >= sizeof(sa.sun_path))
+        if (strlen(path) >= sizeof(sa.sun_path)) {
+                errno = ENAMETOOLONG;
                 return -TLSD_ERR_PARAM;
+        }
         strcpy(sa.sun_path, path);
 
         c = calloc(1, sizeof(*c));
-        if (!c)
+        if (!c) {
+                errno = ENOMEM;
                 return -TLSD_ERR_MEM;
+        }
         c->next_id = 1;
         c->timeout_ms = 25000;
         c->buffer = malloc(TLSD_MSG_MAX + 1);
         c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (!c->buffer || c->fd < 0) {
-                int e = c->fd < 0 ? -errno : -ENOMEM;
+                int e = c->fd < 0 ? errno : ENOMEM;
 
                 tlsc_close(c);
-                return -(int) tlsd_error_from_errno(e);
+                errno = e;
+                return -(int) tlsd_error_from_errno(-e);
         }
         /* connect() on a non-blocking unix socket completes at once or fails with EAGAIN when
          * the backlog is full; treat that as the daemon being overloaded. */
@@ -130,6 +138,7 @@ _public_ int tlsc_open(const char *path, tlsc_client **ret) {
                 int e = errno;
 
                 tlsc_close(c);
+                errno = e;
                 switch (e) {
                 case ENOENT:
                 case ECONNREFUSED:

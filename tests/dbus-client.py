@@ -240,6 +240,13 @@ def suite(a):
     iface(bus, loud, "org.tlsd1.Session").Destroy()
     expect_error("Manager.SetLogLevel with an unknown level", lambda: mgr.SetLogLevel("loud"),
                  "org.tlsd1.Error.InvalidArgument")
+    try:
+        mgr.SetLogLevel("loud")
+        msg = ""
+    except Exception as e:  # dbus.exceptions.DBusException
+        msg = e.get_dbus_message() if hasattr(e, "get_dbus_message") else str(e)
+    report("debug, info, notice, warning, err, crit, alert, emerg" in msg,
+           "Manager.SetLogLevel with an unknown level lists the valid ones", msg)
 
     # -- client session --
     s = mgr.CreateSession(U(0), options(CA=B(ca)))
@@ -300,6 +307,27 @@ def suite(a):
     conn1.Destroy()
     expect_error("Connection.Destroy: its properties are gone",
                  lambda: prop(bus, c1, CONN, "State"), "org.tlsd1.Error.NotFound")
+
+    # -- a failed Connect leaves its error in LastError/LastErrorName (issue 15) --
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    cf = sess.CreateConnection(U(0))
+    connf = iface(bus, cf, CONN)
+    report(prop(bus, cf, CONN, "LastError") == "" and prop(bus, cf, CONN, "LastErrorName") == "",
+           "LastError and LastErrorName are empty before anything failed")
+    connf.Connect("127.0.0.1", U(closed_port), "")
+    failed = sig.wait(cf, "HandshakeFailed")
+    report(failed is not None and failed[3][0] == "ConnectFailed",
+           "Connect to a closed port: HandshakeFailed ConnectFailed", sig.got)
+    last = prop(bus, cf, CONN, "LastError")
+    report("Connection refused" in last and prop(bus, cf, CONN, "LastErrorName") == "ConnectFailed",
+           "after the failed Connect: LastError '%s', LastErrorName ConnectFailed" % last, last)
+    inv = sig.wait(cf, "PropertiesChanged", 5, "org.freedesktop.DBus.Properties")
+    report(inv is not None and "LastError" in inv[3][2] and "LastErrorName" in inv[3][2],
+           "PropertiesChanged invalidates LastError and LastErrorName", sig.got)
+    connf.Destroy()
 
     # -- connection in message mode: Send, DataReady, Receive --
     sess.Configure(options(VersionMax=U(0x0304)))

@@ -2335,9 +2335,10 @@ static const struct {
         { ENETUNREACH, TLSD_ERR_CONNECT },
         { EHOSTUNREACH, TLSD_ERR_CONNECT },
         { EADDRNOTAVAIL, TLSD_ERR_RESOLVE },
-        { ECONNRESET, TLSD_ERR_DISCONNECTED },
-        { EPIPE, TLSD_ERR_DISCONNECTED },
-        { ECONNABORTED, TLSD_ERR_DISCONNECTED },
+        /* the network peer's reset: not the client's own connection to tlsd */
+        { ECONNRESET, TLSD_ERR_CONNECT },
+        { EPIPE, TLSD_ERR_CONNECT },
+        { ECONNABORTED, TLSD_ERR_CONNECT },
         /* Not in the switch: internal. */
         { EFAULT, TLSD_ERR_INTERNAL },
         { EXDEV, TLSD_ERR_INTERNAL },
@@ -2351,6 +2352,15 @@ START_TEST(test_error_from_errno) {
                       "-%d maps to %s, expected %s", errno_map[_i].errno_value,
                       tlsd_error_name(tlsd_error_from_errno(-errno_map[_i].errno_value)),
                       tlsd_error_name(errno_map[_i].error));
+}
+END_TEST
+
+/* The daemon maps its errnos with tlsd_error_from_errno(); none may become "connection to tlsd
+ * lost", which only libtlsclient can know (a peer's reset was reported as that). */
+START_TEST(test_error_never_disconnected) {
+        for (int e = 1; e < 4096; e++)
+                ck_assert_msg(tlsd_error_from_errno(-e) != TLSD_ERR_DISCONNECTED,
+                              "errno %d maps to Disconnected", e);
 }
 END_TEST
 
@@ -2370,6 +2380,10 @@ START_TEST(test_error_to_errno) {
                         ck_assert_int_eq(err, 0);
                 else
                         ck_assert_int_gt(err, 0);
+                /* Disconnected is the client's own connection to tlsd: no errno of the daemon
+                 * maps to it (test_error_never_disconnected), so it cannot round-trip. */
+                if (e == TLSD_ERR_DISCONNECTED)
+                        continue;
                 ck_assert_msg(tlsd_error_from_errno(-err) == (enum tlsd_error) e,
                               "%s -> errno %d -> %s", tlsd_error_name(e), err,
                               tlsd_error_name(tlsd_error_from_errno(-err)));
@@ -2915,6 +2929,7 @@ static Suite *proto_suite(void) {
         tc = tcase_create("errors");
         tcase_add_loop_test(tc, test_error_from_errno, 0, ELEMENTSOF(errno_map));
         tcase_add_test(tc, test_error_from_errno_positive);
+        tcase_add_test(tc, test_error_never_disconnected);
         tcase_add_test(tc, test_error_to_errno);
         tcase_add_test(tc, test_error_strings);
         tcase_add_test(tc, test_error_out_of_range);

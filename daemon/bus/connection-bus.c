@@ -292,6 +292,15 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
                 return sd_bus_message_append(reply, "u", (uint32_t) i.engine.max_message);
         if (strcmp(property, "CidInUse") == 0)
                 return sd_bus_message_append(reply, "b", i.engine.cid_in_use);
+        /* The last failure: a failed Connect leaves it for those who get no signals (busctl,
+         * persistent objects); "" while there is none. */
+        if (strcmp(property, "LastError") == 0)
+                return sd_bus_message_append(reply, "s", UTF8(i.last_error_message));
+        if (strcmp(property, "LastErrorName") == 0)
+                return sd_bus_message_append(
+                        reply, "s",
+                        i.last_error ? tlsd_error_name((int) tlsd_error_from_errno(i.last_error))
+                                     : "");
         if (strcmp(property, "Session") == 0) {
                 _cleanup_free_ char *p = bus_object_path("session", c->session->id);
 
@@ -322,6 +331,10 @@ static const sd_bus_vtable connection_vtable[] = {
         SD_BUS_PROPERTY("CidInUse", "b", property_get, 0,
                         SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
         SD_BUS_PROPERTY("Session", "o", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("LastError", "s", property_get, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+        SD_BUS_PROPERTY("LastErrorName", "s", property_get, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
         SD_BUS_METHOD_WITH_ARGS("Bind", SD_BUS_ARGS("s", address, "u", port), SD_BUS_NO_RESULT,
                                 method_bind, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Connect", SD_BUS_ARGS("s", host, "u", port, "s", server_name),
@@ -379,7 +392,8 @@ const BusObjectType connection_bus_object = {
 /* What an event may change: the properties marked EMITS_INVALIDATION. */
 static const char *const changing_properties[] = {
         "State",   "Version",       "Cipher",     "Group",    "ALPN", "PeerSubject", "Verification",
-        "Resumed", "HandshakeTime", "MaxMessage", "CidInUse", NULL,
+        "Resumed", "HandshakeTime", "MaxMessage", "CidInUse", "LastError", "LastErrorName",
+        NULL,
 };
 
 /* Core events -> signals to the owner. */

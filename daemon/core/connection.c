@@ -124,6 +124,12 @@ void connection_save_ticket(Connection *c) {
 }
 
 int connection_get_ticket(Connection *c, uint64_t *ret, char *error) {
+        if (c->ticket_id == 0 && c->session->role == ENGINE_CLIENT && !c->session->resume) {
+                /* Not a matter of waiting: nothing is kept (Resume=false, no_resume). */
+                error_message_set(error, "no ticket for connection %" PRIu64 ": its session has "
+                                  "resumption off, so tlsd keeps no tickets", c->id);
+                return -ENOENT;
+        }
         if (c->ticket_id == 0) {
                 error_message_set(error, "no ticket yet for connection %" PRIu64 " (TLS 1.3 "
                                   "tickets arrive after the handshake, with data)", c->id);
@@ -168,6 +174,22 @@ static void close_io(Connection *c) {
         pending_done(c);
 }
 
+/* HOST:PORT for messages, an IPv6 address in brackets ([::1]:443): "::1:443" reads as an
+ * address without a port. */
+static const char *host_port(char *buf, size_t size, const char *host, unsigned port) {
+        (void) snprintf(buf, size, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+        return buf;
+}
+#define HOST_PORT_MAX (256 + 8)
+
+/* What went wrong last, kept for those who get no events (D-Bus LastError, persistent objects
+ * included): the error and the same message the event carries. */
+static void record_error(Connection *c, int error, const char *message) {
+        c->last_error = error;
+        (void) snprintf(c->last_error_message, sizeof(c->last_error_message), "%s",
+                        message ? message : "");
+}
+
 void connection_emit(Connection *c, const CoreEvent *e) {
         peer_emit(c->session->owner, e);
 }
@@ -196,8 +218,11 @@ void connection_fail_handshake(Connection *c, int error, const char *message, in
                 .verify = verify,
         };
 
+        char where[HOST_PORT_MAX];
+
         core_count_handshake(c->core, c->session->owner->uid, false);
         c->info.verify = verify; /* GetInfo and properties tell why, too */
+        record_error(c, error, message);
         close_io(c);
         c->state = CONNECTION_CLOSED;
         if (c->accepted) {
@@ -209,9 +234,11 @@ void connection_fail_handshake(Connection *c, int error, const char *message, in
                 schedule_release(c);
                 return;
         }
-        log_info("connection %" PRIu64 " (uid %u) %s %s:%u: handshake failed: %s", c->id,
+        log_info("connection %" PRIu64 " (uid %u) %s %s: handshake failed: %s", c->id,
                  (unsigned) c->session->owner->uid, c->adopted ? "adopted from" : "to",
-                 c->host ? c->host : c->peer_address, c->host ? c->port : c->peer_port, message);
+                 host_port(where, sizeof(where), c->host ? c->host : c->peer_address,
+                           c->host ? c->port : c->peer_port),
+                 message);
         connection_emit(c, &e);
 }
 
@@ -229,6 +256,18 @@ void connection_finish(Connection *c, int reason, int alert) {
 
         if (c->state == CONNECTION_CLOSED)
                 return;
+        if (reason == TLSC_DISCONNECT_ALERT && alert >= 0) {
+                char m[ERROR_MESSAGE_MAX];
+
+                (void) snprintf(m, sizeof(m), "connection ended by alert %s (%d)",
+                                tlsc_alert_name(alert), alert);
+                record_error(c, -EPROTO, m);
+        } else if (reason == TLSC_DISCONNECT_RESET)
+                record_error(c, -ECONNRESET, "connection reset");
+        else if (reason == TLSC_DISCONNECT_TRUNCATED)
+                record_error(c, -ECONNRESET, "connection closed by the peer without close_notify");
+        else if (reason == TLSC_DISCONNECT_TIMEOUT)
+                record_error(c, -ETIMEDOUT, "connection timed out");
         log_debug("connection %" PRIu64 ": closed (%s), %" PRIu64 " bytes in, %" PRIu64
                   " bytes out", c->id, tlsc_disconnect_reason_name(reason), c->bytes_in,
                   c->bytes_out);
@@ -602,9 +641,11 @@ static int start_operating(Connection *c) {
         c->net_readable = c->app_readable = true;
         c->t_handshake_us = now_usec(CLOCK_MONOTONIC) - c->t_start_us;
         core_count_handshake(c->core, c->session->owner->uid, true);
-        log_debug("connection %" PRIu64 ": %s %s established with %s:%u in %" PRIu64 " us",
-                  c->id, c->info.version, c->info.cipher, c->host ? c->host : c->peer_address,
-                  c->host ? c->port : c->peer_port, c->t_handshake_us);
+        log_debug("connection %" PRIu64 ": %s %s established with %s in %" PRIu64 " us",
+                  c->id, c->info.version, c->info.cipher,
+                  host_port((char[HOST_PORT_MAX]) {}, HOST_PORT_MAX,
+                            c->host ? c->host : c->peer_address, c->host ? c->port : c->peer_port),
+                  c->t_handshake_us);
 
         e.fd = pair[1];
         e.handshake_us = c->t_handshake_us;
@@ -694,9 +735,9 @@ static bool ticket_retry(Connection *c, int error, const char *message) {
             c->ticket_retried || !c->addrs || !engine_conn_session_offered(c->tls) ||
             !(error == -EPROTO || error == -ECONNRESET || error == -EPIPE))
                 return false;
-        log_info("connection %" PRIu64 " (uid %u) to %s:%u: resumption failed (%s), full "
+        log_info("connection %" PRIu64 " (uid %u) to %s: resumption failed (%s), full "
                  "handshake on a new connection", c->id, (unsigned) c->session->owner->uid,
-                 c->host, c->port, message);
+                 host_port((char[HOST_PORT_MAX]) {}, HOST_PORT_MAX, c->host, c->port), message);
         ticket_refused(c);
         c->ticket_retried = true;
         c->tls = engine_conn_free(c->tls);
@@ -1398,5 +1439,7 @@ void connection_get_info(Connection *c, ConnectionInfo *ret) {
                 .bytes_in = c->bytes_in,
                 .bytes_out = c->bytes_out,
                 .handshake_us = c->t_handshake_us,
+                .last_error = c->last_error,
+                .last_error_message = c->last_error_message,
         };
 }

@@ -112,6 +112,8 @@ struct Connection {
         uint64_t bytes_in, bytes_out; /* plaintext */
         uint64_t t_start_us, t_handshake_us;
         int disconnect_reason;
+        int last_error;                /* negative errno of the last failure, 0: none */
+        char last_error_message[256];  /* and its message (ERROR_MESSAGE_MAX) */
 
         /* Resumption (client side) */
         void *ticket_blob;      /* Connect's explicit ticket, until the handshake takes it */
@@ -173,6 +175,8 @@ typedef struct ConnectionInfo {
         EngineInfo engine;
         uint64_t bytes_in, bytes_out;
         uint64_t handshake_us;
+        int last_error;                 /* why the connect failed or the connection ended */
+        const char *last_error_message; /* (valid while the connection lives) */
 } ConnectionInfo;
 
 

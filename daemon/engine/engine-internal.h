@@ -75,6 +75,8 @@ struct EngineConn {
         size_t ip_size;                 /* 4, 16, or 0 for a DNS name */
         enum tlsc_verify_result verify; /* first failure seen, or OK */
         char verify_detail[112];        /* what a weak-key failure found, or "" */
+        char verify_subject[96];        /* the certificate that failed first, and its issuer */
+        char verify_issuer[96];         /* (for the message: which CA is not trusted) */
         char *chain_pem;                /* peer chain captured in the verify callback */
         size_t chain_size;
         char *server_alpn;              /* servers: our protocols, by preference, until chosen */

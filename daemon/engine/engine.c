@@ -1234,6 +1234,65 @@ static bool pin_matches(EngineConn *c, WOLFSSL_X509 *cert) {
         }
 }
 
+/* A certificate name as "/CN=x/O=y" (the form of PeerSubject), cut to fit. */
+static void x509_name(WOLFSSL_X509_NAME *n, char *buf, size_t size) {
+        char *s = n ? wolfSSL_X509_NAME_oneline(n, NULL, 0) : NULL;
+
+        (void) snprintf(buf, size, "%s", s ? s : "?");
+        if (s)
+                XFREE(s, NULL, DYNAMIC_TYPE_OPENSSL);
+}
+
+/* Which certificate failed first, for the message: "verification failed" alone does not say
+ * which CA to add or which name was wrong. */
+static void note_failed_cert(EngineConn *c, WOLFSSL_X509 *cert) {
+        if (!cert)
+                return;
+        x509_name(wolfSSL_X509_get_subject_name(cert), c->verify_subject,
+                  sizeof(c->verify_subject));
+        x509_name(wolfSSL_X509_get_issuer_name(cert), c->verify_issuer, sizeof(c->verify_issuer));
+}
+
+/* The reason of a failed verification, with the certificate it is about; the error code says
+ * "verification failed" already (tlsd_strerror()), so the message does not say it again. */
+static void verify_message(const EngineConn *c, char *buf, size_t size) {
+        const char *name = tlsc_verify_result_name(c->verify);
+
+        if (c->verify == TLSC_VERIFY_WEAK_KEY && c->verify_detail[0]) {
+                (void) snprintf(buf, size, "%s: %s has %s", name,
+                                c->verify_subject[0] ? c->verify_subject
+                                                     : "the peer's certificate",
+                                c->verify_detail);
+                return;
+        }
+        if (!c->verify_subject[0]) {
+                (void) snprintf(buf, size, "%s", name);
+                return;
+        }
+        switch (c->verify) {
+        case TLSC_VERIFY_UNKNOWN_ISSUER:
+                (void) snprintf(buf, size, "%s: the issuer %s of %s is not a trusted CA", name,
+                                c->verify_issuer, c->verify_subject);
+                break;
+        case TLSC_VERIFY_SELF_SIGNED:
+                (void) snprintf(buf, size, "%s: %s is its own issuer and not a trusted CA", name,
+                                c->verify_subject);
+                break;
+        case TLSC_VERIFY_HOSTNAME_MISMATCH:
+                (void) snprintf(buf, size, "%s: %s is not valid for %s", name, c->verify_subject,
+                                c->peer_name ? c->peer_name : "the name asked for");
+                break;
+        case TLSC_VERIFY_PIN_MISMATCH:
+                (void) snprintf(buf, size, "%s: the public key of %s is not the pinned one", name,
+                                c->verify_subject);
+                break;
+        default:
+                (void) snprintf(buf, size, "%s: %s (issuer %s)", name, c->verify_subject,
+                                c->verify_issuer);
+                break;
+        }
+}
+
 /* Called for every certificate of the chain, root first, leaf (depth 0) last. */
 static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store) {
         EngineConn *c = store->userCtx; /* wolfSSL_SetCertCbCtx() */
@@ -1264,16 +1323,21 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store) {
                         return 1;
                 if (!cert || !pin_matches(c, cert)) {
                         c->verify = TLSC_VERIFY_PIN_MISMATCH;
+                        note_failed_cert(c, cert);
                         return 0;
                 }
                 return 1;
         }
 
-        if (!preverify && c->verify == TLSC_VERIFY_OK)
+        if (!preverify && c->verify == TLSC_VERIFY_OK) {
                 c->verify = verify_result_from(err, cert);
+                note_failed_cert(c, cert);
+        }
         if (depth == 0 && c->ip_size > 0 && (!cert || !cert_has_ip(cert, c->ip, c->ip_size))) {
-                if (c->verify == TLSC_VERIFY_OK)
+                if (c->verify == TLSC_VERIFY_OK) {
                         c->verify = TLSC_VERIFY_HOSTNAME_MISMATCH;
+                        note_failed_cert(c, cert);
+                }
                 preverify = 0;
         }
 
@@ -1433,27 +1497,10 @@ EngineConn *engine_conn_free(EngineConn *c) {
         return NULL;
 }
 
-/* RFC 8446 names; wolfSSL 5.7.2 has none for some (certificate_required among them) and
- * returns NULL. */
+/* The names come from the one table libtlsclient users get too (tlsc_alert_name(); wolfSSL
+ * 5.7.2 has none for some, certificate_required among them). */
 static const char *alert_name(int code) {
-        static const struct {
-                int code;
-                const char *name;
-        } names[] = {
-                { 21, "decryption_failed" }, { 60, "decompression_failure" },
-                { 86, "inappropriate_fallback" }, { 109, "missing_extension" },
-                { 110, "unsupported_extension" }, { 111, "certificate_unobtainable" },
-                { 114, "bad_certificate_hash_value" }, { 115, "unknown_psk_identity" },
-                { 116, "certificate_required" },
-        };
-        const char *s = wolfSSL_alert_desc_string_long(code);
-
-        if (s)
-                return s;
-        for (size_t i = 0; i < ELEMENTSOF(names); i++)
-                if (names[i].code == code)
-                        return names[i].name;
-        return "unknown alert";
+        return tlsc_alert_name(code);
 }
 
 static int alert_of(WOLFSSL *ssl, EngineFailure *fail) {
@@ -1504,11 +1551,7 @@ static int map_error(EngineConn *c, int ret, EngineWait *wait, EngineFailure *fa
         (void) alert_of(c->ssl, fail);
         wolfSSL_ERR_error_string_n((unsigned long) err, buf, sizeof(buf));
         if (c->verify != TLSC_VERIFY_OK) {
-                (void) snprintf(fail->message, sizeof(fail->message),
-                                "certificate verification failed: %s%s%s%s",
-                                tlsc_verify_result_name(c->verify),
-                                c->verify_detail[0] ? " (the peer's certificate has " : "",
-                                c->verify_detail, c->verify_detail[0] ? ")" : "");
+                verify_message(c, fail->message, sizeof(fail->message));
                 return -EKEYREJECTED;
         }
         if (err == WOLFSSL_ERROR_SYSCALL || err == SOCKET_PEER_CLOSED_E || err == SOCKET_ERROR_E) {
@@ -1660,9 +1703,52 @@ void engine_conn_info(EngineConn *c, EngineInfo *ret) {
         }
 }
 
+/* The chain as the peer sent it, its own certificate first (SESSION_CERTS keeps it); the
+ * verify callback sees only the certificates it was called for, often just the leaf. */
+static int peer_chain_as_sent(EngineConn *c, char **ret, size_t *ret_size) {
+        WOLFSSL_X509_CHAIN *chain = wolfSSL_get_peer_chain(c->ssl);
+        int n = chain ? wolfSSL_get_chain_count(chain) : 0;
+        char *buf = NULL;
+        size_t size = 0;
+
+        for (int i = 0; i < n; i++) {
+                const unsigned char *der = wolfSSL_get_chain_cert(chain, i);
+                int der_size = wolfSSL_get_chain_length(chain, i);
+                int pem_size = der && der_size > 0 ? wc_DerToPem(der, (word32) der_size, NULL, 0,
+                                                                 CERT_TYPE)
+                                                   : 0;
+                char *p;
+
+                if (pem_size <= 0)
+                        continue;
+                p = realloc(buf, size + (size_t) pem_size + 1);
+                if (!p) {
+                        free(buf);
+                        return -ENOMEM;
+                }
+                buf = p;
+                pem_size = wc_DerToPem(der, (word32) der_size, (byte *) buf + size,
+                                       (word32) pem_size, CERT_TYPE);
+                if (pem_size > 0)
+                        size += (size_t) pem_size;
+                buf[size] = 0;
+        }
+        if (size == 0) {
+                free(buf);
+                return -ENODATA;
+        }
+        *ret = buf;
+        *ret_size = size;
+        return 0;
+}
+
 int engine_conn_peer_chain_pem(EngineConn *c, char **ret, size_t *ret_size) {
         char *p;
+        int r;
 
+        r = peer_chain_as_sent(c, ret, ret_size);
+        if (r != -ENODATA)
+                return r;
         if (!c->chain_pem)
                 return -ENODATA;
         p = malloc(c->chain_size + 1);

@@ -215,7 +215,8 @@ struct EngineInfo {
 };
 
 void engine_conn_info(EngineConn *c, EngineInfo *ret);
-/* The peer's chain as concatenated PEM (malloc'd), captured during verification. */
+/* The peer's chain as concatenated PEM (malloc'd), as the peer sent it (its own certificate
+ * first), else what the verification callback saw. */
 int engine_conn_peer_chain_pem(EngineConn *c, char **ret, size_t *ret_size);
 /* The verification result as seen during the handshake (app-decides mode lets it complete). */
 enum tlsc_verify_result engine_conn_verify_result(EngineConn *c);

@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h> /* AF_UNSPEC, AF_INET, AF_INET6 for tlsc_connection_create() */
 #include <sys/types.h>
 
 #include <tlsd/error.h>
@@ -59,7 +60,8 @@ typedef struct tlsc_ticket_stats {
  * exists, else $XDG_RUNTIME_DIR/tlsd/tlsd.sock. Returned string is static or from getenv. */
 const char *tlsc_default_socket_path(void);
 
-/* Connect to tlsd at `path` (NULL: the default). */
+/* Connect to tlsd at `path` (NULL: the default). On failure errno holds the system's reason
+ * (ENOENT: no socket there, ECONNREFUSED: nobody listens, EACCES: no permission, ...). */
 int tlsc_open(const char *path, tlsc_client **ret);
 /* Disconnect; pending async callbacks run with -TLSD_ERR_DISCONNECTED. Takes NULL. */
 void tlsc_close(tlsc_client *c);

@@ -79,6 +79,9 @@ const char *tlsc_state_name(int state);
 const char *tlsc_disconnect_reason_name(int reason);
 /* "expired", "hostname-mismatch", ... */
 const char *tlsc_verify_result_name(int result);
+/* The TLS alert description's name: 116 -> "certificate_required"; "unknown_alert" for a code
+ * without one. */
+const char *tlsc_alert_name(int alert);
 
 #ifdef __cplusplus
 }
