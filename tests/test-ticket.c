@@ -1267,12 +1267,14 @@ START_TEST(test_binding_mismatch) {
         }
 
         /* An association without a policy of its own: the offered ticket is refused, and the
-         * server fails the handshake rather than issue a ticket bound to nothing. */
+         * server issues no ticket bound to nothing: wolfSSL 5.7.2 fails the handshake when
+         * the callback refuses to encrypt, 5.9 goes on without sending the ticket. */
         same = issuer;
         same.handshake_policy = no_handshake_policy;
         again = connect_bound(&f.id, &same, proto, first.session, first.session_size);
         ck_assert(!again.resumed);
-        ck_assert(!again.ok);
+        ck_assert_msg(!again.ok || again.tickets == 0,
+                      "a ticket bound to no policy was issued (%u)", again.tickets);
         free(again.session);
 
         /* The binding reads the policy at each ticket: changed in place (a Configure after
