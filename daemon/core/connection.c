@@ -677,6 +677,9 @@ void connection_handshake_complete(Connection *c) {
 static void try_next_address(Connection *c);
 
 void connection_next_address(Connection *c, int error) {
+        log_debug("connection %" PRIu64 ": %s port %u refused (%s)%s", c->id, c->peer_address,
+                  c->peer_port, strerror(-error),
+                  c->addr_next ? ", trying the next address" : "");
         c->last_connect_error = error;
         c->net_io = sd_event_source_disable_unref(c->net_io);
         c->tls = engine_conn_free(c->tls);
@@ -894,6 +897,7 @@ static void try_next_address(Connection *c) {
                                 continue;
                         }
                 }
+                connection_format_peer(c, a->ai_addr); /* the address tried, for the log */
                 if (connect(fd, a->ai_addr, a->ai_addrlen) < 0 && errno != EINPROGRESS) {
                         c->last_connect_error = -errno;
                         safe_close(fd);
