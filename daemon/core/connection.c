@@ -201,11 +201,13 @@ void connection_fail_handshake(Connection *c, int error, const char *message, in
         close_io(c);
         c->state = CONNECTION_CLOSED;
         if (c->accepted) {
-                /* Not announced: counted on the listener, logged, gone. */
+                /* Not announced: counted on the listener, which logs it at info and tells its
+                 * owner (both rate-limited), and gone. At debug every one is logged. */
                 log_debug("connection %" PRIu64 " from %s port %u: handshake failed: %s", c->id,
                           c->peer_address, c->peer_port, message);
                 if (c->listener)
-                        listener_handshake_done(c->listener, false);
+                        listener_handshake_failed(c->listener, c->id, c->peer_address,
+                                                  c->peer_port, error, message, alert, verify);
                 schedule_release(c);
                 return;
         }
