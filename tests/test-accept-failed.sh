@@ -5,11 +5,11 @@
 # unless --quiet; both at most 10 a second per listener, the rest summed up ("N more failed
 # handshakes not logged" in the log, "(N more failed handshakes not reported ...)" from tlsctl).
 # Clients: openssl s_client without a certificate against --require-client-cert (TLS 1.3: alert
-# certificate_required; TLS 1.2: handshake_failure), and 100 clients at once that send no TLS
-# at all for the rate limit. The counts must add up: every failure is either reported or in a
+# certificate_required; TLS 1.2: handshake_failure; DTLS 1.2 on a UDP listener), and 100
+# clients at once that send no TLS at all for the rate limit. The counts must add up: every failure is either reported or in a
 # summary.
 # shellcheck disable=SC3043,SC2317 # local: dash has it (lib.sh uses it); cleanup runs from trap
-# shellcheck disable=SC2086 # $ecdsa and $mtls are option lists, split on purpose
+# shellcheck disable=SC2086,SC2046 # option lists and log_counts' two numbers, split on purpose
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 need_tools accept-failed openssl python3
@@ -52,8 +52,9 @@ mtls="--client-ca=$PKI/ca.pem --require-client-cert"
 srv loud $ecdsa $mtls
 srv quiet $ecdsa $mtls --quiet
 srv flood $ecdsa --max-pending=512
+srv dtls --dtls $ecdsa $mtls
 # shellcheck disable=SC2154 # set by srv through eval
-{ pl=$port_loud pq=$port_quiet pf=$port_flood; }
+{ pl=$port_loud pq=$port_quiet pf=$port_flood pd=$port_dtls; }
 
 # nocert PORT VERSION: openssl s_client without a client certificate; it must fail.
 nocert() {
@@ -82,6 +83,16 @@ for v in "tls1_3 alert 116 \(certificate_required\)" "tls1_2 alert 40 \(handshak
     fail "tlsd did not log s_client -$ver without a certificate at info: $(grep -E "port $pl|handshake" "$TLSD_LOG" | tail -n 5)"
   fi
 done
+
+# DTLS: the same on a UDP listener (openssl s_client -dtls1_2 without a certificate).
+echo hello | timeout "$(waits 15)" openssl s_client -dtls1_2 -connect "127.0.0.1:$pd" \
+  -servername localhost -CAfile "$PKI/ca.pem" >"$tmp/sc.out" 2>&1
+if wait_for_line "$tmp/dtls.err" "^handshake failed from 127\.0\.0\.1 port [0-9]+: .*peer did not return a certificate$" &&
+  wait_for_line "$TLSD_LOG" "$(info_line "$pd" ".*peer did not return a certificate")"; then
+  pass "DTLS listener: tlsctl listen prints the failed handshake, tlsd logs it: $(grep -E '^handshake failed' "$tmp/dtls.err")"
+else
+  fail "DTLS listener: s_client -dtls1_2 without a certificate: tlsctl: $(cat "$tmp/dtls.err"); log: $(grep -E "port $pd" "$TLSD_LOG" | tail -n 3)"
+fi
 
 # --quiet: the same failure is logged, and tlsctl prints nothing. A client with a certificate
 # (tlsctl connect) whose line comes back after it shows tlsctl listen has handled the failure's

@@ -10,6 +10,7 @@
 # which of the two outcomes ends the Connect (the first one does), never how long it took. The
 # same for TCP (already immediate) and a name that resolves to nothing, as guards.
 # shellcheck disable=SC3043,SC2317 # local: dash has it (lib.sh uses it); cleanup runs from trap
+# shellcheck disable=SC2154 # test_slow is lib.sh's
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 need_tools fail-fast python3
