@@ -106,6 +106,7 @@ static const AttrSpec attr_table[_TLSD_A_MAX] = {
         [TLSD_A_TICKET_EXPIRED] = { "ticket-expired", KIND_U64, 0 },
         [TLSD_A_TICKET_EVICTED] = { "ticket-evicted", KIND_U64, 0 },
         [TLSD_A_TICKET_REJECTED] = { "ticket-rejected", KIND_U64, 0 },
+        [TLSD_A_SUPPRESSED] = { "suppressed", KIND_U32, 0 },
 };
 
 typedef struct AttrRule {
@@ -214,6 +215,11 @@ static const AttrRule event_accepted[] = {
         OPT(TLSD_A_VERIFY_RESULT), OPT(TLSD_A_RESUMED), OPT(TLSD_A_HANDSHAKE_USEC),
         OPT(TLSD_A_TRANSPORT), OPT(TLSD_A_MAX_MESSAGE), OPT(TLSD_A_CID_IN_USE), END,
 };
+static const AttrRule event_accept_failed[] = {
+        REQ(TLSD_A_LISTENER_ID), REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_PEER_ADDRESS),
+        REQ(TLSD_A_PEER_PORT), REQ(TLSD_A_ERROR), OPT(TLSD_A_ERRNO), OPT(TLSD_A_MESSAGE),
+        OPT(TLSD_A_ALERT), OPT(TLSD_A_VERIFY_RESULT), OPT(TLSD_A_SUPPRESSED), END,
+};
 static const AttrRule event_timeout[] = {
         REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_RETRIES), OPT(TLSD_A_MESSAGE), END,
 };
@@ -268,6 +274,8 @@ static const MsgSpec msg_table[_TLSD_MSG_MAX] = {
                                                event_message_too_large, 0, 0 },
         [TLSD_MSG_GET_TICKET] = { "GetTicket", false, connection_id_only, ticket_id_reply, 0, 0 },
         [TLSD_MSG_TICKET_STATS] = { "TicketStats", false, NULL, ticket_stats_reply, 0, 0 },
+        [TLSD_MSG_EVENT_ACCEPT_FAILED] = { "AcceptFailed", true, NULL, event_accept_failed, 0,
+                                           0 },
 };
 
 static const char *const proto_error_names[_TLSD_PROTO_MAX] = {

@@ -83,6 +83,7 @@ typedef enum TlsdMsgType {
         TLSD_MSG_GET_TICKET = 25,             /* the id of a connection's resumable ticket */
         TLSD_MSG_TICKET_STATS = 26,           /* client ticket cache counters (the caller's uid;
                                                * root: all) */
+        TLSD_MSG_EVENT_ACCEPT_FAILED = 27,    /* a listener's client failed its handshake */
         _TLSD_MSG_MAX,
 } TlsdMsgType;
 
@@ -166,6 +167,7 @@ typedef enum TlsdAttrType {
         TLSD_A_TICKET_EXPIRED = 76, /* u64: dropped at expiry */
         TLSD_A_TICKET_EVICTED = 77, /* u64: dropped over the cache limits */
         TLSD_A_TICKET_REJECTED = 78, /* u64: offered, refused by the server */
+        TLSD_A_SUPPRESSED = 79,     /* u32: reports left out before this one (rate limit) */
         _TLSD_A_MAX,
 } TlsdAttrType;
 

@@ -561,6 +561,26 @@ static void handle_event(tlsc_client *c, const TlsdMsgView *v, int fd, Waiter *w
                 }
                 break;
         }
+        case TLSD_MSG_EVENT_ACCEPT_FAILED: {
+                const char *str = NULL;
+
+                /* Not a connection of the app's (it never was announced): no waiter. */
+                fill_info(v, &info);
+                info.state = TLSC_STATE_CLOSED;
+                ev.type = TLSC_EVENT_ACCEPT_FAILED;
+                ev.info = &info;
+                ev.message = info.message;
+                ev.alert = info.alert;
+                ev.verify_result = info.verify_result;
+                (void) tlsd_msg_get_u64(v, TLSD_A_LISTENER_ID, &ev.listener);
+                if (tlsd_msg_get_str(v, TLSD_A_PEER_ADDRESS, &str) >= 0)
+                        ev.peer_address = str;
+                if (tlsd_msg_get_u32(v, TLSD_A_PEER_PORT, &u) >= 0)
+                        ev.peer_port = u;
+                if (tlsd_msg_get_u32(v, TLSD_A_SUPPRESSED, &u) >= 0)
+                        ev.suppressed = u;
+                break;
+        }
         case TLSD_MSG_EVENT_MESSAGE_TOO_LARGE:
                 ev.type = TLSC_EVENT_MESSAGE_TOO_LARGE;
                 if (tlsd_msg_get_u32(v, TLSD_A_SIZE, &u) >= 0)

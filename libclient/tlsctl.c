@@ -107,7 +107,8 @@ static void help(void) {
                "  --exec=CMD            run CMD (via /bin/sh -c) per connection, its stdin and\n"
                "                        stdout connected to the client\n"
                "  --count=N             exit after N connections have ended\n"
-               "  --quiet               no per-connection lines on stderr\n"
+               "  --quiet               no per-connection lines on stderr (accepted, or failed\n"
+               "                        handshakes)\n"
                "\n"
                "Exit status: 0 on success, 1 on failure, 2 on usage errors.\n");
 }
@@ -1067,6 +1068,21 @@ static void on_listen_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
                 fprintf(stderr, "tlsctl: connection %llu: message of %zu bytes not sent: over "
                                 "the %zu-byte limit of one DTLS record (EMSGSIZE)\n",
                         (unsigned long long) ev->connection, ev->size, ev->max_message);
+                return;
+        }
+        if (ev->type == TLSC_EVENT_ACCEPT_FAILED) {
+                if (quiet)
+                        return;
+                if (ev->suppressed > 0)
+                        fprintf(stderr, "(%u more failed handshakes not reported: at most 10 a "
+                                        "second)\n", ev->suppressed);
+                fprintf(stderr, "handshake failed from %s port %u: %s: %s%s%s\n",
+                        ev->peer_address, ev->peer_port, tlsd_strerror(ev->info->error),
+                        ev->info->message,
+                        ev->verify_result != TLSC_VERIFY_OK ? "; verification: " : "",
+                        ev->verify_result != TLSC_VERIFY_OK
+                                ? tlsc_verify_result_name(ev->verify_result)
+                                : "");
                 return;
         }
         if (ev->type != TLSC_EVENT_ACCEPTED)

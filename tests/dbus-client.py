@@ -429,6 +429,16 @@ def suite(a):
     finally:
         client.kill()
         client.wait()
+    # A client that sends no TLS: HandshakeFailed on the listener, naming it and the reason.
+    with socket.create_connection(("127.0.0.1", int(port))) as bad:
+        bad_port = bad.getsockname()[1]
+        bad.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        hf = sig.wait(lpath, "HandshakeFailed", iface=LST)
+    report(hf is not None and hf[3][0] == "127.0.0.1" and hf[3][1] == bad_port and
+           hf[3][2] == "HandshakeFailed" and len(hf[3][3]) > 0 and hf[3][6] == 0,
+           "a client that sends no TLS: Listener.HandshakeFailed (%s port %s: %s: %s)" %
+           ((hf[3][0], hf[3][1], hf[3][2], hf[3][3]) if hf else ("-",) * 4), hf)
+    report(prop(bus, lpath, LST, "Failed") == 1, "Listener property Failed=1")
     iface(bus, lpath, LST).Close()
     expect_error("Listener.Close: the listener is gone", lambda: iface(bus, lpath, LST).Close(),
                  "org.tlsd1.Error.NotFound")

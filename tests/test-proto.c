@@ -1638,6 +1638,7 @@ static const AttrInfo spec_attrs[_TLSD_A_MAX] = {
         [TLSD_A_TICKET_EXPIRED] = { V_U64, 0 },
         [TLSD_A_TICKET_EVICTED] = { V_U64, 0 },
         [TLSD_A_TICKET_REJECTED] = { V_U64, 0 },
+        [TLSD_A_SUPPRESSED] = { V_U32, 0 },
 };
 
 typedef struct Rule {
@@ -1742,6 +1743,11 @@ static const Rule spec_accepted[] = {
         OPT(TLSD_A_VERIFY_RESULT), OPT(TLSD_A_RESUMED), OPT(TLSD_A_HANDSHAKE_USEC),
         OPT(TLSD_A_TRANSPORT), OPT(TLSD_A_MAX_MESSAGE), OPT(TLSD_A_CID_IN_USE), END_RULES,
 };
+static const Rule spec_accept_failed[] = {
+        REQ(TLSD_A_LISTENER_ID), REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_PEER_ADDRESS),
+        REQ(TLSD_A_PEER_PORT), REQ(TLSD_A_ERROR), OPT(TLSD_A_ERRNO), OPT(TLSD_A_MESSAGE),
+        OPT(TLSD_A_ALERT), OPT(TLSD_A_VERIFY_RESULT), OPT(TLSD_A_SUPPRESSED), END_RULES,
+};
 static const Rule spec_timeout[] = {
         REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_RETRIES), OPT(TLSD_A_MESSAGE), END_RULES,
 };
@@ -1797,6 +1803,7 @@ static const MsgInfo spec_msgs[_TLSD_MSG_MAX] = {
         [TLSD_MSG_GET_TICKET] = { "GetTicket", false, spec_connection_id, spec_ticket_id_reply,
                                   0, 0 },
         [TLSD_MSG_TICKET_STATS] = { "TicketStats", false, NULL, spec_ticket_stats_reply, 0, 0 },
+        [TLSD_MSG_EVENT_ACCEPT_FAILED] = { "AcceptFailed", true, NULL, spec_accept_failed, 0, 0 },
 };
 
 typedef enum SideKind {

@@ -183,6 +183,22 @@ if [ "$rc" -eq 1 ] && printf '%s' "$out" | grep -q "Permission denied.*issued fo
 else
   fail "a ticket for another port (exit $rc): $out"
 fi
+# A refused ticket is not used up: a TLS 1.3 ticket (single use) offered to another host name is
+# refused at Connect, and stays for the host it was issued for.
+conn -- "$ca" --print-ticket "localhost:$p13"
+id=$(ticket_of)
+if [ -z "$id" ]; then
+  fail "TLS 1.3: no ticket id printed: $out"
+else
+  conn -- "$ca" --ticket="$id" "127.0.0.1:$p13"
+  if [ "$rc" -eq 1 ] && printf '%s' "$out" | grep -q "Permission denied.*issued for localhost port $p13"; then
+    pass "TLS 1.3: a ticket offered to another host name is refused"
+  else
+    fail "TLS 1.3: a ticket offered to another host name (exit $rc): $out"
+  fi
+  conn -- "$ca" --no-resume --ticket="$id" "localhost:$p13"
+  resumed "TLS 1.3: the refused ticket was not used up: its own host resumes with it" yes
+fi
 conn -- "$ca" --ticket=424242 "localhost:$p12"
 if [ "$rc" -eq 1 ] && printf '%s' "$out" | grep -q "not found"; then
   pass "an unknown ticket id: not found"

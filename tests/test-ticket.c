@@ -187,8 +187,8 @@ START_TEST(test_expiry) {
         take_auto(c, &s, NOW + 5 * SEC - 1, "newest but expiring first");
         /* Expired ones are skipped (and dropped): the next newest valid one is used. */
         ck_assert_uint_eq(take_auto(c, &s, NOW + 5 * SEC, "young"), young);
-        ck_assert_int_eq(ticket_cache_take_id(c, 1000, old, NOW + 10 * SEC, &(void *) { NULL },
-                                              &(size_t) { 0 }, NULL),
+        ck_assert_int_eq(ticket_cache_take_id(c, 1000, old, NULL, NOW + 10 * SEC,
+                                              &(void *) { NULL }, &(size_t) { 0 }, NULL),
                          -ENOENT);
         ticket_cache_expire(c, NOW + 20 * SEC);
         ck_assert_uint_eq(entries(c), 0);
@@ -209,7 +209,7 @@ START_TEST(test_limits) {
         for (unsigned i = 0; i < 4; i++)
                 ids[i] = store(c, &a, "a", NOW + 100 * SEC, false);
         /* The uid's fourth pushed out its oldest. */
-        ck_assert_int_eq(ticket_cache_take_id(c, 1, ids[0], NOW, &blob, &size, NULL), -ENOENT);
+        ck_assert_int_eq(ticket_cache_take_id(c, 1, ids[0], NULL, NOW, &blob, &size, NULL), -ENOENT);
         ticket_cache_stats(c, 1, &st);
         ck_assert_uint_eq(st.entries, 3);
         ck_assert_uint_eq(st.evicted, 1);
@@ -218,8 +218,8 @@ START_TEST(test_limits) {
         for (unsigned i = 0; i < 3; i++)
                 store(c, &b, "b", NOW + 100 * SEC, false);
         ck_assert_uint_eq(entries(c), 5);
-        ck_assert_int_eq(ticket_cache_take_id(c, 1, ids[1], NOW, &blob, &size, NULL), -ENOENT);
-        ck_assert_int_eq(ticket_cache_take_id(c, 1, ids[2], NOW, &blob, &size, NULL), 0);
+        ck_assert_int_eq(ticket_cache_take_id(c, 1, ids[1], NULL, NOW, &blob, &size, NULL), -ENOENT);
+        ck_assert_int_eq(ticket_cache_take_id(c, 1, ids[2], NULL, NOW, &blob, &size, NULL), 0);
         free(blob);
         ticket_cache_stats(c, 1, &st);
         ck_assert_uint_eq(st.entries, 2);
@@ -245,12 +245,12 @@ START_TEST(test_id_ownership) {
         once = store(c, &s, "mine once", NOW + 100 * SEC, true);
 
         /* Another uid: the same answer as for an id that does not exist. */
-        ck_assert_int_eq(ticket_cache_take_id(c, 1001, id, NOW, &blob, &size, &copy), -ENOENT);
-        ck_assert_int_eq(ticket_cache_take_id(c, 1000, id ^ 1, NOW, &blob, &size, &copy), -ENOENT);
+        ck_assert_int_eq(ticket_cache_take_id(c, 1001, id, NULL, NOW, &blob, &size, &copy), -ENOENT);
+        ck_assert_int_eq(ticket_cache_take_id(c, 1000, id ^ 1, NULL, NOW, &blob, &size, &copy), -ENOENT);
         ck_assert_int_eq(ticket_cache_remove(c, 1001, id), -ENOENT);
         ck_assert_uint_eq(entries(c), 2);
 
-        ck_assert_int_eq(ticket_cache_take_id(c, 1000, id, NOW, &blob, &size, &copy), 0);
+        ck_assert_int_eq(ticket_cache_take_id(c, 1000, id, NULL, NOW, &blob, &size, &copy), 0);
         ck_assert_str_eq(blob, "mine");
         free(blob);
         ck_assert_uint_eq(copy.uid, 1000);
@@ -264,9 +264,27 @@ START_TEST(test_id_ownership) {
         ck_assert_mem_eq(copy.policy, s.policy, 32);
         ticket_scope_copy_done(&copy);
 
-        ck_assert_int_eq(ticket_cache_take_id(c, 1000, once, NOW, &blob, &size, NULL), 0);
+        /* Another peer name: refused, and the single-use ticket stays (a refused offer does
+         * not use it up); the stored scope says what it is for. */
+        {
+                TicketScope other = s;
+
+                other.host = "example.net";
+                ck_assert_int_eq(ticket_cache_take_id(c, 1000, once, &other, NOW, &blob, &size,
+                                                      &copy),
+                                 -EPERM);
+                ck_assert_str_eq(copy.host, "example.org");
+                ticket_scope_copy_done(&copy);
+                other = s;
+                other.port = 5685;
+                ck_assert_int_eq(ticket_cache_take_id(c, 1000, once, &other, NOW, &blob, &size,
+                                                      NULL),
+                                 -EPERM);
+                ck_assert_uint_eq(entries(c), 2);
+        }
+        ck_assert_int_eq(ticket_cache_take_id(c, 1000, once, &s, NOW, &blob, &size, NULL), 0);
         free(blob);
-        ck_assert_int_eq(ticket_cache_take_id(c, 1000, once, NOW, &blob, &size, NULL), -ENOENT);
+        ck_assert_int_eq(ticket_cache_take_id(c, 1000, once, NULL, NOW, &blob, &size, NULL), -ENOENT);
 
         ck_assert_int_eq(ticket_cache_remove(c, 1000, id), 0);
         ck_assert_uint_eq(entries(c), 0);
@@ -424,9 +442,9 @@ START_TEST(test_persist_round_trip) {
         ck_assert_uint_eq(entries(d), 2);
         ticket_cache_stats(d, 1, &st);
         ck_assert_uint_eq(st.expired, 1);
-        ck_assert_int_eq(ticket_cache_take_id(d, 1, gone, NOW, &blob, &size, NULL), -ENOENT);
+        ck_assert_int_eq(ticket_cache_take_id(d, 1, gone, NULL, NOW, &blob, &size, NULL), -ENOENT);
 
-        ck_assert_int_eq(ticket_cache_take_id(d, 2, ib, NOW, &blob, &size, &copy), 0);
+        ck_assert_int_eq(ticket_cache_take_id(d, 2, ib, NULL, NOW, &blob, &size, &copy), 0);
         ck_assert_str_eq(blob, "session b");
         free(blob);
         ck_assert_str_eq(copy.host, "b.example");

@@ -452,6 +452,23 @@ void connection_bus_emit(Bus *b, Peer *p, const CoreEvent *e) {
                 r = bus_send_signal(b, owner, path, "org.tlsd1.Connection", "MessageTooLarge",
                                     "uu", (uint32_t) e->size, (uint32_t) e->max_message);
                 break;
+        case CORE_EVENT_ACCEPT_FAILED: {
+                /* The listener's: its connection never was announced (no object, no
+                 * properties to invalidate). Rate-limited by the core. */
+                _cleanup_free_ char *lpath = bus_object_path("listener", e->listener);
+
+                if (lpath)
+                        r = bus_send_signal(b, owner, lpath, "org.tlsd1.Listener",
+                                            "HandshakeFailed", "sussisu", e->peer_address,
+                                            e->peer_port,
+                                            tlsd_error_name((int) tlsd_error_from_errno(e->error)),
+                                            UTF8(e->message), e->alert,
+                                            tlsc_verify_result_name(e->verify), e->suppressed);
+                if (r < 0)
+                        log_debug_errno(r, "listener %" PRIu64 ": cannot signal its owner: %m",
+                                        e->listener);
+                return;
+        }
         }
         if (r < 0)
                 log_debug_errno(r, "connection %" PRIu64 ": cannot signal its owner: %m",

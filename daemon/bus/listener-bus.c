@@ -51,6 +51,11 @@ static const sd_bus_vtable listener_vtable[] = {
                                             "s", sni, "s", version, "s", cipher, "s",
                                             client_subject),
                                 0),
+        SD_BUS_SIGNAL_WITH_ARGS("HandshakeFailed",
+                                SD_BUS_ARGS("s", peer_address, "u", peer_port, "s", error, "s",
+                                            message, "i", alert, "s", verification, "u",
+                                            suppressed),
+                                0),
         SD_BUS_VTABLE_END,
 };
 

@@ -436,8 +436,11 @@ static void dtls_close_socket(Connection *c) {
 }
 
 static void dtls_handshake_waits(Connection *c, EngineWait wait) {
-        if (c->addr_next && engine_conn_dgram_refused(c->tls)) {
-                /* Nothing listens at this address: the name's next one may be the server. */
+        if (engine_conn_dgram_refused(c->tls)) {
+                /* Nothing listens at this address (the kernel got ICMP port unreachable back
+                 * before any answer): the name's next one may be the server, and when every
+                 * address has refused, Connect fails with ECONNREFUSED now, as TCP's does,
+                 * instead of retransmitting into the void until the Timeout. */
                 dtls_stop(c);
                 reset_backoff(c);
                 connection_next_address(c, -ECONNREFUSED);

@@ -226,11 +226,13 @@ void connection_fail_handshake(Connection *c, int error, const char *message, in
         close_io(c);
         c->state = CONNECTION_CLOSED;
         if (c->accepted) {
-                /* Not announced: counted on the listener, logged, gone. */
+                /* Not announced: counted on the listener, which logs it at info and tells its
+                 * owner (both rate-limited), and gone. At debug every one is logged. */
                 log_debug("connection %" PRIu64 " from %s port %u: handshake failed: %s", c->id,
                           c->peer_address, c->peer_port, message);
                 if (c->listener)
-                        listener_handshake_done(c->listener, false);
+                        listener_handshake_failed(c->listener, c->id, c->peer_address,
+                                                  c->peer_port, error, message, alert, verify);
                 schedule_release(c);
                 return;
         }
@@ -718,6 +720,9 @@ void connection_handshake_complete(Connection *c) {
 static void try_next_address(Connection *c);
 
 void connection_next_address(Connection *c, int error) {
+        log_debug("connection %" PRIu64 ": %s port %u refused (%s)%s", c->id, c->peer_address,
+                  c->peer_port, strerror(-error),
+                  c->addr_next ? ", trying the next address" : "");
         c->last_connect_error = error;
         c->net_io = sd_event_source_disable_unref(c->net_io);
         c->tls = engine_conn_free(c->tls);
@@ -935,6 +940,7 @@ static void try_next_address(Connection *c) {
                                 continue;
                         }
                 }
+                connection_format_peer(c, a->ai_addr); /* the address tried, for the log */
                 if (connect(fd, a->ai_addr, a->ai_addrlen) < 0 && errno != EINPROGRESS) {
                         c->last_connect_error = -errno;
                         safe_close(fd);
@@ -1264,44 +1270,38 @@ int connection_bind(Connection *c, const char *address, unsigned port, char *err
 }
 
 /* Connect's ticket argument: taken from the cache (single-use ones leave it) if the owner's,
- * unexpired, and issued for this very peer and policy. */
+ * unexpired, and issued for this very peer and policy. One that is not stays in the cache: a
+ * refused offer does not use it up. */
 static int take_explicit_ticket(Connection *c, uint64_t id, char *error) {
         Core *core = c->core;
         TicketScopeCopy stored = {};
         TicketScope want;
         void *blob = NULL;
         size_t size = 0;
-        bool same;
         int r;
 
         if (!core->ticket_cache || !connection_scope(c, &want)) {
                 error_message_set(error, "tickets are for client sessions");
                 return -EINVAL;
         }
-        r = ticket_cache_take_id(core->ticket_cache, want.uid, id, now_usec(CLOCK_REALTIME), &blob, &size,
-                                 &stored);
+        r = ticket_cache_take_id(core->ticket_cache, want.uid, id, &want,
+                                 now_usec(CLOCK_REALTIME), &blob, &size, &stored);
         if (r == -ENOENT) {
                 error_message_set(error, "ticket %" PRIu64 " not found (unknown, expired, used "
                                   "up, or another user's)", id);
                 return r;
         }
-        if (r < 0)
-                return r;
-        core_ticket_cache_changed(core);
-        same = stored.port == want.port && stored.dtls == want.dtls &&
-               memcmp(stored.policy, want.policy, sizeof(want.policy)) == 0 &&
-               strcmp(stored.host ? stored.host : "", want.host) == 0 &&
-               strcmp(stored.sni ? stored.sni : "", want.sni) == 0 &&
-               strcmp(stored.alpn ? stored.alpn : "", want.alpn) == 0;
-        if (!same) {
+        if (r == -EPERM) {
                 error_message_set(error, "ticket %" PRIu64 " was issued for %s port %u under "
                                   "another session policy or peer name; it is not offered to "
                                   "%s port %u", id, stored.host ? stored.host : "?",
                                   stored.port, want.host, want.port);
                 ticket_scope_copy_done(&stored);
-                wipe_free(blob, size);
-                return -EPERM;
+                return r;
         }
+        if (r < 0)
+                return r;
+        core_ticket_cache_changed(core);
         ticket_scope_copy_done(&stored);
         wipe_free(c->ticket_blob, c->ticket_size);
         c->ticket_blob = blob;
@@ -1366,15 +1366,16 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
                 if (r < 0)
                         goto fail;
         }
+        r = resolve_start(core->resolver, c->session->owner->uid, host, port, c->family,
+                          on_resolved, c, error, &c->resolve);
+        if (r < 0)
+                goto fail;
+        /* Last: a single-use ticket taken leaves the cache, so nothing may fail after it. */
         if (ticket != 0) {
                 r = take_explicit_ticket(c, ticket, error);
                 if (r < 0)
                         goto fail;
         }
-        r = resolve_start(core->resolver, c->session->owner->uid, host, port, c->family,
-                          on_resolved, c, error, &c->resolve);
-        if (r < 0)
-                goto fail;
         c->started = true;
         c->state = CONNECTION_CONNECTING;
         c->t_start_us = now_usec(CLOCK_MONOTONIC);
@@ -1384,6 +1385,7 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
 
 fail:
         c->timer = sd_event_source_disable_unref(c->timer);
+        c->resolve = resolve_cancel(c->resolve);
         wipe_free(c->ticket_blob, c->ticket_size);
         c->ticket_blob = NULL;
         c->ticket_size = 0;

@@ -15,9 +15,11 @@
 #include "core/dtls-port.h"
 #include "util/error-message.h"
 #include "core/listener.h"
+#include "core/peer.h"
 #include "list.h"
 #include "util/log.h"
 #include "core/core.h"
+#include "time-util.h"
 
 /* All handshake slots taken: the client that has been silent longest gives way, so clients that
  * connect and never speak (slowloris) cannot lock out fresh ones; they can only cycle. */
@@ -252,6 +254,8 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
         return 0;
 }
 
+static void log_suppressed(Listener *l);
+
 Listener *listener_free(Listener *l) {
         if (!l)
                 return NULL;
@@ -260,6 +264,8 @@ Listener *listener_free(Listener *l) {
                 if (c->listener == l)
                         c->listener = NULL;
         l->io = sd_event_source_disable_unref(l->io);
+        log_suppressed(l);
+        l->report_timer = sd_event_source_disable_unref(l->report_timer);
         if (l->fd >= 0) {
                 l->fd = safe_close(l->fd);
                 core_fds_uncharge(l->core, l->session->owner->uid, 1);
@@ -283,6 +289,70 @@ void listener_handshake_done(Listener *l, bool ok) {
                 l->n_accepted++;
         else
                 l->n_failed++;
+}
+
+/* ---- failed handshakes: logged and reported, within the rate limit ---- */
+
+static void log_suppressed(Listener *l) {
+        if (l->n_log_suppressed == 0)
+                return;
+        log_info("listener %" PRIu64 " (uid %u, %s port %u): %u more failed handshakes not "
+                 "logged (at most %u a second)", l->id, (unsigned) l->session->owner->uid,
+                 l->address, l->port, l->n_log_suppressed, LISTENER_REPORTS_PER_SECOND);
+        l->n_log_suppressed = 0;
+}
+
+static int on_report_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        log_suppressed(userdata);
+        return 0;
+}
+
+void listener_handshake_failed(Listener *l, uint64_t connection, const char *peer_address,
+                               unsigned peer_port, int error, const char *message, int alert,
+                               int verify) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC), window_end;
+        CoreEvent e = {
+                .type = CORE_EVENT_ACCEPT_FAILED,
+                .connection = connection,
+                .fd = -EBADF,
+                .listener = l->id,
+                .peer_address = peer_address,
+                .peer_port = peer_port,
+                .error = error,
+                .message = message,
+                .alert = alert,
+                .verify = verify,
+        };
+
+        listener_handshake_done(l, false);
+        if (now - l->report_window_us >= USEC_PER_SEC) {
+                l->report_window_us = now;
+                l->n_reported = 0;
+        }
+        if (l->n_reported >= LISTENER_REPORTS_PER_SECOND) {
+                /* Counted; the log's summary comes at the window's end, the event's count
+                 * with the next event. */
+                l->n_log_suppressed++;
+                l->n_event_suppressed++;
+                window_end = l->report_window_us + USEC_PER_SEC;
+                if (!l->report_timer)
+                        (void) sd_event_add_time(l->core->event, &l->report_timer,
+                                                 CLOCK_MONOTONIC, window_end, 0,
+                                                 on_report_timer, l);
+                else if (sd_event_source_set_time(l->report_timer, window_end) >= 0)
+                        (void) sd_event_source_set_enabled(l->report_timer, SD_EVENT_ONESHOT);
+                return;
+        }
+        l->n_reported++;
+        log_suppressed(l); /* what the last window left, before the new line */
+        log_info("listener %" PRIu64 " (uid %u, %s port %u): handshake of connection %" PRIu64
+                 " from %s port %u failed: %s%s%s", l->id, (unsigned) l->session->owner->uid,
+                 l->address, l->port, connection, peer_address, peer_port, message,
+                 verify != TLSC_VERIFY_OK ? "; verification: " : "",
+                 verify != TLSC_VERIFY_OK ? tlsc_verify_result_name(verify) : "");
+        e.suppressed = l->n_event_suppressed;
+        l->n_event_suppressed = 0;
+        peer_emit(l->session->owner, &e);
 }
 
 void listener_connection_gone(Listener *l) {

@@ -45,17 +45,22 @@ static int dgram_recv(WOLFSSL *ssl, char *buf, int size, void *ctx) {
         }
         for (;;) {
                 n = recv(c->fd, buf, (size_t) size, 0);
-                if (n > 0)
+                if (n > 0) {
+                        c->answered = true;
                         return (int) n;
+                }
                 if (n == 0)
                         continue; /* an empty datagram carries nothing */
                 if (errno == EINTR)
                         continue;
-                /* ICMP port unreachable on a connected socket: the peer may not be up yet;
-                 * retransmission decides, not one ICMP message (the connection may try the
-                 * name's next address, though). */
+                /* ICMP port unreachable on a connected socket. Before the peer ever answered it
+                 * means nobody listens there: the connection gives up on the address
+                 * (engine_conn_dgram_refused()), as a TCP connect() would. Once the peer has
+                 * answered, one unauthenticated ICMP message does not end the association:
+                 * retransmission decides. */
                 if (errno == ECONNREFUSED) {
-                        c->refused = true;
+                        if (!c->answered)
+                                c->refused = true;
                         return WOLFSSL_CBIO_ERR_WANT_READ;
                 }
                 if (errno == EAGAIN)

@@ -99,7 +99,9 @@ struct EngineConn {
         const uint8_t *in; /* the fed datagram, consumed by the next receive */
         size_t in_size;
         bool ch_good;      /* acceptor: the client proved its address with a cookie */
-        bool refused;      /* an ICMP port unreachable came back (connected socket) */
+        bool refused;      /* an ICMP port unreachable came back (connected socket) before
+                            * anything else did */
+        bool answered;     /* a datagram came from the peer (connected socket) */
         unsigned mtu;
 };
 

@@ -250,7 +250,8 @@ int engine_conn_dtls_timeout(EngineConn *c, bool retransmit);
 /* The largest app message one record carries (after the handshake). */
 size_t engine_conn_max_message(EngineConn *c);
 bool engine_conn_cid_in_use(EngineConn *c);
-/* A connected socket got "port unreachable" back: nobody listens at that address. */
+/* A connected socket got "port unreachable" back before any datagram from the peer: nobody
+ * listens at that address. */
 bool engine_conn_dgram_refused(EngineConn *c);
 /* The policy allows DTLS 1.3 (Connection IDs need it in this wolfSSL). */
 bool engine_ctx_dtls13_allowed(EngineCtx *c);

@@ -398,8 +398,9 @@ static int scope_copy(const TicketEntry *e, TicketScopeCopy *ret) {
         return 0;
 }
 
-int ticket_cache_take_id(TicketCache *c, uint32_t uid, uint64_t id, uint64_t now, void **ret_blob,
-                         size_t *ret_size, TicketScopeCopy *ret_scope) {
+int ticket_cache_take_id(TicketCache *c, uint32_t uid, uint64_t id, const TicketScope *want,
+                         uint64_t now, void **ret_blob, size_t *ret_size,
+                         TicketScopeCopy *ret_scope) {
         TicketEntry *e = cache_find_id(c, id);
         TicketScopeCopy scope = {};
         int r;
@@ -416,6 +417,13 @@ int ticket_cache_take_id(TicketCache *c, uint32_t uid, uint64_t id, uint64_t now
                 r = scope_copy(e, &scope);
                 if (r < 0)
                         return r;
+        }
+        if (want && !scope_matches(e, want)) {
+                /* Checked before the hand-out: a single-use ticket would leave the cache. */
+                COUNT(c, uid, misses);
+                if (ret_scope)
+                        *ret_scope = scope;
+                return -EPERM;
         }
         r = cache_hand_out(c, e, ret_blob, ret_size, NULL);
         if (r < 0) {

@@ -432,6 +432,21 @@ static void unix_client_emit(Peer *p, const CoreEvent *e, void *userdata) {
                 if (e->message)
                         tlsd_msg_put_str_lossy(&m, TLSD_A_MESSAGE, e->message);
                 break;
+        case CORE_EVENT_ACCEPT_FAILED:
+                tlsd_msg_begin(&m, TLSD_MSG_EVENT_ACCEPT_FAILED, TLSD_F_EVENT, 0);
+                tlsd_msg_put_u64(&m, TLSD_A_LISTENER_ID, e->listener);
+                tlsd_msg_put_u64(&m, TLSD_A_CONNECTION_ID, e->connection);
+                tlsd_msg_put_str(&m, TLSD_A_PEER_ADDRESS, e->peer_address);
+                tlsd_msg_put_u32(&m, TLSD_A_PEER_PORT, e->peer_port);
+                tlsd_msg_put_u32(&m, TLSD_A_ERROR, (uint32_t) tlsd_error_from_errno(e->error));
+                tlsd_msg_put_u32(&m, TLSD_A_ERRNO, (uint32_t) -e->error);
+                if (e->message && *e->message)
+                        tlsd_msg_put_str_lossy(&m, TLSD_A_MESSAGE, e->message);
+                if (e->alert >= 0)
+                        tlsd_msg_put_u32(&m, TLSD_A_ALERT, (uint32_t) e->alert);
+                tlsd_msg_put_u32(&m, TLSD_A_VERIFY_RESULT, (uint32_t) e->verify);
+                tlsd_msg_put_u32(&m, TLSD_A_SUPPRESSED, e->suppressed);
+                break;
         case CORE_EVENT_MESSAGE_TOO_LARGE:
                 tlsd_msg_begin(&m, TLSD_MSG_EVENT_MESSAGE_TOO_LARGE, TLSD_F_EVENT, 0);
                 tlsd_msg_put_u64(&m, TLSD_A_CONNECTION_ID, e->connection);

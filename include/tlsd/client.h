@@ -293,6 +293,8 @@ enum tlsc_event_type {
                                       * connection waits: tlsc_connection_retry() or destroy */
         TLSC_EVENT_MESSAGE_TOO_LARGE = 6, /* DTLS: a message over max_message was dropped
                                            * (EMSGSIZE), never cut */
+        TLSC_EVENT_ACCEPT_FAILED = 7, /* a listener's client failed its handshake (never
+                                       * announced; at most 10 a second per listener) */
 };
 
 typedef struct tlsc_event {
@@ -302,20 +304,25 @@ typedef struct tlsc_event {
          * closed when the callback returns. */
         int fd;
         const tlsc_connection_info *info; /* HANDSHAKE_DONE, HANDSHAKE_FAILED, ACCEPTED (the
-                                           * client's certificate subject in peer_subject) */
-        uint64_t listener;           /* ACCEPTED */
-        const char *peer_address;    /* ACCEPTED: numeric IP of the client */
+                                           * client's certificate subject in peer_subject),
+                                           * ACCEPT_FAILED (error, message, alert,
+                                           * verify_result) */
+        uint64_t listener;           /* ACCEPTED, ACCEPT_FAILED */
+        const char *peer_address;    /* ACCEPTED, ACCEPT_FAILED: numeric IP of the client */
         unsigned peer_port;
         const char *sni;             /* ACCEPTED: the name the client asked for, or NULL */
-        int verify_result;           /* CERTIFICATE */
+        int verify_result;           /* CERTIFICATE, ACCEPT_FAILED */
         const char *chain;           /* CERTIFICATE: the peer's chain as PEM */
         size_t chain_size;
         int reason;                  /* DISCONNECTED: enum tlsc_disconnect_reason */
-        int alert;                   /* DISCONNECTED with reason alert */
+        int alert;                   /* DISCONNECTED with reason alert, ACCEPT_FAILED (-1:
+                                      * none) */
         uint64_t bytes_in, bytes_out;
         unsigned retries;            /* TIMEOUT */
-        const char *message;         /* TIMEOUT */
+        const char *message;         /* TIMEOUT, ACCEPT_FAILED */
         size_t size, max_message;    /* MESSAGE_TOO_LARGE */
+        unsigned suppressed;         /* ACCEPT_FAILED: the listener's failures since the last
+                                      * such event that were not reported (rate limit) */
 } tlsc_event;
 
 typedef void (*tlsc_event_cb)(tlsc_client *c, tlsc_event *event, void *userdata);
