@@ -236,13 +236,7 @@ static bool app_shut(int fd) {
 }
 
 static void update_events(Connection *c) {
-        uint32_t app = 0;
-
-        if (!c->app_eof && !c->app_gone && buffer_empty(&c->to_net))
-                app |= EPOLLIN | EPOLLRDHUP;
-        if (!buffer_empty(&c->to_app))
-                app |= EPOLLOUT;
-        (void) sd_event_source_set_io_events(c->app_io, app);
+        connection_watch_app(c);
         if (c->net_io) {
                 uint32_t net = 0;
 

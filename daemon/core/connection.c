@@ -296,7 +296,10 @@ void connection_pump_app_error(Connection *c, Pump *p) {
         if (errno == EAGAIN)
                 c->app_readable = false; /* until epoll says otherwise */
         else if (errno != EINTR) {
+                /* ECONNRESET: the app closed its end with data of ours unread (reported once
+                 * what it wrote was read). Nothing more comes from it, nor can it read. */
                 c->app_gone = true;
+                c->app_eof = true;
                 p->progress = true;
         }
 }
@@ -327,7 +330,8 @@ static int flush_to_network(Connection *c, Pump *p) {
 static int pump_to_network(Connection *c, Pump *p) {
         if (!buffer_empty(&c->to_net))
                 return flush_to_network(c, p);
-        if (c->app_eof || c->app_gone || !c->app_readable)
+        /* Also after the app's end closed: what it wrote before is read up to the end. */
+        if (c->app_eof || !c->app_readable)
                 return 0;
         return c->transport->from_app(c, p);
 }
@@ -337,7 +341,7 @@ static void pump_close(Connection *c, Pump *p) {
         EngineWait w = ENGINE_WAIT_NONE;
         int r;
 
-        if (!(c->app_eof || c->app_gone) || c->close_sent || !buffer_empty(&c->to_net))
+        if (!c->app_eof || c->close_sent || !buffer_empty(&c->to_net))
                 return;
         r = engine_conn_shutdown(c->tls, &w);
         if (r == -EAGAIN) {
@@ -402,14 +406,17 @@ static uint32_t net_events(Connection *c) {
         return ev;
 }
 
-static uint32_t app_events(Connection *c) {
+void connection_watch_app(Connection *c) {
         uint32_t ev = 0;
 
-        if (!c->app_eof && buffer_empty(&c->to_net) && !c->app_gone)
-                ev |= EPOLLIN;
+        /* Input only while nothing waits for the network: a slow peer stalls the app. */
+        if (!c->app_eof && buffer_empty(&c->to_net))
+                ev |= EPOLLIN | c->transport->data_socket_events;
         if (!buffer_empty(&c->to_app))
                 ev |= EPOLLOUT;
-        return ev;
+        (void) sd_event_source_set_io_events(c->app_io, ev);
+        (void) sd_event_source_set_enabled(c->app_io, ev != 0 || !c->app_hup ? SD_EVENT_ON
+                                                                              : SD_EVENT_OFF);
 }
 
 /* What the app did not take yet goes first; it may take part of it. */
@@ -516,7 +523,7 @@ static void tcp_watch(Connection *c) {
         else if (c->read_wait == ENGINE_WAIT_NONE)
                 c->read_wait = ENGINE_WAIT_READ;
         (void) sd_event_source_set_io_events(c->net_io, net_events(c));
-        (void) sd_event_source_set_io_events(c->app_io, app_events(c));
+        connection_watch_app(c);
 }
 
 /* TCP needs no timers of its own: the kernel retransmits, and idle TCP connections stay. */
@@ -548,14 +555,22 @@ const ConnectionTransport connection_transport_tcp = {
         .close_socket = tcp_close_socket,
 };
 
+/* A hang-up says that both directions of the socket pair are shut, not that the app's data has
+ * been read: it comes without EPOLLIN whenever input is not polled (a record waits for the
+ * network), with the app's last data still queued, and it also follows the app's
+ * shutdown(SHUT_WR) once our side is shut (the peer's close_notify). Only the read finds the
+ * end. */
 static int on_app_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Connection *c = userdata;
 
-        if ((revents & (EPOLLERR | EPOLLHUP)) && !(revents & EPOLLIN))
-                c->app_gone = true;
+        if (revents & (EPOLLERR | EPOLLHUP)) {
+                c->app_hup = true;
+                if (!c->peer_closed)
+                        c->app_gone = true; /* our side is open: the app's end is closed */
+        }
         if (revents & (EPOLLRDHUP | EPOLLHUP))
                 c->app_rdhup = true;
-        if (revents & (EPOLLIN | EPOLLHUP))
+        if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
                 c->app_readable = true;
         (void) connection_pump(c);
         return 0;

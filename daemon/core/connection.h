@@ -78,11 +78,16 @@ struct Connection {
         Buffer to_app; /* decrypted, not yet written to the app */
         Buffer to_net; /* from the app, not yet accepted by the engine */
         EngineWait read_wait, write_wait;
-        bool app_eof;        /* app shut its write side: close_notify goes out */
+        bool app_eof;        /* a read of the app's end found its end: nothing more to send */
         bool close_sent;
-        bool peer_closed;    /* close_notify received: app reads EOF */
+        bool peer_closed;    /* close_notify received: app reads EOF (our side is shut) */
         bool close_notify_seen; /* received behind data not yet handed to the app */
-        bool app_gone;       /* app closed its end entirely */
+        bool app_gone;       /* nobody reads the app's end any more: the peer's data is
+                              * dropped (what the app wrote is still read up to its end) */
+        /* epoll said EPOLLHUP (or EPOLLERR): both directions of the app's end are shut, which
+         * stays so; with nothing else to wait for there, its source is off (epoll reports a
+         * hang-up whatever it was asked for, over and over). */
+        bool app_hup;
         /* Whether a read may find data: set by epoll, cleared by EAGAIN. Saves the syscall that
          * would only say EAGAIN after every record (epoll is level-triggered: nothing is lost). */
         bool net_readable, app_readable;
