@@ -83,6 +83,8 @@ typedef enum TlsdMsgType {
         TLSD_MSG_GET_TICKET = 25,             /* the id of a connection's resumable ticket */
         TLSD_MSG_TICKET_STATS = 26,           /* client ticket cache counters (the caller's uid;
                                                * root: all) */
+        TLSD_MSG_CONNECTION_SHUTDOWN = 27,    /* the app's data ends cleanly: close_notify
+                                               * after it, even if the app closes at once */
         _TLSD_MSG_MAX,
 } TlsdMsgType;
 

@@ -1797,6 +1797,7 @@ static const MsgInfo spec_msgs[_TLSD_MSG_MAX] = {
         [TLSD_MSG_GET_TICKET] = { "GetTicket", false, spec_connection_id, spec_ticket_id_reply,
                                   0, 0 },
         [TLSD_MSG_TICKET_STATS] = { "TicketStats", false, NULL, spec_ticket_stats_reply, 0, 0 },
+        [TLSD_MSG_CONNECTION_SHUTDOWN] = { "Shutdown", false, spec_connection_id, NULL, 0, 0 },
 };
 
 typedef enum SideKind {

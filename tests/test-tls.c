@@ -751,9 +751,9 @@ START_TEST(test_tlsd_to_tlsd_64mib) {
 END_TEST
 
 /* Both control clients set up, a tlsd-to-tlsd connection made and accepted; returns the client
- * app's fd. */
+ * app's fd (the client's connection id in *ret_conn, if not NULL). */
 static int tlsd_pair(Daemon *d, tlsc_client **server, tlsc_client **client, Accepts *acc,
-                     Events *ev) {
+                     Events *ev, uint64_t *ret_conn) {
         tlsc_connection_info info;
         uint64_t ss, cs, listener, conn;
         unsigned port = 0;
@@ -779,6 +779,8 @@ static int tlsd_pair(Daemon *d, tlsc_client **server, tlsc_client **client, Acce
                 ck_assert_int_ge(tlsc_dispatch(*server), 0);
         }
         ck_assert_uint_eq(acc->n, 1);
+        if (ret_conn)
+                *ret_conn = conn;
         return fd;
 }
 
@@ -800,7 +802,7 @@ START_TEST(test_app_ends_while_network_full) {
         Daemon d;
         int fd;
 
-        fd = tlsd_pair(&d, &server, &client, &acc, &ev);
+        fd = tlsd_pair(&d, &server, &client, &acc, &ev, NULL);
         ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
         ck_assert_int_eq(tk_read_to_end(acc.fd, 10000), 0);
 
@@ -856,6 +858,98 @@ START_TEST(test_app_ends_while_network_full) {
         daemon_cleanup(&d);
         free(block);
         free(buf);
+}
+END_TEST
+
+/* The server app reads everything up to EOF, checking it is the client's stream. */
+static size_t read_stream(int fd, const uint8_t *block) {
+        uint8_t *buf = malloc(64 * 1024);
+        long deadline = now_ms() + 30000;
+        size_t received = 0;
+
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                ssize_t n;
+
+                ck_assert_msg(now_ms() < deadline, "stalled at %zu", received);
+                if (poll(&p, 1, 1000) <= 0)
+                        continue;
+                n = read(fd, buf, 64 * 1024);
+                ck_assert_msg(n >= 0, "read: %s", strerror(errno));
+                if (n == 0)
+                        break;
+                ck_assert_msg(memcmp(buf, block + received, (size_t) n) == 0, "corrupt near %zu",
+                              received);
+                received += (size_t) n;
+        }
+        free(buf);
+        return received;
+}
+
+/* An app that closes its data fd without shutdown(SHUT_WR), its control client still open (it
+ * crashed in a thread, or gave up): an abort. Its data still goes out, then no close_notify:
+ * the peer (tlsd's server side here) reports a truncation, not close_notify. */
+START_TEST(test_app_close_is_abort) {
+        uint8_t *block = make_block("client");
+        tlsc_client *server, *client;
+        Accepts acc = { .fd = -1 };
+        Events ev = {}, sev = {};
+        Daemon d;
+        int fd;
+
+        fd = tlsd_pair(&d, &server, &client, &acc, &ev, NULL);
+        tk_write_all(fd, block, 100 * 1024);
+        close(fd);
+        ck_assert_uint_eq(read_stream(acc.fd, block), 100 * 1024);
+        (void) shutdown(acc.fd, SHUT_WR); /* its own end is clean */
+        tlsc_set_event_handler(server, on_event, &sev);
+        wait_disconnected(server, &sev);
+        ck_assert_msg(sev.disconnect_reason == TLSC_DISCONNECT_TRUNCATED, "the peer's end: %s",
+                      tlsc_disconnect_reason_name(sev.disconnect_reason));
+        wait_disconnected(client, &ev);
+        ck_assert_msg(ev.disconnect_reason == TLSC_DISCONNECT_LOCAL, "reason %s",
+                      tlsc_disconnect_reason_name(ev.disconnect_reason));
+        close(acc.fd);
+        tlsc_close(client);
+        tlsc_close(server);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+        free(block);
+}
+END_TEST
+
+/* tlsc_connection_shutdown(), then close() at once: a clean end however soon the close follows
+ * (a shutdown(SHUT_WR) followed by close() may be seen as the close alone). Everything written
+ * before arrives, then close_notify; a write after it fails. */
+START_TEST(test_shutdown_request_then_close) {
+        uint8_t *block = make_block("client");
+        tlsc_client *server, *client;
+        Accepts acc = { .fd = -1 };
+        Events ev = {}, sev = {};
+        uint64_t conn;
+        Daemon d;
+        int fd;
+
+        fd = tlsd_pair(&d, &server, &client, &acc, &ev, &conn);
+        tk_write_all(fd, block, 100 * 1024);
+        ck_assert_int_eq(tlsc_connection_shutdown(client, conn), 0);
+        ck_assert_int_eq(send(fd, "x", 1, MSG_NOSIGNAL), -1);
+        ck_assert_int_eq(errno, EPIPE);
+        close(fd);
+        ck_assert_uint_eq(read_stream(acc.fd, block), 100 * 1024);
+        ck_assert_int_eq(shutdown(acc.fd, SHUT_WR), 0);
+        tlsc_set_event_handler(server, on_event, &sev);
+        wait_disconnected(server, &sev);
+        ck_assert_msg(sev.disconnect_reason == TLSC_DISCONNECT_CLOSE_NOTIFY, "the peer's end: %s",
+                      tlsc_disconnect_reason_name(sev.disconnect_reason));
+        /* once closed, a second one is refused with the reason */
+        ck_assert_int_eq(tlsc_connection_shutdown(client, conn), -TLSD_ERR_STATE);
+        close(acc.fd);
+        tlsc_close(client);
+        tlsc_close(server);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+        free(block);
 }
 END_TEST
 
@@ -1590,6 +1684,8 @@ int main(void) {
         tc = tcase_create("stream-end");
         tcase_set_timeout(tc, getenv("TLSD_TEST_WRAPPER") ? 1200 : 240);
         tcase_add_test(tc, test_app_ends_while_network_full);
+        tcase_add_test(tc, test_app_close_is_abort);
+        tcase_add_test(tc, test_shutdown_request_then_close);
         suite_add_tcase(s, tc);
         /* CK_RUN_CASE=policy runs only these */
         tc = tcase_create("policy");

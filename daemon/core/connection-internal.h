@@ -51,6 +51,10 @@ int connection_pump_encrypt(Connection *c, Pump *p, size_t size);
 void connection_pump_app_error(Connection *c, Pump *p);
 /* The events the app's end is watched for, and its source on or off (app_hup). */
 void connection_watch_app(Connection *c);
+/* The app's end showed these epoll (or poll) bits: how its data ends, if that is still open
+ * (app_end). connection_app_end_check() looks itself, with poll(). */
+void connection_app_end_seen(Connection *c, uint32_t events);
+void connection_app_end_check(Connection *c);
 /* The peer's close_notify: the app reads EOF. */
 void connection_pump_peer_closed(Connection *c, Pump *p);
 

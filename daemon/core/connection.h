@@ -31,6 +31,15 @@ typedef enum ConnectionState {
         CONNECTION_CLOSING = TLSC_STATE_CLOSING,
 } ConnectionState;
 
+/* How the app's data ends (connection.c, "the app's end"): only a clean end sends close_notify;
+ * an app whose end closed before it ended cleanly (it exited, crashed, was killed) gets none, so
+ * the peer sees the stream cut instead of complete. */
+typedef enum AppEnd {
+        APP_END_OPEN,  /* not decided yet */
+        APP_END_CLEAN, /* shutdown(SHUT_WR) seen while its end was open, or Shutdown asked */
+        APP_END_ABORT, /* its end closed (or shut both ways) first */
+} AppEnd;
+
 /* What differs between TLS over TCP and DTLS over UDP (connection-internal.h). */
 typedef struct ConnectionTransport ConnectionTransport;
 
@@ -88,6 +97,7 @@ struct Connection {
          * stays so; with nothing else to wait for there, its source is off (epoll reports a
          * hang-up whatever it was asked for, over and over). */
         bool app_hup;
+        AppEnd app_end;
         /* Whether a read may find data: set by epoll, cleared by EAGAIN. Saves the syscall that
          * would only say EAGAIN after every record (epoll is level-triggered: nothing is lost). */
         bool net_readable, app_readable;
@@ -172,6 +182,10 @@ int connection_get_ticket(Connection *c, uint64_t *ret, char *error);
 int connection_certificate_response(Connection *c, bool accept, char *error);
 /* Sends close_notify and closes; the Disconnected event says "local". */
 int connection_disconnect(Connection *c);
+/* The app's data ends cleanly here (what it wrote before goes out, then close_notify), as with
+ * shutdown(SHUT_WR) on its end, but the app may close its end right after: -EBUSY (message in
+ * error) if the connection is not operating or the app's end closed before. */
+int connection_shutdown(Connection *c, char *error);
 
 typedef struct ConnectionInfo {
         ConnectionState state;
