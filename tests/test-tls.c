@@ -953,6 +953,43 @@ START_TEST(test_shutdown_request_then_close) {
 }
 END_TEST
 
+/* After the peer's end tlsd has shut its side of the pair, and an app's close looks like its
+ * shutdown, except when it closes with the peer's data unread: that is no finished exchange, so
+ * no close_notify either (the client side reports a truncation). */
+START_TEST(test_close_with_data_unread_is_abort) {
+        uint8_t *block = make_block("client");
+        tlsc_client *server, *client;
+        Accepts acc = { .fd = -1 };
+        Events ev = {};
+        struct pollfd p;
+        long deadline;
+        Daemon d;
+        int fd;
+
+        fd = tlsd_pair(&d, &server, &client, &acc, &ev, NULL);
+        tk_write_all(fd, block, 100 * 1024);
+        ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
+        /* the server app: the client's end has reached its end of the pair (tlsd shut its side
+         * after the data), and it closes without reading */
+        p = (struct pollfd) { .fd = acc.fd, .events = POLLRDHUP };
+        deadline = now_ms() + 10000;
+        while (!(p.revents & POLLRDHUP) && now_ms() < deadline)
+                (void) poll(&p, 1, 200);
+        ck_assert_msg(p.revents & POLLRDHUP, "the client's end did not reach the server app");
+        close(acc.fd);
+        ck_assert_int_eq(tk_read_to_end(fd, 10000), 0);
+        wait_disconnected(client, &ev);
+        ck_assert_msg(ev.disconnect_reason == TLSC_DISCONNECT_TRUNCATED, "the client's end: %s",
+                      tlsc_disconnect_reason_name(ev.disconnect_reason));
+        close(fd);
+        tlsc_close(client);
+        tlsc_close(server);
+        ck_assert_int_eq(daemon_stop(&d, NULL), 0);
+        daemon_cleanup(&d);
+        free(block);
+}
+END_TEST
+
 static int tcp_connect(unsigned port) {
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
                                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -1686,6 +1723,7 @@ int main(void) {
         tcase_add_test(tc, test_app_ends_while_network_full);
         tcase_add_test(tc, test_app_close_is_abort);
         tcase_add_test(tc, test_shutdown_request_then_close);
+        tcase_add_test(tc, test_close_with_data_unread_is_abort);
         suite_add_tcase(s, tc);
         /* CK_RUN_CASE=policy runs only these */
         tc = tcase_create("policy");

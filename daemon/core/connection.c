@@ -261,7 +261,9 @@ void connection_finish(Connection *c, int reason, int alert) {
 void connection_app_end_seen(Connection *c, uint32_t events) {
         if (c->app_end != APP_END_OPEN)
                 return;
-        if ((events & (EPOLLHUP | EPOLLERR)) && !c->peer_closed)
+        if (events & EPOLLERR)
+                c->app_end = APP_END_ABORT; /* closed with our data unread (ECONNRESET) */
+        else if ((events & EPOLLHUP) && !c->peer_closed)
                 c->app_end = APP_END_ABORT; /* with our side open: the app's side is closed */
         else if (events & (EPOLLRDHUP | EPOLLHUP))
                 c->app_end = APP_END_CLEAN;
