@@ -276,6 +276,7 @@ static const MsgSpec msg_table[_TLSD_MSG_MAX] = {
         [TLSD_MSG_TICKET_STATS] = { "TicketStats", false, NULL, ticket_stats_reply, 0, 0 },
         [TLSD_MSG_EVENT_ACCEPT_FAILED] = { "AcceptFailed", true, NULL, event_accept_failed, 0,
                                            0 },
+        [TLSD_MSG_CONNECTION_SHUTDOWN] = { "Shutdown", false, connection_id_only, NULL, 0, 0 },
 };
 
 static const char *const proto_error_names[_TLSD_PROTO_MAX] = {

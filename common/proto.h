@@ -84,6 +84,8 @@ typedef enum TlsdMsgType {
         TLSD_MSG_TICKET_STATS = 26,           /* client ticket cache counters (the caller's uid;
                                                * root: all) */
         TLSD_MSG_EVENT_ACCEPT_FAILED = 27,    /* a listener's client failed its handshake */
+        TLSD_MSG_CONNECTION_SHUTDOWN = 28,    /* the app's data ends cleanly: close_notify
+                                               * after it, even if the app closes at once */
         _TLSD_MSG_MAX,
 } TlsdMsgType;
 

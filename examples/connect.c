@@ -118,7 +118,8 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "connect: %s: %s\n", tlsd_strerror(fd), info.message);
                 goto out;
         }
-        /* fd: plaintext, SOCK_STREAM; shutdown(fd, SHUT_WR) sends close_notify; EOF: the peer's */
+        /* fd: plaintext, SOCK_STREAM; shutdown(fd, SHUT_WR) sends close_notify (close() alone
+         * is an abort: none, the peer sees the stream cut); EOF: the peer's close_notify */
         fprintf(stderr, "connected: %s %s, peer %s\n", info.version, info.cipher,
                 info.peer_subject);
         r = exchange(fd, line);

@@ -1454,6 +1454,13 @@ _public_ int tlsc_connection_disconnect(tlsc_client *c, uint64_t connection) {
                             NULL, &w);
 }
 
+_public_ int tlsc_connection_shutdown(tlsc_client *c, uint64_t connection) {
+        Waiter w = {};
+
+        return call_with_id(c, TLSD_MSG_CONNECTION_SHUTDOWN, TLSD_A_CONNECTION_ID, connection,
+                            NULL, &w);
+}
+
 _public_ int tlsc_connection_retry(tlsc_client *c, uint64_t connection) {
         Waiter w = {};
 

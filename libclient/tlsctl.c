@@ -667,25 +667,38 @@ static int send_lines(int fd, char *line, size_t *used, const char *buf, size_t 
         return 0;
 }
 
-/* Copies stdin to fd and fd to stdout until the peer closes (messages: one line, one message). */
-static int pipe_data(int fd, bool messages) {
+#define LOST_TLSD (-2) /* pipe_data(): the connection to tlsd broke */
+
+static void lost_tlsd(void) {
+        fprintf(stderr, "tlsctl: lost the connection to tlsd: the data channel ended with it, "
+                        "the peer sees the connection cut\n");
+}
+
+/* Copies stdin to fd and fd to stdout until the peer closes (messages: one line, one message).
+ * The end of stdin is the clean end (shutdown: close_notify); tlsctl killed before that closes
+ * fd without it, which tlsd passes on as an abort. Events are dispatched meanwhile, so that a
+ * tlsd that went away is noticed (LOST_TLSD). */
+static int pipe_data(tlsc_client *c, int fd, bool messages) {
         bool in_open = true;
         char buf[16384];
         static char line[65536];
         size_t used = 0;
 
         for (;;) {
-                struct pollfd p[2] = {
+                struct pollfd p[3] = {
                         { .fd = fd, .events = POLLIN },
                         { .fd = STDIN_FILENO, .events = in_open ? POLLIN : 0 },
+                        { .fd = tlsc_get_fd(c), .events = (short) tlsc_get_events(c) },
                 };
                 ssize_t n;
 
-                if (poll(p, 2, -1) < 0) {
+                if (poll(p, 3, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
                         return -1;
                 }
+                if (p[2].revents && tlsc_dispatch(c) < 0)
+                        return LOST_TLSD;
                 if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
                         n = read(fd, buf, sizeof(buf));
                         if (n <= 0)
@@ -970,20 +983,28 @@ static int cmd_connect(int argc, char **argv) {
                 fprintf(stderr, "datagrams: up to %u bytes per message, connection ID %s\n",
                         info.max_message, info.cid_in_use ? "in use" : "not in use");
         step(&outcome, "data: copying stdin to the connection and the connection to stdout");
-        r = pipe_data(fd, o.transport == TLSC_TRANSPORT_DTLS);
+        r = pipe_data(c, fd, o.transport == TLSC_TRANSPORT_DTLS);
+        if (r == LOST_TLSD) {
+                lost_tlsd();
+                close(fd);
+                return 1;
+        }
         if (r < 0)
                 fprintf(stderr, "tlsctl: data channel failed: %s\n", strerror(errno));
         close(fd);
         step(&outcome, "data: %s", r < 0 ? "failed" : "end of stream from the peer");
 
         /* EOF on the data fd does not say why: the Disconnected event does (in TLS 1.3 a server
-         * may reject our certificate only after the handshake). */
+         * may reject our certificate only after the handshake). tlsd going away ends the data
+         * too: that is no end of the peer's data. */
         for (int i = 0; i < 50 && !outcome.disconnected; i++) {
                 struct pollfd p = { .fd = tlsc_get_fd(c), .events = POLLIN };
 
                 (void) poll(&p, 1, 100);
-                if (tlsc_dispatch(c) < 0)
-                        break;
+                if (tlsc_dispatch(c) < 0) {
+                        lost_tlsd();
+                        return 1;
+                }
         }
         if (print_ticket) {
                 uint64_t id = 0;
@@ -1019,7 +1040,7 @@ finish:
 /* ---- listen ---- */
 
 typedef struct Served {
-        int fd;       /* echo mode: the plaintext fd */
+        int fd;       /* the plaintext fd (exec mode: held, not polled, while the child runs) */
         pid_t pid;    /* exec mode: the child */
         uint64_t connection;
         char buf[16384];
@@ -1106,6 +1127,8 @@ static void on_listen_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
         sv->fd = ev->fd;
         ev->fd = -1;
         if (st->exec) {
+                /* The command's end is the data's end: its exit status says which kind, so our
+                 * copy of the fd stays open until then (listen_loop). */
                 sv->pid = fork();
                 if (sv->pid == 0) {
                         dup2(sv->fd, STDIN_FILENO);
@@ -1113,14 +1136,21 @@ static void on_listen_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
                         execl("/bin/sh", "sh", "-c", st->exec, (char *) NULL);
                         _exit(127);
                 }
-                close(sv->fd);
-                sv->fd = -1;
+                if (sv->pid < 0) {
+                        fprintf(stderr, "tlsctl: connection %llu: cannot start the command: "
+                                        "%s\n", (unsigned long long) ev->connection,
+                                strerror(errno));
+                        close(sv->fd);
+                        free(sv);
+                        return;
+                }
         } else
                 (void) fcntl(sv->fd, F_SETFL, fcntl(sv->fd, F_GETFL) | O_NONBLOCK);
         st->served[st->n_served++] = sv;
 }
 
-/* Echo: read what arrives, write it back; EOF: shut our side (close_notify) and let go. */
+/* Echo: read what arrives, write it back; EOF (the peer's close_notify), with everything sent
+ * back: shut our side too (close_notify) and let go. */
 static bool echo_step(Served *sv) {
         if (sv->pending > 0) {
                 ssize_t w = write(sv->fd, sv->buf + sv->off, sv->pending);
@@ -1141,6 +1171,8 @@ static bool echo_step(Served *sv) {
                 }
                 if (n < 0 && errno == EAGAIN)
                         return true;
+                if (n == 0)
+                        (void) shutdown(sv->fd, SHUT_WR);
                 return false;
         }
 }
@@ -1159,7 +1191,7 @@ static int listen_loop(tlsc_client *c, ListenState *st) {
                 p[n++] = (struct pollfd) { .fd = tlsc_get_fd(c), .events = tlsc_get_events(c) };
                 for (size_t i = 0; i < st->n_served; i++)
                         p[n++] = (struct pollfd) {
-                                .fd = st->served[i]->fd,
+                                .fd = st->served[i]->pid > 0 ? -1 : st->served[i]->fd,
                                 .events = (short) (st->served[i]->pending ? POLLOUT : POLLIN),
                         };
                 if (poll(p, (nfds_t) n, st->exec ? 200 : -1) < 0 && errno != EINTR)
@@ -1176,9 +1208,19 @@ static int listen_loop(tlsc_client *c, ListenState *st) {
                         Served *sv = st->served[i];
                         bool alive;
 
-                        if (sv->pid > 0)
-                                alive = waitpid(sv->pid, NULL, WNOHANG) == 0;
-                        else
+                        if (sv->pid > 0) {
+                                int status;
+                                pid_t w = waitpid(sv->pid, &status, WNOHANG);
+
+                                alive = w == 0;
+                                /* Exit status 0: the clean end, close_notify after the
+                                 * command's output (tlsc_connection_shutdown() lets our fd
+                                 * close at once). Else, and when killed: an abort, the fd
+                                 * just closes. */
+                                if (w == sv->pid && WIFEXITED(status) &&
+                                    WEXITSTATUS(status) == 0)
+                                        (void) tlsc_connection_shutdown(c, sv->connection);
+                        } else
                                 alive = i >= polled || !p[i + 1].revents || echo_step(sv);
                         if (alive)
                                 continue;

@@ -353,9 +353,14 @@ def suite(a):
            "DataReady signal, then Connection.Receive returns the reversed line", (data, eof))
     report(prop(bus, c2, CONN, "BytesOut") >= 13 and prop(bus, c2, CONN, "BytesIn") >= 13,
            "Connection properties BytesIn, BytesOut count the line")
-    conn2.Disconnect()
+    # the clean end of what Send wrote: close_notify, which s_server answers with its own
+    conn2.Shutdown()
+    dis = sig.wait(c2, "Disconnected")
+    report(dis is not None and dis[3][0] == "close_notify",
+           "Connection.Shutdown in message mode: the peer answers our close_notify, "
+           "Disconnected (close_notify)", dis)
     chunk, eof = conn2.Receive(U(4096), byte_arrays=True)
-    report(bytes(chunk) == b"" and bool(eof), "Connection.Receive after Disconnect: eof",
+    report(bytes(chunk) == b"" and bool(eof), "Connection.Receive after Shutdown: eof",
            (chunk, eof))
     conn2.Destroy()
 
@@ -465,6 +470,9 @@ def suite(a):
                  "org.tlsd1.Error.InvalidArgument")
     expect_error("Connection.Send before a handshake",
                  lambda: iface(bus, sess.CreateConnection(U(0)), CONN).Send(B(b"x")),
+                 "org.tlsd1.Error.InvalidState")
+    expect_error("Connection.Shutdown before a handshake",
+                 lambda: iface(bus, sess.CreateConnection(U(0)), CONN).Shutdown(),
                  "org.tlsd1.Error.InvalidState")
 
     stats = mgr.Stats()

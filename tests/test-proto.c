@@ -1804,6 +1804,7 @@ static const MsgInfo spec_msgs[_TLSD_MSG_MAX] = {
                                   0, 0 },
         [TLSD_MSG_TICKET_STATS] = { "TicketStats", false, NULL, spec_ticket_stats_reply, 0, 0 },
         [TLSD_MSG_EVENT_ACCEPT_FAILED] = { "AcceptFailed", true, NULL, spec_accept_failed, 0, 0 },
+        [TLSD_MSG_CONNECTION_SHUTDOWN] = { "Shutdown", false, spec_connection_id, NULL, 0, 0 },
 };
 
 typedef enum SideKind {

@@ -242,6 +242,19 @@ static int method_retry(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         return sd_bus_reply_method_return(m, NULL);
 }
 
+/* The clean end of the caller's data (in message mode: after what Send wrote): close_notify
+ * follows it. */
+static int method_shutdown(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        char message[ERROR_MESSAGE_MAX] = "";
+        int r;
+        CALLER_CONNECTION(c);
+
+        r = connection_shutdown(c, message);
+        if (r < 0)
+                return bus_error(error, r, message);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
 static int method_disconnect(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         CALLER_CONNECTION(c);
 
@@ -355,6 +368,8 @@ static const sd_bus_vtable connection_vtable[] = {
                                 SD_BUS_RESULT("ay", data, "b", eof), method_receive,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Retry", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_retry,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Shutdown", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_shutdown,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Disconnect", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_disconnect,
                                 SD_BUS_VTABLE_UNPRIVILEGED),

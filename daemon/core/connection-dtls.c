@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -229,20 +228,8 @@ static void deliver(Connection *c, const uint8_t *data, size_t size) {
                 c->app_gone = true;
 }
 
-static bool app_shut(int fd) {
-        struct pollfd p = { .fd = fd, .events = POLLRDHUP };
-
-        return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP));
-}
-
 static void update_events(Connection *c) {
-        uint32_t app = 0;
-
-        if (!c->app_eof && !c->app_gone && buffer_empty(&c->to_net))
-                app |= EPOLLIN | EPOLLRDHUP;
-        if (!buffer_empty(&c->to_app))
-                app |= EPOLLOUT;
-        (void) sd_event_source_set_io_events(c->app_io, app);
+        connection_watch_app(c);
         if (c->net_io) {
                 uint32_t net = 0;
 
@@ -321,7 +308,8 @@ static int dtls_from_app(Connection *c, Pump *p) {
         } else if (n == 0) {
                 /* SOCK_SEQPACKET: 0 is an empty message (it carries nothing), or EOF, which
                  * repeats: the socket's state tells them apart. */
-                if (c->app_rdhup || app_shut(c->app_fd))
+                connection_app_end_check(c);
+                if (c->app_rdhup || c->app_end != APP_END_OPEN)
                         c->app_eof = true;
                 p->progress = true;
         } else

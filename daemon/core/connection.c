@@ -23,6 +23,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,6 +282,62 @@ void connection_finish(Connection *c, int reason, int alert) {
                 schedule_release(c);
 }
 
+/* ---- the app's end ----
+ *
+ * How the app's data ends decides whether close_notify follows it. A clean end: the app shuts
+ * down its sending side, shutdown(SHUT_WR), while its end stays open, or it asks for it
+ * (connection_shutdown(), which also lets it close its end right away). Anything else is an
+ * abort: the end closed, by close(), exit, a crash or a kill, or shut both ways; the peer then
+ * gets what the app wrote and no close_notify, and sees the stream cut.
+ *
+ * Only the socket pair's state tells, and the kernel keeps no trace of a shutdown(SHUT_WR) once
+ * the end is closed as well: the first state seen decides, and stays. While our side is open
+ * that is exact up to one race: a shutdown(SHUT_WR) followed at once by close() may be seen
+ * only as the close (the app must keep its end open until it read EOF, or use
+ * connection_shutdown()). Once our side is shut (the peer's close_notify reached the app) the
+ * app's shutdown and its close look the same (EPOLLHUP, a read of 0): either counts as clean,
+ * except a close with our data unread (the read fails with ECONNRESET).
+ */
+
+void connection_app_end_seen(Connection *c, uint32_t events) {
+        if (c->app_end != APP_END_OPEN)
+                return;
+        if (events & EPOLLERR)
+                c->app_end = APP_END_ABORT; /* closed with our data unread (ECONNRESET) */
+        else if ((events & EPOLLHUP) && !c->peer_closed)
+                c->app_end = APP_END_ABORT; /* with our side open: the app's side is closed */
+        else if (events & (EPOLLRDHUP | EPOLLHUP))
+                c->app_end = APP_END_CLEAN;
+}
+
+void connection_app_end_check(Connection *c) {
+        struct pollfd p = { .fd = c->app_fd, .events = POLLIN | POLLRDHUP };
+
+        /* poll()'s bits are epoll's */
+        if (c->app_end == APP_END_OPEN && poll(&p, 1, 0) > 0)
+                connection_app_end_seen(c, (uint32_t) p.revents);
+}
+
+int connection_shutdown(Connection *c, char *error) {
+        if (c->state != CONNECTION_OPERATING && c->state != CONNECTION_CLOSING) {
+                error_message_set(error, "connection %" PRIu64 " is not established", c->id);
+                return -EBUSY;
+        }
+        connection_app_end_check(c);
+        if (c->app_end == APP_END_ABORT) {
+                error_message_set(error, "connection %" PRIu64 ": the application's end was "
+                                  "closed before: it ends without close_notify", c->id);
+                return -EBUSY;
+        }
+        c->app_end = APP_END_CLEAN;
+        /* Its data ends here: what it writes from now on fails (EPIPE), what it wrote before is
+         * read up to the end that this makes. */
+        (void) shutdown(c->app_fd, SHUT_RD);
+        c->app_readable = true;
+        (void) connection_pump(c);
+        return 0;
+}
+
 /* ---- the bridge ---- */
 
 /* The one mapping from a failed pump step to how the connection ended. */
@@ -337,12 +394,18 @@ void connection_pump_app_error(Connection *c, Pump *p) {
         if (errno == EAGAIN)
                 c->app_readable = false; /* until epoll says otherwise */
         else if (errno != EINTR) {
+                /* ECONNRESET: the app closed its end with data of ours unread (reported once
+                 * what it wrote was read). Nothing more comes from it, nor can it read. */
+                connection_app_end_seen(c, EPOLLHUP | EPOLLERR); /* closed, not ended */
                 c->app_gone = true;
+                c->app_eof = true;
                 p->progress = true;
         }
 }
 
 void connection_pump_peer_closed(Connection *c, Pump *p) {
+        /* The last moment the app's close and its shutdown differ (app_end). */
+        connection_app_end_check(c);
         c->peer_closed = true;
         (void) shutdown(c->app_fd, SHUT_WR);
         p->progress = true;
@@ -368,25 +431,34 @@ static int flush_to_network(Connection *c, Pump *p) {
 static int pump_to_network(Connection *c, Pump *p) {
         if (!buffer_empty(&c->to_net))
                 return flush_to_network(c, p);
-        if (c->app_eof || c->app_gone || !c->app_readable)
+        /* Also after the app's end closed: what it wrote before is read up to the end. */
+        if (c->app_eof || !c->app_readable)
                 return 0;
         return c->transport->from_app(c, p);
 }
 
-/* The app is done sending: close_notify once everything it sent is out. */
-static void pump_close(Connection *c, Pump *p) {
+/* The app is done sending and everything it sent is out: close_notify if it ended cleanly; if
+ * it went away instead, the connection ends without one (the peer sees it cut). < 0: ended. */
+static int pump_close(Connection *c, Pump *p) {
         EngineWait w = ENGINE_WAIT_NONE;
         int r;
 
-        if (!(c->app_eof || c->app_gone) || c->close_sent || !buffer_empty(&c->to_net))
-                return;
+        if (!c->app_eof || c->close_sent || !buffer_empty(&c->to_net))
+                return 0;
+        if (c->app_end != APP_END_CLEAN) {
+                log_debug("connection %" PRIu64 ": the application's end closed without a "
+                          "clean end: no close_notify", c->id);
+                connection_finish(c, TLSC_DISCONNECT_LOCAL, -1);
+                return -ECONNABORTED;
+        }
         r = engine_conn_shutdown(c->tls, &w);
         if (r == -EAGAIN) {
                 c->write_wait = w;
-                return;
+                return 0;
         }
         c->close_sent = true;
         c->transport->close_notify_sent(c, p, r);
+        return 0;
 }
 
 static int on_pump_again(sd_event_source *s, void *userdata) {
@@ -413,7 +485,9 @@ int connection_pump(Connection *c) {
                 r = pump_to_network(c, &p);
                 if (r < 0)
                         return r;
-                pump_close(c, &p);
+                r = pump_close(c, &p);
+                if (r < 0)
+                        return r;
         } while (p.progress && (t->pump_budget == 0 || --p.budget > 0));
         if (t->pump_budget > 0 && p.budget == 0 && !c->pump_again)
                 /* More may be waiting where epoll cannot see it (records wolfSSL already holds):
@@ -443,14 +517,21 @@ static uint32_t net_events(Connection *c) {
         return ev;
 }
 
-static uint32_t app_events(Connection *c) {
+void connection_watch_app(Connection *c) {
         uint32_t ev = 0;
 
-        if (!c->app_eof && buffer_empty(&c->to_net) && !c->app_gone)
-                ev |= EPOLLIN;
+        /* Input only while nothing waits for the network: a slow peer stalls the app. */
+        if (!c->app_eof && buffer_empty(&c->to_net))
+                ev |= EPOLLIN | c->transport->data_socket_events;
+        /* The app's shutdown is seen as it happens, also while input waits: the close that
+         * may follow must not be taken for its end (app_end). */
+        if (c->app_end == APP_END_OPEN)
+                ev |= EPOLLRDHUP;
         if (!buffer_empty(&c->to_app))
                 ev |= EPOLLOUT;
-        return ev;
+        (void) sd_event_source_set_io_events(c->app_io, ev);
+        (void) sd_event_source_set_enabled(c->app_io, ev != 0 || !c->app_hup ? SD_EVENT_ON
+                                                                              : SD_EVENT_OFF);
 }
 
 /* What the app did not take yet goes first; it may take part of it. */
@@ -535,6 +616,7 @@ static int tcp_from_app(Connection *c, Pump *p) {
                 return r < 0 ? r : 0;
         }
         if (n == 0) {
+                connection_app_end_check(c);
                 c->app_eof = true;
                 p->progress = true;
         } else
@@ -557,7 +639,7 @@ static void tcp_watch(Connection *c) {
         else if (c->read_wait == ENGINE_WAIT_NONE)
                 c->read_wait = ENGINE_WAIT_READ;
         (void) sd_event_source_set_io_events(c->net_io, net_events(c));
-        (void) sd_event_source_set_io_events(c->app_io, app_events(c));
+        connection_watch_app(c);
 }
 
 /* TCP needs no timers of its own: the kernel retransmits, and idle TCP connections stay. */
@@ -589,14 +671,23 @@ const ConnectionTransport connection_transport_tcp = {
         .close_socket = tcp_close_socket,
 };
 
+/* A hang-up says that both directions of the socket pair are shut, not that the app's data has
+ * been read: it comes without EPOLLIN whenever input is not polled (a record waits for the
+ * network), with the app's last data still queued, and it also follows the app's
+ * shutdown(SHUT_WR) once our side is shut (the peer's close_notify). Only the read finds the
+ * end. */
 static int on_app_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Connection *c = userdata;
 
-        if ((revents & (EPOLLERR | EPOLLHUP)) && !(revents & EPOLLIN))
-                c->app_gone = true;
+        connection_app_end_seen(c, revents);
+        if (revents & (EPOLLERR | EPOLLHUP)) {
+                c->app_hup = true;
+                if (!c->peer_closed)
+                        c->app_gone = true; /* our side is open: the app's end is closed */
+        }
         if (revents & (EPOLLRDHUP | EPOLLHUP))
                 c->app_rdhup = true;
-        if (revents & (EPOLLIN | EPOLLHUP))
+        if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
                 c->app_readable = true;
         (void) connection_pump(c);
         return 0;

@@ -31,6 +31,15 @@ typedef enum ConnectionState {
         CONNECTION_CLOSING = TLSC_STATE_CLOSING,
 } ConnectionState;
 
+/* How the app's data ends (connection.c, "the app's end"): only a clean end sends close_notify;
+ * an app whose end closed before it ended cleanly (it exited, crashed, was killed) gets none, so
+ * the peer sees the stream cut instead of complete. */
+typedef enum AppEnd {
+        APP_END_OPEN,  /* not decided yet */
+        APP_END_CLEAN, /* shutdown(SHUT_WR) seen while its end was open, or Shutdown asked */
+        APP_END_ABORT, /* its end closed (or shut both ways) first */
+} AppEnd;
+
 /* What differs between TLS over TCP and DTLS over UDP (connection-internal.h). */
 typedef struct ConnectionTransport ConnectionTransport;
 
@@ -78,11 +87,17 @@ struct Connection {
         Buffer to_app; /* decrypted, not yet written to the app */
         Buffer to_net; /* from the app, not yet accepted by the engine */
         EngineWait read_wait, write_wait;
-        bool app_eof;        /* app shut its write side: close_notify goes out */
+        bool app_eof;        /* a read of the app's end found its end: nothing more to send */
         bool close_sent;
-        bool peer_closed;    /* close_notify received: app reads EOF */
+        bool peer_closed;    /* close_notify received: app reads EOF (our side is shut) */
         bool close_notify_seen; /* received behind data not yet handed to the app */
-        bool app_gone;       /* app closed its end entirely */
+        bool app_gone;       /* nobody reads the app's end any more: the peer's data is
+                              * dropped (what the app wrote is still read up to its end) */
+        /* epoll said EPOLLHUP (or EPOLLERR): both directions of the app's end are shut, which
+         * stays so; with nothing else to wait for there, its source is off (epoll reports a
+         * hang-up whatever it was asked for, over and over). */
+        bool app_hup;
+        AppEnd app_end;
         /* Whether a read may find data: set by epoll, cleared by EAGAIN. Saves the syscall that
          * would only say EAGAIN after every record (epoll is level-triggered: nothing is lost). */
         bool net_readable, app_readable;
@@ -169,6 +184,10 @@ int connection_get_ticket(Connection *c, uint64_t *ret, char *error);
 int connection_certificate_response(Connection *c, bool accept, char *error);
 /* Sends close_notify and closes; the Disconnected event says "local". */
 int connection_disconnect(Connection *c);
+/* The app's data ends cleanly here (what it wrote before goes out, then close_notify), as with
+ * shutdown(SHUT_WR) on its end, but the app may close its end right after: -EBUSY (message in
+ * error) if the connection is not operating or the app's end closed before. */
+int connection_shutdown(Connection *c, char *error);
 
 typedef struct ConnectionInfo {
         ConnectionState state;

@@ -273,6 +273,14 @@ static int handle_connection_disconnect(UnixRequest *req) {
         return connection_disconnect(c);
 }
 
+static int handle_connection_shutdown(UnixRequest *req) {
+        Connection *c = find_connection(req);
+
+        if (!c)
+                return NOT_FOUND(req, "connection");
+        return connection_shutdown(c, req->error);
+}
+
 static int handle_connection_destroy(UnixRequest *req) {
         Connection *c = find_connection(req);
 
@@ -362,6 +370,7 @@ static const UnixHandler handlers[_TLSD_MSG_MAX] = {
         [TLSD_MSG_CONNECTION_DISCONNECT] = handle_connection_disconnect,
         [TLSD_MSG_CONNECTION_DESTROY] = handle_connection_destroy,
         [TLSD_MSG_CONNECTION_RETRY] = handle_connection_retry,
+        [TLSD_MSG_CONNECTION_SHUTDOWN] = handle_connection_shutdown,
         [TLSD_MSG_GET_TICKET] = handle_get_ticket,
         [TLSD_MSG_TICKET_STATS] = handle_ticket_stats,
 };

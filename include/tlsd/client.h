@@ -215,6 +215,10 @@ int tlsc_certificate_response(tlsc_client *c, uint64_t connection, int accept);
 int tlsc_connection_info_get(tlsc_client *c, uint64_t connection, tlsc_connection_info *ret);
 /* Sends close_notify and closes; a Disconnected event (reason "local") follows. */
 int tlsc_connection_disconnect(tlsc_client *c, uint64_t connection);
+/* The clean end of the app's data, like shutdown(fd, SHUT_WR), but the data fd may be closed
+ * as soon as this returns: what was written before goes out, then close_notify; writes after it
+ * fail (EPIPE). Closing the fd without either is an abort: no close_notify. */
+int tlsc_connection_shutdown(tlsc_client *c, uint64_t connection);
 /* DTLS, after a TIMEOUT event: retransmit now and run the schedule again. */
 int tlsc_connection_retry(tlsc_client *c, uint64_t connection);
 int tlsc_connection_destroy(tlsc_client *c, uint64_t connection);
