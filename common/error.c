@@ -29,15 +29,15 @@ static const ErrorInfo error_table[_TLSD_ERR_MAX] = {
                                    "Bad certificate, key or password", EKEYEXPIRED },
         [TLSD_ERR_HANDSHAKE] = { "HandshakeFailed", "TLS_HS_ERR", "Handshake failed", EPROTO },
         [TLSD_ERR_TIMEOUT] = { "Timeout", "TLS_TIMEOUT_ERR", "Timed out", ETIMEDOUT },
-        [TLSD_ERR_PROTOCOL] = { "ProtocolError", "TLS_PROTOCOL_ERR",
-                                "Malformed control message", EBADMSG },
-        [TLSD_ERR_PERMISSION] = { "PermissionDenied", "TLS_PERMISSION_ERR",
-                                  "Permission denied", EPERM },
+        [TLSD_ERR_PROTOCOL] = { "ProtocolError", "TLS_PROTOCOL_ERR", "Malformed control message",
+                                EBADMSG },
+        [TLSD_ERR_PERMISSION] = { "PermissionDenied", "TLS_PERMISSION_ERR", "Permission denied",
+                                  EPERM },
         [TLSD_ERR_LIMIT] = { "LimitExceeded", "TLS_LIMIT_ERR", "Limit exceeded", EUSERS },
         [TLSD_ERR_STATE] = { "InvalidState", "TLS_STATE_ERR",
                              "Operation not possible in the current state", EBUSY },
-        [TLSD_ERR_REFUSED] = { "RefusedByPolicy", "TLS_POLICY_ERR",
-                               "Refused by security policy", EPROTONOSUPPORT },
+        [TLSD_ERR_REFUSED] = { "RefusedByPolicy", "TLS_POLICY_ERR", "Refused by security policy",
+                               EPROTONOSUPPORT },
         [TLSD_ERR_UNSUPPORTED] = { "NotSupported", "TLS_UNSUPPORTED_ERR", "Not supported",
                                    EOPNOTSUPP },
         [TLSD_ERR_IO] = { "IOError", "TLS_IO_ERR", "Input/output error", EIO },
@@ -174,12 +174,9 @@ const char *tlsc_verify_result_name(int result) {
 }
 
 static const char *const state_names[_TLSC_STATE_MAX] = {
-        [TLSC_STATE_CLOSED] = "closed",
-        [TLSC_STATE_CONNECTING] = "connecting",
-        [TLSC_STATE_HANDSHAKE] = "handshake",
-        [TLSC_STATE_CERT_PENDING] = "cert-pending",
-        [TLSC_STATE_OPERATING] = "operating",
-        [TLSC_STATE_CLOSING] = "closing",
+        [TLSC_STATE_CLOSED] = "closed",       [TLSC_STATE_CONNECTING] = "connecting",
+        [TLSC_STATE_HANDSHAKE] = "handshake", [TLSC_STATE_CERT_PENDING] = "cert-pending",
+        [TLSC_STATE_OPERATING] = "operating", [TLSC_STATE_CLOSING] = "closing",
 };
 
 const char *tlsc_state_name(int state) {

@@ -70,7 +70,7 @@ int main(int argc, char *argv[]) {
         size_t ca_len = 0;
         unsigned long port;
         tlsc_client *c = NULL;
-        tlsc_session_options o = {};                    /* zeroed: secure defaults */
+        tlsc_session_options o = {}; /* zeroed: secure defaults */
         tlsc_connection_info info;
         uint64_t s, conn;
         int r, fd, ret = 1;
@@ -92,17 +92,17 @@ int main(int argc, char *argv[]) {
                         fprintf(stderr, "%s: %s\n", argv[3], strerror(-r));
                         return 1;
                 }
-                o.ca = ca_pem;                          /* trust these CAs (else the system's) */
+                o.ca = ca_pem; /* trust these CAs (else the system's) */
                 o.ca_size = ca_len;
         }
 
-        r = tlsc_open(NULL, &c);                        /* $TLSD_SOCKET or the default */
+        r = tlsc_open(NULL, &c); /* $TLSD_SOCKET or the default */
         if (r < 0) {
                 fprintf(stderr, "cannot connect to tlsd at %s: %s\n", tlsc_default_socket_path(),
                         strerror(errno));
                 goto out;
         }
-        r = tlsc_session_create(c, TLSC_ROLE_CLIENT, &o, &s);  /* versions, suites, trust */
+        r = tlsc_session_create(c, TLSC_ROLE_CLIENT, &o, &s); /* versions, suites, trust */
         if (r < 0) {
                 fprintf(stderr, "session: %s: %s\n", tlsd_strerror(r), tlsc_last_error_message(c));
                 goto out;
@@ -113,7 +113,7 @@ int main(int argc, char *argv[]) {
                         tlsc_last_error_message(c));
                 goto out;
         }
-        fd = tlsc_connect(c, conn, host, (unsigned) port, NULL, &info);  /* blocking variant */
+        fd = tlsc_connect(c, conn, host, (unsigned) port, NULL, &info); /* blocking variant */
         if (fd < 0) {
                 fprintf(stderr, "connect: %s: %s\n", tlsd_strerror(fd), info.message);
                 goto out;
@@ -130,7 +130,7 @@ int main(int argc, char *argv[]) {
         }
         ret = 0;
 out:
-        tlsc_close(c);                                  /* takes NULL */
+        tlsc_close(c); /* takes NULL */
         free(ca_pem);
         return ret;
 }

@@ -163,9 +163,10 @@ static bool is_global_option(const char *arg) {
 /* A global option after the command: it would be ignored (or taken for an argument), so say
  * where it goes. Exit status 2. */
 static int misplaced(const char *arg, const char *cmd) {
-        fprintf(stderr, "tlsctl: %s is a global option: give it before the command, as in "
-                        "'tlsctl %s %s ...'\n", arg,
-                strcmp(arg, "--socket") == 0 ? "--socket=PATH" : arg, cmd);
+        fprintf(stderr,
+                "tlsctl: %s is a global option: give it before the command, as in "
+                "'tlsctl %s %s ...'\n",
+                arg, strcmp(arg, "--socket") == 0 ? "--socket=PATH" : arg, cmd);
         return 2;
 }
 
@@ -180,8 +181,10 @@ static int check_no_args(int argc, char **argv) {
                 return 0;
         if (is_global_option(argv[1]))
                 return misplaced(argv[1], argv[0]);
-        fprintf(stderr, "tlsctl: %s takes no arguments, got '%s'\nTry 'tlsctl --help' for more "
-                        "information.\n", argv[0], argv[1]);
+        fprintf(stderr,
+                "tlsctl: %s takes no arguments, got '%s'\nTry 'tlsctl --help' for more "
+                "information.\n",
+                argv[0], argv[1]);
         return 2;
 }
 
@@ -280,7 +283,6 @@ static int cmd_ping(tlsc_client *c, unsigned long count) {
         return 0;
 }
 
-
 static int read_file(const char *path, char **ret, size_t *ret_size) {
         FILE *f = fopen(path, "re");
         char *buf = NULL;
@@ -348,24 +350,22 @@ enum {
 };
 
 #define POLICY_OPTIONS                                                                             \
-        { "alpn", required_argument, NULL, O_ALPN },                                               \
-        { "tls1.2", no_argument, NULL, O_TLS12 },                                                  \
-        { "tls1.3", no_argument, NULL, O_TLS13 },                                                  \
-        { "ciphers", required_argument, NULL, O_CIPHERS },                                         \
-        { "groups", required_argument, NULL, O_GROUPS },                                           \
-        { "dtls", no_argument, NULL, O_DTLS },                                                     \
-        { "dtls1.2", no_argument, NULL, O_DTLS12 },                                                \
-        { "dtls1.3", no_argument, NULL, O_DTLS13 },                                                \
-        { "mtu", required_argument, NULL, O_MTU },                                                 \
-        { "cid", no_argument, NULL, O_CID },                                                       \
-        { "dtls-timeout", required_argument, NULL, O_DTLS_TIMEOUT },                               \
-        { "dtls-timeout-max", required_argument, NULL, O_DTLS_TIMEOUT_MAX },                       \
-        { "dtls-retries", required_argument, NULL, O_DTLS_RETRIES },                               \
-        { "idle-timeout", required_argument, NULL, O_IDLE_TIMEOUT },                               \
-        { "handshake-timeout", required_argument, NULL, O_HANDSHAKE_TIMEOUT },                     \
-        { "socket", required_argument, NULL, O_GLOBAL_SOCKET },                                    \
-        { "help", no_argument, NULL, O_GLOBAL_HELP },                                              \
-        { "version", no_argument, NULL, O_GLOBAL_VERSION }
+        { "alpn", required_argument, NULL, O_ALPN }, { "tls1.2", no_argument, NULL, O_TLS12 },     \
+                { "tls1.3", no_argument, NULL, O_TLS13 },                                          \
+                { "ciphers", required_argument, NULL, O_CIPHERS },                                 \
+                { "groups", required_argument, NULL, O_GROUPS },                                   \
+                { "dtls", no_argument, NULL, O_DTLS }, { "dtls1.2", no_argument, NULL, O_DTLS12 }, \
+                { "dtls1.3", no_argument, NULL, O_DTLS13 },                                        \
+                { "mtu", required_argument, NULL, O_MTU }, { "cid", no_argument, NULL, O_CID },    \
+                { "dtls-timeout", required_argument, NULL, O_DTLS_TIMEOUT },                       \
+                { "dtls-timeout-max", required_argument, NULL, O_DTLS_TIMEOUT_MAX },               \
+                { "dtls-retries", required_argument, NULL, O_DTLS_RETRIES },                       \
+                { "idle-timeout", required_argument, NULL, O_IDLE_TIMEOUT },                       \
+                { "handshake-timeout", required_argument, NULL, O_HANDSHAKE_TIMEOUT },             \
+                { "socket", required_argument, NULL, O_GLOBAL_SOCKET },                            \
+                { "help", no_argument, NULL, O_GLOBAL_HELP }, {                                    \
+                "version", no_argument, NULL, O_GLOBAL_VERSION                                     \
+        }
 
 static int parse_unsigned(const char *s, unsigned long min, unsigned long max, unsigned *ret);
 
@@ -466,8 +466,8 @@ static int parse_unsigned(const char *s, unsigned long min, unsigned long max, u
 typedef struct Outcome {
         uint64_t connection;
         bool verbose, showcerts, app_verify;
-        int rejected;        /* --showcerts refused the certificate: why, else -1 */
-        struct timespec t0;  /* --verbose: times are counted from here */
+        int rejected;       /* --showcerts refused the certificate: why, else -1 */
+        struct timespec t0; /* --verbose: times are counted from here */
         /* the handshake (--verbose only; tlsc_connect() waits otherwise) */
         bool done;
         int result, fd;
@@ -518,17 +518,20 @@ static void on_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
                 o->reason = ev->reason;
                 o->alert = ev->alert;
                 if (ev->alert >= 0)
-                        step(o, "event: disconnected (%s, alert %s (%d)), %" PRIu64 " bytes in, %"
-                                PRIu64 " out", tlsc_disconnect_reason_name(ev->reason),
-                             tlsc_alert_name(ev->alert), ev->alert, ev->bytes_in, ev->bytes_out);
+                        step(o,
+                             "event: disconnected (%s, alert %s (%d)), %" PRIu64
+                             " bytes in, %" PRIu64 " out",
+                             tlsc_disconnect_reason_name(ev->reason), tlsc_alert_name(ev->alert),
+                             ev->alert, ev->bytes_in, ev->bytes_out);
                 else
                         step(o, "event: disconnected (%s), %" PRIu64 " bytes in, %" PRIu64 " out",
-                             tlsc_disconnect_reason_name(ev->reason), ev->bytes_in,
-                             ev->bytes_out);
+                             tlsc_disconnect_reason_name(ev->reason), ev->bytes_in, ev->bytes_out);
                 break;
         case TLSC_EVENT_MESSAGE_TOO_LARGE:
-                fprintf(stderr, "tlsctl: message of %zu bytes not sent: over the %zu-byte limit "
-                                "of one DTLS record (EMSGSIZE)\n", ev->size, ev->max_message);
+                fprintf(stderr,
+                        "tlsctl: message of %zu bytes not sent: over the %zu-byte limit "
+                        "of one DTLS record (EMSGSIZE)\n",
+                        ev->size, ev->max_message);
                 break;
         case TLSC_EVENT_TIMEOUT:
                 step(o, "event: timeout after %u retransmissions", ev->retries);
@@ -536,8 +539,7 @@ static void on_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
                         /* as tlsc_connect() does: the wait ends, the connection stays */
                         o->done = true;
                         o->result = -TLSD_ERR_TIMEOUT;
-                        o->info = (tlsc_connection_info) { .error = -TLSD_ERR_TIMEOUT,
-                                                           .alert = -1 };
+                        o->info = (tlsc_connection_info){ .error = -TLSD_ERR_TIMEOUT, .alert = -1 };
                         (void) snprintf(o->info.message, sizeof(o->info.message), "%s",
                                         ev->message);
                         break;
@@ -595,7 +597,7 @@ static int connect_watched(tlsc_client *c, uint64_t conn, const char *host, unsi
         o->fd = -1;
         r = tlsc_connection_connect_ticket(c, conn, host, port, NULL, ticket);
         if (r < 0) {
-                *ret = (tlsc_connection_info) { .error = r, .alert = -1 };
+                *ret = (tlsc_connection_info){ .error = r, .alert = -1 };
                 (void) snprintf(ret->message, sizeof(ret->message), "%s",
                                 tlsc_last_error_message(c));
                 return r;
@@ -608,7 +610,7 @@ static int connect_watched(tlsc_client *c, uint64_t conn, const char *host, unsi
                 (void) poll(&p, 1, first ? 0 : 1);
                 r = tlsc_dispatch(c);
                 if (r < 0) {
-                        *ret = (tlsc_connection_info) { .error = r, .alert = -1 };
+                        *ret = (tlsc_connection_info){ .error = r, .alert = -1 };
                         (void) snprintf(ret->message, sizeof(ret->message), "%s",
                                         tlsc_last_error_message(c));
                         return r;
@@ -729,8 +731,20 @@ static int pipe_data(tlsc_client *c, int fd, bool messages) {
 
 static int cmd_connect(int argc, char **argv) {
         enum {
-                O_CA = _O_POLICY_MAX, O_CERT, O_KEY, O_PASS, O_SERVERNAME, O_PIN, O_APP_VERIFY,
-                O_QUIET, O_PSK_ID, O_PSK, O_NO_RESUME, O_TICKET, O_PRINT_TICKET, O_SHOWCERTS,
+                O_CA = _O_POLICY_MAX,
+                O_CERT,
+                O_KEY,
+                O_PASS,
+                O_SERVERNAME,
+                O_PIN,
+                O_APP_VERIFY,
+                O_QUIET,
+                O_PSK_ID,
+                O_PSK,
+                O_NO_RESUME,
+                O_TICKET,
+                O_PRINT_TICKET,
+                O_SHOWCERTS,
                 O_VERBOSE,
         };
         static const struct option options[] = {
@@ -934,9 +948,9 @@ static int cmd_connect(int argc, char **argv) {
                 ret = fail(c, "session", r);
                 goto finish;
         }
-        step(&outcome, "reply: session %" PRIu64 " created (client, %s, verification %s)",
-             session, o.transport == TLSC_TRANSPORT_DTLS ? "DTLS" : "TLS",
-             o.verify_mode == TLSC_VERIFY_PINNED       ? "pinned"
+        step(&outcome, "reply: session %" PRIu64 " created (client, %s, verification %s)", session,
+             o.transport == TLSC_TRANSPORT_DTLS ? "DTLS" : "TLS",
+             o.verify_mode == TLSC_VERIFY_PINNED        ? "pinned"
              : o.verify_mode == TLSC_VERIFY_APP_DECIDES ? "app-decides"
                                                         : "strict");
         r = tlsc_connection_create(c, session, 0, &conn);
@@ -972,9 +986,9 @@ static int cmd_connect(int argc, char **argv) {
                         "handshake: %.1f ms\n",
                         info.version, info.cipher, info.group[0] ? info.group : "-",
                         info.alpn[0] ? ", ALPN " : "", info.alpn, info.peer_subject,
-                        o.verify_mode == TLSC_VERIFY_PINNED ? "pinned key matches"
-                                                            : tlsc_verify_result_name(
-                                                                      info.verify_result),
+                        o.verify_mode == TLSC_VERIFY_PINNED
+                                ? "pinned key matches"
+                                : tlsc_verify_result_name(info.verify_result),
                         info.resumed ? "yes" : "no", (double) info.handshake_us / 1000.0);
         /* TLS 1.2 tickets come with the handshake; TLS 1.3 ones after it (see below). */
         if (print_ticket && tlsc_get_ticket(c, conn, &ticket_shown) >= 0)
@@ -1036,12 +1050,11 @@ finish:
         return ret;
 }
 
-
 /* ---- listen ---- */
 
 typedef struct Served {
-        int fd;       /* the plaintext fd (exec mode: held, not polled, while the child runs) */
-        pid_t pid;    /* exec mode: the child */
+        int fd;    /* the plaintext fd (exec mode: held, not polled, while the child runs) */
+        pid_t pid; /* exec mode: the child */
         uint64_t connection;
         char buf[16384];
         size_t pending, off;
@@ -1086,8 +1099,9 @@ static void on_listen_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
                 return;
         }
         if (ev->type == TLSC_EVENT_MESSAGE_TOO_LARGE) {
-                fprintf(stderr, "tlsctl: connection %llu: message of %zu bytes not sent: over "
-                                "the %zu-byte limit of one DTLS record (EMSGSIZE)\n",
+                fprintf(stderr,
+                        "tlsctl: connection %llu: message of %zu bytes not sent: over "
+                        "the %zu-byte limit of one DTLS record (EMSGSIZE)\n",
                         (unsigned long long) ev->connection, ev->size, ev->max_message);
                 return;
         }
@@ -1095,11 +1109,12 @@ static void on_listen_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
                 if (quiet)
                         return;
                 if (ev->suppressed > 0)
-                        fprintf(stderr, "(%u more failed handshakes not reported: at most 10 a "
-                                        "second)\n", ev->suppressed);
-                fprintf(stderr, "handshake failed from %s port %u: %s: %s%s%s\n",
-                        ev->peer_address, ev->peer_port, tlsd_strerror(ev->info->error),
-                        ev->info->message,
+                        fprintf(stderr,
+                                "(%u more failed handshakes not reported: at most 10 a "
+                                "second)\n",
+                                ev->suppressed);
+                fprintf(stderr, "handshake failed from %s port %u: %s: %s%s%s\n", ev->peer_address,
+                        ev->peer_port, tlsd_strerror(ev->info->error), ev->info->message,
                         ev->verify_result != TLSC_VERIFY_OK ? "; verification: " : "",
                         ev->verify_result != TLSC_VERIFY_OK
                                 ? tlsc_verify_result_name(ev->verify_result)
@@ -1110,9 +1125,8 @@ static void on_listen_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
                 return;
         if (!quiet)
                 fprintf(stderr, "accepted %s port %u: %s %s%s%s%s%s%s%s%s\n", ev->peer_address,
-                        ev->peer_port, ev->info->version, ev->info->cipher,
-                        ev->sni ? ", SNI " : "", ev->sni ? ev->sni : "",
-                        ev->info->alpn[0] ? ", ALPN " : "", ev->info->alpn,
+                        ev->peer_port, ev->info->version, ev->info->cipher, ev->sni ? ", SNI " : "",
+                        ev->sni ? ev->sni : "", ev->info->alpn[0] ? ", ALPN " : "", ev->info->alpn,
                         ev->info->peer_subject[0] ? ", client " : "", ev->info->peer_subject,
                         ev->info->resumed ? ", resumed" : "");
         sv = served_grow(st) ? calloc(1, sizeof(*sv)) : NULL;
@@ -1137,9 +1151,10 @@ static void on_listen_event(tlsc_client *c, tlsc_event *ev, void *userdata) {
                         _exit(127);
                 }
                 if (sv->pid < 0) {
-                        fprintf(stderr, "tlsctl: connection %llu: cannot start the command: "
-                                        "%s\n", (unsigned long long) ev->connection,
-                                strerror(errno));
+                        fprintf(stderr,
+                                "tlsctl: connection %llu: cannot start the command: "
+                                "%s\n",
+                                (unsigned long long) ev->connection, strerror(errno));
                         close(sv->fd);
                         free(sv);
                         return;
@@ -1188,9 +1203,9 @@ static int listen_loop(tlsc_client *c, ListenState *st) {
                 }
                 p = st->pfds;
 
-                p[n++] = (struct pollfd) { .fd = tlsc_get_fd(c), .events = tlsc_get_events(c) };
+                p[n++] = (struct pollfd){ .fd = tlsc_get_fd(c), .events = tlsc_get_events(c) };
                 for (size_t i = 0; i < st->n_served; i++)
-                        p[n++] = (struct pollfd) {
+                        p[n++] = (struct pollfd){
                                 .fd = st->served[i]->pid > 0 ? -1 : st->served[i]->fd,
                                 .events = (short) (st->served[i]->pending ? POLLOUT : POLLIN),
                         };
@@ -1217,8 +1232,7 @@ static int listen_loop(tlsc_client *c, ListenState *st) {
                                  * command's output (tlsc_connection_shutdown() lets our fd
                                  * close at once). Else, and when killed: an abort, the fd
                                  * just closes. */
-                                if (w == sv->pid && WIFEXITED(status) &&
-                                    WEXITSTATUS(status) == 0)
+                                if (w == sv->pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
                                         (void) tlsc_connection_shutdown(c, sv->connection);
                         } else
                                 alive = i >= polled || !p[i + 1].revents || echo_step(sv);
@@ -1247,8 +1261,15 @@ static void raise_fd_limit(void) {
 
 static int cmd_listen(int argc, char **argv) {
         enum {
-                O_CERT = _O_POLICY_MAX, O_KEY, O_PASS, O_CLIENT_CA, O_REQUIRE, O_EXEC, O_COUNT,
-                O_QUIET, O_MAX_PENDING,
+                O_CERT = _O_POLICY_MAX,
+                O_KEY,
+                O_PASS,
+                O_CLIENT_CA,
+                O_REQUIRE,
+                O_EXEC,
+                O_COUNT,
+                O_QUIET,
+                O_MAX_PENDING,
         };
         static const struct option options[] = {
                 { "cert", required_argument, NULL, O_CERT },
@@ -1391,8 +1412,10 @@ static int cmd_listen(int argc, char **argv) {
         r = tlsc_session_create(c, TLSC_ROLE_SERVER, &o, &session);
         for (unsigned i = 1; r >= 0 && i < n_certs; i++) {
                 tlsc_session_options more = {
-                        .cert = certs[i], .cert_size = cert_sizes[i],
-                        .key = keys[i], .key_size = key_sizes[i],
+                        .cert = certs[i],
+                        .cert_size = cert_sizes[i],
+                        .key = keys[i],
+                        .key_size = key_sizes[i],
                         .key_password = o.key_password,
                 };
 
@@ -1402,8 +1425,8 @@ static int cmd_listen(int argc, char **argv) {
                 ret = fail(c, "session", r);
                 goto finish;
         }
-        r = tlsc_listen(c, session, address && *address ? address : NULL, port, &lo,
-                        &listener, &port_taken);
+        r = tlsc_listen(c, session, address && *address ? address : NULL, port, &lo, &listener,
+                        &port_taken);
         if (r < 0) {
                 ret = fail(c, "listen", r);
                 goto finish;
@@ -1476,12 +1499,13 @@ int main(int argc, char *argv[]) {
                 help();
                 return 0;
         }
-        if (strcmp(cmd, "status") != 0 && strcmp(cmd, "version") != 0 &&
-            strcmp(cmd, "ping") != 0 && strcmp(cmd, "whoami") != 0 &&
-            strcmp(cmd, "tickets") != 0 &&
+        if (strcmp(cmd, "status") != 0 && strcmp(cmd, "version") != 0 && strcmp(cmd, "ping") != 0 &&
+            strcmp(cmd, "whoami") != 0 && strcmp(cmd, "tickets") != 0 &&
             strcmp(cmd, "connect") != 0 && strcmp(cmd, "listen") != 0) {
-                fprintf(stderr, "tlsctl: unknown command '%s'\nTry 'tlsctl --help' for more "
-                                "information.\n", cmd);
+                fprintf(stderr,
+                        "tlsctl: unknown command '%s'\nTry 'tlsctl --help' for more "
+                        "information.\n",
+                        cmd);
                 return 2;
         }
 

@@ -160,8 +160,7 @@ START_TEST(test_all_errors_reported) {
         Config *c = NULL;
         char *errors = NULL, want[128];
 
-        ck_assert_int_eq(load("[Limits]\nMaxClients=x\nMaxClientsPerUser=y\nNope=1\n", &c,
-                              &errors),
+        ck_assert_int_eq(load("[Limits]\nMaxClients=x\nMaxClientsPerUser=y\nNope=1\n", &c, &errors),
                          -EINVAL);
         for (unsigned line = 2; line <= 4; line++) {
                 snprintf(want, sizeof(want), "%s:%u: ", path, line);
@@ -228,7 +227,8 @@ START_TEST(test_tickets) {
         free(errors);
         config_free(c);
 
-        expect_error("[Tickets]\nPersist=maybe\n", 2, "Persist=maybe is invalid: expected yes or no");
+        expect_error("[Tickets]\nPersist=maybe\n", 2,
+                     "Persist=maybe is invalid: expected yes or no");
         expect_error("[Tickets]\nPersist=\n", 2, "Persist= is invalid");
         expect_error("[Tickets]\nCacheEntries=0\n", 2, "between 1 and");
         expect_error("[Tickets]\nCacheEntriesPerUser=-1\n", 2, "is invalid");
@@ -370,9 +370,12 @@ START_TEST(test_dbus_address) {
                 "unix:path=/nonexistent;unix:path=/run/dbus/system_bus_socket",
         };
         static const char *const bad[] = {
-                "not-an-address", "/run/dbus/system_bus_socket", "unix:", "unix:path",
-                "unix:path=", "unix:=x", "unx:path=/x", "unix:path=/x,", "unix:path=/a b",
-                "unix:path=/x;garbage", ":path=/x",
+                "not-an-address", "/run/dbus/system_bus_socket",
+                "unix:",          "unix:path",
+                "unix:path=",     "unix:=x",
+                "unx:path=/x",    "unix:path=/x,",
+                "unix:path=/a b", "unix:path=/x;garbage",
+                ":path=/x",
         };
         Config *c = NULL;
         char *errors = NULL, text[256];

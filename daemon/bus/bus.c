@@ -38,7 +38,7 @@ struct BusStream {
         int fd;
         sd_event_source *io; /* DataReady while in message mode */
         char *path;
-        char *owner;         /* unique name the signals go to */
+        char *owner; /* unique name the signals go to */
 };
 
 /* The objects under /org/tlsd1 besides the Manager, one per live core object of each kind. */
@@ -136,7 +136,7 @@ const Peer *bus_caller(Bus *b, Peer *buffer) {
                         return bp->peer;
         /* Someone who has not called a method yet (Introspect, Properties, ObjectManager): no
          * Peer is made for that, the sender's uid is enough. */
-        *buffer = (Peer) {};
+        *buffer = (Peer){};
         if (caller_uid(b, m, &buffer->uid) < 0)
                 return NULL;
         return buffer;
@@ -517,10 +517,10 @@ static int method_stats(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         if (!p)
                 return -EACCES;
         core_stats(b->core, p, &st);
-        return sd_bus_reply_method_return(
-                m, "a{st}", 6, "HandshakesOk", st.handshakes_ok, "HandshakesFailed",
-                st.handshakes_failed, "Clients", st.clients, "Sessions", st.sessions,
-                "Connections", st.connections, "Listeners", st.listeners);
+        return sd_bus_reply_method_return(m, "a{st}", 6, "HandshakesOk", st.handshakes_ok,
+                                          "HandshakesFailed", st.handshakes_failed, "Clients",
+                                          st.clients, "Sessions", st.sessions, "Connections",
+                                          st.connections, "Listeners", st.listeners);
 }
 
 /* The client ticket cache's counters for the caller's uid (root: all uids). */
@@ -531,10 +531,10 @@ static int method_ticket_stats(sd_bus_message *m, void *userdata, sd_bus_error *
         if (!p)
                 return -EACCES;
         core_ticket_stats(p, &st);
-        return sd_bus_reply_method_return(m, "a{st}", 7, "Entries", (uint64_t) st.entries,
-                                          "Stored", st.stored, "Hits", st.hits, "Misses",
-                                          st.misses, "Expired", st.expired, "Evicted",
-                                          st.evicted, "Rejected", st.rejected);
+        return sd_bus_reply_method_return(m, "a{st}", 7, "Entries", (uint64_t) st.entries, "Stored",
+                                          st.stored, "Hits", st.hits, "Misses", st.misses,
+                                          "Expired", st.expired, "Evicted", st.evicted, "Rejected",
+                                          st.rejected);
 }
 
 static int method_set_log_level(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -555,7 +555,8 @@ static int method_set_log_level(sd_bus_message *m, void *userdata, sd_bus_error 
 
                 (void) snprintf(message, sizeof(message),
                                 "unknown log level \"%s\": expected debug, info, notice, warning, "
-                                "err, crit, alert, emerg or 0..7", level);
+                                "err, crit, alert, emerg or 0..7",
+                                level);
                 tlsd_utf8_make_valid(message); /* the caller's bytes, maybe not UTF-8 */
                 return bus_error(error, -EINVAL, message);
         }
@@ -563,7 +564,6 @@ static int method_set_log_level(sd_bus_message *m, void *userdata, sd_bus_error 
         log_info("log level set to %s over D-Bus", log_level_to_string(r));
         return sd_bus_reply_method_return(m, NULL);
 }
-
 
 static int method_create_session(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return session_bus_create(userdata, m, error);
@@ -586,9 +586,8 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED | SD_BUS_VTABLE_SENSITIVE),
         SD_BUS_METHOD_WITH_ARGS("ListSessions", SD_BUS_NO_ARGS, SD_BUS_RESULT("ao", sessions),
                                 method_list_sessions, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("ListConnections", SD_BUS_NO_ARGS,
-                                SD_BUS_RESULT("ao", connections), method_list_connections,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListConnections", SD_BUS_NO_ARGS, SD_BUS_RESULT("ao", connections),
+                                method_list_connections, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Stats", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{st}", counters),
                                 method_stats, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("TicketStats", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{st}", counters),
@@ -631,8 +630,9 @@ static const char *bus_kind(const Config *c, char *buf, size_t size) {
         else if ((e = getenv("XDG_RUNTIME_DIR")) && *e)
                 (void) snprintf(buf, size, "the session bus at unix:path=%s/bus", e);
         else
-                (void) snprintf(buf, size, "the session bus (neither DBUS_SESSION_BUS_ADDRESS "
-                                           "nor XDG_RUNTIME_DIR is set)");
+                (void) snprintf(buf, size,
+                                "the session bus (neither DBUS_SESSION_BUS_ADDRESS "
+                                "nor XDG_RUNTIME_DIR is set)");
         return buf;
 }
 
@@ -689,8 +689,10 @@ int bus_new(Core *core, Bus **ret) {
         if (r < 0) {
                 free(b);
                 if (config->dbus_mode == CONFIG_DBUS_AUTO && !config->dbus_address) {
-                        log_notice_errno(r, "No D-Bus (%s: %m): serving on the Unix socket "
-                                            "only", bus_kind(config, kind, sizeof(kind)));
+                        log_notice_errno(r,
+                                         "No D-Bus (%s: %m): serving on the Unix socket "
+                                         "only",
+                                         bus_kind(config, kind, sizeof(kind)));
                         return 0;
                 }
                 return log_error_errno(r, "Cannot connect to %s: %m",
@@ -713,8 +715,9 @@ int bus_new(Core *core, Bus **ret) {
                 bus_free(b);
                 if (optional) {
                         /* e.g. another tlsd owns it, or the bus policy says no */
-                        log_notice_errno(r, "Cannot own org.tlsd1 on %s (%m%s): serving on "
-                                            "the Unix socket only",
+                        log_notice_errno(r,
+                                         "Cannot own org.tlsd1 on %s (%m%s): serving on "
+                                         "the Unix socket only",
                                          bus_kind(config, kind, sizeof(kind)),
                                          request_name_hint(r));
                         return 0;

@@ -87,8 +87,8 @@ struct ConnectionTransport {
         bool retry_refused_ticket;
 
         /* Connect (client side): the connection's own socket to the peer. */
-        int net_socket_type; /* SOCK_STREAM, SOCK_DGRAM */
-        int net_protocol;    /* IPPROTO_TCP, IPPROTO_UDP */
+        int net_socket_type;               /* SOCK_STREAM, SOCK_DGRAM */
+        int net_protocol;                  /* IPPROTO_TCP, IPPROTO_UDP */
         void (*socket_options)(int fd);    /* before bind() and connect() */
         void (*connecting)(Connection *c); /* connect() is under way on c->net_fd */
         /* Retransmissions and the Timeout event bound the handshake: the handshake timeout

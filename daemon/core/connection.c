@@ -53,7 +53,7 @@ static bool connection_scope(Connection *c, TicketScope *ret) {
 
         if (s->role != ENGINE_CLIENT || !c->host)
                 return false;
-        *ret = (TicketScope) {
+        *ret = (TicketScope){
                 .uid = (uint32_t) s->owner->uid,
                 .host = c->host,
                 .port = c->port,
@@ -127,13 +127,17 @@ void connection_save_ticket(Connection *c) {
 int connection_get_ticket(Connection *c, uint64_t *ret, char *error) {
         if (c->ticket_id == 0 && c->session->role == ENGINE_CLIENT && !c->session->resume) {
                 /* Not a matter of waiting: nothing is kept (Resume=false, no_resume). */
-                error_message_set(error, "no ticket for connection %" PRIu64 ": its session has "
-                                  "resumption off, so tlsd keeps no tickets", c->id);
+                error_message_set(error,
+                                  "no ticket for connection %" PRIu64 ": its session has "
+                                  "resumption off, so tlsd keeps no tickets",
+                                  c->id);
                 return -ENOENT;
         }
         if (c->ticket_id == 0) {
-                error_message_set(error, "no ticket yet for connection %" PRIu64 " (TLS 1.3 "
-                                  "tickets arrive after the handshake, with data)", c->id);
+                error_message_set(error,
+                                  "no ticket yet for connection %" PRIu64 " (TLS 1.3 "
+                                  "tickets arrive after the handshake, with data)",
+                                  c->id);
                 return -ENOENT;
         }
         *ret = c->ticket_id;
@@ -171,7 +175,7 @@ static void close_io(Connection *c) {
         c->app_fd = safe_close(c->app_fd);
         free(c->to_app.data);
         free(c->to_net.data);
-        c->to_app = c->to_net = (Buffer) {};
+        c->to_app = c->to_net = (Buffer){};
         pending_done(c);
 }
 
@@ -208,7 +212,7 @@ static void schedule_release(Connection *c) {
 }
 
 void connection_fail_handshake(Connection *c, int error, const char *message, int alert,
-                           int verify) {
+                               int verify) {
         CoreEvent e = {
                 .type = CORE_EVENT_HANDSHAKE_FAILED,
                 .connection = c->id,
@@ -232,8 +236,8 @@ void connection_fail_handshake(Connection *c, int error, const char *message, in
                 log_debug("connection %" PRIu64 " from %s port %u: handshake failed: %s", c->id,
                           c->peer_address, c->peer_port, message);
                 if (c->listener)
-                        listener_handshake_failed(c->listener, c->id, c->peer_address,
-                                                  c->peer_port, error, message, alert, verify);
+                        listener_handshake_failed(c->listener, c->id, c->peer_address, c->peer_port,
+                                                  error, message, alert, verify);
                 schedule_release(c);
                 return;
         }
@@ -272,8 +276,8 @@ void connection_finish(Connection *c, int reason, int alert) {
         else if (reason == TLSC_DISCONNECT_TIMEOUT)
                 record_error(c, -ETIMEDOUT, "connection timed out");
         log_debug("connection %" PRIu64 ": closed (%s), %" PRIu64 " bytes in, %" PRIu64
-                  " bytes out", c->id, tlsc_disconnect_reason_name(reason), c->bytes_in,
-                  c->bytes_out);
+                  " bytes out",
+                  c->id, tlsc_disconnect_reason_name(reason), c->bytes_in, c->bytes_out);
         c->disconnect_reason = reason;
         close_io(c);
         c->state = CONNECTION_CLOSED;
@@ -325,8 +329,10 @@ int connection_shutdown(Connection *c, char *error) {
         }
         connection_app_end_check(c);
         if (c->app_end == APP_END_ABORT) {
-                error_message_set(error, "connection %" PRIu64 ": the application's end was "
-                                  "closed before: it ends without close_notify", c->id);
+                error_message_set(error,
+                                  "connection %" PRIu64 ": the application's end was "
+                                  "closed before: it ends without close_notify",
+                                  c->id);
                 return -EBUSY;
         }
         c->app_end = APP_END_CLEAN;
@@ -357,13 +363,14 @@ int connection_pump_failed(Connection *c, PumpFailure what, int error, const Eng
                         return error;
                 }
                 log_debug("connection %" PRIu64 ": read failed: %s", c->id, fail->message);
-                connection_finish(c, fail->alert >= 0 ? TLSC_DISCONNECT_ALERT
-                                                      : TLSC_DISCONNECT_RESET,
+                connection_finish(c,
+                                  fail->alert >= 0 ? TLSC_DISCONNECT_ALERT : TLSC_DISCONNECT_RESET,
                                   fail->alert);
                 return error;
         case PUMP_WRITE_FAILED:
-                connection_finish(c, ends && error != -ECONNRESET ? TLSC_DISCONNECT_ALERT
-                                                                  : TLSC_DISCONNECT_RESET,
+                connection_finish(c,
+                                  ends && error != -ECONNRESET ? TLSC_DISCONNECT_ALERT
+                                                               : TLSC_DISCONNECT_RESET,
                                   fail->alert);
                 return error;
         case PUMP_NO_MEMORY:
@@ -447,7 +454,8 @@ static int pump_close(Connection *c, Pump *p) {
                 return 0;
         if (c->app_end != APP_END_CLEAN) {
                 log_debug("connection %" PRIu64 ": the application's end closed without a "
-                          "clean end: no close_notify", c->id);
+                          "clean end: no close_notify",
+                          c->id);
                 connection_finish(c, TLSC_DISCONNECT_LOCAL, -1);
                 return -ECONNABORTED;
         }
@@ -496,9 +504,9 @@ int connection_pump(Connection *c) {
 
         if (c->close_sent && (c->peer_closed || c->app_gone)) {
                 /* Both directions are closed (or nobody is left to read): done. */
-                connection_finish(c, c->peer_closed ? TLSC_DISCONNECT_CLOSE_NOTIFY
-                                                    : TLSC_DISCONNECT_LOCAL,
-                                  -1);
+                connection_finish(
+                        c, c->peer_closed ? TLSC_DISCONNECT_CLOSE_NOTIFY : TLSC_DISCONNECT_LOCAL,
+                        -1);
                 return -ESHUTDOWN;
         }
         t->watch(c);
@@ -530,14 +538,14 @@ void connection_watch_app(Connection *c) {
         if (!buffer_empty(&c->to_app))
                 ev |= EPOLLOUT;
         (void) sd_event_source_set_io_events(c->app_io, ev);
-        (void) sd_event_source_set_enabled(c->app_io, ev != 0 || !c->app_hup ? SD_EVENT_ON
-                                                                              : SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(c->app_io,
+                                           ev != 0 || !c->app_hup ? SD_EVENT_ON : SD_EVENT_OFF);
 }
 
 /* What the app did not take yet goes first; it may take part of it. */
 static void tcp_flush_to_app(Connection *c, Pump *p) {
-        ssize_t w = write(c->app_fd, c->to_app.data + c->to_app.start,
-                          c->to_app.end - c->to_app.start);
+        ssize_t w =
+                write(c->app_fd, c->to_app.data + c->to_app.start, c->to_app.end - c->to_app.start);
 
         if (w > 0) {
                 c->to_app.start += (size_t) w;
@@ -707,7 +715,8 @@ static int start_operating(Connection *c) {
         if (socketpair(AF_UNIX, c->transport->data_socket_type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
                        pair) < 0) {
                 r = -errno;
-                connection_fail_handshake(c, r, "cannot create the data socketpair", -1, TLSC_VERIFY_OK);
+                connection_fail_handshake(c, r, "cannot create the data socketpair", -1,
+                                          TLSC_VERIFY_OK);
                 return r;
         }
         c->app_fd = pair[0];
@@ -721,8 +730,8 @@ static int start_operating(Connection *c) {
                 (void) setsockopt(pair[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
         }
 
-        r = sd_event_add_io(c->core->event, &c->app_io, c->app_fd,
-                            c->transport->data_socket_events, on_app_io, c);
+        r = sd_event_add_io(c->core->event, &c->app_io, c->app_fd, c->transport->data_socket_events,
+                            on_app_io, c);
         if (r < 0) {
                 safe_close(pair[1]);
                 connection_fail_handshake(c, r, "cannot watch the data socket", -1, TLSC_VERIFY_OK);
@@ -734,9 +743,9 @@ static int start_operating(Connection *c) {
         c->net_readable = c->app_readable = true;
         c->t_handshake_us = now_usec(CLOCK_MONOTONIC) - c->t_start_us;
         core_count_handshake(c->core, c->session->owner->uid, true);
-        log_debug("connection %" PRIu64 ": %s %s established with %s in %" PRIu64 " us",
-                  c->id, c->info.version, c->info.cipher,
-                  host_port((char[HOST_PORT_MAX]) {}, HOST_PORT_MAX,
+        log_debug("connection %" PRIu64 ": %s %s established with %s in %" PRIu64 " us", c->id,
+                  c->info.version, c->info.cipher,
+                  host_port((char[HOST_PORT_MAX]){}, HOST_PORT_MAX,
                             c->host ? c->host : c->peer_address, c->host ? c->port : c->peer_port),
                   c->t_handshake_us);
 
@@ -812,8 +821,7 @@ static void try_next_address(Connection *c);
 
 void connection_next_address(Connection *c, int error) {
         log_debug("connection %" PRIu64 ": %s port %u refused (%s)%s", c->id, c->peer_address,
-                  c->peer_port, strerror(-error),
-                  c->addr_next ? ", trying the next address" : "");
+                  c->peer_port, strerror(-error), c->addr_next ? ", trying the next address" : "");
         c->last_connect_error = error;
         c->net_io = sd_event_source_disable_unref(c->net_io);
         c->tls = engine_conn_free(c->tls);
@@ -827,13 +835,14 @@ void connection_next_address(Connection *c, int error) {
  * without the session, and count the refusal. Not for DTLS (no fresh socket needed there, and
  * DTLS 1.2 servers answer a refused ticket with a full handshake) nor adopted sockets. */
 static bool ticket_retry(Connection *c, int error, const char *message) {
-        if (!c->transport->retry_refused_ticket || c->accepted || c->adopted ||
-            c->ticket_retried || !c->addrs || !engine_conn_session_offered(c->tls) ||
+        if (!c->transport->retry_refused_ticket || c->accepted || c->adopted || c->ticket_retried ||
+            !c->addrs || !engine_conn_session_offered(c->tls) ||
             !(error == -EPROTO || error == -ECONNRESET || error == -EPIPE))
                 return false;
         log_info("connection %" PRIu64 " (uid %u) to %s: resumption failed (%s), full "
-                 "handshake on a new connection", c->id, (unsigned) c->session->owner->uid,
-                 host_port((char[HOST_PORT_MAX]) {}, HOST_PORT_MAX, c->host, c->port), message);
+                 "handshake on a new connection",
+                 c->id, (unsigned) c->session->owner->uid,
+                 host_port((char[HOST_PORT_MAX]){}, HOST_PORT_MAX, c->host, c->port), message);
         ticket_refused(c);
         c->ticket_retried = true;
         c->tls = engine_conn_free(c->tls);
@@ -920,7 +929,8 @@ static int begin_handshake(Connection *c) {
                 /* Connect checked the ticket against the policy of then; a Configure since
                  * changed it, and a ticket is only ever offered under its own policy. */
                 log_info("connection %" PRIu64 ": the session was configured since Connect: "
-                         "its ticket is not offered, full handshake", c->id);
+                         "its ticket is not offered, full handshake",
+                         c->id);
                 wipe_free(c->ticket_blob, c->ticket_size);
                 c->ticket_blob = NULL;
         }
@@ -933,7 +943,8 @@ static int begin_handshake(Connection *c) {
                 r = engine_conn_set_session(c->tls, c->ticket_blob, c->ticket_size);
                 if (r < 0)
                         log_warning("connection %" PRIu64 ": the ticket does not parse, full "
-                                    "handshake", c->id);
+                                    "handshake",
+                                    c->id);
                 wipe_free(c->ticket_blob, c->ticket_size);
                 c->ticket_blob = NULL;
         } else if (p.tickets && !c->ticket_retried && c->core->ticket_cache &&
@@ -1023,8 +1034,7 @@ static void try_next_address(Connection *c) {
                         /* Not for UDP: there it would let the socket share a port (and its
                          * datagrams) with another socket that set it too. */
                         if (!c->dtls)
-                                (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
-                                                  sizeof(one));
+                                (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
                         if (bind(fd, (struct sockaddr *) &c->bind_addr, c->bind_len) < 0) {
                                 c->last_connect_error = -errno;
                                 safe_close(fd);
@@ -1079,8 +1089,7 @@ static void free_addrinfo_copy(struct addrinfo *a) {
         }
 }
 
-static void on_resolved(ResolveQuery *q, int error, const struct addrinfo *result,
-                        void *userdata) {
+static void on_resolved(ResolveQuery *q, int error, const struct addrinfo *result, void *userdata) {
         Connection *c = userdata;
         char msg[256];
 
@@ -1124,9 +1133,10 @@ int connection_new(Session *s, int family, char *error, Connection **ret) {
                 return -EAFNOSUPPORT;
         }
         if (u->n_connections >= core->config->max_connections_per_uid) {
-                error_message_set(error, "too many connections for this user "
-                                     "(MaxConnectionsPerUser=%u)",
-                         core->config->max_connections_per_uid);
+                error_message_set(error,
+                                  "too many connections for this user "
+                                  "(MaxConnectionsPerUser=%u)",
+                                  core->config->max_connections_per_uid);
                 return -EUSERS;
         }
         /* Its network socket and the app's end of the data socketpair, for its whole life. */
@@ -1174,8 +1184,8 @@ void connection_format_peer(Connection *c, const struct sockaddr *sa) {
 
 int connection_arm_handshake_timer(Connection *c) {
         return sd_event_add_time_relative(c->core->event, &c->timer, CLOCK_MONOTONIC,
-                                          (uint64_t) c->session->handshake_timeout_ms * 1000,
-                                          1000, on_timeout, c);
+                                          (uint64_t) c->session->handshake_timeout_ms * 1000, 1000,
+                                          on_timeout, c);
 }
 
 /* Shared by accept and adopt: the socket is connected, the handshake starts now. */
@@ -1224,8 +1234,8 @@ int connection_new_accepted(Session *s, Listener *l, int fd, const struct sockad
 }
 
 void connection_evict(Connection *c) {
-        connection_fail_handshake(c, -ETIMEDOUT, "evicted: the listener's handshake slots are full", -1,
-                       TLSC_VERIFY_OK);
+        connection_fail_handshake(c, -ETIMEDOUT, "evicted: the listener's handshake slots are full",
+                                  -1, TLSC_VERIFY_OK);
 }
 
 int connection_adopt(Session *s, int fd, const char *host, const char *sni, char *error,
@@ -1375,18 +1385,22 @@ static int take_explicit_ticket(Connection *c, uint64_t id, char *error) {
                 error_message_set(error, "tickets are for client sessions");
                 return -EINVAL;
         }
-        r = ticket_cache_take_id(core->ticket_cache, want.uid, id, &want,
-                                 now_usec(CLOCK_REALTIME), &blob, &size, &stored);
+        r = ticket_cache_take_id(core->ticket_cache, want.uid, id, &want, now_usec(CLOCK_REALTIME),
+                                 &blob, &size, &stored);
         if (r == -ENOENT) {
-                error_message_set(error, "ticket %" PRIu64 " not found (unknown, expired, used "
-                                  "up, or another user's)", id);
+                error_message_set(error,
+                                  "ticket %" PRIu64 " not found (unknown, expired, used "
+                                  "up, or another user's)",
+                                  id);
                 return r;
         }
         if (r == -EPERM) {
-                error_message_set(error, "ticket %" PRIu64 " was issued for %s port %u under "
+                error_message_set(error,
+                                  "ticket %" PRIu64 " was issued for %s port %u under "
                                   "another session policy or peer name; it is not offered to "
-                                  "%s port %u", id, stored.host ? stored.host : "?",
-                                  stored.port, want.host, want.port);
+                                  "%s port %u",
+                                  id, stored.host ? stored.host : "?", stored.port, want.host,
+                                  want.port);
                 ticket_scope_copy_done(&stored);
                 return r;
         }
@@ -1408,8 +1422,10 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
         int r;
 
         if (c->started) {
-                error_message_set(error, "connection %" PRIu64 " was already started; create a new "
-                                     "one", c->id);
+                error_message_set(error,
+                                  "connection %" PRIu64 " was already started; create a new "
+                                  "one",
+                                  c->id);
                 return -EBUSY;
         }
         if (!host || !*host || strlen(host) > 253) {
@@ -1428,9 +1444,10 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
                 c->session->trust_configured = true;
         }
         if (u->n_pending >= core->config->max_pending_handshakes_per_uid) {
-                error_message_set(error, "too many handshakes in progress for this user "
-                                     "(MaxPendingHandshakesPerUser=%u)",
-                         core->config->max_pending_handshakes_per_uid);
+                error_message_set(error,
+                                  "too many handshakes in progress for this user "
+                                  "(MaxPendingHandshakesPerUser=%u)",
+                                  core->config->max_pending_handshakes_per_uid);
                 return -EUSERS;
         }
 
@@ -1487,13 +1504,16 @@ fail:
 
 int connection_certificate_response(Connection *c, bool accept, char *error) {
         if (c->state != CONNECTION_CERT_PENDING) {
-                error_message_set(error, "connection %" PRIu64 " is not waiting for a certificate "
-                                     "decision (state %s)", c->id, tlsc_state_name(c->state));
+                error_message_set(error,
+                                  "connection %" PRIu64 " is not waiting for a certificate "
+                                  "decision (state %s)",
+                                  c->id, tlsc_state_name(c->state));
                 return -EBUSY;
         }
         if (!accept) {
-                connection_fail_handshake(c, -EKEYREJECTED, "certificate rejected by the application", -1,
-                               c->info.verify);
+                connection_fail_handshake(c, -EKEYREJECTED,
+                                          "certificate rejected by the application", -1,
+                                          c->info.verify);
                 return 0;
         }
         c->info.verify = TLSC_VERIFY_OK; /* the app vouched for it */
@@ -1520,13 +1540,13 @@ int connection_disconnect(Connection *c) {
                 return 0;
         default:
                 connection_fail_handshake(c, -ECANCELED, "cancelled by the application", -1,
-                               TLSC_VERIFY_OK);
+                                          TLSC_VERIFY_OK);
                 return 0;
         }
 }
 
 void connection_get_info(Connection *c, ConnectionInfo *ret) {
-        *ret = (ConnectionInfo) {
+        *ret = (ConnectionInfo){
                 .state = c->state,
                 .engine = c->info,
                 .bytes_in = c->bytes_in,

@@ -32,7 +32,7 @@ typedef struct UidCount {
         unsigned n_connections;
         unsigned n_pending; /* handshakes in progress */
         unsigned n_listeners;
-        unsigned n_fds;     /* descriptors charged to its listeners and connections */
+        unsigned n_fds; /* descriptors charged to its listeners and connections */
         /* Handshakes of the uid's sessions since tlsd started (Manager.Stats for a non-root
          * caller): the entry outlives the uid's last client while these are not zero. */
         uint64_t handshakes_ok, handshakes_failed;
@@ -123,7 +123,7 @@ struct EngineInfo;
 
 struct CoreEvent {
         CoreEventType type;
-        uint64_t connection; /* ACCEPT_FAILED: the id it had in the log; gone */
+        uint64_t connection;           /* ACCEPT_FAILED: the id it had in the log; gone */
         const struct EngineInfo *info; /* HANDSHAKE_DONE */
         uint64_t handshake_us;         /* HANDSHAKE_DONE */
         int fd;              /* HANDSHAKE_DONE: the app's data end; the adapter sends a copy */
@@ -133,7 +133,7 @@ struct CoreEvent {
         int verify;          /* HANDSHAKE_FAILED, ACCEPT_FAILED, CERTIFICATE */
         const char *chain;   /* CERTIFICATE: PEM */
         size_t chain_size;
-        int reason;          /* DISCONNECTED */
+        int reason; /* DISCONNECTED */
         uint64_t bytes_in, bytes_out;
         uint64_t listener;        /* ACCEPTED, ACCEPT_FAILED */
         const char *peer_address; /* ACCEPTED, ACCEPT_FAILED */

@@ -54,8 +54,10 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
                                  * pause the loop would spin on it (and log each time) until a
                                  * descriptor frees up. Try again at most every 100 ms. */
                                 if (sd_event_source_get_ratelimit(es, NULL, NULL) < 0) {
-                                        log_warning_errno(r, "listener %" PRIu64 ": accept: %m; "
-                                                          "retrying every 100 ms", l->id);
+                                        log_warning_errno(r,
+                                                          "listener %" PRIu64 ": accept: %m; "
+                                                          "retrying every 100 ms",
+                                                          l->id);
                                         (void) sd_event_source_set_ratelimit(es, 100000, 1);
                                 }
                         } else if (r != -EAGAIN && r != -EINTR && r != -ECONNABORTED)
@@ -74,8 +76,7 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
                 (void) setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
                 r = connection_new_accepted(l->session, l, cfd, (struct sockaddr *) &sa, len, &c);
                 if (r < 0) {
-                        log_debug_errno(r, "listener %" PRIu64 ": refusing connection: %m",
-                                        l->id);
+                        log_debug_errno(r, "listener %" PRIu64 ": refusing connection: %m", l->id);
                         continue; /* connection_new_accepted() closed cfd and undid admit */
                 }
         }
@@ -186,8 +187,10 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
                 return r;
         u = core_uid_counts(core, s->owner->uid);
         if (u->n_listeners >= core->config->max_listeners_per_uid) {
-                error_message_set(error, "too many listeners for this user "
-                                  "(MaxListenersPerUser=%u)", core->config->max_listeners_per_uid);
+                error_message_set(error,
+                                  "too many listeners for this user "
+                                  "(MaxListenersPerUser=%u)",
+                                  core->config->max_listeners_per_uid);
                 return -EUSERS;
         }
         if (core->n_listeners >= core->config->max_listeners) {
@@ -210,8 +213,8 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
         l->id = core_next_id(core);
         l->fd = -EBADF;
         l->max_pending = o->max_pending ? o->max_pending : core->config->listener_max_pending;
-        l->max_connections = o->max_connections ? o->max_connections
-                                                : core->config->listener_max_connections;
+        l->max_connections =
+                o->max_connections ? o->max_connections : core->config->listener_max_connections;
         r = make_socket(o, s->dtls, &l->fd, error);
         if (r < 0) {
                 core_fds_uncharge(core, s->owner->uid, 1);
@@ -248,8 +251,8 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
         u->n_listeners++;
         core->n_listeners++;
         LIST_PREPEND(s->listeners, l);
-        log_info("listener %" PRIu64 " (uid %u) on %s %s port %u", l->id,
-                 (unsigned) s->owner->uid, s->dtls ? "UDP (DTLS)" : "TCP", l->address, l->port);
+        log_info("listener %" PRIu64 " (uid %u) on %s %s port %u", l->id, (unsigned) s->owner->uid,
+                 s->dtls ? "UDP (DTLS)" : "TCP", l->address, l->port);
         *ret = l;
         return 0;
 }
@@ -276,8 +279,8 @@ Listener *listener_free(Listener *l) {
         l->core->n_listeners--;
         LIST_REMOVE(l->session->listeners, l);
         log_debug("listener %" PRIu64 " closed: %" PRIu64 " accepted, %" PRIu64
-                  " failed handshakes, %" PRIu64 " refused", l->id, l->n_accepted, l->n_failed,
-                  l->n_refused);
+                  " failed handshakes, %" PRIu64 " refused",
+                  l->id, l->n_accepted, l->n_failed, l->n_refused);
         free(l);
         return NULL;
 }
@@ -297,8 +300,9 @@ static void log_suppressed(Listener *l) {
         if (l->n_log_suppressed == 0)
                 return;
         log_info("listener %" PRIu64 " (uid %u, %s port %u): %u more failed handshakes not "
-                 "logged (at most %u a second)", l->id, (unsigned) l->session->owner->uid,
-                 l->address, l->port, l->n_log_suppressed, LISTENER_REPORTS_PER_SECOND);
+                 "logged (at most %u a second)",
+                 l->id, (unsigned) l->session->owner->uid, l->address, l->port, l->n_log_suppressed,
+                 LISTENER_REPORTS_PER_SECOND);
         l->n_log_suppressed = 0;
 }
 
@@ -336,9 +340,8 @@ void listener_handshake_failed(Listener *l, uint64_t connection, const char *pee
                 l->n_event_suppressed++;
                 window_end = l->report_window_us + USEC_PER_SEC;
                 if (!l->report_timer)
-                        (void) sd_event_add_time(l->core->event, &l->report_timer,
-                                                 CLOCK_MONOTONIC, window_end, 0,
-                                                 on_report_timer, l);
+                        (void) sd_event_add_time(l->core->event, &l->report_timer, CLOCK_MONOTONIC,
+                                                 window_end, 0, on_report_timer, l);
                 else if (sd_event_source_set_time(l->report_timer, window_end) >= 0)
                         (void) sd_event_source_set_enabled(l->report_timer, SD_EVENT_ONESHOT);
                 return;
@@ -346,8 +349,9 @@ void listener_handshake_failed(Listener *l, uint64_t connection, const char *pee
         l->n_reported++;
         log_suppressed(l); /* what the last window left, before the new line */
         log_info("listener %" PRIu64 " (uid %u, %s port %u): handshake of connection %" PRIu64
-                 " from %s port %u failed: %s%s%s", l->id, (unsigned) l->session->owner->uid,
-                 l->address, l->port, connection, peer_address, peer_port, message,
+                 " from %s port %u failed: %s%s%s",
+                 l->id, (unsigned) l->session->owner->uid, l->address, l->port, connection,
+                 peer_address, peer_port, message,
                  verify != TLSC_VERIFY_OK ? "; verification: " : "",
                  verify != TLSC_VERIFY_OK ? tlsc_verify_result_name(verify) : "");
         e.suppressed = l->n_event_suppressed;

@@ -119,8 +119,8 @@ int engine_dtls_conn_setup(EngineConn *c, const EngineConnParams *p) {
         if (c->ctx->dtls_max == 0x0303 &&
             wolfSSL_set_max_proto_version(ssl, DTLS1_2_VERSION) != WOLFSSL_SUCCESS)
                 return -EINVAL;
-        if (c->ctx->dtls_min == 0x0304 && wolfSSL_SetMinVersion(ssl, WOLFSSL_DTLSV1_3) !=
-                                                  WOLFSSL_SUCCESS)
+        if (c->ctx->dtls_min == 0x0304 &&
+            wolfSSL_SetMinVersion(ssl, WOLFSSL_DTLSV1_3) != WOLFSSL_SUCCESS)
                 return -EINVAL;
 #ifdef WOLFSSL_DTLS_CID
         if (p->cid) {
@@ -177,7 +177,7 @@ static int on_client_hello_good(WOLFSSL *ssl, void *userdata) {
 
 int engine_dtls_acceptor_arm(EngineConn *c) {
         return wolfDTLS_SetChGoodCb(c->ssl, on_client_hello_good, c) == WOLFSSL_SUCCESS ? 0
-                                                                                          : -EINVAL;
+                                                                                        : -EINVAL;
 }
 
 int engine_dtls_accept_input(EngineConn *c, const void *datagram, size_t size,

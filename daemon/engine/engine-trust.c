@@ -286,7 +286,8 @@ static int system_trust_read(EngineSystemTrust *t) {
                 t->dir = dir;
                 t->mtime = st.st_mtim;
                 log_info("System trust store: %zu CA certificates from %s, shared by every "
-                         "session that trusts it", loaded, dir);
+                         "session that trusts it",
+                         loaded, dir);
                 return 0;
         }
         return -ENOENT;
@@ -307,7 +308,8 @@ static int system_trust_get(EngineSystemTrust *t, char *error) {
         r = system_trust_read(t);
         if (r < 0 && t->store) {
                 log_warning("System trust store %s changed but cannot be read again (%s): "
-                            "keeping the certificates read before", t->dir, strerror(-r));
+                            "keeping the certificates read before",
+                            t->dir, strerror(-r));
                 return 0;
         }
         if (r < 0) {

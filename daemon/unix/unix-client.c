@@ -41,10 +41,10 @@ struct OutPacket {
 typedef struct UnixRequest {
         UnixClient *client;
         const TlsdMsgView *msg;
-        int *fds;          /* received descriptors; a handler that keeps one sets it to -EBADF */
+        int *fds; /* received descriptors; a handler that keeps one sets it to -EBADF */
         unsigned n_fds;
-        TlsdMsg *reply;    /* begun by the dispatcher with type, REPLY flag and id */
-        char error[256];   /* optional human message for an error result */
+        TlsdMsg *reply;  /* begun by the dispatcher with type, REPLY flag and id */
+        char error[256]; /* optional human message for an error result */
 } UnixRequest;
 
 typedef int (*UnixHandler)(UnixRequest *req);
@@ -95,8 +95,7 @@ static Connection *find_connection(UnixRequest *req) {
         uint64_t id = 0;
 
         (void) get_u64_id(req, TLSD_A_CONNECTION_ID, &id);
-        return core_find_connection(unix_server_core(req->client->server), req->client->peer,
-                                    id);
+        return core_find_connection(unix_server_core(req->client->server), req->client->peer, id);
 }
 
 #define NOT_FOUND(req, what)                                                                       \
@@ -516,7 +515,8 @@ int unix_client_send(UnixClient *c, const void *buf, size_t size, const int *fds
 
         if (c->out_bytes + size > core->config->client_queue_bytes) {
                 log_warning("client %" PRIu64 " (uid %u) does not read its replies, "
-                            "disconnecting", c->peer->id, (unsigned) c->peer->uid);
+                            "disconnecting",
+                            c->peer->id, (unsigned) c->peer->uid);
                 return -ENOBUFS;
         }
 
@@ -575,8 +575,8 @@ static int protocol_error(UnixClient *c, const TlsdMsgView *v) {
                 return r;
         if (++c->n_protocol_errors >= core->config->max_protocol_errors) {
                 log_notice("client %" PRIu64 " (uid %u) sent %u malformed messages, "
-                           "disconnecting", c->peer->id, (unsigned) c->peer->uid,
-                           c->n_protocol_errors);
+                           "disconnecting",
+                           c->peer->id, (unsigned) c->peer->uid, c->n_protocol_errors);
                 return -EBADMSG;
         }
         return 0;

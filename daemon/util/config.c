@@ -140,7 +140,8 @@ typedef struct Key {
         unsigned long long min, max;
 } Key;
 
-#define KEY(s, n, t, field, lo, hi) { s, n, t, offsetof(Config, field), lo, hi }
+#define KEY(s, n, t, field, lo, hi)                                                                \
+        { s, n, t, offsetof(Config, field), lo, hi }
 
 static const Key keys[] = {
         KEY("Daemon", "RuntimeDirectory", KEY_PATH, runtime_dir, 0, 0),
@@ -157,10 +158,9 @@ static const Key keys[] = {
             1000000),
         KEY("Limits", "MaxTrustBytesPerSession", KEY_SIZE, max_trust_bytes_per_session, 1024,
             1024ULL * 1024 * 1024),
-        KEY("Limits", "MaxConnectionsPerUser", KEY_UNSIGNED, max_connections_per_uid, 1,
-            10000000),
-        KEY("Limits", "MaxPendingHandshakesPerUser", KEY_UNSIGNED,
-            max_pending_handshakes_per_uid, 1, 1000000),
+        KEY("Limits", "MaxConnectionsPerUser", KEY_UNSIGNED, max_connections_per_uid, 1, 10000000),
+        KEY("Limits", "MaxPendingHandshakesPerUser", KEY_UNSIGNED, max_pending_handshakes_per_uid,
+            1, 1000000),
         KEY("Limits", "HandshakeTimeoutMSec", KEY_UNSIGNED, handshake_timeout_ms, 100, 600000),
         KEY("Limits", "ListenerMaxPending", KEY_UNSIGNED, listener_max_pending, 1, 1000000),
         KEY("Limits", "ListenerMaxConnections", KEY_UNSIGNED, listener_max_connections, 1,
@@ -178,8 +178,7 @@ static const Key keys[] = {
         KEY("Tickets", "CacheEntries", KEY_UNSIGNED, ticket_cache_entries, 1, 10000000),
         /* RFC 8446 4.6.1: no TLS 1.3 ticket may be used after 7 days */
         KEY("Tickets", "MaxTicketAgeSec", KEY_UNSIGNED, ticket_max_age_sec, 1, 7 * 24 * 3600),
-        KEY("Tickets", "KeyRotationSec", KEY_UNSIGNED, ticket_key_rotation_sec, 60,
-            30 * 24 * 3600),
+        KEY("Tickets", "KeyRotationSec", KEY_UNSIGNED, ticket_key_rotation_sec, 60, 30 * 24 * 3600),
         KEY("Tickets", "KeyGraceSec", KEY_UNSIGNED, ticket_key_grace_sec, 0, 30 * 24 * 3600),
         KEY("Tickets", "EarlyData", KEY_EARLY_DATA, early_data, 0, 0),
         /* Raise only: below these a key is weak (NIST SP 800-57: 112-bit security) */
@@ -316,7 +315,8 @@ static int set_key(Parser *p, const Key *k, const char *value) {
 
                 if (!copy)
                         return 0;
-                for (char *w = strtok_r(copy, " \t,", &save); w; w = strtok_r(NULL, " \t,", &save)) {
+                for (char *w = strtok_r(copy, " \t,", &save); w;
+                     w = strtok_r(NULL, " \t,", &save)) {
                         struct passwd *pw = getpwnam(w);
                         char *end;
                         unsigned long uid;
