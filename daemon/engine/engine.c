@@ -158,6 +158,13 @@ static int ctx_setup(EngineCtx *c) {
                  * context's cache off no server session is ever stored, and resumption is by
                  * tickets only. */
                 (void) wolfSSL_CTX_set_session_cache_mode(c->ctx, WOLFSSL_SESS_CACHE_OFF);
+#ifdef WOLFSSL_EARLY_DATA
+                /* 0-RTT data is replayable and would reach the app before the client's
+                 * Finished: never accepted (also wolfSSL's default; the call fails harmlessly
+                 * on a context without TLS 1.3). A build with early data skips what a client
+                 * sends anyway, as RFC 8446 4.2.10 asks. */
+                (void) wolfSSL_CTX_set_max_early_data(c->ctx, 0);
+#endif
                 /* Tickets only under tlsd's keys (shared, rotated, persisted), bound to owner
                  * and policy: wolfSSL's own key would be random per process and per context. */
                 if (c->ticket.keys) {
