@@ -217,6 +217,9 @@ if [ -n "$id" ]; then
     fail "TLS 1.3: a used ticket offered again (exit $rc): $out"
   fi
 fi
+# One more connection to the TLS 1.3 server, so that the cache holds a ticket for it for the
+# restart below (whether it resumes depends on the tickets left from above).
+conn -- "$ca" "localhost:$p13"
 
 # tlsd <-> tlsd: a listener of the same daemon, with the daemon's ticket keys. On port 0 the first
 # time; after the restart on the same port again, as tickets are for a host and port.
