@@ -260,6 +260,7 @@ exclude|ecdsa|test-tls13-ecdsa-support|Test with ecdsa_secp521r1_sha512|the ECDS
 exclude|ecdsa|test-tls13-ecdsa-support|Test with ecdsa_brainpoolP256r1tls13_sha256|the ECDSA identity is P-256 on secp256r1 (as above)
 exclude|ecdsa|test-tls13-ecdsa-support|Test with ecdsa_brainpoolP384r1tls13_sha384|the ECDSA identity is P-256 (as above)
 exclude|ecdsa|test-tls13-ecdsa-support|Test with ecdsa_brainpoolP512r1tls13_sha512|the ECDSA identity is P-256 (as above)
+exclude|rsa|test-tls13-keyupdate|1/4 fragmented keyupdate msg, appdata between|the defect of the 4/1 variant below (wolfSSL closes without an alert when application data comes between KeyUpdate fragments), but here the close races the script's next write, so the probe fails or passes by timing and can be neither a pass nor an expected failure; excluded until the fix lands
 exclude|*|test-tls13-0rtt-garbage|handshake with invalid 0-RTT and unknown version (downgrade to TLS 1.2)|$no_cbc (its TLS 1.2 suites)
 exclude|*|test-tls13-version-negotiation|fallback from TLS 1.8 to 1.1|$no_old
 exclude|*|test-tls13-unrecognised-groups|only unknown key_share from FFDHE range, key_share of size 64 + ffdhe2048 in supported_groups|$no_ffdhe
