@@ -27,7 +27,14 @@ n_fail=0
 n_skip=0
 
 pass() { n_pass=$((n_pass + 1)); echo "PASS: $*"; }
-fail() { n_fail=$((n_fail + 1)); echo "FAIL: $*"; }
+# The failed checks' names again at the end (finish): CI shows a log's tail, not all of it.
+fail_list=""
+fail() {
+  n_fail=$((n_fail + 1))
+  echo "FAIL: $*"
+  fail_list="$fail_list
+  $(printf '%s\n' "$*" | head -n 1 | cut -c1-160)"
+}
 skip() { n_skip=$((n_skip + 1)); echo "SKIP: $*"; }
 
 # expect_exit CODE DESCRIPTION -- COMMAND...: runs COMMAND, output in $out
@@ -58,6 +65,7 @@ wait_for_socket() {
 }
 
 finish() {
+  [ -z "$fail_list" ] || printf 'failed checks:%s\n' "$fail_list"
   echo "$n_pass passed, $n_fail failed, $n_skip skipped"
   [ "$n_fail" -eq 0 ] || exit 1
   if [ "$n_pass" -eq 0 ] && [ "$n_skip" -eq 0 ]; then

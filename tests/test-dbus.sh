@@ -179,7 +179,7 @@ out=$(cat "$tmp/out")
 CF=$(path)
 expect_exit 0 "busctl: Connect to a closed port is accepted (the outcome comes later)" -- \
   bc call org.tlsd1 "$CF" org.tlsd1.Connection Connect sus 127.0.0.1 "$closed_port" ""
-for _ in $(seq 1 100); do
+for _ in $(tries 100); do
   [ "$(bc get-property org.tlsd1 "$CF" org.tlsd1.Connection State 2>&1)" = 's "closed"' ] && break
   sleep 0.05
 done
@@ -346,7 +346,7 @@ count_client "$tmp/tickets.out" "$rc" "dbus-client.py tickets"
 
 # ---- c4. a peer's SNI that is not UTF-8 (D-Bus strings must be) ----
 
-timeout 60 "$PY" - "$CLIENT" "$address" "$PKI" >"$tmp/sni.out" 2>&1 <<'EOF' && rc=0 || rc=$?
+timeout "$(waits 60)" "$PY" - "$CLIENT" "$address" "$PKI" >"$tmp/sni.out" 2>&1 <<'EOF' && rc=0 || rc=$?
 import importlib.util, os, subprocess, sys
 
 sys.dont_write_bytecode = True
@@ -385,7 +385,7 @@ count_client "$tmp/sni.out" "$rc" "the non-UTF-8 SNI client"
 
 # ---- c5. the Unix protocol's size limits hold over D-Bus too ----
 
-timeout 60 "$PY" "$CLIENT" limits --address="$address" --pki="$PKI" >"$tmp/limits.out" 2>&1 &&
+timeout "$(waits 60)" "$PY" "$CLIENT" limits --address="$address" --pki="$PKI" >"$tmp/limits.out" 2>&1 &&
   rc=0 || rc=$?
 count_client "$tmp/limits.out" "$rc" "dbus-client.py limits"
 

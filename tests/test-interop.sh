@@ -121,7 +121,7 @@ peers_ready
 conn() {
   local line="$1"
   shift
-  printf '%s\n' "$line" | timeout 15 "$TLSCTL" connect "$@" >"$tmp/out" 2>"$tmp/err" && rc=0 || rc=$?
+  printf '%s\n' "$line" | timeout "$(waits 15)" "$TLSCTL" connect "$@" >"$tmp/out" 2>"$tmp/err" && rc=0 || rc=$?
   out=$(cat "$tmp/out")
   err=$(cat "$tmp/err")
 }
