@@ -618,7 +618,7 @@ def dtls(a):
         report(got == (b"after the big one\n", False),
                "DTLS: the oversize message was dropped, never cut; the next one arrives", got)
         sconn.Send(B(b"to the stream"))
-        st.settimeout(10)
+        st.settimeout(10 * SLOW)
         report(st.recv(65536) == b"to the stream", "DTLS: the stream reads one message")
         st.shutdown(socket.SHUT_WR)  # close_notify
         got = receive_message(sconn)
