@@ -187,33 +187,6 @@ run|rsa|test-tls13-zero-length-data||
 script|test-tls13-minerva|a timing side-channel measurement, not a conformance check
 # Scripts run against the RSA identity only offer RSA signature schemes in their ClientHellos.
 # --- expected failures: out of reach, with the cause; none accepts bad input ---
-xfail|*|test-tls13-obsolete-curves|brainpoolP256r1 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|wolfSSL keeps only the groups it knows from supported_groups, so it cannot see that a key share for an unknown group is missing there (a check RFC 8446 4.2.8 lets servers skip); it asks for secp256r1 with a HelloRetryRequest, and nothing is negotiated on the bad share
-xfail|*|test-tls13-obsolete-curves|brainpoolP384r1 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|brainpoolP512r1 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|secp160k1 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|secp160r1 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|secp160r2 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|secp192k1 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|secp192r1 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|secp224k1 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|secp224r1 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|secp256k1 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|sect163k1 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|sect163r1 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|sect163r2 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|sect193r1 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|sect193r2 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|sect233k1 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|sect233r1 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|sect239k1 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|sect283k1 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|sect283r1 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|sect409k1 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|sect409r1 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|sect571k1 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|sect571r1 in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|unknown (65281) in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
-xfail|*|test-tls13-obsolete-curves|unknown (65282) in key_share and secp256r1 in supported_groups (inconsistent extensions)|hello_retry_request|the same as for brainpoolP256r1
 xfail|*|test-tls13-0rtt-garbage|undecryptable record later in handshake together with early_data|Timeout|wolfSSL skips records that fail to decrypt while 0-RTT could still arrive (up to 16 KiB) and cannot tell them from early data; it ends the handshake once over that, nothing is decrypted or delivered
 xfail|*|test-tls13-0rtt-garbage|handshake with invalid 0-RTT and HRR|unexpected_message|after a HelloRetryRequest wolfSSL no longer skips the client's 0-RTT records (RFC 8446 4.2.10) and ends the handshake with unexpected_message; none is accepted
 xfail|*|test-tls13-0rtt-garbage|handshake with 0-RTT, HRR and early data after 2nd Client Hello|unexpected_message|the same: early data after a HelloRetryRequest is refused with unexpected_message, not skipped
