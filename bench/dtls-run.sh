@@ -63,11 +63,9 @@ fi
 if [ ! -x "$BUILD/tlsd" ] || [ ! -f "$BUILD/.libs/libtlsclient.so" ]; then
   log "building tlsd in $BUILD"
   mkdir -p "$BUILD"
-  if [ ! -f "$BUILD/Makefile" ]; then
-    (cd "$BUILD" && PKG_CONFIG_PATH=$WOLFSSL_PREFIX/lib/pkgconfig "$TOP/configure" -q) \
-      >"$BUILD/dtls-bench-configure.log" 2>&1 || die "configure failed: $BUILD/dtls-bench-configure.log"
-  fi
-  make -C "$BUILD" -j"$(nproc)" >"$BUILD/dtls-bench-make.log" 2>&1 || die "make failed: $BUILD/dtls-bench-make.log"
+  # scripts/build: autogen.sh when ./configure is missing (a fresh clone), configure, make
+  TLSD_WOLFSSL_PREFIX=$WOLFSSL_PREFIX "$TOP/scripts/build" "$BUILD" \
+    >"$BUILD/dtls-bench-build.log" 2>&1 || die "tlsd does not build: $BUILD/dtls-bench-build.log"
 fi
 if grep -qE '^SANITIZER_CFLAGS = .*-fsanitize' "$BUILD/Makefile" 2>/dev/null; then
   die "$BUILD is a sanitizer build; use a plain one"

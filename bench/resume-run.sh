@@ -94,6 +94,10 @@ else
   SRC_NOTE="the working tree at git $GIT_REV, $(git -C "$TOP" status --porcelain --untracked-files=no | wc -l) locally modified tracked files"
 fi
 mkdir -p "$OBJ"
+# SRC=tree in a fresh clone: no ./configure yet
+if [ ! -x "$SRCDIR/configure" ]; then
+  (cd "$SRCDIR" && ./autogen.sh) >"$BUILD/autogen.log" 2>&1 || die "autogen failed: $BUILD/autogen.log"
+fi
 if [ ! -f "$OBJ/Makefile" ]; then
   log "configuring $OBJ (-O2 -g)"
   (cd "$OBJ" && PKG_CONFIG_PATH=$WOLFSSL_PREFIX/lib/pkgconfig "$SRCDIR/configure" -q \

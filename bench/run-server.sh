@@ -16,7 +16,7 @@
 #   SRV_INFLIGHT=4     handshakes in flight in the concurrent measurement
 #   PROFILE=auto       perf/callgrind profile of tlsd: auto (only when a target is missed),
 #                      always, never
-#   BUILD=/tmp/bench-build (must hold a built tlsd: run.sh builds it)
+#   BUILD=/tmp/bench-build (run.sh builds it; alone, this script builds it when missing)
 #   PKI=DIR, WORK=DIR (parent work dir; a server/ subdirectory is used), SRV_MD, SRV_VERDICT
 set -euo pipefail
 
@@ -37,7 +37,15 @@ die() { log "ERROR: $*"; exit 1; }
 TLSD=$BUILD/tlsd
 TLSCTL=$BUILD/tlsctl
 LIBDIR=$BUILD/.libs
-[ -x "$TLSD" ] && [ -f "$LIBDIR/libtlsclient.so" ] || die "no tlsd build in $BUILD: run bench/run.sh"
+if [ ! -x "$TLSD" ] || [ ! -f "$LIBDIR/libtlsclient.so" ]; then
+  # alone, in a fresh clone too: scripts/build runs autogen.sh and configure as needed
+  log "building tlsd in $BUILD (-O2 -g)"
+  mkdir -p "$BUILD"
+  TLSD_WOLFSSL_PREFIX=${WOLFSSL_PREFIX:-/opt/tlsd/wolfssl} "$TOP/scripts/build" "$BUILD" \
+    CFLAGS='-O2 -g' >"$BUILD/bench-build.log" 2>&1 || die "tlsd does not build: $BUILD/bench-build.log"
+fi
+grep -qE '^SANITIZER_CFLAGS = .*-fsanitize' "$BUILD/Makefile" 2>/dev/null &&
+  die "$BUILD is a sanitizer build; use an -O2 one"
 command -v stunnel4 >/dev/null || die "stunnel4 is not installed: run bench/run.sh"
 
 if [ -z "${WORK:-}" ]; then WORK=$(mktemp -d /tmp/tlsd-bench.XXXXXX); fi

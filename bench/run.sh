@@ -15,7 +15,8 @@
 #                     always, never
 #   SRV_MIB1=256, SRV_MIB8=32, SRV_HS_COUNT=300, SRV_INFLIGHT=4   the server side's sizes
 #                     (see bench/run-server.sh)
-#   BUILD=/tmp/bench-build   optimized tlsd build (configured and made here when missing)
+#   BUILD=/tmp/bench-build   optimized tlsd build (scripts/build: autogen, configure and
+#                     make as needed, also in a fresh clone)
 #   PKI=DIR           test PKI (default: generated in the work directory)
 #   OUT=bench/RESULTS.md
 set -euo pipefail
@@ -61,25 +62,31 @@ if [ "$PROFILE" != never ] && ! command -v perf >/dev/null && ! command -v valgr
 fi
 
 # ---- optimized tlsd build ----
+# scripts/build: autogen.sh when ./configure is missing (a fresh clone), configure when $BUILD
+# has no Makefile, make.
 build_tlsd() {
   mkdir -p "$BUILD"
-  if [ ! -f "$BUILD/Makefile" ]; then
+  if [ -f "$BUILD/Makefile" ]; then
+    local src
+    src=$(sed -n 's/^abs_top_srcdir = //p' "$BUILD/Makefile")
+    [ "$src" = "$TOP" ] || die "$BUILD was configured from $src, not $TOP: set BUILD= to another directory"
+  else
     log "configuring $BUILD (-O2 -g)"
-    (cd "$BUILD" && PKG_CONFIG_PATH=$WOLFSSL_PREFIX/lib/pkgconfig "$TOP/configure" -q \
-      CFLAGS='-O2 -g') >"$BUILD/bench-configure.log" 2>&1 || return 1
   fi
+  TLSD_WOLFSSL_PREFIX=$WOLFSSL_PREFIX "$TOP/scripts/build" "$BUILD" CFLAGS='-O2 -g' \
+    >"$BUILD/bench-build.log" 2>&1 || return 1
   grep -qE '^SANITIZER_CFLAGS = .*-fsanitize' "$BUILD/Makefile" && die "$BUILD is a sanitizer build; use an -O2 one"
-  make -C "$BUILD" -j2 >"$BUILD/bench-make.log" 2>&1
+  return 0
 }
 BUILD_NOTE=""
 for attempt in 1 2 3; do
   if build_tlsd; then break; fi
   if [ $attempt -eq 3 ]; then
-    [ -x "$BUILD/tlsd" ] || die "tlsd does not build: see $BUILD/bench-make.log"
-    BUILD_NOTE="the build of the current sources failed (see $BUILD/bench-make.log); the last good binaries in $BUILD were used"
+    [ -x "$BUILD/tlsd" ] || die "tlsd does not build: see $BUILD/bench-build.log"
+    BUILD_NOTE="the build of the current sources failed (see $BUILD/bench-build.log); the last good binaries in $BUILD were used"
     log "WARNING: $BUILD_NOTE"
   else
-    log "build failed (sources being edited?), retrying in 30 s"
+    log "build failed (see $BUILD/bench-build.log; sources being edited?), retrying in 30 s"
     sleep 30
   fi
 done

@@ -174,12 +174,21 @@ static void chan_open(Opener *o, Channel *ch) {
         }
 }
 
+/* The clean end, as an app ends a finished exchange: close_notify, as the proxy in front of the
+ * plain TCP channel sends for its close. Through tlsd: tlsc_connection_shutdown() (the fd may
+ * close right after it; a close alone is an abort, without close_notify), then destroy. */
 static void chan_close(Opener *o, Channel *ch) {
+        int r;
+
+        if (via == VIA_TLSD) {
+                r = tlsc_connection_shutdown(o->c, ch->conn);
+                if (r < 0)
+                        die("shutdown: %s", tlsd_strerror(r));
+        }
         close(ch->fd);
         ch->fd = -1;
         if (via == VIA_TLSD) {
-                int r = tlsc_connection_destroy(o->c, ch->conn);
-
+                r = tlsc_connection_destroy(o->c, ch->conn);
                 if (r < 0)
                         die("destroy: %s", tlsd_strerror(r));
         }

@@ -219,6 +219,9 @@ static bool conn_step(Conn *c) {
                         if (n == 0) {
                                 if (c->st == C_HDR || c->st == C_SINK || (c->st == C_CMD))
                                         stats.incomplete++;
+                                /* Our clean end too (tlsd: close_notify; a close alone after
+                                 * the peer's end would do, but says less). */
+                                (void) shutdown(c->fd, SHUT_WR);
                                 return false;
                         }
                         stats.bytes_in += (unsigned long long) n;

@@ -29,15 +29,15 @@ static const ErrorInfo error_table[_TLSD_ERR_MAX] = {
                                    "Bad certificate, key or password", EKEYEXPIRED },
         [TLSD_ERR_HANDSHAKE] = { "HandshakeFailed", "TLS_HS_ERR", "Handshake failed", EPROTO },
         [TLSD_ERR_TIMEOUT] = { "Timeout", "TLS_TIMEOUT_ERR", "Timed out", ETIMEDOUT },
-        [TLSD_ERR_PROTOCOL] = { "ProtocolError", "TLS_PROTOCOL_ERR",
-                                "Malformed control message", EBADMSG },
-        [TLSD_ERR_PERMISSION] = { "PermissionDenied", "TLS_PERMISSION_ERR",
-                                  "Permission denied", EPERM },
+        [TLSD_ERR_PROTOCOL] = { "ProtocolError", "TLS_PROTOCOL_ERR", "Malformed control message",
+                                EBADMSG },
+        [TLSD_ERR_PERMISSION] = { "PermissionDenied", "TLS_PERMISSION_ERR", "Permission denied",
+                                  EPERM },
         [TLSD_ERR_LIMIT] = { "LimitExceeded", "TLS_LIMIT_ERR", "Limit exceeded", EUSERS },
         [TLSD_ERR_STATE] = { "InvalidState", "TLS_STATE_ERR",
                              "Operation not possible in the current state", EBUSY },
-        [TLSD_ERR_REFUSED] = { "RefusedByPolicy", "TLS_POLICY_ERR",
-                               "Refused by security policy", EPROTONOSUPPORT },
+        [TLSD_ERR_REFUSED] = { "RefusedByPolicy", "TLS_POLICY_ERR", "Refused by security policy",
+                               EPROTONOSUPPORT },
         [TLSD_ERR_UNSUPPORTED] = { "NotSupported", "TLS_UNSUPPORTED_ERR", "Not supported",
                                    EOPNOTSUPP },
         [TLSD_ERR_IO] = { "IOError", "TLS_IO_ERR", "Input/output error", EIO },
@@ -143,7 +143,9 @@ enum tlsd_error tlsd_error_from_errno(int negative_errno) {
         case ECONNRESET:
         case EPIPE:
         case ECONNABORTED:
-                return TLSD_ERR_DISCONNECTED;
+                /* The network peer reset or closed the connection. Not DISCONNECTED: that is
+                 * the client's own connection to tlsd, which a daemon never reports. */
+                return TLSD_ERR_CONNECT;
         default:
                 return TLSD_ERR_INTERNAL;
         }
@@ -172,12 +174,9 @@ const char *tlsc_verify_result_name(int result) {
 }
 
 static const char *const state_names[_TLSC_STATE_MAX] = {
-        [TLSC_STATE_CLOSED] = "closed",
-        [TLSC_STATE_CONNECTING] = "connecting",
-        [TLSC_STATE_HANDSHAKE] = "handshake",
-        [TLSC_STATE_CERT_PENDING] = "cert-pending",
-        [TLSC_STATE_OPERATING] = "operating",
-        [TLSC_STATE_CLOSING] = "closing",
+        [TLSC_STATE_CLOSED] = "closed",       [TLSC_STATE_CONNECTING] = "connecting",
+        [TLSC_STATE_HANDSHAKE] = "handshake", [TLSC_STATE_CERT_PENDING] = "cert-pending",
+        [TLSC_STATE_OPERATING] = "operating", [TLSC_STATE_CLOSING] = "closing",
 };
 
 const char *tlsc_state_name(int state) {
@@ -199,4 +198,55 @@ const char *tlsc_disconnect_reason_name(int reason) {
         if (reason < 0 || reason >= _TLSC_DISCONNECT_MAX)
                 return "invalid";
         return reason_names[reason];
+}
+
+/* TLS alert descriptions (IANA "TLS Alerts" registry: RFC 8446, 5246, 7301, 7507, 9146, ECH),
+ * the one table for the handshake messages of the daemon and for libtlsclient's users. */
+static const struct {
+        int code;
+        const char *name;
+} alert_names[] = {
+        { 0, "close_notify" },
+        { 10, "unexpected_message" },
+        { 20, "bad_record_mac" },
+        { 21, "decryption_failed" },
+        { 22, "record_overflow" },
+        { 30, "decompression_failure" },
+        { 40, "handshake_failure" },
+        { 41, "no_certificate" },
+        { 42, "bad_certificate" },
+        { 43, "unsupported_certificate" },
+        { 44, "certificate_revoked" },
+        { 45, "certificate_expired" },
+        { 46, "certificate_unknown" },
+        { 47, "illegal_parameter" },
+        { 48, "unknown_ca" },
+        { 49, "access_denied" },
+        { 50, "decode_error" },
+        { 51, "decrypt_error" },
+        { 52, "too_many_cids_requested" },
+        { 60, "export_restriction" },
+        { 70, "protocol_version" },
+        { 71, "insufficient_security" },
+        { 80, "internal_error" },
+        { 86, "inappropriate_fallback" },
+        { 90, "user_canceled" },
+        { 100, "no_renegotiation" },
+        { 109, "missing_extension" },
+        { 110, "unsupported_extension" },
+        { 111, "certificate_unobtainable" },
+        { 112, "unrecognized_name" },
+        { 113, "bad_certificate_status_response" },
+        { 114, "bad_certificate_hash_value" },
+        { 115, "unknown_psk_identity" },
+        { 116, "certificate_required" },
+        { 120, "no_application_protocol" },
+        { 121, "ech_required" },
+};
+
+const char *tlsc_alert_name(int alert) {
+        for (size_t i = 0; i < ELEMENTSOF(alert_names); i++)
+                if (alert_names[i].code == alert)
+                        return alert_names[i].name;
+        return "unknown_alert";
 }

@@ -106,6 +106,7 @@ static const AttrSpec attr_table[_TLSD_A_MAX] = {
         [TLSD_A_TICKET_EXPIRED] = { "ticket-expired", KIND_U64, 0 },
         [TLSD_A_TICKET_EVICTED] = { "ticket-evicted", KIND_U64, 0 },
         [TLSD_A_TICKET_REJECTED] = { "ticket-rejected", KIND_U64, 0 },
+        [TLSD_A_SUPPRESSED] = { "suppressed", KIND_U32, 0 },
 };
 
 typedef struct AttrRule {
@@ -113,9 +114,12 @@ typedef struct AttrRule {
         bool required;
 } AttrRule;
 
-#define REQ(a) { (a), true }
-#define OPT(a) { (a), false }
-#define END { 0, false }
+#define REQ(a)                                                                                     \
+        { (a), true }
+#define OPT(a)                                                                                     \
+        { (a), false }
+#define END                                                                                        \
+        { 0, false }
 
 typedef struct MsgSpec {
         const char *name;
@@ -135,20 +139,16 @@ static const AttrRule version_reply[] = {
 };
 static const AttrRule whoami_reply[] = { REQ(TLSD_A_UID), REQ(TLSD_A_GID), REQ(TLSD_A_PID), END };
 static const AttrRule error_reply[] = {
-        REQ(TLSD_A_ERROR),
-        OPT(TLSD_A_ERRNO),
-        OPT(TLSD_A_MESSAGE),
-        OPT(TLSD_A_ALERT),
-        END,
+        REQ(TLSD_A_ERROR), OPT(TLSD_A_ERRNO), OPT(TLSD_A_MESSAGE), OPT(TLSD_A_ALERT), END,
 };
 
 #define SESSION_OPTIONS                                                                            \
-        OPT(TLSD_A_VERSION_MIN), OPT(TLSD_A_VERSION_MAX), OPT(TLSD_A_CIPHERS),                     \
-                OPT(TLSD_A_LEGACY), OPT(TLSD_A_GROUPS), OPT(TLSD_A_CERT), OPT(TLSD_A_KEY),         \
-                OPT(TLSD_A_KEY_PASSWORD), OPT(TLSD_A_PSK_IDENTITY), OPT(TLSD_A_PSK_KEY),           \
-                OPT(TLSD_A_CA), OPT(TLSD_A_SYSTEM_TRUST), OPT(TLSD_A_VERIFY_MODE),                 \
-                OPT(TLSD_A_PIN), OPT(TLSD_A_ALPN), OPT(TLSD_A_SERVER_NAME),                        \
-                OPT(TLSD_A_COMPRESSION), OPT(TLSD_A_HANDSHAKE_TIMEOUT), OPT(TLSD_A_CLIENT_AUTH),   \
+        OPT(TLSD_A_VERSION_MIN), OPT(TLSD_A_VERSION_MAX), OPT(TLSD_A_CIPHERS), OPT(TLSD_A_LEGACY), \
+                OPT(TLSD_A_GROUPS), OPT(TLSD_A_CERT), OPT(TLSD_A_KEY), OPT(TLSD_A_KEY_PASSWORD),   \
+                OPT(TLSD_A_PSK_IDENTITY), OPT(TLSD_A_PSK_KEY), OPT(TLSD_A_CA),                     \
+                OPT(TLSD_A_SYSTEM_TRUST), OPT(TLSD_A_VERIFY_MODE), OPT(TLSD_A_PIN),                \
+                OPT(TLSD_A_ALPN), OPT(TLSD_A_SERVER_NAME), OPT(TLSD_A_COMPRESSION),                \
+                OPT(TLSD_A_HANDSHAKE_TIMEOUT), OPT(TLSD_A_CLIENT_AUTH),                            \
                 OPT(TLSD_A_DTLS_TIMEOUT_INITIAL), OPT(TLSD_A_DTLS_TIMEOUT_MAX),                    \
                 OPT(TLSD_A_DTLS_RETRIES), OPT(TLSD_A_MTU), OPT(TLSD_A_DTLS_CID),                   \
                 OPT(TLSD_A_IDLE_TIMEOUT), OPT(TLSD_A_RESUME)
@@ -162,71 +162,139 @@ static const AttrRule connection_create_request[] = { REQ(TLSD_A_SESSION_ID), OP
                                                       END };
 static const AttrRule connection_id_only[] = { REQ(TLSD_A_CONNECTION_ID), END };
 static const AttrRule connection_bind_request[] = {
-        REQ(TLSD_A_CONNECTION_ID), OPT(TLSD_A_ADDRESS), OPT(TLSD_A_PORT), END,
+        REQ(TLSD_A_CONNECTION_ID),
+        OPT(TLSD_A_ADDRESS),
+        OPT(TLSD_A_PORT),
+        END,
 };
 static const AttrRule connection_connect_request[] = {
-        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_HOST), REQ(TLSD_A_PORT), OPT(TLSD_A_SERVER_NAME),
-        OPT(TLSD_A_TICKET_ID), END,
+        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_HOST),      REQ(TLSD_A_PORT),
+        OPT(TLSD_A_SERVER_NAME),   OPT(TLSD_A_TICKET_ID), END,
 };
 static const AttrRule certificate_response_request[] = {
-        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_ACCEPT), END,
+        REQ(TLSD_A_CONNECTION_ID),
+        REQ(TLSD_A_ACCEPT),
+        END,
 };
 static const AttrRule connection_info_reply[] = {
-        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_STATE), OPT(TLSD_A_TLS_VERSION), OPT(TLSD_A_CIPHER),
-        OPT(TLSD_A_GROUP), OPT(TLSD_A_ALPN_SELECTED), OPT(TLSD_A_PEER_SUBJECT),
-        OPT(TLSD_A_VERIFY_RESULT), OPT(TLSD_A_RESUMED), REQ(TLSD_A_BYTES_IN),
-        REQ(TLSD_A_BYTES_OUT), OPT(TLSD_A_HANDSHAKE_USEC), OPT(TLSD_A_TRANSPORT),
-        OPT(TLSD_A_MAX_MESSAGE), OPT(TLSD_A_CID_IN_USE), END,
+        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_STATE),
+        OPT(TLSD_A_TLS_VERSION),   OPT(TLSD_A_CIPHER),
+        OPT(TLSD_A_GROUP),         OPT(TLSD_A_ALPN_SELECTED),
+        OPT(TLSD_A_PEER_SUBJECT),  OPT(TLSD_A_VERIFY_RESULT),
+        OPT(TLSD_A_RESUMED),       REQ(TLSD_A_BYTES_IN),
+        REQ(TLSD_A_BYTES_OUT),     OPT(TLSD_A_HANDSHAKE_USEC),
+        OPT(TLSD_A_TRANSPORT),     OPT(TLSD_A_MAX_MESSAGE),
+        OPT(TLSD_A_CID_IN_USE),    END,
 };
 static const AttrRule event_handshake_done[] = {
-        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_TLS_VERSION), REQ(TLSD_A_CIPHER), OPT(TLSD_A_GROUP),
-        OPT(TLSD_A_ALPN_SELECTED), OPT(TLSD_A_PEER_SUBJECT), REQ(TLSD_A_VERIFY_RESULT),
-        OPT(TLSD_A_RESUMED), OPT(TLSD_A_HANDSHAKE_USEC), OPT(TLSD_A_TRANSPORT),
-        OPT(TLSD_A_MAX_MESSAGE), OPT(TLSD_A_CID_IN_USE), END,
+        REQ(TLSD_A_CONNECTION_ID),
+        REQ(TLSD_A_TLS_VERSION),
+        REQ(TLSD_A_CIPHER),
+        OPT(TLSD_A_GROUP),
+        OPT(TLSD_A_ALPN_SELECTED),
+        OPT(TLSD_A_PEER_SUBJECT),
+        REQ(TLSD_A_VERIFY_RESULT),
+        OPT(TLSD_A_RESUMED),
+        OPT(TLSD_A_HANDSHAKE_USEC),
+        OPT(TLSD_A_TRANSPORT),
+        OPT(TLSD_A_MAX_MESSAGE),
+        OPT(TLSD_A_CID_IN_USE),
+        END,
 };
 static const AttrRule event_handshake_failed[] = {
-        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_ERROR), OPT(TLSD_A_ERRNO), OPT(TLSD_A_MESSAGE),
-        OPT(TLSD_A_ALERT), OPT(TLSD_A_VERIFY_RESULT), END,
+        REQ(TLSD_A_CONNECTION_ID),
+        REQ(TLSD_A_ERROR),
+        OPT(TLSD_A_ERRNO),
+        OPT(TLSD_A_MESSAGE),
+        OPT(TLSD_A_ALERT),
+        OPT(TLSD_A_VERIFY_RESULT),
+        END,
 };
 static const AttrRule event_certificate[] = {
-        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_VERIFY_RESULT), OPT(TLSD_A_PEER_CHAIN),
-        OPT(TLSD_A_PEER_SUBJECT), END,
+        REQ(TLSD_A_CONNECTION_ID),
+        REQ(TLSD_A_VERIFY_RESULT),
+        OPT(TLSD_A_PEER_CHAIN),
+        OPT(TLSD_A_PEER_SUBJECT),
+        END,
 };
 static const AttrRule event_disconnected[] = {
-        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_REASON), OPT(TLSD_A_ALERT), OPT(TLSD_A_BYTES_IN),
-        OPT(TLSD_A_BYTES_OUT), END,
+        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_REASON),    OPT(TLSD_A_ALERT),
+        OPT(TLSD_A_BYTES_IN),      OPT(TLSD_A_BYTES_OUT), END,
 };
 static const AttrRule listen_request[] = {
-        REQ(TLSD_A_SESSION_ID), OPT(TLSD_A_ADDRESS), REQ(TLSD_A_PORT), OPT(TLSD_A_BACKLOG),
-        OPT(TLSD_A_MAX_PENDING), OPT(TLSD_A_MAX_CONNECTIONS), END,
+        REQ(TLSD_A_SESSION_ID),
+        OPT(TLSD_A_ADDRESS),
+        REQ(TLSD_A_PORT),
+        OPT(TLSD_A_BACKLOG),
+        OPT(TLSD_A_MAX_PENDING),
+        OPT(TLSD_A_MAX_CONNECTIONS),
+        END,
 };
 static const AttrRule listen_reply[] = {
-        REQ(TLSD_A_LISTENER_ID), REQ(TLSD_A_ADDRESS), REQ(TLSD_A_PORT), END,
+        REQ(TLSD_A_LISTENER_ID),
+        REQ(TLSD_A_ADDRESS),
+        REQ(TLSD_A_PORT),
+        END,
 };
 static const AttrRule listener_id_only[] = { REQ(TLSD_A_LISTENER_ID), END };
 static const AttrRule adopt_request[] = {
-        REQ(TLSD_A_SESSION_ID), OPT(TLSD_A_HOST), OPT(TLSD_A_SERVER_NAME), END,
+        REQ(TLSD_A_SESSION_ID),
+        OPT(TLSD_A_HOST),
+        OPT(TLSD_A_SERVER_NAME),
+        END,
 };
 static const AttrRule event_accepted[] = {
-        REQ(TLSD_A_LISTENER_ID), REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_PEER_ADDRESS),
-        REQ(TLSD_A_PEER_PORT), REQ(TLSD_A_TLS_VERSION), REQ(TLSD_A_CIPHER), OPT(TLSD_A_GROUP),
-        OPT(TLSD_A_ALPN_SELECTED), OPT(TLSD_A_PEER_SUBJECT), OPT(TLSD_A_SNI),
-        OPT(TLSD_A_VERIFY_RESULT), OPT(TLSD_A_RESUMED), OPT(TLSD_A_HANDSHAKE_USEC),
-        OPT(TLSD_A_TRANSPORT), OPT(TLSD_A_MAX_MESSAGE), OPT(TLSD_A_CID_IN_USE), END,
+        REQ(TLSD_A_LISTENER_ID),
+        REQ(TLSD_A_CONNECTION_ID),
+        REQ(TLSD_A_PEER_ADDRESS),
+        REQ(TLSD_A_PEER_PORT),
+        REQ(TLSD_A_TLS_VERSION),
+        REQ(TLSD_A_CIPHER),
+        OPT(TLSD_A_GROUP),
+        OPT(TLSD_A_ALPN_SELECTED),
+        OPT(TLSD_A_PEER_SUBJECT),
+        OPT(TLSD_A_SNI),
+        OPT(TLSD_A_VERIFY_RESULT),
+        OPT(TLSD_A_RESUMED),
+        OPT(TLSD_A_HANDSHAKE_USEC),
+        OPT(TLSD_A_TRANSPORT),
+        OPT(TLSD_A_MAX_MESSAGE),
+        OPT(TLSD_A_CID_IN_USE),
+        END,
+};
+static const AttrRule event_accept_failed[] = {
+        REQ(TLSD_A_LISTENER_ID),
+        REQ(TLSD_A_CONNECTION_ID),
+        REQ(TLSD_A_PEER_ADDRESS),
+        REQ(TLSD_A_PEER_PORT),
+        REQ(TLSD_A_ERROR),
+        OPT(TLSD_A_ERRNO),
+        OPT(TLSD_A_MESSAGE),
+        OPT(TLSD_A_ALERT),
+        OPT(TLSD_A_VERIFY_RESULT),
+        OPT(TLSD_A_SUPPRESSED),
+        END,
 };
 static const AttrRule event_timeout[] = {
-        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_RETRIES), OPT(TLSD_A_MESSAGE), END,
+        REQ(TLSD_A_CONNECTION_ID),
+        REQ(TLSD_A_RETRIES),
+        OPT(TLSD_A_MESSAGE),
+        END,
 };
 static const AttrRule event_message_too_large[] = {
-        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_SIZE), REQ(TLSD_A_MAX_MESSAGE), OPT(TLSD_A_ERRNO),
+        REQ(TLSD_A_CONNECTION_ID),
+        REQ(TLSD_A_SIZE),
+        REQ(TLSD_A_MAX_MESSAGE),
+        OPT(TLSD_A_ERRNO),
         END,
 };
 static const AttrRule session_id_reply[] = { REQ(TLSD_A_SESSION_ID), END };
 static const AttrRule connection_id_reply[] = { REQ(TLSD_A_CONNECTION_ID), END };
 static const AttrRule ticket_id_reply[] = { REQ(TLSD_A_TICKET_ID), END };
 static const AttrRule ticket_stats_reply[] = {
-        REQ(TLSD_A_TICKET_ENTRIES), REQ(TLSD_A_TICKET_STORED),  REQ(TLSD_A_TICKET_HITS),
-        REQ(TLSD_A_TICKET_MISSES),  REQ(TLSD_A_TICKET_EXPIRED), REQ(TLSD_A_TICKET_EVICTED),
+        REQ(TLSD_A_TICKET_ENTRIES),  REQ(TLSD_A_TICKET_STORED),
+        REQ(TLSD_A_TICKET_HITS),     REQ(TLSD_A_TICKET_MISSES),
+        REQ(TLSD_A_TICKET_EXPIRED),  REQ(TLSD_A_TICKET_EVICTED),
         REQ(TLSD_A_TICKET_REJECTED), END,
 };
 
@@ -236,8 +304,8 @@ static const MsgSpec msg_table[_TLSD_MSG_MAX] = {
         [TLSD_MSG_WHOAMI] = { "WhoAmI", false, NULL, whoami_reply, 0, 0 },
         [TLSD_MSG_SESSION_CREATE] = { "CreateSession", false, session_create_request,
                                       session_id_reply, 0, 0 },
-        [TLSD_MSG_SESSION_CONFIGURE] = { "ConfigureSession", false, session_configure_request,
-                                         NULL, 0, 0 },
+        [TLSD_MSG_SESSION_CONFIGURE] = { "ConfigureSession", false, session_configure_request, NULL,
+                                         0, 0 },
         [TLSD_MSG_SESSION_DESTROY] = { "DestroySession", false, session_id_only, NULL, 0, 0 },
         [TLSD_MSG_CONNECTION_CREATE] = { "CreateConnection", false, connection_create_request,
                                          connection_id_reply, 0, 0 },
@@ -246,15 +314,15 @@ static const MsgSpec msg_table[_TLSD_MSG_MAX] = {
                                           0 },
         [TLSD_MSG_CERTIFICATE_RESPONSE] = { "CertificateResponse", false,
                                             certificate_response_request, NULL, 0, 0 },
-        [TLSD_MSG_CONNECTION_INFO] = { "GetInfo", false, connection_id_only,
-                                       connection_info_reply, 0, 0 },
+        [TLSD_MSG_CONNECTION_INFO] = { "GetInfo", false, connection_id_only, connection_info_reply,
+                                       0, 0 },
         [TLSD_MSG_CONNECTION_DISCONNECT] = { "Disconnect", false, connection_id_only, NULL, 0, 0 },
         [TLSD_MSG_CONNECTION_DESTROY] = { "DestroyConnection", false, connection_id_only, NULL, 0,
                                           0 },
         [TLSD_MSG_EVENT_HANDSHAKE_DONE] = { "HandshakeDone", true, NULL, event_handshake_done, 0,
                                             1 },
-        [TLSD_MSG_EVENT_HANDSHAKE_FAILED] = { "HandshakeFailed", true, NULL,
-                                              event_handshake_failed, 0, 0 },
+        [TLSD_MSG_EVENT_HANDSHAKE_FAILED] = { "HandshakeFailed", true, NULL, event_handshake_failed,
+                                              0, 0 },
         [TLSD_MSG_EVENT_CERTIFICATE] = { "CertificateIndication", true, NULL, event_certificate, 0,
                                          0 },
         [TLSD_MSG_EVENT_DISCONNECTED] = { "Disconnected", true, NULL, event_disconnected, 0, 0 },
@@ -268,6 +336,8 @@ static const MsgSpec msg_table[_TLSD_MSG_MAX] = {
                                                event_message_too_large, 0, 0 },
         [TLSD_MSG_GET_TICKET] = { "GetTicket", false, connection_id_only, ticket_id_reply, 0, 0 },
         [TLSD_MSG_TICKET_STATS] = { "TicketStats", false, NULL, ticket_stats_reply, 0, 0 },
+        [TLSD_MSG_EVENT_ACCEPT_FAILED] = { "AcceptFailed", true, NULL, event_accept_failed, 0, 0 },
+        [TLSD_MSG_CONNECTION_SHUTDOWN] = { "Shutdown", false, connection_id_only, NULL, 0, 0 },
 };
 
 static const char *const proto_error_names[_TLSD_PROTO_MAX] = {
@@ -699,8 +769,8 @@ int tlsd_msg_end(TlsdMsg *m) {
         memcpy(m->buf, &h, sizeof(h));
 
         /* Descriptors are checked by the transport; here only the bytes. */
-        if (tlsd_msg_parse(m->buf, m->size, 0,
-                           h.flags ? TLSD_DIR_FROM_DAEMON : TLSD_DIR_TO_DAEMON, &v) < 0)
+        if (tlsd_msg_parse(m->buf, m->size, 0, h.flags ? TLSD_DIR_FROM_DAEMON : TLSD_DIR_TO_DAEMON,
+                           &v) < 0)
                 return -EBADMSG;
         return 0;
 }

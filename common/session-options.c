@@ -63,8 +63,8 @@ static const TlsdSessionOption table[] = {
                 has_handshake_timeout),
         ROW_U32("ClientAuth", TLSD_A_CLIENT_AUTH, client_auth, has_client_auth),
         /* create-only: a Configure carrying it is refused */
-        {"Transport", TLSD_A_TRANSPORT, TLSD_OPTION_U32, true, FIELD(transport, unsigned),
-         FIELD(has_transport, bool), NONE},
+        { "Transport", TLSD_A_TRANSPORT, TLSD_OPTION_U32, true, FIELD(transport, unsigned),
+          FIELD(has_transport, bool), NONE },
         ROW_U32("DtlsTimeoutInitial", TLSD_A_DTLS_TIMEOUT_INITIAL, dtls_timeout_initial_ms,
                 has_dtls_timeout_initial),
         ROW_U32("DtlsTimeoutMax", TLSD_A_DTLS_TIMEOUT_MAX, dtls_timeout_max_ms,
@@ -97,11 +97,8 @@ const TlsdSessionOption *tlsd_session_option_by_key(const char *key) {
 
 const char *tlsd_session_option_signature(const TlsdSessionOption *opt) {
         static const char *const signatures[_TLSD_OPTION_TYPE_MAX] = {
-                [TLSD_OPTION_BOOL] = "b",
-                [TLSD_OPTION_U32] = "u",
-                [TLSD_OPTION_VERSION] = "u",
-                [TLSD_OPTION_STRING] = "s",
-                [TLSD_OPTION_BYTES] = "ay",
+                [TLSD_OPTION_BOOL] = "b",   [TLSD_OPTION_U32] = "u",    [TLSD_OPTION_VERSION] = "u",
+                [TLSD_OPTION_STRING] = "s", [TLSD_OPTION_BYTES] = "ay",
         };
 
         return signatures[opt->type];
@@ -159,7 +156,7 @@ void tlsd_session_option_set_bytes(TlsdSessionOptions *o, const TlsdSessionOptio
 }
 
 void tlsd_session_options_parse(const TlsdMsgView *v, TlsdSessionOptions *ret) {
-        *ret = (TlsdSessionOptions) {};
+        *ret = (TlsdSessionOptions){};
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
                 const TlsdSessionOption *opt = &table[i];
                 TlsdAttrType a = (TlsdAttrType) opt->attr;

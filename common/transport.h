@@ -15,9 +15,9 @@ int tlsd_send_packet(int fd, const void *buf, size_t size, const int *fds, unsig
 
 /* Receives one packet into buf (which should be TLSD_MSG_MAX + 1 bytes, so that oversize
  * packets are seen as such). Returns the packet's real size (may exceed bufsize: the rest was
- * discarded; 0 is an empty packet), -ESHUTDOWN on orderly hang-up, -EAGAIN when nothing is pending, or a negative errno.
- * Received descriptors are stored in fds (close-on-exec) and *ret_n_fds; *ret_fds_truncated
- * is set when the kernel had to drop some. */
+ * discarded; 0 is an empty packet), -ESHUTDOWN on orderly hang-up, -EAGAIN when nothing is pending,
+ * or a negative errno. Received descriptors are stored in fds (close-on-exec) and *ret_n_fds;
+ * *ret_fds_truncated is set when the kernel had to drop some. */
 ssize_t tlsd_recv_packet(int fd, void *buf, size_t bufsize, int fds[TLSD_FDS_MAX],
                          unsigned *ret_n_fds, bool *ret_fds_truncated);
 

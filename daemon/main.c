@@ -58,7 +58,9 @@ typedef struct Args {
 
 /* Returns 1 to continue, 0 to exit successfully, < 0 on usage error. */
 static int parse_args(int argc, char *argv[], Args *a) {
-        enum { ARG_CHECK_CONFIG = 0x100 };
+        enum {
+                ARG_CHECK_CONFIG = 0x100
+        };
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "runtime-dir", required_argument, NULL, 'r' },
@@ -70,7 +72,7 @@ static int parse_args(int argc, char *argv[], Args *a) {
         };
         int c;
 
-        *a = (Args) { .log_level = -1 };
+        *a = (Args){ .log_level = -1 };
         while ((c = getopt_long(argc, argv, "c:r:l:hV", options, NULL)) >= 0) {
                 switch (c) {
                 case 'c':
@@ -86,9 +88,11 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 case 'l':
                         a->log_level = log_level_from_string(optarg);
                         if (a->log_level < 0) {
-                                fprintf(stderr, "tlsd: invalid log level '%s' (expected debug, "
-                                                "info, notice, warning, err, crit, alert, "
-                                                "emerg)\n", optarg);
+                                fprintf(stderr,
+                                        "tlsd: invalid log level '%s' (expected debug, "
+                                        "info, notice, warning, err, crit, alert, "
+                                        "emerg)\n",
+                                        optarg);
                                 return -EINVAL;
                         }
                         break;
@@ -107,8 +111,10 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 }
         }
         if (optind < argc) {
-                fprintf(stderr, "tlsd: unexpected argument '%s'\n"
-                                "Try 'tlsd --help' for more information.\n", argv[optind]);
+                fprintf(stderr,
+                        "tlsd: unexpected argument '%s'\n"
+                        "Try 'tlsd --help' for more information.\n",
+                        argv[optind]);
                 return -EINVAL;
         }
         return 1;
@@ -126,16 +132,20 @@ static int load_config(const Args *a, Config **ret) {
         if (path) {
                 r = config_load_file(c, path, stderr);
                 if (r < 0)
-                        return log_error_errno(r, "Configuration %s is not usable, refusing to "
-                                                  "start", path);
+                        return log_error_errno(r,
+                                               "Configuration %s is not usable, refusing to "
+                                               "start",
+                                               path);
         } else {
                 /* The default file is optional, but one that exists and cannot be read is a
                  * misconfiguration, not a reason to run on defaults. */
                 r = config_load_file(c, TLSD_DEFAULT_CONFIG_FILE, NULL);
                 if (r < 0 && r != -ENOENT) {
                         (void) config_load_file(c, TLSD_DEFAULT_CONFIG_FILE, stderr);
-                        return log_error_errno(r, "Configuration %s is not usable, refusing to "
-                                                  "start", TLSD_DEFAULT_CONFIG_FILE);
+                        return log_error_errno(r,
+                                               "Configuration %s is not usable, refusing to "
+                                               "start",
+                                               TLSD_DEFAULT_CONFIG_FILE);
                 }
         }
 

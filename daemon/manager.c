@@ -147,8 +147,10 @@ static int tickets_start(Manager *m) {
                 return 0;
         }
         if (mkdir(m->state_dir, 0700) < 0 && errno != EEXIST) {
-                log_warning_errno(-errno, "Cannot create the state directory %s, tickets are not "
-                                  "persisted: %m", m->state_dir);
+                log_warning_errno(-errno,
+                                  "Cannot create the state directory %s, tickets are not "
+                                  "persisted: %m",
+                                  m->state_dir);
                 free(m->state_dir);
                 m->state_dir = NULL;
                 return 0;

@@ -103,26 +103,34 @@ _public_ int tlsc_open(const char *path, tlsc_client **ret) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         tlsc_client *c;
 
-        if (!ret)
+        /* On failure errno says why (documented): tlsc_close() must not change it. */
+        if (!ret) {
+                errno = EINVAL;
                 return -TLSD_ERR_PARAM;
+        }
         if (!path)
                 path = tlsc_default_socket_path();
-        if (strlen(path) >= sizeof(sa.sun_path))
+        if (strlen(path) >= sizeof(sa.sun_path)) {
+                errno = ENAMETOOLONG;
                 return -TLSD_ERR_PARAM;
+        }
         strcpy(sa.sun_path, path);
 
         c = calloc(1, sizeof(*c));
-        if (!c)
+        if (!c) {
+                errno = ENOMEM;
                 return -TLSD_ERR_MEM;
+        }
         c->next_id = 1;
         c->timeout_ms = 25000;
         c->buffer = malloc(TLSD_MSG_MAX + 1);
         c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (!c->buffer || c->fd < 0) {
-                int e = c->fd < 0 ? -errno : -ENOMEM;
+                int e = c->fd < 0 ? errno : ENOMEM;
 
                 tlsc_close(c);
-                return -(int) tlsd_error_from_errno(e);
+                errno = e;
+                return -(int) tlsd_error_from_errno(-e);
         }
         /* connect() on a non-blocking unix socket completes at once or fails with EAGAIN when
          * the backlog is full; treat that as the daemon being overloaded. */
@@ -130,6 +138,7 @@ _public_ int tlsc_open(const char *path, tlsc_client **ret) {
                 int e = errno;
 
                 tlsc_close(c);
+                errno = e;
                 switch (e) {
                 case ENOENT:
                 case ECONNREFUSED:
@@ -354,13 +363,13 @@ static void fill_identity(const TlsdMsgView *v, tlsc_identity *ret) {
         (void) tlsd_msg_get_u32(v, TLSD_A_UID, &u);
         (void) tlsd_msg_get_u32(v, TLSD_A_GID, &g);
         (void) tlsd_msg_get_u32(v, TLSD_A_PID, &p);
-        *ret = (tlsc_identity) { .uid = (uid_t) u, .gid = (gid_t) g, .pid = (pid_t) p };
+        *ret = (tlsc_identity){ .uid = (uid_t) u, .gid = (gid_t) g, .pid = (pid_t) p };
 }
 
 static void fill_ticket_stats(const TlsdMsgView *v, tlsc_ticket_stats *ret) {
         uint32_t entries = 0;
 
-        *ret = (tlsc_ticket_stats) {};
+        *ret = (tlsc_ticket_stats){};
         (void) tlsd_msg_get_u32(v, TLSD_A_TICKET_ENTRIES, &entries);
         ret->entries = entries;
         (void) tlsd_msg_get_u64(v, TLSD_A_TICKET_STORED, &ret->stored);
@@ -412,7 +421,6 @@ static void complete_pending(tlsc_client *c, Pending *p, const TlsdMsgView *v) {
         }
         }
 }
-
 
 static void copy_str(char *dst, size_t size, const TlsdMsgView *v, TlsdAttrType a) {
         const char *s = "";
@@ -550,6 +558,26 @@ static void handle_event(tlsc_client *c, const TlsdMsgView *v, int fd, Waiter *w
                         (void) snprintf(c->error_message, sizeof(c->error_message), "%s", str);
                         return;
                 }
+                break;
+        }
+        case TLSD_MSG_EVENT_ACCEPT_FAILED: {
+                const char *str = NULL;
+
+                /* Not a connection of the app's (it never was announced): no waiter. */
+                fill_info(v, &info);
+                info.state = TLSC_STATE_CLOSED;
+                ev.type = TLSC_EVENT_ACCEPT_FAILED;
+                ev.info = &info;
+                ev.message = info.message;
+                ev.alert = info.alert;
+                ev.verify_result = info.verify_result;
+                (void) tlsd_msg_get_u64(v, TLSD_A_LISTENER_ID, &ev.listener);
+                if (tlsd_msg_get_str(v, TLSD_A_PEER_ADDRESS, &str) >= 0)
+                        ev.peer_address = str;
+                if (tlsd_msg_get_u32(v, TLSD_A_PEER_PORT, &u) >= 0)
+                        ev.peer_port = u;
+                if (tlsd_msg_get_u32(v, TLSD_A_SUPPRESSED, &u) >= 0)
+                        ev.suppressed = u;
                 break;
         }
         case TLSD_MSG_EVENT_MESSAGE_TOO_LARGE:
@@ -838,8 +866,7 @@ _public_ int tlsc_get_ticket_stats(tlsc_client *c, tlsc_ticket_stats *ret) {
         return 0;
 }
 
-_public_ int tlsc_get_ticket_stats_async(tlsc_client *c, tlsc_ticket_stats_cb cb,
-                                         void *userdata) {
+_public_ int tlsc_get_ticket_stats_async(tlsc_client *c, tlsc_ticket_stats_cb cb, void *userdata) {
         Pending p = { .kind = PENDING_TICKET_STATS, .cb.ticket_stats = cb, .userdata = userdata };
 
         if (!cb)
@@ -879,7 +906,7 @@ static void put_session_options(TlsdMsg *m, const tlsc_session_options *p, bool 
 
         if (!p)
                 return;
-        o = (TlsdSessionOptions) {
+        o = (TlsdSessionOptions){
                 /* one end given: the other is the daemon's default, as if absent */
                 .has_versions = p->version_min || p->version_max,
                 .version_min = p->version_min ? p->version_min : TLSD_SESSION_VERSION_MIN_DEFAULT,
@@ -979,8 +1006,8 @@ static int call_with_id(tlsc_client *c, TlsdMsgType type, TlsdAttrType a, uint64
         return finish_request(c, &m, async, w);
 }
 
-static int connection_create(tlsc_client *c, uint64_t session, int family,
-                             uint64_t *ret_connection, const Pending *async) {
+static int connection_create(tlsc_client *c, uint64_t session, int family, uint64_t *ret_connection,
+                             const Pending *async) {
         _cleanup_(tlsd_msg_done) TlsdMsg m = TLSD_MSG_INIT;
         Waiter w = {};
         int r;
@@ -1001,8 +1028,8 @@ static int connection_create(tlsc_client *c, uint64_t session, int family,
                        : 0;
 }
 
-static int connection_bind(tlsc_client *c, uint64_t connection, const char *address,
-                           unsigned port, const Pending *async) {
+static int connection_bind(tlsc_client *c, uint64_t connection, const char *address, unsigned port,
+                           const Pending *async) {
         _cleanup_(tlsd_msg_done) TlsdMsg m = TLSD_MSG_INIT;
         Waiter w = {};
         int r;
@@ -1019,9 +1046,8 @@ static int connection_bind(tlsc_client *c, uint64_t connection, const char *addr
         return finish_request(c, &m, async, &w);
 }
 
-static int connection_connect(tlsc_client *c, uint64_t connection, const char *host,
-                              unsigned port, const char *sni, uint64_t ticket,
-                              const Pending *async) {
+static int connection_connect(tlsc_client *c, uint64_t connection, const char *host, unsigned port,
+                              const char *sni, uint64_t ticket, const Pending *async) {
         _cleanup_(tlsd_msg_done) TlsdMsg m = TLSD_MSG_INIT;
         Waiter w = {};
         int r;
@@ -1042,9 +1068,9 @@ static int connection_connect(tlsc_client *c, uint64_t connection, const char *h
 }
 
 /* Blocking and async public forms of each operation. */
-#define DONE_ASYNC(cb, ud) (&(Pending) { .kind = PENDING_DONE, .cb.done = (cb), .userdata = (ud) })
+#define DONE_ASYNC(cb, ud) (&(Pending){ .kind = PENDING_DONE, .cb.done = (cb), .userdata = (ud) })
 #define ID_ASYNC(cb, ud, attr)                                                                     \
-        (&(Pending) { .kind = PENDING_ID, .cb.id = (cb), .id_attr = (attr), .userdata = (ud) })
+        (&(Pending){ .kind = PENDING_ID, .cb.id = (cb), .id_attr = (attr), .userdata = (ud) })
 
 _public_ int tlsc_session_create(tlsc_client *c, int role, const tlsc_session_options *o,
                                  uint64_t *ret_session) {
@@ -1129,20 +1155,18 @@ _public_ int tlsc_connection_connect_async(tlsc_client *c, uint64_t connection, 
         return connection_connect(c, connection, host, port, sni, 0, DONE_ASYNC(cb, userdata));
 }
 
-_public_ int tlsc_connection_connect_ticket(tlsc_client *c, uint64_t connection,
-                                            const char *host, unsigned port, const char *sni,
-                                            uint64_t ticket) {
+_public_ int tlsc_connection_connect_ticket(tlsc_client *c, uint64_t connection, const char *host,
+                                            unsigned port, const char *sni, uint64_t ticket) {
         return connection_connect(c, connection, host, port, sni, ticket, NULL);
 }
 
 _public_ int tlsc_connection_connect_ticket_async(tlsc_client *c, uint64_t connection,
-                                                  const char *host, unsigned port,
-                                                  const char *sni, uint64_t ticket,
-                                                  tlsc_done_cb cb, void *userdata) {
+                                                  const char *host, unsigned port, const char *sni,
+                                                  uint64_t ticket, tlsc_done_cb cb,
+                                                  void *userdata) {
         if (!cb)
                 return -TLSD_ERR_PARAM;
-        return connection_connect(c, connection, host, port, sni, ticket,
-                                  DONE_ASYNC(cb, userdata));
+        return connection_connect(c, connection, host, port, sni, ticket, DONE_ASYNC(cb, userdata));
 }
 
 _public_ int tlsc_get_ticket(tlsc_client *c, uint64_t connection, uint64_t *ret_ticket) {
@@ -1154,8 +1178,7 @@ _public_ int tlsc_get_ticket(tlsc_client *c, uint64_t connection, uint64_t *ret_
         r = call_with_id(c, TLSD_MSG_GET_TICKET, TLSD_A_CONNECTION_ID, connection, NULL, &w);
         if (r < 0)
                 return r;
-        return tlsd_msg_get_u64(&w.view, TLSD_A_TICKET_ID, ret_ticket) < 0 ? -TLSD_ERR_PROTOCOL
-                                                                          : 0;
+        return tlsd_msg_get_u64(&w.view, TLSD_A_TICKET_ID, ret_ticket) < 0 ? -TLSD_ERR_PROTOCOL : 0;
 }
 
 _public_ int tlsc_get_ticket_async(tlsc_client *c, uint64_t connection, tlsc_id_cb cb,
@@ -1290,8 +1313,8 @@ static int adopt(tlsc_client *c, uint64_t session, int fd, const char *host, con
                        : 0;
 }
 
-_public_ int tlsc_adopt(tlsc_client *c, uint64_t session, int fd, const char *host,
-                        const char *sni, tlsc_connection_info *ret) {
+_public_ int tlsc_adopt(tlsc_client *c, uint64_t session, int fd, const char *host, const char *sni,
+                        tlsc_connection_info *ret) {
         uint64_t conn = 0;
         int r;
 
@@ -1309,7 +1332,9 @@ _public_ int tlsc_adopt(tlsc_client *c, uint64_t session, int fd, const char *ho
 
 _public_ int tlsc_adopt_async(tlsc_client *c, uint64_t session, int fd, const char *host,
                               const char *sni, tlsc_id_cb cb, void *userdata) {
-        Pending p = { .kind = PENDING_ID, .cb.id = cb, .id_attr = TLSD_A_CONNECTION_ID,
+        Pending p = { .kind = PENDING_ID,
+                      .cb.id = cb,
+                      .id_attr = TLSD_A_CONNECTION_ID,
                       .userdata = userdata };
 
         if (!cb)
@@ -1352,16 +1377,15 @@ static int listen_on(tlsc_client *c, uint64_t session, const char *address, unsi
 }
 
 _public_ int tlsc_listen(tlsc_client *c, uint64_t session, const char *address, unsigned port,
-                         const tlsc_listen_options *o, uint64_t *ret_listener,
-                         unsigned *ret_port) {
+                         const tlsc_listen_options *o, uint64_t *ret_listener, unsigned *ret_port) {
         return listen_on(c, session, address, port, o, ret_listener, ret_port, NULL);
 }
 
-_public_ int tlsc_listen_async(tlsc_client *c, uint64_t session, const char *address,
-                               unsigned port, const tlsc_listen_options *o, tlsc_id_cb cb,
-                               void *userdata) {
-        Pending p = { .kind = PENDING_ID, .cb.id = cb, .id_attr = TLSD_A_LISTENER_ID,
-                      .userdata = userdata };
+_public_ int tlsc_listen_async(tlsc_client *c, uint64_t session, const char *address, unsigned port,
+                               const tlsc_listen_options *o, tlsc_id_cb cb, void *userdata) {
+        Pending p = {
+                .kind = PENDING_ID, .cb.id = cb, .id_attr = TLSD_A_LISTENER_ID, .userdata = userdata
+        };
 
         if (!cb)
                 return -TLSD_ERR_PARAM;
@@ -1425,6 +1449,13 @@ _public_ int tlsc_connection_disconnect(tlsc_client *c, uint64_t connection) {
                             NULL, &w);
 }
 
+_public_ int tlsc_connection_shutdown(tlsc_client *c, uint64_t connection) {
+        Waiter w = {};
+
+        return call_with_id(c, TLSD_MSG_CONNECTION_SHUTDOWN, TLSD_A_CONNECTION_ID, connection, NULL,
+                            &w);
+}
+
 _public_ int tlsc_connection_retry(tlsc_client *c, uint64_t connection) {
         Waiter w = {};
 
@@ -1442,8 +1473,8 @@ _public_ int tlsc_connection_retry_async(tlsc_client *c, uint64_t connection, tl
                             DONE_ASYNC(cb, userdata), &w);
 }
 
-_public_ int tlsc_connection_disconnect_async(tlsc_client *c, uint64_t connection,
-                                              tlsc_done_cb cb, void *userdata) {
+_public_ int tlsc_connection_disconnect_async(tlsc_client *c, uint64_t connection, tlsc_done_cb cb,
+                                              void *userdata) {
         Waiter w = {};
 
         if (!cb)

@@ -240,6 +240,13 @@ def suite(a):
     iface(bus, loud, "org.tlsd1.Session").Destroy()
     expect_error("Manager.SetLogLevel with an unknown level", lambda: mgr.SetLogLevel("loud"),
                  "org.tlsd1.Error.InvalidArgument")
+    try:
+        mgr.SetLogLevel("loud")
+        msg = ""
+    except Exception as e:  # dbus.exceptions.DBusException
+        msg = e.get_dbus_message() if hasattr(e, "get_dbus_message") else str(e)
+    report("debug, info, notice, warning, err, crit, alert, emerg" in msg,
+           "Manager.SetLogLevel with an unknown level lists the valid ones", msg)
 
     # -- client session --
     s = mgr.CreateSession(U(0), options(CA=B(ca)))
@@ -301,6 +308,27 @@ def suite(a):
     expect_error("Connection.Destroy: its properties are gone",
                  lambda: prop(bus, c1, CONN, "State"), "org.tlsd1.Error.NotFound")
 
+    # -- a failed Connect leaves its error in LastError/LastErrorName (issue 15) --
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    cf = sess.CreateConnection(U(0))
+    connf = iface(bus, cf, CONN)
+    report(prop(bus, cf, CONN, "LastError") == "" and prop(bus, cf, CONN, "LastErrorName") == "",
+           "LastError and LastErrorName are empty before anything failed")
+    connf.Connect("127.0.0.1", U(closed_port), "")
+    failed = sig.wait(cf, "HandshakeFailed")
+    report(failed is not None and failed[3][0] == "ConnectFailed",
+           "Connect to a closed port: HandshakeFailed ConnectFailed", sig.got)
+    last = prop(bus, cf, CONN, "LastError")
+    report("Connection refused" in last and prop(bus, cf, CONN, "LastErrorName") == "ConnectFailed",
+           "after the failed Connect: LastError '%s', LastErrorName ConnectFailed" % last, last)
+    inv = sig.wait(cf, "PropertiesChanged", 5, "org.freedesktop.DBus.Properties")
+    report(inv is not None and "LastError" in inv[3][2] and "LastErrorName" in inv[3][2],
+           "PropertiesChanged invalidates LastError and LastErrorName", sig.got)
+    connf.Destroy()
+
     # -- connection in message mode: Send, DataReady, Receive --
     sess.Configure(options(VersionMax=U(0x0304)))
     c2 = sess.CreateConnection(U(0))
@@ -325,9 +353,14 @@ def suite(a):
            "DataReady signal, then Connection.Receive returns the reversed line", (data, eof))
     report(prop(bus, c2, CONN, "BytesOut") >= 13 and prop(bus, c2, CONN, "BytesIn") >= 13,
            "Connection properties BytesIn, BytesOut count the line")
-    conn2.Disconnect()
+    # the clean end of what Send wrote: close_notify, which s_server answers with its own
+    conn2.Shutdown()
+    dis = sig.wait(c2, "Disconnected")
+    report(dis is not None and dis[3][0] == "close_notify",
+           "Connection.Shutdown in message mode: the peer answers our close_notify, "
+           "Disconnected (close_notify)", dis)
     chunk, eof = conn2.Receive(U(4096), byte_arrays=True)
-    report(bytes(chunk) == b"" and bool(eof), "Connection.Receive after Disconnect: eof",
+    report(bytes(chunk) == b"" and bool(eof), "Connection.Receive after Shutdown: eof",
            (chunk, eof))
     conn2.Destroy()
 
@@ -401,6 +434,16 @@ def suite(a):
     finally:
         client.kill()
         client.wait()
+    # A client that sends no TLS: HandshakeFailed on the listener, naming it and the reason.
+    with socket.create_connection(("127.0.0.1", int(port))) as bad:
+        bad_port = bad.getsockname()[1]
+        bad.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        hf = sig.wait(lpath, "HandshakeFailed", iface=LST)
+    report(hf is not None and hf[3][0] == "127.0.0.1" and hf[3][1] == bad_port and
+           hf[3][2] == "HandshakeFailed" and len(hf[3][3]) > 0 and hf[3][6] == 0,
+           "a client that sends no TLS: Listener.HandshakeFailed (%s port %s: %s: %s)" %
+           ((hf[3][0], hf[3][1], hf[3][2], hf[3][3]) if hf else ("-",) * 4), hf)
+    report(prop(bus, lpath, LST, "Failed") == 1, "Listener property Failed=1")
     iface(bus, lpath, LST).Close()
     expect_error("Listener.Close: the listener is gone", lambda: iface(bus, lpath, LST).Close(),
                  "org.tlsd1.Error.NotFound")
@@ -427,6 +470,9 @@ def suite(a):
                  "org.tlsd1.Error.InvalidArgument")
     expect_error("Connection.Send before a handshake",
                  lambda: iface(bus, sess.CreateConnection(U(0)), CONN).Send(B(b"x")),
+                 "org.tlsd1.Error.InvalidState")
+    expect_error("Connection.Shutdown before a handshake",
+                 lambda: iface(bus, sess.CreateConnection(U(0)), CONN).Shutdown(),
                  "org.tlsd1.Error.InvalidState")
 
     stats = mgr.Stats()

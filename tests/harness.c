@@ -93,8 +93,7 @@ int daemon_start(Daemon *d) {
                         snprintf(d->runtime_dir, sizeof(d->runtime_dir), "%s/tlsd", sub);
                 else
                         snprintf(d->runtime_dir, sizeof(d->runtime_dir), "%s/run", sub);
-                snprintf(d->socket_path, sizeof(d->socket_path), "%s/tlsd.sock",
-                         d->runtime_dir);
+                snprintf(d->socket_path, sizeof(d->socket_path), "%s/tlsd.sock", d->runtime_dir);
                 snprintf(xdg, sizeof(xdg), "%s", sub);
         } else {
                 snprintf(xdg, sizeof(xdg), "%s", d->dir);
@@ -174,8 +173,7 @@ int daemon_start(Daemon *d) {
                 int status;
 
                 if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
-                        fprintf(stderr, "harness: tlsd exited before READY (status %d)\n",
-                                status);
+                        fprintf(stderr, "harness: tlsd exited before READY (status %d)\n", status);
                         d->pid = -1;
                         return -ECHILD;
                 }

@@ -12,14 +12,14 @@
 
 typedef struct Daemon {
         pid_t pid;
-        char dir[128];          /* temp dir: runtime/, notify socket, config */
+        char dir[128]; /* temp dir: runtime/, notify socket, config */
         char runtime_dir[256];
         char socket_path[300];
         char notify_path[200];
         int notify_fd;
-        uid_t uid;              /* run the daemon as this uid (root only); (uid_t)-1: ours */
-        bool use_xdg;           /* pass XDG_RUNTIME_DIR instead of --runtime-dir */
-        const char *config;     /* contents of a config file to pass with --config, or NULL */
+        uid_t uid;          /* run the daemon as this uid (root only); (uid_t)-1: ours */
+        bool use_xdg;       /* pass XDG_RUNTIME_DIR instead of --runtime-dir */
+        const char *config; /* contents of a config file to pass with --config, or NULL */
 } Daemon;
 
 /* Prepares d (call before setting uid/use_xdg/config). */

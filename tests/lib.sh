@@ -139,7 +139,10 @@ start_tlsd() {
   TLSD_SOCKET="$dir/run/tlsd.sock"
   TLSD_LOG="$dir/tlsd.log"
   export TLSD_SOCKET TLSD_PID
-  if ! wait_for_socket "$TLSD_SOCKET"; then
+  # Ready is what tlsd says once its socket has its group and mode, not the socket file: a
+  # restarted tlsd finds its predecessor's file there (and under valgrind takes seconds).
+  wait_until 10 line_or_exit "$dir/tlsd.log" ' ready, control socket ' "$TLSD_PID"
+  if ! grep -qa ' ready, control socket ' "$dir/tlsd.log" || ! [ -S "$TLSD_SOCKET" ]; then
     fail "tlsd did not start: $(cat "$dir/tlsd.log")"
     return 1
   fi

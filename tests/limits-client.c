@@ -76,7 +76,8 @@ static int cmd_listeners(tlsc_client *c, char **argv, int argc) {
 
         if (argc < 4)
                 return 2;
-        if (read_file(argv[1], &cert, &o.cert_size) < 0 || read_file(argv[2], &key, &o.key_size) < 0)
+        if (read_file(argv[1], &cert, &o.cert_size) < 0 ||
+            read_file(argv[2], &key, &o.key_size) < 0)
                 return 2;
         count = (unsigned) strtoul(argv[3], NULL, 10);
         o.cert = cert;

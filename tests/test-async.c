@@ -213,9 +213,8 @@ START_TEST(test_async_connect_listen_ticket_disconnect) {
         ck_assert_int_eq(tlsc_connection_create(cc, cs, AF_INET, &conn), 0);
         r = tlsc_connection_bind(cc, conn, "127.0.0.2", 0);
         ck_assert_msg(r == 0, "bind: %s: %s", tlsd_strerror(r), tlsc_last_error_message(cc));
-        ck_assert_int_eq(tlsc_connection_connect_async(cc, conn, "localhost", port, NULL, on_done,
-                                                       &k),
-                         0);
+        ck_assert_int_eq(
+                tlsc_connection_connect_async(cc, conn, "localhost", port, NULL, on_done, &k), 0);
         r = wait_call(both, &k, NULL, "tlsc_connection_connect_async");
         ck_assert_msg(r == 0, "connect_async: %s", tlsd_strerror(r));
         done = tk_wait_event(both, &ce, TLSC_EVENT_HANDSHAKE_DONE, conn, "HandshakeDone");
@@ -393,9 +392,8 @@ START_TEST(test_retry_async) {
         mute = tk_udp_bind(&port); /* a UDP port that never answers */
         cs = tk_client_session(cc, &o);
         ck_assert_int_eq(tlsc_connection_create(cc, cs, AF_INET, &conn), 0);
-        ck_assert_int_eq(tlsc_connection_connect_async(cc, conn, "127.0.0.1", port, NULL, on_done,
-                                                       &k),
-                         0);
+        ck_assert_int_eq(
+                tlsc_connection_connect_async(cc, conn, "127.0.0.1", port, NULL, on_done, &k), 0);
         ck_assert_int_eq(wait_call(only, &k, NULL, "connect_async"), 0);
         to = tk_wait_event(only, &ce, TLSC_EVENT_TIMEOUT, conn, "Timeout");
         ck_assert_uint_eq(to->retries, 2);
@@ -445,9 +443,8 @@ START_TEST(test_client_handshake_timeout) {
         silent = tk_tcp_listen(&port);
         cs = tk_client_session(cc, &o);
         ck_assert_int_eq(tlsc_connection_create(cc, cs, AF_INET, &conn), 0);
-        ck_assert_int_eq(tlsc_connection_connect_async(cc, conn, "127.0.0.1", port, NULL, on_done,
-                                                       &k),
-                         0);
+        ck_assert_int_eq(
+                tlsc_connection_connect_async(cc, conn, "127.0.0.1", port, NULL, on_done, &k), 0);
         ck_assert_int_eq(wait_call(only, &k, NULL, "connect_async"), 0);
         failed = tk_wait_event(only, &ce, TLSC_EVENT_HANDSHAKE_FAILED, conn, "HandshakeFailed");
         ck_assert_msg(failed->info.error == -TLSD_ERR_TIMEOUT, "error %s: %s",
@@ -493,9 +490,8 @@ START_TEST(test_peer_close_during_handshake) {
         lfd = tk_tcp_listen(&port);
         cs = tk_client_session(cc, NULL);
         ck_assert_int_eq(tlsc_connection_create(cc, cs, AF_INET, &conn), 0);
-        ck_assert_int_eq(tlsc_connection_connect_async(cc, conn, "127.0.0.1", port, NULL, on_done,
-                                                       &k),
-                         0);
+        ck_assert_int_eq(
+                tlsc_connection_connect_async(cc, conn, "127.0.0.1", port, NULL, on_done, &k), 0);
         ck_assert_int_eq(wait_call(only, &k, NULL, "connect_async"), 0);
         sock = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         ck_assert_int_ge(sock, 0);
@@ -518,8 +514,8 @@ START_TEST(test_peer_close_during_handshake) {
 END_TEST
 
 START_TEST(test_disconnected_alert) {
-        const char *args[] = { "-tls1_3", "-Verify", "1", "-cert", NULL, "-key", NULL,
-                               "-CAfile", NULL, NULL };
+        const char *args[] = { "-tls1_3", "-Verify", "1",       "-cert", NULL,
+                               "-key",    NULL,      "-CAfile", NULL,    NULL };
         tlsc_connection_info info;
         TkEvents ce = {};
         TkPeer p;
@@ -685,8 +681,8 @@ START_TEST(test_connections_survive_listener_close) {
         /* ... while nothing new is accepted */
         ck_assert_int_eq(tlsc_connection_create(cc, cs, AF_INET, &conn2), 0);
         r = tlsc_connect(cc, conn2, "localhost", port, NULL, &info);
-        ck_assert_msg(r == -TLSD_ERR_CONNECT, "connect after the close: %s: %s",
-                      tlsd_strerror(r), info.message);
+        ck_assert_msg(r == -TLSD_ERR_CONNECT, "connect after the close: %s: %s", tlsd_strerror(r),
+                      info.message);
         /* and it still ends cleanly */
         ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
         ck_assert_int_eq(tk_read_to_end(acc->fd, 10000), 0);
@@ -736,8 +732,8 @@ START_TEST(test_default_listen_is_dual_stack) {
                 ck_assert_msg(fd >= 0, "connect to %s: %s: %s", hosts[i], tlsd_strerror(fd),
                               info.message);
                 acc = tk_wait_nth(both, &se, TLSC_EVENT_ACCEPTED, i + 1, "Accepted");
-                ck_assert_msg(strcmp(acc->peer_address, seen_as[i]) == 0,
-                              "client %s seen as %s", hosts[i], acc->peer_address);
+                ck_assert_msg(strcmp(acc->peer_address, seen_as[i]) == 0, "client %s seen as %s",
+                              hosts[i], acc->peer_address);
                 echo_check(fd, acc->fd, "dual stack\n");
                 close(fd);
         }

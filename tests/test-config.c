@@ -160,8 +160,7 @@ START_TEST(test_all_errors_reported) {
         Config *c = NULL;
         char *errors = NULL, want[128];
 
-        ck_assert_int_eq(load("[Limits]\nMaxClients=x\nMaxClientsPerUser=y\nNope=1\n", &c,
-                              &errors),
+        ck_assert_int_eq(load("[Limits]\nMaxClients=x\nMaxClientsPerUser=y\nNope=1\n", &c, &errors),
                          -EINVAL);
         for (unsigned line = 2; line <= 4; line++) {
                 snprintf(want, sizeof(want), "%s:%u: ", path, line);
@@ -228,7 +227,8 @@ START_TEST(test_tickets) {
         free(errors);
         config_free(c);
 
-        expect_error("[Tickets]\nPersist=maybe\n", 2, "Persist=maybe is invalid: expected yes or no");
+        expect_error("[Tickets]\nPersist=maybe\n", 2,
+                     "Persist=maybe is invalid: expected yes or no");
         expect_error("[Tickets]\nPersist=\n", 2, "Persist= is invalid");
         expect_error("[Tickets]\nCacheEntries=0\n", 2, "between 1 and");
         expect_error("[Tickets]\nCacheEntriesPerUser=-1\n", 2, "is invalid");
@@ -357,6 +357,67 @@ START_TEST(test_resource_limits) {
 }
 END_TEST
 
+/* [DBus] Address= is checked for the shape of a D-Bus address (issue 15: "not-an-address" passed
+ * --check-config), and contradicting Bus=none. */
+START_TEST(test_dbus_address) {
+        static const char *const good[] = {
+                "unix:path=/run/dbus/system_bus_socket",
+                "unix:abstract=tlsd-test",
+                "unix:path=/tmp/a%20b,guid=0123456789abcdef0123456789abcdef",
+                "tcp:host=127.0.0.1,port=4711,family=ipv4",
+                "unixexec:path=/usr/bin/systemd-stdio-bridge,argv1=-M,argv2=container",
+                "x-machine-unix:machine=box",
+                "unix:path=/nonexistent;unix:path=/run/dbus/system_bus_socket",
+        };
+        static const char *const bad[] = {
+                "not-an-address", "/run/dbus/system_bus_socket",
+                "unix:",          "unix:path",
+                "unix:path=",     "unix:=x",
+                "unx:path=/x",    "unix:path=/x,",
+                "unix:path=/a b", "unix:path=/x;garbage",
+                ":path=/x",
+        };
+        Config *c = NULL;
+        char *errors = NULL, text[256];
+
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+                snprintf(text, sizeof(text), "[DBus]\nAddress=%s\n", good[i]);
+                ck_assert_msg(load(text, &c, &errors) == 0, "%s refused: %s", good[i], errors);
+                ck_assert_str_eq(c->dbus_address, good[i]);
+                free(errors);
+                config_free(c);
+        }
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                snprintf(text, sizeof(text), "[DBus]\nBus=system\nAddress=%s\n", bad[i]);
+                expect_error(text, 3, "is not a D-Bus address");
+        }
+        /* Bus=none with an address, in either order: one error, on the later line */
+        expect_error("[DBus]\nBus=none\nAddress=unix:path=/x\n", 3, "remove one of them");
+        expect_error("[DBus]\nAddress=unix:path=/x\n\nBus=none\n", 4, "Bus=none");
+        ck_assert_int_eq(load("[DBus]\nBus=none\n", &c, &errors), 0);
+        ck_assert_str_eq(errors, "");
+        free(errors);
+        config_free(c);
+}
+END_TEST
+
+/* A directory opens with fopen() and reads as an empty file: it must not pass as one. */
+START_TEST(test_directory) {
+        Config *c = NULL;
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *out;
+
+        ck_assert_int_eq(config_new(&c), 0);
+        out = open_memstream(&buf, &size);
+        ck_assert_int_eq(config_load_file(c, "/tmp", out), -EISDIR);
+        fclose(out);
+        ck_assert_msg(strstr(buf, "/tmp: not a configuration file: it is a directory"), "%s", buf);
+        free(buf);
+        config_free(c);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("config");
         TCase *tc = tcase_create("parse");
@@ -379,6 +440,8 @@ int main(void) {
         tcase_add_test(tc, test_state_dir);
         tcase_add_test(tc, test_runtime_dir);
         tcase_add_test(tc, test_resource_limits);
+        tcase_add_test(tc, test_dbus_address);
+        tcase_add_test(tc, test_directory);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);

@@ -97,7 +97,9 @@ typedef struct Packet {
 
 static void pk_header(Packet *p, uint32_t magic, uint8_t version, uint8_t flags, uint16_t type,
                       uint32_t id) {
-        TlsdHeader h = { .magic = magic, .version = version, .flags = flags, .type = type, .id = id };
+        TlsdHeader h = {
+                .magic = magic, .version = version, .flags = flags, .type = type, .id = id
+        };
 
         memcpy(p->b, &h, sizeof(h));
         p->n = sizeof(h);
@@ -126,10 +128,29 @@ static void pk_finish(Packet *p) {
 #define ID 0x1234u
 
 typedef enum Case {
-        C_EMPTY, C_SHORT, C_MAGIC, C_VERSION, C_TOO_LARGE, C_LENGTH, C_FLAGS_REPLY, C_FLAGS_UNKNOWN,
-        C_TYPE_UNKNOWN, C_TYPE_ZERO, C_ID_ZERO, C_ATTR_HDR_TRUNC, C_ATTR_LEN_SMALL,
-        C_ATTR_PAST_END, C_ATTR_UNKNOWN, C_ATTR_NOT_ALLOWED, C_ATTR_DUP, C_ATTR_OVERSIZE,
-        C_PADDING, C_ATTR_IN_VERSION, C_FDS, C_FDS_TOO_MANY, _C_MAX,
+        C_EMPTY,
+        C_SHORT,
+        C_MAGIC,
+        C_VERSION,
+        C_TOO_LARGE,
+        C_LENGTH,
+        C_FLAGS_REPLY,
+        C_FLAGS_UNKNOWN,
+        C_TYPE_UNKNOWN,
+        C_TYPE_ZERO,
+        C_ID_ZERO,
+        C_ATTR_HDR_TRUNC,
+        C_ATTR_LEN_SMALL,
+        C_ATTR_PAST_END,
+        C_ATTR_UNKNOWN,
+        C_ATTR_NOT_ALLOWED,
+        C_ATTR_DUP,
+        C_ATTR_OVERSIZE,
+        C_PADDING,
+        C_ATTR_IN_VERSION,
+        C_FDS,
+        C_FDS_TOO_MANY,
+        _C_MAX,
 } Case;
 
 typedef struct Expect {
@@ -444,7 +465,7 @@ START_TEST(test_unprivileged_daemon) {
         long ms;
 
         daemon_init(&d);
-        d.uid = 65534; /* nobody */
+        d.uid = 65534;    /* nobody */
         d.use_xdg = true; /* no --runtime-dir: derived from $XDG_RUNTIME_DIR */
         ck_assert_int_eq(daemon_start(&d), 0);
         ck_assert_int_eq(stat(d.socket_path, &st), 0);

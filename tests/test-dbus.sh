@@ -168,6 +168,31 @@ else
   pass "busctl: tree no longer shows the destroyed session and connection"
 fi
 
+# a failed Connect leaves its reason in LastError: persistent objects get no signals, so that
+# is all a busctl user has (issue 15)
+closed_port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+expect_exit 0 "busctl: CreateSession (client, persistent) for a failing Connect" -- \
+  bc call org.tlsd1 /org/tlsd1 org.tlsd1.Manager CreateSession 'ua{sv}' 0 1 Persistent b true
+SF=$(path)
+bc call org.tlsd1 "$SF" org.tlsd1.Session CreateConnection u 0 >"$tmp/out" 2>&1
+out=$(cat "$tmp/out")
+CF=$(path)
+expect_exit 0 "busctl: Connect to a closed port is accepted (the outcome comes later)" -- \
+  bc call org.tlsd1 "$CF" org.tlsd1.Connection Connect sus 127.0.0.1 "$closed_port" ""
+for _ in $(seq 1 100); do
+  [ "$(bc get-property org.tlsd1 "$CF" org.tlsd1.Connection State 2>&1)" = 's "closed"' ] && break
+  sleep 0.05
+done
+out=$(bc get-property org.tlsd1 "$CF" org.tlsd1.Connection State LastError LastErrorName 2>&1 |
+  tr '\n' ' ')
+expect_output "busctl: after the failed Connect LastError has the reason, LastErrorName ConnectFailed" \
+  "^s \"closed\" s \".*Connection refused\" s \"ConnectFailed\" \$"
+expect_exit 0 "busctl: Session.Destroy (the failed one)" -- bc call org.tlsd1 "$SF" org.tlsd1.Session Destroy
+expect_exit 1 "busctl: SetLogLevel loud is refused" -- \
+  bc call org.tlsd1 /org/tlsd1 org.tlsd1.Manager SetLogLevel s loud
+expect_output "busctl: SetLogLevel loud: the valid levels are listed" \
+  "expected debug, info, notice, warning, err, crit, alert, emerg"
+
 # ---- a2. a persistent server session, with busctl only ----
 
 # shellcheck disable=SC2046

@@ -196,7 +196,7 @@ static void recorder_free(Recorder *r) {
                 if (r->ev[i].fd >= 0)
                         close(r->ev[i].fd);
         free(r->ev);
-        *r = (Recorder) {};
+        *r = (Recorder){};
 }
 
 /* ---- sessions and connections ---- */
@@ -564,8 +564,8 @@ START_TEST(test_exchange_and_close_notify) {
                         while (got[d] < sent[d]) {
                                 /* fds[1 - d] receives what d sent */
                                 size_t n = exchange_message(d, got[d], l.cinfo.max_message, out);
-                                ssize_t k = recv_message(&w, fds[1 - d], in, sizeof(in),
-                                                         slack(5000));
+                                ssize_t k =
+                                        recv_message(&w, fds[1 - d], in, sizeof(in), slack(5000));
 
                                 ck_assert_msg(k >= 0, "%s: message %u of side %u never arrived",
                                               want_version, got[d], d);
@@ -651,9 +651,9 @@ START_TEST(test_oversize_message) {
         /* the same from the server's app */
         max = l.acc.info.max_message;
         send_message(l.sfd, out, max + 1);
-        ck_assert_msg(wait_event(w.sc, &w.srec, TLSC_EVENT_MESSAGE_TOO_LARGE, l.sconn, slack(5000),
-                                 &ev),
-                      "no MessageTooLarge event on the server side");
+        ck_assert_msg(
+                wait_event(w.sc, &w.srec, TLSC_EVENT_MESSAGE_TOO_LARGE, l.sconn, slack(5000), &ev),
+                "no MessageTooLarge event on the server side");
         ck_assert_uint_eq(ev.size, max + 1);
         ck_assert_uint_eq(ev.max_message, max);
         send_message(l.sfd, out, max);
@@ -717,7 +717,9 @@ static bool is_handshake(const uint8_t *d, size_t n, uint8_t msg_type) {
 static ssize_t recv_stamped(int udp, uint8_t *buf, size_t size, long *ret_ms) {
         char control[CMSG_SPACE(sizeof(struct timespec))];
         struct iovec iov = { .iov_base = buf, .iov_len = size };
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+        struct msghdr mh = { .msg_iov = &iov,
+                             .msg_iovlen = 1,
+                             .msg_control = control,
                              .msg_controllen = sizeof(control) };
         ssize_t k = recvmsg(udp, &mh, MSG_DONTWAIT);
 
@@ -802,8 +804,9 @@ START_TEST(test_retransmission_timeout) {
         ck_assert_int_eq(tlsc_connection_connect(w.cc, conn, "127.0.0.1", port, NULL), 0);
         n = watch_silent_peer(&w, udp, conn, t0_real, slack(30000), &ev, at, 16);
         elapsed = ev.at - t0;
-        fprintf(stderr, "  Timeout event after %ld ms (schedule 100+200+400+400 = 1100), "
-                        "retries %u, %u ClientHellos at %ld %ld %ld %ld ms\n",
+        fprintf(stderr,
+                "  Timeout event after %ld ms (schedule 100+200+400+400 = 1100), "
+                "retries %u, %u ClientHellos at %ld %ld %ld %ld ms\n",
                 elapsed, ev.retries, n, at[0], at[1], at[2], at[3]);
         ck_assert_uint_eq(ev.retries, 3);
         /* not before the schedule ran (later is a loaded machine's right) */
@@ -818,8 +821,8 @@ START_TEST(test_retransmission_timeout) {
          * The gap check also caught a second defect, visible under valgrind: the rtx timer is
          * armed relative to sd_event_now() (the loop iteration's start), not to when the flight
          * left, so a slow handshake step shortens the first gap. */
-        ck_assert_msg(n == 4, "%u ClientHellos (the first and %u retransmissions) instead of 4",
-                      n, n > 0 ? n - 1 : 0);
+        ck_assert_msg(n == 4, "%u ClientHellos (the first and %u retransmissions) instead of 4", n,
+                      n > 0 ? n - 1 : 0);
         /* Each gap at least half its interval (100, 200, 400 ms): the times are the kernel's,
          * so only tlsd's own lateness moves them, and lateness lengthens a gap before it can
          * shorten the next by as much; too early by half is a schedule not kept. */
@@ -887,9 +890,9 @@ START_TEST(test_handshake_failed_reason) {
         world_start(&w, NULL, so, co);
         ck_assert_int_eq(tlsc_connection_create(w.cc, w.cs, AF_INET, &conn), 0);
         ck_assert_int_eq(tlsc_connection_connect(w.cc, conn, "127.0.0.1", w.port, NULL), 0);
-        ck_assert_msg(wait_event(w.cc, &w.crec, TLSC_EVENT_HANDSHAKE_FAILED, conn, slack(30000),
-                                 &ev),
-                      "no HandshakeFailed event");
+        ck_assert_msg(
+                wait_event(w.cc, &w.crec, TLSC_EVENT_HANDSHAKE_FAILED, conn, slack(30000), &ev),
+                "no HandshakeFailed event");
         ck_assert(ev.has_info);
         fprintf(stderr, "  HandshakeFailed: %s, verification %s, alert %d: %s\n",
                 tlsd_strerror(ev.info.error), tlsc_verify_result_name(ev.info.verify_result),
@@ -969,10 +972,10 @@ static unsigned stream_messages(World *w, const Link *l, uint32_t total, uint64_
                         break;
                 }
 
-                p[0] = (struct pollfd) { .fd = l->sfd, .events = POLLIN };
-                p[1] = (struct pollfd) { .fd = l->cfd, .events = blocked ? POLLOUT : 0 };
-                p[2] = (struct pollfd) { .fd = tlsc_get_fd(w->sc), .events = POLLIN };
-                p[3] = (struct pollfd) { .fd = tlsc_get_fd(w->cc), .events = POLLIN };
+                p[0] = (struct pollfd){ .fd = l->sfd, .events = POLLIN };
+                p[1] = (struct pollfd){ .fd = l->cfd, .events = blocked ? POLLOUT : 0 };
+                p[2] = (struct pollfd){ .fd = tlsc_get_fd(w->sc), .events = POLLIN };
+                p[3] = (struct pollfd){ .fd = tlsc_get_fd(w->cc), .events = POLLIN };
                 (void) poll(p, 4, 5);
                 if (p[1].revents & POLLOUT)
                         blocked = false;
@@ -1005,7 +1008,8 @@ static unsigned stream_messages(World *w, const Link *l, uint32_t total, uint64_
 
 static void loss_run(unsigned version, const char *impairments, bool lossless) {
         const uint32_t total = volume("TLSD_TEST_DTLS_MESSAGES", 10000, 1000);
-        tlsc_session_options o = { .version_min = version, .version_max = version,
+        tlsc_session_options o = { .version_min = version,
+                                   .version_max = version,
                                    .dtls_timeout_initial_ms = 200,
                                    .dtls_timeout_max_ms = 1600,
                                    .dtls_retries = 10 };
@@ -1028,9 +1032,10 @@ static void loss_run(unsigned version, const char *impairments, bool lossless) {
         t0 = now_ms();
         delivered = stream_messages(&w, &l, total, 0x5eed0000u + version, lossless, &duplicates);
         relay_stop(&relay, stats, sizeof(stats));
-        fprintf(stderr, "  handshake %ld ms; %u of %u messages delivered (%.1f%%) in %ld ms, "
-                        "%u duplicates delivered; relay: dropped c2s %ld s2c %ld, duplicated %ld, "
-                        "reordered %ld, delayed %ld, queue_overflow %ld\n",
+        fprintf(stderr,
+                "  handshake %ld ms; %u of %u messages delivered (%.1f%%) in %ld ms, "
+                "%u duplicates delivered; relay: dropped c2s %ld s2c %ld, duplicated %ld, "
+                "reordered %ld, delayed %ld, queue_overflow %ld\n",
                 handshake_ms, delivered, total, 100.0 * delivered / total, now_ms() - t0,
                 duplicates, stat_value(stats, "dropped_c2s"), stat_value(stats, "dropped_s2c"),
                 stat_value(stats, "duplicated"), stat_value(stats, "reordered"),
@@ -1068,7 +1073,7 @@ END_TEST
 typedef struct Peer {
         uint64_t conn, sconn;
         int fd, sfd;
-        uint32_t seq;      /* the message waiting for its echo */
+        uint32_t seq; /* the message waiting for its echo */
         long sent_at;
         unsigned resends, stale;
 } Peer;
@@ -1109,9 +1114,8 @@ START_TEST(test_many_peers) {
         for (unsigned i = 0; i < peers; i++) {
                 peer[i].fd = peer[i].sfd = -1;
                 ck_assert_int_eq(tlsc_connection_create(w.cc, w.cs, AF_INET, &peer[i].conn), 0);
-                ck_assert_int_eq(tlsc_connection_connect(w.cc, peer[i].conn, "127.0.0.1", w.port,
-                                                         NULL),
-                                 0);
+                ck_assert_int_eq(
+                        tlsc_connection_connect(w.cc, peer[i].conn, "127.0.0.1", w.port, NULL), 0);
         }
         deadline = now_ms() + slack(60000);
         while (connected < peers || accepted < peers) {
@@ -1158,11 +1162,11 @@ START_TEST(test_many_peers) {
 
                 ck_assert_msg(now_ms() < deadline, "only %u of %u peers finished", done, peers);
                 for (unsigned i = 0; i < peers; i++) {
-                        p[i] = (struct pollfd) { .fd = peer[i].fd, .events = POLLIN };
-                        p[peers + i] = (struct pollfd) { .fd = peer[i].sfd, .events = POLLIN };
+                        p[i] = (struct pollfd){ .fd = peer[i].fd, .events = POLLIN };
+                        p[peers + i] = (struct pollfd){ .fd = peer[i].sfd, .events = POLLIN };
                 }
-                p[2 * peers] = (struct pollfd) { .fd = tlsc_get_fd(w.cc), .events = POLLIN };
-                p[2 * peers + 1] = (struct pollfd) { .fd = tlsc_get_fd(w.sc), .events = POLLIN };
+                p[2 * peers] = (struct pollfd){ .fd = tlsc_get_fd(w.cc), .events = POLLIN };
+                p[2 * peers + 1] = (struct pollfd){ .fd = tlsc_get_fd(w.sc), .events = POLLIN };
                 (void) poll(p, 2 * peers + 2, 50);
                 if (p[2 * peers].revents)
                         dispatch(w.cc);
@@ -1267,7 +1271,9 @@ static bool echo_once(World *w, const Link *l, unsigned k, long timeout_ms) {
 }
 
 static void rebind_run(bool cid) {
-        tlsc_session_options o = { .version_min = DTLS13, .version_max = DTLS13, .dtls_cid = cid,
+        tlsc_session_options o = { .version_min = DTLS13,
+                                   .version_max = DTLS13,
+                                   .dtls_cid = cid,
                                    .dtls_timeout_initial_ms = 200 };
         tlsc_connection_info info;
         char stats[2048];
@@ -1307,7 +1313,8 @@ static void rebind_run(bool cid) {
                 for (unsigned k = 100; k < 120; k++)
                         ck_assert_msg(echo_once(&w, &l, k, slack(2000)),
                                       "echo %u after the rebinding: the connection did not "
-                                      "survive with a Connection ID", k);
+                                      "survive with a Connection ID",
+                                      k);
                 ck_assert_int_eq(tlsc_connection_info_get(w.sc, l.sconn, &info), 0);
                 ck_assert_int_eq(info.state, TLSC_STATE_OPERATING);
                 ck_assert_int_eq(info.cid_in_use, 1);
@@ -1344,8 +1351,9 @@ static void rebind_run(bool cid) {
                         while ((r = recv(l.cfd, in, sizeof(in), MSG_DONTWAIT)) > 0)
                                 echoed++;
                 }
-                fprintf(stderr, "  after the rebinding: %u of 20 reached the server app, "
-                                "%u echoed\n",
+                fprintf(stderr,
+                        "  after the rebinding: %u of 20 reached the server app, "
+                        "%u echoed\n",
                         reached, echoed);
                 ck_assert_msg(echoed == 0 && reached == 0,
                               "without a Connection ID the connection survived the rebinding: "
@@ -1458,8 +1466,7 @@ static uint32_t drain_in_order(World *w, int fd, uint64_t seed, uint32_t total, 
         while ((k = recv_message(w, fd, in, sizeof(in), slack(500))) > 0) {
                 ck_assert_msg(msg_check(seed, in, (size_t) k, total, &seq),
                               "%s: message %u damaged", who, n);
-                ck_assert_msg(n >= whole || seq == n, "%s: message %u is #%u: a gap", who, n,
-                              seq);
+                ck_assert_msg(n >= whole || seq == n, "%s: message %u is #%u: a gap", who, n, seq);
                 ck_assert_msg(n == 0 || seq > last, "%s: #%u after #%u", who, seq, last);
                 last = seq;
                 n++;
@@ -1480,8 +1487,8 @@ static void flows_again(World *w, int from, int to, uint64_t seed, const char *w
                 send_message(from, buf, n);
                 k = recv_message(w, to, in, sizeof(in), slack(5000));
                 ck_assert_msg(k > 0 && msg_check(seed, in, (size_t) k, 20, &seq) && seq == i,
-                              "%s: message %u after the app drained did not arrive (%zd)", who,
-                              i, k);
+                              "%s: message %u after the app drained did not arrive (%zd)", who, i,
+                              k);
         }
 }
 
@@ -1605,9 +1612,12 @@ typedef struct Datagram {
  * (HelloVerifyRequest or HelloRetryRequest). */
 static unsigned spray(unsigned port, unsigned count, const Datagram *(*make)(unsigned k, void *),
                       void *userdata, long quiet_ms) {
-        struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(port),
+        struct sockaddr_in to = { .sin_family = AF_INET,
+                                  .sin_port = htons(port),
                                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        enum { BATCH = 100 };
+        enum {
+                BATCH = 100
+        };
         unsigned answered = 0;
 
         for (unsigned base = 0; base < count; base += BATCH) {
@@ -1622,7 +1632,7 @@ static unsigned spray(unsigned port, unsigned count, const Datagram *(*make)(uns
                         char address[32];
 
                         snprintf(address, sizeof(address), "127.0.0.%u", 2 + k % 249);
-                        p[j] = (struct pollfd) { .fd = udp_socket(address, 0), .events = POLLIN };
+                        p[j] = (struct pollfd){ .fd = udp_socket(address, 0), .events = POLLIN };
                         ck_assert_int_eq(sendto(p[j].fd, d->data, d->size, 0,
                                                 (struct sockaddr *) &to, sizeof(to)),
                                          (ssize_t) d->size);
@@ -1748,8 +1758,9 @@ START_TEST(test_spoofed_hellos) {
         world_start(&w, NULL, o, o);
         h->hello[0].size = capture_client_hello(&w, h->hello[0].data, sizeof(h->hello[0].data));
         h->hello[1].size = capture_openssl_hello(h->hello[1].data, sizeof(h->hello[1].data));
-        fprintf(stderr, "  captured ClientHellos of %zu (tlsd, DTLS 1.3 and 1.2) and %zu bytes "
-                        "(openssl, DTLS 1.2)\n",
+        fprintf(stderr,
+                "  captured ClientHellos of %zu (tlsd, DTLS 1.3 and 1.2) and %zu bytes "
+                "(openssl, DTLS 1.2)\n",
                 h->hello[0].size, h->hello[1].size);
 
         /* warm up: a real connection, some hellos and some garbage, so one-time allocations
@@ -1781,15 +1792,18 @@ START_TEST(test_spoofed_hellos) {
         fprintf(stderr, "  a DTLS connection: %ld KiB; allowed growth: %ld KiB\n", per_connection,
                 allowed);
         if (!under_wrapper())
-                ck_assert_msg(per_connection > 0, "5 live connections cost no memory (%ld -> %ld "
-                              "KiB): nothing to compare with", rss_before, rss_live);
+                ck_assert_msg(per_connection > 0,
+                              "5 live connections cost no memory (%ld -> %ld "
+                              "KiB): nothing to compare with",
+                              rss_before, rss_live);
         rss_before = tk_rss_kib(w.d.pid);
 
         answered = spray(w.port, count, make_spoof, h, HELLO_QUIET_MS);
         fds_after = settled_fds(w.d.pid, fds_before);
         rss_after = tk_rss_kib(w.d.pid);
-        fprintf(stderr, "  spoofed hellos: %u of %u answered statelessly; fds %d -> %d, "
-                        "VmRSS %ld -> %ld KiB (%+ld)\n",
+        fprintf(stderr,
+                "  spoofed hellos: %u of %u answered statelessly; fds %d -> %d, "
+                "VmRSS %ld -> %ld KiB (%+ld)\n",
                 answered, count, fds_before, fds_after, rss_before, rss_after,
                 rss_after - rss_before);
         /* They did reach the cookie exchange (and were answered, not dropped early)... */
@@ -1852,7 +1866,7 @@ static uint32_t raw_session_create(const char *socket_path, TlsdAttrType attr, u
         ck_assert_int_eq(tlsd_msg_end(&m), 0);
         ck_assert_int_eq(send(fd, m.buf, m.size, MSG_NOSIGNAL), (ssize_t) m.size);
         tlsd_msg_done(&m);
-        p = (struct pollfd) { .fd = fd, .events = POLLIN };
+        p = (struct pollfd){ .fd = fd, .events = POLLIN };
         ck_assert_int_eq(poll(&p, 1, (int) slack(5000)), 1);
         n = recv(fd, reply, sizeof(reply), 0);
         ck_assert_int_gt(n, 0);
@@ -1880,14 +1894,17 @@ START_TEST(test_bad_options) {
                 { "TLS session with an MTU", { .mtu = 1400 }, "DTLS sessions only" },
                 { "TLS session with a CID", { .dtls_cid = 1 }, "DTLS sessions only" },
                 { "TLS session with retries", { .dtls_retries = 3 }, "DTLS sessions only" },
-                { "TLS session with a timeout", { .dtls_timeout_initial_ms = 100 },
+                { "TLS session with a timeout",
+                  { .dtls_timeout_initial_ms = 100 },
                   "DTLS sessions only" },
                 { "MTU 10", { .transport = TLSC_TRANSPORT_DTLS, .mtu = 10 }, "MTU" },
                 { "MTU 70000", { .transport = TLSC_TRANSPORT_DTLS, .mtu = 70000 }, "MTU" },
-                { "65 retries", { .transport = TLSC_TRANSPORT_DTLS, .dtls_retries = 65 },
+                { "65 retries",
+                  { .transport = TLSC_TRANSPORT_DTLS, .dtls_retries = 65 },
                   "retransmissions" },
                 { "maximum below initial",
-                  { .transport = TLSC_TRANSPORT_DTLS, .dtls_timeout_initial_ms = 1000,
+                  { .transport = TLSC_TRANSPORT_DTLS,
+                    .dtls_timeout_initial_ms = 1000,
                     .dtls_timeout_max_ms = 500 },
                   "timeouts" },
                 { "transport 2", { .transport = 2 }, "transport" },
@@ -1908,17 +1925,17 @@ START_TEST(test_bad_options) {
                               bad[i].what, tlsc_last_error_message(c));
         }
         /* retries 0, which only the wire can say */
-        ck_assert_uint_eq(raw_session_create(d.socket_path, TLSD_A_DTLS_RETRIES, 0, message,
-                                             sizeof(message)),
-                          TLSD_ERR_PARAM);
+        ck_assert_uint_eq(
+                raw_session_create(d.socket_path, TLSD_A_DTLS_RETRIES, 0, message, sizeof(message)),
+                TLSD_ERR_PARAM);
         ck_assert_msg(strstr(message, "retransmissions"), "message '%s'", message);
-        ck_assert_uint_eq(raw_session_create(d.socket_path, TLSD_A_MTU, 10, message,
-                                             sizeof(message)),
-                          TLSD_ERR_PARAM);
+        ck_assert_uint_eq(
+                raw_session_create(d.socket_path, TLSD_A_MTU, 10, message, sizeof(message)),
+                TLSD_ERR_PARAM);
         /* a well-formed DTLS session on the wire works */
-        ck_assert_uint_eq(raw_session_create(d.socket_path, TLSD_A_DTLS_RETRIES, 1, message,
-                                             sizeof(message)),
-                          TLSD_OK);
+        ck_assert_uint_eq(
+                raw_session_create(d.socket_path, TLSD_A_DTLS_RETRIES, 1, message, sizeof(message)),
+                TLSD_OK);
 
         /* configure: the same rules on an existing session */
         {
@@ -1994,7 +2011,8 @@ static void read_log(const char *path, char *buf, size_t size) {
  * listener has a ClientHello in flight, as when a client's first flight came before Configure
  * and its second never did. */
 static void stray_hello(unsigned port, const uint8_t *hello, size_t size) {
-        struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(port),
+        struct sockaddr_in to = { .sin_family = AF_INET,
+                                  .sin_port = htons(port),
                                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         int udp = udp_socket("127.0.0.1", 0);
         struct pollfd p = { .fd = udp, .events = POLLIN };
@@ -2032,8 +2050,7 @@ START_TEST(test_reconfigure_client_auth) {
         require.ca = ca;
         require.ca_size = ca_size;
         r = tlsc_session_configure(w.sc, w.ss, &require);
-        ck_assert_msg(r == 0, "Configure: %s: %s", tlsd_strerror(r),
-                      tlsc_last_error_message(w.sc));
+        ck_assert_msg(r == 0, "Configure: %s: %s", tlsd_strerror(r), tlsc_last_error_message(w.sc));
 
         if (dtls12) {
                 char log[300], out[4096] = "";
@@ -2178,9 +2195,9 @@ START_TEST(test_reconfigure_mid_exchange) {
                 pid = openssl_client(local_port(down), false, "no certificate\n", log, &fd);
         } else {
                 ck_assert_int_eq(tlsc_connection_create(w.cc, w.cs, AF_INET, &conn), 0);
-                ck_assert_int_eq(tlsc_connection_connect(w.cc, conn, "127.0.0.1", local_port(down),
-                                                         NULL),
-                                 0);
+                ck_assert_int_eq(
+                        tlsc_connection_connect(w.cc, conn, "127.0.0.1", local_port(down), NULL),
+                        0);
         }
         deadline = now_ms() + slack(15000);
         while (!accepted && !refused && now_ms() < deadline) {
@@ -2215,15 +2232,14 @@ START_TEST(test_reconfigure_mid_exchange) {
                                 if (!configured) {
                                         int r = tlsc_session_configure(w.sc, w.ss, &require);
 
-                                        ck_assert_msg(r == 0, "Configure: %s: %s",
-                                                      tlsd_strerror(r),
+                                        ck_assert_msg(r == 0, "Configure: %s: %s", tlsd_strerror(r),
                                                       tlsc_last_error_message(w.sc));
                                         configured = true;
                                 }
                         }
                         ck_assert_int_gt(client_len, 0);
-                        ck_assert_int_eq(sendto(down, d, (size_t) n, 0,
-                                                (struct sockaddr *) &client, client_len),
+                        ck_assert_int_eq(sendto(down, d, (size_t) n, 0, (struct sockaddr *) &client,
+                                                client_len),
                                          n);
                 }
                 dispatch(w.sc);
@@ -2232,8 +2248,7 @@ START_TEST(test_reconfigure_mid_exchange) {
                 if (dtls12)
                         refused = waitpid(pid, &status, WNOHANG) == pid;
                 else
-                        refused = take_event(&w.crec, TLSC_EVENT_HANDSHAKE_FAILED, conn,
-                                             &failed);
+                        refused = take_event(&w.crec, TLSC_EVENT_HANDSHAKE_FAILED, conn, &failed);
         }
         if (dtls12) {
                 if (!refused) {
@@ -2247,7 +2262,10 @@ START_TEST(test_reconfigure_mid_exchange) {
         } else
                 ck_assert_int_eq(tlsc_connection_destroy(w.cc, conn), 0);
         fprintf(stderr, "  %u stateless answers, %u repeated first flights; %s %s\n", answers,
-                repeats, accepted ? "accepted" : refused ? "refused" : "neither",
+                repeats,
+                accepted  ? "accepted"
+                : refused ? "refused"
+                          : "neither",
                 dtls12 ? "" : failed.info.message);
         ck_assert(configured);
         ck_assert_msg(!accepted,

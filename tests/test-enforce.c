@@ -307,8 +307,10 @@ typedef struct Identity {
  * own, then tells the parent the port. */
 static int listed_user_listens(const Daemon *d, void *arg, int to_parent) {
         Identity *id = arg;
-        tlsc_session_options so = { .cert = id->cert, .cert_size = id->cert_size,
-                                    .key = id->key, .key_size = id->key_size };
+        tlsc_session_options so = { .cert = id->cert,
+                                    .cert_size = id->cert_size,
+                                    .key = id->key,
+                                    .key_size = id->key_size };
         tlsc_session_options co = { .ca = id->ca, .ca_size = id->ca_size };
         tlsc_connection_info info;
         tlsc_client *c = NULL;
@@ -351,8 +353,10 @@ static int listed_user_listens(const Daemon *d, void *arg, int to_parent) {
 /* uid 4243 (not listed): the same port is PermissionDenied, naming the setting. */
 static int unlisted_user_listens(const Daemon *d, void *arg, int to_parent) {
         Identity *id = arg;
-        tlsc_session_options so = { .cert = id->cert, .cert_size = id->cert_size,
-                                    .key = id->key, .key_size = id->key_size };
+        tlsc_session_options so = { .cert = id->cert,
+                                    .cert_size = id->cert_size,
+                                    .key = id->key,
+                                    .key_size = id->key_size };
         tlsc_client *c = NULL;
         uint64_t ss, listener;
         unsigned got = 0;

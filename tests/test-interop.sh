@@ -250,7 +250,7 @@ mtls13_rejected() {
   else
     fail "$what: no 'received alert $alert ($name)' in the tlsd log: $(tail -n 5 "$tmp/tlsd/tlsd.log")"
   fi
-  if [ "$rc" -eq 1 ] && printf '%s' "$err" | grep -q "^tlsctl: connection closed: alert, alert $alert\$"; then
+  if [ "$rc" -eq 1 ] && printf '%s' "$err" | grep -q "^tlsctl: connection closed: alert $name ($alert)\$"; then
     pass "$what: tlsctl reports the rejection: connection closed by alert $alert"
   else
     fail "$what: tlsctl does not report the rejection (exit $rc, stderr: $err)"

@@ -105,10 +105,10 @@ START_TEST(test_refused_suite_families) {
                 for (int role = 0; role < 2; role++)
                         for (int legacy = 0; legacy < 2; legacy++)
                                 expect_refused(c, role, legacy, refused_suites[i].name,
-                                               refused_suites[i].why, problems,
-                                               sizeof(problems));
+                                               refused_suites[i].why, problems, sizeof(problems));
         /* a refused family inside an otherwise good list still refuses the list */
-        expect_refused(c, TLSC_ROLE_CLIENT, 0, "ECDHE-ECDSA-AES128-GCM-SHA256:ADH-AES128-GCM-SHA256",
+        expect_refused(c, TLSC_ROLE_CLIENT, 0,
+                       "ECDHE-ECDSA-AES128-GCM-SHA256:ADH-AES128-GCM-SHA256",
                        "anonymous key exchange", problems, sizeof(problems));
         /* ... and on an existing session (Configure), which keeps its old policy */
         ck_assert_int_eq(tlsc_session_create(c, TLSC_ROLE_CLIENT, &ok, &s), 0);
@@ -120,8 +120,8 @@ START_TEST(test_refused_suite_families) {
                          tlsc_last_error_message(c));
         for (const char *p = problems; (p = strchr(p, '\n')); p++)
                 n_problems++;
-        ck_assert_msg(n_problems == 0, "%u refusals missing or without their reason:%s",
-                      n_problems, problems);
+        ck_assert_msg(n_problems == 0, "%u refusals missing or without their reason:%s", n_problems,
+                      problems);
         tlsc_close(c);
         ck_assert_int_eq(daemon_stop(&d, NULL), 0);
         daemon_cleanup(&d);
@@ -144,8 +144,8 @@ START_TEST(test_refused_static_dh_openssl_names) {
                                refused_static_openssl_names[i].why, problems, sizeof(problems));
         for (const char *p = problems; (p = strchr(p, '\n')); p++)
                 n_problems++;
-        ck_assert_msg(n_problems == 0, "%u refusals missing or without their reason:%s",
-                      n_problems, problems);
+        ck_assert_msg(n_problems == 0, "%u refusals missing or without their reason:%s", n_problems,
+                      problems);
         tlsc_close(c);
         ck_assert_int_eq(daemon_stop(&d, NULL), 0);
         daemon_cleanup(&d);
@@ -181,8 +181,8 @@ START_TEST(test_old_versions_refused_in_sessions) {
                         ck_assert_msg(r == -TLSD_ERR_REFUSED &&
                                               strstr(tlsc_last_error_message(c), cases[i].why),
                                       "versions 0x%04x..0x%04x (%s): %s: %s", cases[i].min,
-                                      cases[i].max, role ? "server" : "client",
-                                      tlsd_strerror(r), tlsc_last_error_message(c));
+                                      cases[i].max, role ? "server" : "client", tlsd_strerror(r),
+                                      tlsc_last_error_message(c));
                 }
         tlsc_close(c);
         ck_assert_int_eq(daemon_stop(&d, NULL), 0);
@@ -200,15 +200,14 @@ static void client_refuses_server(const char *const *server_args, int alert, con
         uint64_t s, conn;
         int fd;
 
-        ck_assert_msg(tk_openssl_server(&p, server_args), "openssl s_server (%s): %s", what,
-                      p.log);
+        ck_assert_msg(tk_openssl_server(&p, server_args), "openssl s_server (%s): %s", what, p.log);
         tk_daemon_start(&d, NULL);
         c = tk_open(&d);
         s = tk_client_session(c, NULL);
         ck_assert_int_eq(tlsc_connection_create(c, s, AF_INET, &conn), 0);
         fd = tlsc_connect(c, conn, "localhost", p.port, NULL, &info);
-        ck_assert_msg(fd < 0, "%s: tlsd's client completed a handshake (%s %s)", what,
-                      info.version, info.cipher);
+        ck_assert_msg(fd < 0, "%s: tlsd's client completed a handshake (%s %s)", what, info.version,
+                      info.cipher);
         ck_assert_msg(fd == -TLSD_ERR_HANDSHAKE && info.alert == alert,
                       "%s: %s, alert %d (want Handshake, alert %d): %s", what, tlsd_strerror(fd),
                       info.alert, alert, info.message);
@@ -220,8 +219,7 @@ static void client_refuses_server(const char *const *server_args, int alert, con
 
 /* openssl s_client with `client_args` against a tlsd listener with the default policy: not
  * accepted, and the client's output matches `expect`. */
-static void listener_refuses_client(const char *client_args, const char *expect,
-                                    const char *what) {
+static void listener_refuses_client(const char *client_args, const char *expect, const char *what) {
         TkEvents se = {};
         Daemon d;
         tlsc_client *sc;
@@ -252,8 +250,9 @@ static void listener_refuses_client(const char *client_args, const char *expect,
 }
 
 START_TEST(test_tls11_peers_refused) {
-        const char *args[] = { "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0", "-rev", "-cert", NULL,
-                               "-key", NULL, NULL };
+        const char *args[] = { "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0",
+                               "-rev",    "-cert",   NULL,
+                               "-key",    NULL,      NULL };
 
         args[5] = tk_pki("server-ecdsa-chain.pem");
         args[7] = tk_pki("server-ecdsa.key");
@@ -266,7 +265,7 @@ END_TEST
 
 START_TEST(test_anonymous_peers_refused) {
         const char *args[] = { "-tls1_2", "-nocert", "-cipher", "ADH-AES128-GCM-SHA256:@SECLEVEL=0",
-                               "-rev", NULL };
+                               "-rev",    NULL };
 
         /* no suite in common: handshake_failure (40) */
         client_refuses_server(args, 40, "openssl s_server with only ADH-AES128-GCM-SHA256");
@@ -279,8 +278,9 @@ END_TEST
 /* ---- the legacy opt-in ---- */
 
 START_TEST(test_legacy_opt_in) {
-        const char *args[] = { "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256", "-rev", "-cert",
-                               NULL, "-key", NULL, NULL };
+        const char *args[] = { "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256",
+                               "-rev",    "-cert",   NULL,
+                               "-key",    NULL,      NULL };
         tlsc_session_options o = { .ciphers = "ECDHE-ECDSA-AES128-SHA256" };
         tlsc_connection_info info;
         char log[300], buf[16];
@@ -317,9 +317,9 @@ START_TEST(test_legacy_opt_in) {
         /* with it: the CBC suite is negotiated with a real peer, and the opt-in is logged */
         o.legacy = 1;
         s = tk_client_session(c, &o);
-        ck_assert_msg(tk_wait_log(log, "legacy cipher suites enabled: ECDHE-ECDSA-AES128-SHA256",
-                                  5000),
-                      "the legacy opt-in is not logged");
+        ck_assert_msg(
+                tk_wait_log(log, "legacy cipher suites enabled: ECDHE-ECDSA-AES128-SHA256", 5000),
+                "the legacy opt-in is not logged");
         ck_assert_int_eq(tlsc_connection_create(c, s, AF_INET, &conn), 0);
         fd = tlsc_connect(c, conn, "localhost", p.port, NULL, &info);
         ck_assert_msg(fd >= 0, "legacy connect: %s: %s", tlsd_strerror(fd), info.message);

@@ -30,7 +30,7 @@ typedef struct Raw {
 
 static void raw_free(Raw *r) {
         free(r->buf);
-        *r = (Raw) { .buf = NULL };
+        *r = (Raw){ .buf = NULL };
 }
 
 static void raw_bytes(Raw *r, const void *data, size_t size) {
@@ -645,8 +645,8 @@ static const BadCase bad_cases[] = {
         { "byte-swapped magic", bad_magic_swapped, 0, TO, TLSD_PROTO_BAD_MAGIC, 0 },
         { "version 0", bad_version_0, 0, TO, TLSD_PROTO_BAD_VERSION, 0 },
         { "version 2", bad_version_2, 0, TO, TLSD_PROTO_BAD_VERSION, 0 },
-        { "unknown flag bit on request", bad_flags_unknown_bit_request, 0, TO,
-          TLSD_PROTO_BAD_FLAGS, 0 },
+        { "unknown flag bit on request", bad_flags_unknown_bit_request, 0, TO, TLSD_PROTO_BAD_FLAGS,
+          0 },
         { "unknown flag bit on reply", bad_flags_unknown_bit_reply, 0, FROM, TLSD_PROTO_BAD_FLAGS,
           0 },
         { "reply flag on request", bad_flags_reply_on_request, 0, TO, TLSD_PROTO_BAD_FLAGS, 0 },
@@ -664,8 +664,8 @@ static const BadCase bad_cases[] = {
         { "type 9999", bad_type_9999, 0, TO, TLSD_PROTO_UNKNOWN_TYPE, 0 },
         { "type _TLSD_MSG_MAX", bad_type_max, 0, TO, TLSD_PROTO_UNKNOWN_TYPE, 0 },
         { "reply of type 9999", bad_type_9999_reply, 0, FROM, TLSD_PROTO_UNKNOWN_TYPE, 0 },
-        { "request type as event", bad_request_type_as_event, 0, FROM,
-          TLSD_PROTO_WRONG_DIRECTION, 0 },
+        { "request type as event", bad_request_type_as_event, 0, FROM, TLSD_PROTO_WRONG_DIRECTION,
+          0 },
         { "request type as event with id", bad_request_type_as_event_with_id, 0, FROM,
           TLSD_PROTO_WRONG_DIRECTION, 0 },
         { "event type as request", bad_event_type_as_request, 0, TO, TLSD_PROTO_WRONG_DIRECTION,
@@ -674,14 +674,14 @@ static const BadCase bad_cases[] = {
         { "event with id", bad_event_with_id, 0, FROM, TLSD_PROTO_BAD_ID, 0 },
         { "request id 0", bad_request_id_0, 0, TO, TLSD_PROTO_BAD_ID, 0 },
         { "reply id 0", bad_reply_id_0, 0, FROM, TLSD_PROTO_BAD_ID, 0 },
-        { "attribute header truncated", bad_attr_header_truncated, 0, TO,
-          TLSD_PROTO_ATTR_TRUNCATED, 0 },
+        { "attribute header truncated", bad_attr_header_truncated, 0, TO, TLSD_PROTO_ATTR_TRUNCATED,
+          0 },
         { "second attribute header truncated", bad_attr_header_truncated_after_attr, 0, TO,
           TLSD_PROTO_ATTR_TRUNCATED, 0 },
-        { "attribute length past end", bad_attr_length_past_end, 0, TO,
-          TLSD_PROTO_ATTR_TRUNCATED, TLSD_A_PAYLOAD },
-        { "attribute padding past end", bad_attr_padding_past_end, 0, TO,
-          TLSD_PROTO_ATTR_TRUNCATED, TLSD_A_PAYLOAD },
+        { "attribute length past end", bad_attr_length_past_end, 0, TO, TLSD_PROTO_ATTR_TRUNCATED,
+          TLSD_A_PAYLOAD },
+        { "attribute padding past end", bad_attr_padding_past_end, 0, TO, TLSD_PROTO_ATTR_TRUNCATED,
+          TLSD_A_PAYLOAD },
         { "attribute length 3", bad_attr_length_3, 0, TO, TLSD_PROTO_ATTR_BAD_LENGTH,
           TLSD_A_PAYLOAD },
         { "attribute length 0", bad_attr_length_0, 0, TO, TLSD_PROTO_ATTR_BAD_LENGTH,
@@ -702,8 +702,7 @@ static const BadCase bad_cases[] = {
           TLSD_A_PAYLOAD },
         { "duplicate empty PAYLOAD", bad_attr_duplicate_empty, 0, TO, TLSD_PROTO_ATTR_DUPLICATE,
           TLSD_A_PAYLOAD },
-        { "duplicate GID", bad_attr_duplicate_u32, 0, FROM, TLSD_PROTO_ATTR_DUPLICATE,
-          TLSD_A_GID },
+        { "duplicate GID", bad_attr_duplicate_u32, 0, FROM, TLSD_PROTO_ATTR_DUPLICATE, TLSD_A_GID },
         { "u32 of 3 bytes", bad_u32_size_3, 0, FROM, TLSD_PROTO_ATTR_SIZE, TLSD_A_UID },
         { "u32 of 5 bytes", bad_u32_size_5, 0, FROM, TLSD_PROTO_ATTR_SIZE, TLSD_A_GID },
         { "u32 of 0 bytes", bad_u32_size_0, 0, FROM, TLSD_PROTO_ATTR_SIZE, TLSD_A_PID },
@@ -714,13 +713,11 @@ static const BadCase bad_cases[] = {
           TLSD_PROTO_ATTR_NOT_ALLOWED, TLSD_A_SESSION_ID },
         { "string over max", bad_string_too_long, 0, FROM, TLSD_PROTO_ATTR_SIZE,
           TLSD_A_VERSION_STRING },
-        { "message over max", bad_message_too_long, 0, FROM, TLSD_PROTO_ATTR_SIZE,
-          TLSD_A_MESSAGE },
+        { "message over max", bad_message_too_long, 0, FROM, TLSD_PROTO_ATTR_SIZE, TLSD_A_MESSAGE },
         { "binary over max", bad_binary_too_long, 0, TO, TLSD_PROTO_ATTR_SIZE, TLSD_A_PAYLOAD },
-        { "empty string", bad_string_empty, 0, FROM, TLSD_PROTO_ATTR_SIZE,
+        { "empty string", bad_string_empty, 0, FROM, TLSD_PROTO_ATTR_SIZE, TLSD_A_VERSION_STRING },
+        { "unterminated string", bad_string_unterminated, 0, FROM, TLSD_PROTO_STRING_UNTERMINATED,
           TLSD_A_VERSION_STRING },
-        { "unterminated string", bad_string_unterminated, 0, FROM,
-          TLSD_PROTO_STRING_UNTERMINATED, TLSD_A_VERSION_STRING },
         { "embedded NUL", bad_string_embedded_nul, 0, FROM, TLSD_PROTO_STRING_EMBEDDED_NUL,
           TLSD_A_VERSION_STRING },
         { "UTF-8 overlong 2 bytes", bad_utf8_overlong_2, 0, FROM, TLSD_PROTO_STRING_NOT_UTF8,
@@ -733,8 +730,8 @@ static const BadCase bad_cases[] = {
           TLSD_A_TLS_LIBRARY },
         { "UTF-8 lone continuation", bad_utf8_lone_continuation, 0, FROM,
           TLSD_PROTO_STRING_NOT_UTF8, TLSD_A_TLS_LIBRARY },
-        { "UTF-8 bad continuation", bad_utf8_bad_continuation, 0, FROM,
-          TLSD_PROTO_STRING_NOT_UTF8, TLSD_A_TLS_LIBRARY },
+        { "UTF-8 bad continuation", bad_utf8_bad_continuation, 0, FROM, TLSD_PROTO_STRING_NOT_UTF8,
+          TLSD_A_TLS_LIBRARY },
         { "UTF-8 truncated sequence", bad_utf8_truncated_sequence, 0, FROM,
           TLSD_PROTO_STRING_NOT_UTF8, TLSD_A_TLS_LIBRARY },
         { "UTF-8 above U+10FFFF", bad_utf8_above_max, 0, FROM, TLSD_PROTO_STRING_NOT_UTF8,
@@ -744,8 +741,8 @@ static const BadCase bad_cases[] = {
         { "UTF-8 0xff", bad_utf8_ff, 0, FROM, TLSD_PROTO_STRING_NOT_UTF8, TLSD_A_TLS_LIBRARY },
         { "WHOAMI reply without PID", bad_missing_pid, 0, FROM, TLSD_PROTO_ATTR_MISSING,
           TLSD_A_PID },
-        { "WHOAMI reply without attributes", bad_missing_all_ids, 0, FROM,
-          TLSD_PROTO_ATTR_MISSING, TLSD_A_UID },
+        { "WHOAMI reply without attributes", bad_missing_all_ids, 0, FROM, TLSD_PROTO_ATTR_MISSING,
+          TLSD_A_UID },
         { "VERSION reply without PROTO_VERSION", bad_missing_proto_version, 0, FROM,
           TLSD_PROTO_ATTR_MISSING, TLSD_A_PROTO_VERSION },
         { "error reply without ERROR", bad_missing_error, 0, FROM, TLSD_PROTO_ATTR_MISSING,
@@ -757,8 +754,8 @@ static const BadCase bad_cases[] = {
         { "TLSD_FDS_MAX fds on WHOAMI reply", good_whoami_reply, TLSD_FDS_MAX, FROM,
           TLSD_PROTO_UNEXPECTED_FDS, 0 },
         { "fd on error reply", good_error_reply, 1, FROM, TLSD_PROTO_UNEXPECTED_FDS, 0 },
-        { "fd on Disconnected event", good_event_disconnected, 1, FROM,
-          TLSD_PROTO_UNEXPECTED_FDS, 0 },
+        { "fd on Disconnected event", good_event_disconnected, 1, FROM, TLSD_PROTO_UNEXPECTED_FDS,
+          0 },
         { "2 fds on HandshakeDone event", good_event_handshake_done, 2, FROM,
           TLSD_PROTO_UNEXPECTED_FDS, 0 },
 };
@@ -790,8 +787,8 @@ START_TEST(test_parse_malformed) {
                       tlsd_proto_error_name(c->error), (int) c->error);
         ck_assert_msg(v.error_attr == c->error_attr, "%s: error_attr %u, expected %u", c->name,
                       (unsigned) v.error_attr, (unsigned) c->error_attr);
-        ck_assert_msg(v.header_valid == header_readable(c->error), "%s: header_valid %d",
-                      c->name, (int) v.header_valid);
+        ck_assert_msg(v.header_valid == header_readable(c->error), "%s: header_valid %d", c->name,
+                      (int) v.header_valid);
         ck_assert_uint_eq(v.n_fds, c->n_fds);
 
         free(copy);
@@ -825,8 +822,8 @@ END_TEST
 /* The fds cases above are refused only for the descriptors: with as many as the type takes,
  * they parse. */
 START_TEST(test_parse_raw_valid) {
-        static void (*const builders[])(Raw *r) = {
-                good_ping_request, good_whoami_reply,       good_error_reply,
+        static void (*const builders[])(Raw * r) = {
+                good_ping_request,       good_whoami_reply,         good_error_reply,
                 good_event_disconnected, good_event_handshake_done,
         };
         static const TlsdDirection dirs[] = { TO, FROM, FROM, FROM, FROM };
@@ -913,10 +910,14 @@ typedef struct RoundTrip {
         AttrVal attrs[6];
 } RoundTrip;
 
-#define U32(a, v) { .attr = (a), .kind = V_U32, .u32 = (v) }
-#define U64(a, v) { .attr = (a), .kind = V_U64, .u64 = (v) }
-#define STR(a, s) { .attr = (a), .kind = V_STR, .str = (s) }
-#define BIN(a, p, n) { .attr = (a), .kind = V_BIN, .bin = (p), .size = (n) }
+#define U32(a, v)                                                                                  \
+        { .attr = (a), .kind = V_U32, .u32 = (v) }
+#define U64(a, v)                                                                                  \
+        { .attr = (a), .kind = V_U64, .u64 = (v) }
+#define STR(a, s)                                                                                  \
+        { .attr = (a), .kind = V_STR, .str = (s) }
+#define BIN(a, p, n)                                                                               \
+        { .attr = (a), .kind = V_BIN, .bin = (p), .size = (n) }
 
 #define PAYLOAD_MAX 4096
 #define VERSION_MAX 64
@@ -946,64 +947,128 @@ static void fill_values(void) {
 
 static const RoundTrip round_trips[] = {
         { "VERSION request", TLSD_MSG_VERSION, 0, 1, { { 0 } } },
-        { "VERSION reply", TLSD_MSG_VERSION, TLSD_F_REPLY, 1,
+        { "VERSION reply",
+          TLSD_MSG_VERSION,
+          TLSD_F_REPLY,
+          1,
           { STR(TLSD_A_VERSION_STRING, "0.1.0"), U32(TLSD_A_PROTO_VERSION, TLSD_PROTO_VERSION),
             STR(TLSD_A_TLS_LIBRARY, "wolfSSL 5.7.2") } },
-        { "VERSION reply without library", TLSD_MSG_VERSION, TLSD_F_REPLY, 2,
+        { "VERSION reply without library",
+          TLSD_MSG_VERSION,
+          TLSD_F_REPLY,
+          2,
           { STR(TLSD_A_VERSION_STRING, "0.1.0"), U32(TLSD_A_PROTO_VERSION, 77) } },
-        { "VERSION reply, strings at max", TLSD_MSG_VERSION, TLSD_F_REPLY, 3,
+        { "VERSION reply, strings at max",
+          TLSD_MSG_VERSION,
+          TLSD_F_REPLY,
+          3,
           { STR(TLSD_A_VERSION_STRING, version_max), U32(TLSD_A_PROTO_VERSION, UINT32_MAX),
             STR(TLSD_A_TLS_LIBRARY, library_max) } },
-        { "VERSION reply, one-byte string", TLSD_MSG_VERSION, TLSD_F_REPLY, 4,
+        { "VERSION reply, one-byte string",
+          TLSD_MSG_VERSION,
+          TLSD_F_REPLY,
+          4,
           { STR(TLSD_A_VERSION_STRING, ""), U32(TLSD_A_PROTO_VERSION, 0) } },
-        { "VERSION reply, UTF-8", TLSD_MSG_VERSION, TLSD_F_REPLY, 5,
+        { "VERSION reply, UTF-8",
+          TLSD_MSG_VERSION,
+          TLSD_F_REPLY,
+          5,
           { STR(TLSD_A_VERSION_STRING, UTF8_TEXT), U32(TLSD_A_PROTO_VERSION, 1),
             STR(TLSD_A_TLS_LIBRARY, UTF8_TEXT) } },
         { "PING request", TLSD_MSG_PING, 0, 1, { { 0 } } },
-        { "PING request, payload", TLSD_MSG_PING, 0, UINT32_MAX,
+        { "PING request, payload",
+          TLSD_MSG_PING,
+          0,
+          UINT32_MAX,
           { BIN(TLSD_A_PAYLOAD, "hello", 5) } },
         { "PING request, empty payload", TLSD_MSG_PING, 0, 2, { BIN(TLSD_A_PAYLOAD, "", 0) } },
         { "PING request, 1-byte payload", TLSD_MSG_PING, 0, 3, { BIN(TLSD_A_PAYLOAD, "\0", 1) } },
-        { "PING request, 2-byte payload", TLSD_MSG_PING, 0, 4,
+        { "PING request, 2-byte payload",
+          TLSD_MSG_PING,
+          0,
+          4,
           { BIN(TLSD_A_PAYLOAD, "\xff\0", 2) } },
-        { "PING request, 3-byte payload", TLSD_MSG_PING, 0, 5,
-          { BIN(TLSD_A_PAYLOAD, "a\0b", 3) } },
-        { "PING request, 4-byte payload", TLSD_MSG_PING, 0, 6,
-          { BIN(TLSD_A_PAYLOAD, "abcd", 4) } },
-        { "PING request, max payload", TLSD_MSG_PING, 0, 7,
+        { "PING request, 3-byte payload", TLSD_MSG_PING, 0, 5, { BIN(TLSD_A_PAYLOAD, "a\0b", 3) } },
+        { "PING request, 4-byte payload", TLSD_MSG_PING, 0, 6, { BIN(TLSD_A_PAYLOAD, "abcd", 4) } },
+        { "PING request, max payload",
+          TLSD_MSG_PING,
+          0,
+          7,
           { BIN(TLSD_A_PAYLOAD, payload_max, PAYLOAD_MAX) } },
         { "PING reply", TLSD_MSG_PING, TLSD_F_REPLY, 1, { { 0 } } },
-        { "PING reply, payload", TLSD_MSG_PING, TLSD_F_REPLY, 2,
+        { "PING reply, payload",
+          TLSD_MSG_PING,
+          TLSD_F_REPLY,
+          2,
           { BIN(TLSD_A_PAYLOAD, "hello", 5) } },
-        { "PING reply, empty payload", TLSD_MSG_PING, TLSD_F_REPLY, 3,
+        { "PING reply, empty payload",
+          TLSD_MSG_PING,
+          TLSD_F_REPLY,
+          3,
           { BIN(TLSD_A_PAYLOAD, "", 0) } },
-        { "PING reply, max payload", TLSD_MSG_PING, TLSD_F_REPLY, 4,
+        { "PING reply, max payload",
+          TLSD_MSG_PING,
+          TLSD_F_REPLY,
+          4,
           { BIN(TLSD_A_PAYLOAD, payload_max, PAYLOAD_MAX) } },
         { "WHOAMI request", TLSD_MSG_WHOAMI, 0, 1, { { 0 } } },
-        { "WHOAMI reply", TLSD_MSG_WHOAMI, TLSD_F_REPLY, 1,
+        { "WHOAMI reply",
+          TLSD_MSG_WHOAMI,
+          TLSD_F_REPLY,
+          1,
           { U32(TLSD_A_UID, 1000), U32(TLSD_A_GID, 1001), U32(TLSD_A_PID, 4242) } },
-        { "WHOAMI reply, extremes", TLSD_MSG_WHOAMI, TLSD_F_REPLY, UINT32_MAX,
+        { "WHOAMI reply, extremes",
+          TLSD_MSG_WHOAMI,
+          TLSD_F_REPLY,
+          UINT32_MAX,
           { U32(TLSD_A_UID, 0), U32(TLSD_A_GID, UINT32_MAX), U32(TLSD_A_PID, 1) } },
-        { "WHOAMI reply, reordered", TLSD_MSG_WHOAMI, TLSD_F_REPLY, 2,
+        { "WHOAMI reply, reordered",
+          TLSD_MSG_WHOAMI,
+          TLSD_F_REPLY,
+          2,
           { U32(TLSD_A_PID, 3), U32(TLSD_A_UID, 1), U32(TLSD_A_GID, 2) } },
-        { "error reply, ERROR only", TLSD_MSG_PING, TLSD_F_REPLY | TLSD_F_ERROR, 1,
+        { "error reply, ERROR only",
+          TLSD_MSG_PING,
+          TLSD_F_REPLY | TLSD_F_ERROR,
+          1,
           { U32(TLSD_A_ERROR, TLSD_ERR_PARAM) } },
-        { "error reply, everything", TLSD_MSG_VERSION, TLSD_F_REPLY | TLSD_F_ERROR, 2,
+        { "error reply, everything",
+          TLSD_MSG_VERSION,
+          TLSD_F_REPLY | TLSD_F_ERROR,
+          2,
           { U32(TLSD_A_ERROR, TLSD_ERR_HANDSHAKE), U32(TLSD_A_ERRNO, EPROTO),
             STR(TLSD_A_MESSAGE, "handshake failed: " UTF8_TEXT), U32(TLSD_A_ALERT, 42) } },
-        { "error reply, message at max", TLSD_MSG_WHOAMI, TLSD_F_REPLY | TLSD_F_ERROR, 3,
+        { "error reply, message at max",
+          TLSD_MSG_WHOAMI,
+          TLSD_F_REPLY | TLSD_F_ERROR,
+          3,
           { U32(TLSD_A_ERROR, TLSD_ERR_INTERNAL), STR(TLSD_A_MESSAGE, message_max) } },
-        { "error reply, unknown type, id 0", 9999, TLSD_F_REPLY | TLSD_F_ERROR, 0,
+        { "error reply, unknown type, id 0",
+          9999,
+          TLSD_F_REPLY | TLSD_F_ERROR,
+          0,
           { U32(TLSD_A_ERROR, TLSD_ERR_PROTOCOL), U32(TLSD_A_ERRNO, EBADMSG) } },
-        { "CreateSession reply", TLSD_MSG_SESSION_CREATE, TLSD_F_REPLY, 8,
+        { "CreateSession reply",
+          TLSD_MSG_SESSION_CREATE,
+          TLSD_F_REPLY,
+          8,
           { U64(TLSD_A_SESSION_ID, UINT64_C(0x0123456789abcdef)) } },
-        { "GetInfo reply", TLSD_MSG_CONNECTION_INFO, TLSD_F_REPLY, 9,
+        { "GetInfo reply",
+          TLSD_MSG_CONNECTION_INFO,
+          TLSD_F_REPLY,
+          9,
           { U64(TLSD_A_CONNECTION_ID, 1), U32(TLSD_A_STATE, 4), STR(TLSD_A_TLS_VERSION, "TLSv1.3"),
             U64(TLSD_A_BYTES_IN, UINT64_MAX), U64(TLSD_A_BYTES_OUT, 0) } },
-        { "HandshakeDone event", TLSD_MSG_EVENT_HANDSHAKE_DONE, TLSD_F_EVENT, 0,
+        { "HandshakeDone event",
+          TLSD_MSG_EVENT_HANDSHAKE_DONE,
+          TLSD_F_EVENT,
+          0,
           { U64(TLSD_A_CONNECTION_ID, UINT64_C(1) << 63), STR(TLSD_A_TLS_VERSION, "TLSv1.3"),
             STR(TLSD_A_CIPHER, "TLS_AES_128_GCM_SHA256"), U32(TLSD_A_VERIFY_RESULT, 0) } },
-        { "Disconnected event", TLSD_MSG_EVENT_DISCONNECTED, TLSD_F_EVENT, 0,
+        { "Disconnected event",
+          TLSD_MSG_EVENT_DISCONNECTED,
+          TLSD_F_EVENT,
+          0,
           { U64(TLSD_A_CONNECTION_ID, 2), U32(TLSD_A_REASON, 2), U32(TLSD_A_ALERT, 40) } },
 };
 
@@ -1029,8 +1094,7 @@ static void assert_absent(const TlsdMsgView *v, unsigned a) {
 }
 
 /* Every getter returns what was put, pointing into buf; everything else is absent. */
-static void check_view(const RoundTrip *t, const TlsdMsgView *v, const uint8_t *buf,
-                       size_t size) {
+static void check_view(const RoundTrip *t, const TlsdMsgView *v, const uint8_t *buf, size_t size) {
         ck_assert_uint_eq(v->header.magic, TLSD_PROTO_MAGIC);
         ck_assert_uint_eq(v->header.version, TLSD_PROTO_VERSION);
         ck_assert_uint_eq(v->header.flags, t->flags);
@@ -1638,6 +1702,7 @@ static const AttrInfo spec_attrs[_TLSD_A_MAX] = {
         [TLSD_A_TICKET_EXPIRED] = { V_U64, 0 },
         [TLSD_A_TICKET_EVICTED] = { V_U64, 0 },
         [TLSD_A_TICKET_REJECTED] = { V_U64, 0 },
+        [TLSD_A_SUPPRESSED] = { V_U32, 0 },
 };
 
 typedef struct Rule {
@@ -1645,109 +1710,185 @@ typedef struct Rule {
         bool required;
 } Rule;
 
-#define REQ(a) { (a), true }
-#define OPT(a) { (a), false }
-#define END_RULES { 0, false }
+#define REQ(a)                                                                                     \
+        { (a), true }
+#define OPT(a)                                                                                     \
+        { (a), false }
+#define END_RULES                                                                                  \
+        { 0, false }
 
 static const Rule spec_ping[] = { OPT(TLSD_A_PAYLOAD), END_RULES };
 static const Rule spec_version_reply[] = {
-        REQ(TLSD_A_VERSION_STRING), REQ(TLSD_A_PROTO_VERSION), OPT(TLSD_A_TLS_LIBRARY), END_RULES,
+        REQ(TLSD_A_VERSION_STRING),
+        REQ(TLSD_A_PROTO_VERSION),
+        OPT(TLSD_A_TLS_LIBRARY),
+        END_RULES,
 };
 static const Rule spec_whoami_reply[] = {
-        REQ(TLSD_A_UID), REQ(TLSD_A_GID), REQ(TLSD_A_PID), END_RULES,
+        REQ(TLSD_A_UID),
+        REQ(TLSD_A_GID),
+        REQ(TLSD_A_PID),
+        END_RULES,
 };
 static const Rule spec_error_reply[] = {
         REQ(TLSD_A_ERROR), OPT(TLSD_A_ERRNO), OPT(TLSD_A_MESSAGE), OPT(TLSD_A_ALERT), END_RULES,
 };
 
 #define SPEC_SESSION_OPTIONS                                                                       \
-        OPT(TLSD_A_VERSION_MIN), OPT(TLSD_A_VERSION_MAX), OPT(TLSD_A_CIPHERS),                     \
-                OPT(TLSD_A_LEGACY), OPT(TLSD_A_GROUPS), OPT(TLSD_A_CERT), OPT(TLSD_A_KEY),         \
-                OPT(TLSD_A_KEY_PASSWORD), OPT(TLSD_A_PSK_IDENTITY), OPT(TLSD_A_PSK_KEY),           \
-                OPT(TLSD_A_CA), OPT(TLSD_A_SYSTEM_TRUST), OPT(TLSD_A_VERIFY_MODE),                 \
-                OPT(TLSD_A_PIN), OPT(TLSD_A_ALPN), OPT(TLSD_A_SERVER_NAME),                        \
-                OPT(TLSD_A_COMPRESSION), OPT(TLSD_A_HANDSHAKE_TIMEOUT), OPT(TLSD_A_CLIENT_AUTH),   \
+        OPT(TLSD_A_VERSION_MIN), OPT(TLSD_A_VERSION_MAX), OPT(TLSD_A_CIPHERS), OPT(TLSD_A_LEGACY), \
+                OPT(TLSD_A_GROUPS), OPT(TLSD_A_CERT), OPT(TLSD_A_KEY), OPT(TLSD_A_KEY_PASSWORD),   \
+                OPT(TLSD_A_PSK_IDENTITY), OPT(TLSD_A_PSK_KEY), OPT(TLSD_A_CA),                     \
+                OPT(TLSD_A_SYSTEM_TRUST), OPT(TLSD_A_VERIFY_MODE), OPT(TLSD_A_PIN),                \
+                OPT(TLSD_A_ALPN), OPT(TLSD_A_SERVER_NAME), OPT(TLSD_A_COMPRESSION),                \
+                OPT(TLSD_A_HANDSHAKE_TIMEOUT), OPT(TLSD_A_CLIENT_AUTH),                            \
                 OPT(TLSD_A_DTLS_TIMEOUT_INITIAL), OPT(TLSD_A_DTLS_TIMEOUT_MAX),                    \
                 OPT(TLSD_A_DTLS_RETRIES), OPT(TLSD_A_MTU), OPT(TLSD_A_DTLS_CID),                   \
                 OPT(TLSD_A_IDLE_TIMEOUT), OPT(TLSD_A_RESUME)
 
 static const Rule spec_session_create[] = {
-        REQ(TLSD_A_ROLE), OPT(TLSD_A_TRANSPORT), SPEC_SESSION_OPTIONS, END_RULES,
+        REQ(TLSD_A_ROLE),
+        OPT(TLSD_A_TRANSPORT),
+        SPEC_SESSION_OPTIONS,
+        END_RULES,
 };
 static const Rule spec_session_configure[] = {
-        REQ(TLSD_A_SESSION_ID), SPEC_SESSION_OPTIONS, END_RULES,
+        REQ(TLSD_A_SESSION_ID),
+        SPEC_SESSION_OPTIONS,
+        END_RULES,
 };
 static const Rule spec_session_id[] = { REQ(TLSD_A_SESSION_ID), END_RULES };
 static const Rule spec_connection_create[] = {
-        REQ(TLSD_A_SESSION_ID), OPT(TLSD_A_FAMILY), END_RULES,
+        REQ(TLSD_A_SESSION_ID),
+        OPT(TLSD_A_FAMILY),
+        END_RULES,
 };
 static const Rule spec_connection_id[] = { REQ(TLSD_A_CONNECTION_ID), END_RULES };
 static const Rule spec_connection_bind[] = {
-        REQ(TLSD_A_CONNECTION_ID), OPT(TLSD_A_ADDRESS), OPT(TLSD_A_PORT), END_RULES,
+        REQ(TLSD_A_CONNECTION_ID),
+        OPT(TLSD_A_ADDRESS),
+        OPT(TLSD_A_PORT),
+        END_RULES,
 };
 static const Rule spec_connection_connect[] = {
-        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_HOST), REQ(TLSD_A_PORT), OPT(TLSD_A_SERVER_NAME),
-        OPT(TLSD_A_TICKET_ID), END_RULES,
+        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_HOST),      REQ(TLSD_A_PORT),
+        OPT(TLSD_A_SERVER_NAME),   OPT(TLSD_A_TICKET_ID), END_RULES,
 };
 static const Rule spec_ticket_id_reply[] = { REQ(TLSD_A_TICKET_ID), END_RULES };
 static const Rule spec_ticket_stats_reply[] = {
-        REQ(TLSD_A_TICKET_ENTRIES), REQ(TLSD_A_TICKET_STORED),  REQ(TLSD_A_TICKET_HITS),
-        REQ(TLSD_A_TICKET_MISSES),  REQ(TLSD_A_TICKET_EXPIRED), REQ(TLSD_A_TICKET_EVICTED),
+        REQ(TLSD_A_TICKET_ENTRIES),  REQ(TLSD_A_TICKET_STORED),
+        REQ(TLSD_A_TICKET_HITS),     REQ(TLSD_A_TICKET_MISSES),
+        REQ(TLSD_A_TICKET_EXPIRED),  REQ(TLSD_A_TICKET_EVICTED),
         REQ(TLSD_A_TICKET_REJECTED), END_RULES,
 };
 static const Rule spec_certificate_response[] = {
-        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_ACCEPT), END_RULES,
+        REQ(TLSD_A_CONNECTION_ID),
+        REQ(TLSD_A_ACCEPT),
+        END_RULES,
 };
 static const Rule spec_connection_info_reply[] = {
-        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_STATE), OPT(TLSD_A_TLS_VERSION), OPT(TLSD_A_CIPHER),
-        OPT(TLSD_A_GROUP), OPT(TLSD_A_ALPN_SELECTED), OPT(TLSD_A_PEER_SUBJECT),
-        OPT(TLSD_A_VERIFY_RESULT), OPT(TLSD_A_RESUMED), REQ(TLSD_A_BYTES_IN),
-        REQ(TLSD_A_BYTES_OUT), OPT(TLSD_A_HANDSHAKE_USEC), OPT(TLSD_A_TRANSPORT),
-        OPT(TLSD_A_MAX_MESSAGE), OPT(TLSD_A_CID_IN_USE), END_RULES,
+        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_STATE),
+        OPT(TLSD_A_TLS_VERSION),   OPT(TLSD_A_CIPHER),
+        OPT(TLSD_A_GROUP),         OPT(TLSD_A_ALPN_SELECTED),
+        OPT(TLSD_A_PEER_SUBJECT),  OPT(TLSD_A_VERIFY_RESULT),
+        OPT(TLSD_A_RESUMED),       REQ(TLSD_A_BYTES_IN),
+        REQ(TLSD_A_BYTES_OUT),     OPT(TLSD_A_HANDSHAKE_USEC),
+        OPT(TLSD_A_TRANSPORT),     OPT(TLSD_A_MAX_MESSAGE),
+        OPT(TLSD_A_CID_IN_USE),    END_RULES,
 };
 static const Rule spec_handshake_done[] = {
-        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_TLS_VERSION), REQ(TLSD_A_CIPHER), OPT(TLSD_A_GROUP),
-        OPT(TLSD_A_ALPN_SELECTED), OPT(TLSD_A_PEER_SUBJECT), REQ(TLSD_A_VERIFY_RESULT),
-        OPT(TLSD_A_RESUMED), OPT(TLSD_A_HANDSHAKE_USEC), OPT(TLSD_A_TRANSPORT),
-        OPT(TLSD_A_MAX_MESSAGE), OPT(TLSD_A_CID_IN_USE), END_RULES,
+        REQ(TLSD_A_CONNECTION_ID),
+        REQ(TLSD_A_TLS_VERSION),
+        REQ(TLSD_A_CIPHER),
+        OPT(TLSD_A_GROUP),
+        OPT(TLSD_A_ALPN_SELECTED),
+        OPT(TLSD_A_PEER_SUBJECT),
+        REQ(TLSD_A_VERIFY_RESULT),
+        OPT(TLSD_A_RESUMED),
+        OPT(TLSD_A_HANDSHAKE_USEC),
+        OPT(TLSD_A_TRANSPORT),
+        OPT(TLSD_A_MAX_MESSAGE),
+        OPT(TLSD_A_CID_IN_USE),
+        END_RULES,
 };
 static const Rule spec_handshake_failed[] = {
-        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_ERROR), OPT(TLSD_A_ERRNO), OPT(TLSD_A_MESSAGE),
-        OPT(TLSD_A_ALERT), OPT(TLSD_A_VERIFY_RESULT), END_RULES,
+        REQ(TLSD_A_CONNECTION_ID),
+        REQ(TLSD_A_ERROR),
+        OPT(TLSD_A_ERRNO),
+        OPT(TLSD_A_MESSAGE),
+        OPT(TLSD_A_ALERT),
+        OPT(TLSD_A_VERIFY_RESULT),
+        END_RULES,
 };
 static const Rule spec_certificate[] = {
-        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_VERIFY_RESULT), OPT(TLSD_A_PEER_CHAIN),
-        OPT(TLSD_A_PEER_SUBJECT), END_RULES,
+        REQ(TLSD_A_CONNECTION_ID),
+        REQ(TLSD_A_VERIFY_RESULT),
+        OPT(TLSD_A_PEER_CHAIN),
+        OPT(TLSD_A_PEER_SUBJECT),
+        END_RULES,
 };
 static const Rule spec_disconnected[] = {
-        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_REASON), OPT(TLSD_A_ALERT), OPT(TLSD_A_BYTES_IN),
-        OPT(TLSD_A_BYTES_OUT), END_RULES,
+        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_REASON),    OPT(TLSD_A_ALERT),
+        OPT(TLSD_A_BYTES_IN),      OPT(TLSD_A_BYTES_OUT), END_RULES,
 };
 
 static const Rule spec_listen[] = {
-        REQ(TLSD_A_SESSION_ID), OPT(TLSD_A_ADDRESS), REQ(TLSD_A_PORT), OPT(TLSD_A_BACKLOG),
+        REQ(TLSD_A_SESSION_ID),  OPT(TLSD_A_ADDRESS),         REQ(TLSD_A_PORT), OPT(TLSD_A_BACKLOG),
         OPT(TLSD_A_MAX_PENDING), OPT(TLSD_A_MAX_CONNECTIONS), END_RULES,
 };
 static const Rule spec_listen_reply[] = {
-        REQ(TLSD_A_LISTENER_ID), REQ(TLSD_A_ADDRESS), REQ(TLSD_A_PORT), END_RULES,
+        REQ(TLSD_A_LISTENER_ID),
+        REQ(TLSD_A_ADDRESS),
+        REQ(TLSD_A_PORT),
+        END_RULES,
 };
 static const Rule spec_listener_id[] = { REQ(TLSD_A_LISTENER_ID), END_RULES };
 static const Rule spec_adopt[] = {
-        REQ(TLSD_A_SESSION_ID), OPT(TLSD_A_HOST), OPT(TLSD_A_SERVER_NAME), END_RULES,
+        REQ(TLSD_A_SESSION_ID),
+        OPT(TLSD_A_HOST),
+        OPT(TLSD_A_SERVER_NAME),
+        END_RULES,
 };
 static const Rule spec_accepted[] = {
-        REQ(TLSD_A_LISTENER_ID), REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_PEER_ADDRESS),
-        REQ(TLSD_A_PEER_PORT), REQ(TLSD_A_TLS_VERSION), REQ(TLSD_A_CIPHER), OPT(TLSD_A_GROUP),
-        OPT(TLSD_A_ALPN_SELECTED), OPT(TLSD_A_PEER_SUBJECT), OPT(TLSD_A_SNI),
-        OPT(TLSD_A_VERIFY_RESULT), OPT(TLSD_A_RESUMED), OPT(TLSD_A_HANDSHAKE_USEC),
-        OPT(TLSD_A_TRANSPORT), OPT(TLSD_A_MAX_MESSAGE), OPT(TLSD_A_CID_IN_USE), END_RULES,
+        REQ(TLSD_A_LISTENER_ID),
+        REQ(TLSD_A_CONNECTION_ID),
+        REQ(TLSD_A_PEER_ADDRESS),
+        REQ(TLSD_A_PEER_PORT),
+        REQ(TLSD_A_TLS_VERSION),
+        REQ(TLSD_A_CIPHER),
+        OPT(TLSD_A_GROUP),
+        OPT(TLSD_A_ALPN_SELECTED),
+        OPT(TLSD_A_PEER_SUBJECT),
+        OPT(TLSD_A_SNI),
+        OPT(TLSD_A_VERIFY_RESULT),
+        OPT(TLSD_A_RESUMED),
+        OPT(TLSD_A_HANDSHAKE_USEC),
+        OPT(TLSD_A_TRANSPORT),
+        OPT(TLSD_A_MAX_MESSAGE),
+        OPT(TLSD_A_CID_IN_USE),
+        END_RULES,
+};
+static const Rule spec_accept_failed[] = {
+        REQ(TLSD_A_LISTENER_ID),
+        REQ(TLSD_A_CONNECTION_ID),
+        REQ(TLSD_A_PEER_ADDRESS),
+        REQ(TLSD_A_PEER_PORT),
+        REQ(TLSD_A_ERROR),
+        OPT(TLSD_A_ERRNO),
+        OPT(TLSD_A_MESSAGE),
+        OPT(TLSD_A_ALERT),
+        OPT(TLSD_A_VERIFY_RESULT),
+        OPT(TLSD_A_SUPPRESSED),
+        END_RULES,
 };
 static const Rule spec_timeout[] = {
-        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_RETRIES), OPT(TLSD_A_MESSAGE), END_RULES,
+        REQ(TLSD_A_CONNECTION_ID),
+        REQ(TLSD_A_RETRIES),
+        OPT(TLSD_A_MESSAGE),
+        END_RULES,
 };
 static const Rule spec_message_too_large[] = {
-        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_SIZE), REQ(TLSD_A_MAX_MESSAGE), OPT(TLSD_A_ERRNO),
-        END_RULES,
+        REQ(TLSD_A_CONNECTION_ID), REQ(TLSD_A_SIZE), REQ(TLSD_A_MAX_MESSAGE),
+        OPT(TLSD_A_ERRNO),         END_RULES,
 };
 
 typedef struct MsgInfo {
@@ -1763,17 +1904,17 @@ static const MsgInfo spec_msgs[_TLSD_MSG_MAX] = {
         [TLSD_MSG_VERSION] = { "Version", false, NULL, spec_version_reply, 0, 0 },
         [TLSD_MSG_PING] = { "Ping", false, spec_ping, spec_ping, 0, 0 },
         [TLSD_MSG_WHOAMI] = { "WhoAmI", false, NULL, spec_whoami_reply, 0, 0 },
-        [TLSD_MSG_SESSION_CREATE] = { "CreateSession", false, spec_session_create,
-                                      spec_session_id, 0, 0 },
-        [TLSD_MSG_SESSION_CONFIGURE] = { "ConfigureSession", false, spec_session_configure, NULL,
-                                         0, 0 },
+        [TLSD_MSG_SESSION_CREATE] = { "CreateSession", false, spec_session_create, spec_session_id,
+                                      0, 0 },
+        [TLSD_MSG_SESSION_CONFIGURE] = { "ConfigureSession", false, spec_session_configure, NULL, 0,
+                                         0 },
         [TLSD_MSG_SESSION_DESTROY] = { "DestroySession", false, spec_session_id, NULL, 0, 0 },
         [TLSD_MSG_CONNECTION_CREATE] = { "CreateConnection", false, spec_connection_create,
                                          spec_connection_id, 0, 0 },
         [TLSD_MSG_CONNECTION_BIND] = { "Bind", false, spec_connection_bind, NULL, 0, 0 },
         [TLSD_MSG_CONNECTION_CONNECT] = { "Connect", false, spec_connection_connect, NULL, 0, 0 },
-        [TLSD_MSG_CERTIFICATE_RESPONSE] = { "CertificateResponse", false,
-                                            spec_certificate_response, NULL, 0, 0 },
+        [TLSD_MSG_CERTIFICATE_RESPONSE] = { "CertificateResponse", false, spec_certificate_response,
+                                            NULL, 0, 0 },
         [TLSD_MSG_CONNECTION_INFO] = { "GetInfo", false, spec_connection_id,
                                        spec_connection_info_reply, 0, 0 },
         [TLSD_MSG_CONNECTION_DISCONNECT] = { "Disconnect", false, spec_connection_id, NULL, 0, 0 },
@@ -1781,8 +1922,8 @@ static const MsgInfo spec_msgs[_TLSD_MSG_MAX] = {
                                           0 },
         [TLSD_MSG_EVENT_HANDSHAKE_DONE] = { "HandshakeDone", true, NULL, spec_handshake_done, 0,
                                             1 },
-        [TLSD_MSG_EVENT_HANDSHAKE_FAILED] = { "HandshakeFailed", true, NULL,
-                                              spec_handshake_failed, 0, 0 },
+        [TLSD_MSG_EVENT_HANDSHAKE_FAILED] = { "HandshakeFailed", true, NULL, spec_handshake_failed,
+                                              0, 0 },
         [TLSD_MSG_EVENT_CERTIFICATE] = { "CertificateIndication", true, NULL, spec_certificate, 0,
                                          0 },
         [TLSD_MSG_EVENT_DISCONNECTED] = { "Disconnected", true, NULL, spec_disconnected, 0, 0 },
@@ -1794,9 +1935,11 @@ static const MsgInfo spec_msgs[_TLSD_MSG_MAX] = {
         [TLSD_MSG_CONNECTION_RETRY] = { "Retry", false, spec_connection_id, NULL, 0, 0 },
         [TLSD_MSG_EVENT_MESSAGE_TOO_LARGE] = { "MessageTooLarge", true, NULL,
                                                spec_message_too_large, 0, 0 },
-        [TLSD_MSG_GET_TICKET] = { "GetTicket", false, spec_connection_id, spec_ticket_id_reply,
-                                  0, 0 },
+        [TLSD_MSG_GET_TICKET] = { "GetTicket", false, spec_connection_id, spec_ticket_id_reply, 0,
+                                  0 },
         [TLSD_MSG_TICKET_STATS] = { "TicketStats", false, NULL, spec_ticket_stats_reply, 0, 0 },
+        [TLSD_MSG_EVENT_ACCEPT_FAILED] = { "AcceptFailed", true, NULL, spec_accept_failed, 0, 0 },
+        [TLSD_MSG_CONNECTION_SHUTDOWN] = { "Shutdown", false, spec_connection_id, NULL, 0, 0 },
 };
 
 typedef enum SideKind {
@@ -1824,19 +1967,24 @@ static bool spec_side(unsigned type, SideKind kind, Side *ret) {
         case SIDE_REQUEST:
                 if (mi->is_event)
                         return false;
-                *ret = (Side) { type, "request", 0, 1000 + type, TO, mi->request, mi->request_fds };
+                *ret = (Side){ type, "request", 0, 1000 + type, TO, mi->request, mi->request_fds };
                 return true;
         case SIDE_REPLY:
                 if (mi->is_event)
-                        *ret = (Side) { type, "event", TLSD_F_EVENT, 0, FROM, mi->reply,
-                                        mi->reply_fds };
+                        *ret = (Side){ type, "event",   TLSD_F_EVENT, 0,
+                                       FROM, mi->reply, mi->reply_fds };
                 else
-                        *ret = (Side) { type, "reply", TLSD_F_REPLY, 2000 + type, FROM, mi->reply,
-                                        mi->reply_fds };
+                        *ret = (Side){ type, "reply",   TLSD_F_REPLY, 2000 + type,
+                                       FROM, mi->reply, mi->reply_fds };
                 return true;
         case SIDE_ERROR:
-                *ret = (Side) { type, "error reply", TLSD_F_REPLY | TLSD_F_ERROR, 3000 + type, FROM,
-                                spec_error_reply, 0 };
+                *ret = (Side){ type,
+                               "error reply",
+                               TLSD_F_REPLY | TLSD_F_ERROR,
+                               3000 + type,
+                               FROM,
+                               spec_error_reply,
+                               0 };
                 return true;
         default:
                 return false;
@@ -1966,8 +2114,8 @@ static void check_value(const TlsdMsgView *v, unsigned a, ValueMode mode, const 
 
         ck_assert_msg(tlsd_msg_has(v, (TlsdAttrType) a), "%s: %s missing", ctx, tlsd_attr_name(a));
         ck_assert_int_eq(tlsd_msg_get_bytes(v, (TlsdAttrType) a, &p, &size), 0);
-        ck_assert_msg(size == n, "%s: %s has %zu bytes, expected %zu", ctx, tlsd_attr_name(a),
-                      size, n);
+        ck_assert_msg(size == n, "%s: %s has %zu bytes, expected %zu", ctx, tlsd_attr_name(a), size,
+                      n);
         if (n > 0)
                 ck_assert_mem_eq(p, buf, n);
 
@@ -2123,16 +2271,15 @@ START_TEST(test_spec) {
                 }
 
                 /* Over it, or the wrong size. */
-                snprintf(ctx, sizeof(ctx), "%s %s, %s too large", tlsd_msg_type_name(type),
-                         s.what, name);
+                snprintf(ctx, sizeof(ctx), "%s %s, %s too large", tlsd_msg_type_name(type), s.what,
+                         name);
                 ck_assert_int_eq(build_side(&m, &s, 0, r->attr, VALUE_BAD, 1, modes), -EBADMSG);
                 expect_refused(&m, &s, TLSD_PROTO_ATTR_SIZE, r->attr, ctx);
 
                 /* Twice. */
                 snprintf(ctx, sizeof(ctx), "%s %s, %s twice", tlsd_msg_type_name(type), s.what,
                          name);
-                ck_assert_int_eq(build_side(&m, &s, 0, r->attr, VALUE_TYPICAL, 2, modes),
-                                 -EBADMSG);
+                ck_assert_int_eq(build_side(&m, &s, 0, r->attr, VALUE_TYPICAL, 2, modes), -EBADMSG);
                 expect_refused(&m, &s, TLSD_PROTO_ATTR_DUPLICATE, r->attr, ctx);
 
                 /* Missing. */
@@ -2162,8 +2309,8 @@ END_TEST
 /* The copy of the tables is complete and agrees with what proto.c reports about them. */
 START_TEST(test_spec_coverage) {
         for (unsigned a = 1; a < _TLSD_A_MAX; a++) {
-                ck_assert_msg(spec_attrs[a].kind != V_END, "attribute %u (%s) not in spec_attrs",
-                              a, tlsd_attr_name(a));
+                ck_assert_msg(spec_attrs[a].kind != V_END, "attribute %u (%s) not in spec_attrs", a,
+                              tlsd_attr_name(a));
                 ck_assert_str_ne(tlsd_attr_name(a), "unknown");
                 if (spec_attrs[a].kind == V_STR)
                         ck_assert_uint_ge(spec_attrs[a].max, 8); /* room for a typical value */
@@ -2174,9 +2321,9 @@ START_TEST(test_spec_coverage) {
                 ck_assert_msg(mi->name, "type %u (%s) not in spec_msgs", t, tlsd_msg_type_name(t));
                 ck_assert_str_eq(tlsd_msg_type_name(t), mi->name);
                 ck_assert_uint_eq(tlsd_msg_max_fds(t, TO, 0), mi->request_fds);
-                ck_assert_uint_eq(tlsd_msg_max_fds(t, FROM, mi->is_event ? TLSD_F_EVENT
-                                                                          : TLSD_F_REPLY),
-                                  mi->reply_fds);
+                ck_assert_uint_eq(
+                        tlsd_msg_max_fds(t, FROM, mi->is_event ? TLSD_F_EVENT : TLSD_F_REPLY),
+                        mi->reply_fds);
                 ck_assert_uint_eq(tlsd_msg_max_fds(t, FROM, TLSD_F_REPLY | TLSD_F_ERROR), 0);
                 ck_assert_uint_le(mi->request_fds, TLSD_FDS_MAX);
                 ck_assert_uint_le(mi->reply_fds, TLSD_FDS_MAX);
@@ -2193,9 +2340,13 @@ START_TEST(test_put_str_lossy) {
                 { "plain", "plain" },
                 { "", "" },
                 { UTF8_TEXT, UTF8_TEXT },
-                { "a\xff" "b", "a?b" },
+                { "a\xff"
+                  "b",
+                  "a?b" },
                 { "\xc0\xaf", "??" },
-                { "\xed\xa0\x80!", "?" "?" "?!" },
+                { "\xed\xa0\x80!", "?"
+                                   "?"
+                                   "?!" },
                 { "x\xf4\x90\x80\x80", "x????" },
                 { "\x80\x80", "??" },
                 { "end \xe2\x82", "end ??" },
@@ -2256,8 +2407,7 @@ START_TEST(test_proto_error_names) {
                 ck_assert_str_ne(name, invalid);
                 for (unsigned f = 0; f < e; f++)
                         ck_assert_msg(strcmp(name, tlsd_proto_error_name((TlsdProtoError) f)) != 0,
-                                      "TlsdProtoError %u and %u share the name \"%s\"", e, f,
-                                      name);
+                                      "TlsdProtoError %u and %u share the name \"%s\"", e, f, name);
         }
         ck_assert_ptr_nonnull(tlsd_proto_error_name((TlsdProtoError) 9999));
         ck_assert_ptr_nonnull(tlsd_proto_error_name((TlsdProtoError) -1));
@@ -2335,9 +2485,10 @@ static const struct {
         { ENETUNREACH, TLSD_ERR_CONNECT },
         { EHOSTUNREACH, TLSD_ERR_CONNECT },
         { EADDRNOTAVAIL, TLSD_ERR_RESOLVE },
-        { ECONNRESET, TLSD_ERR_DISCONNECTED },
-        { EPIPE, TLSD_ERR_DISCONNECTED },
-        { ECONNABORTED, TLSD_ERR_DISCONNECTED },
+        /* the network peer's reset: not the client's own connection to tlsd */
+        { ECONNRESET, TLSD_ERR_CONNECT },
+        { EPIPE, TLSD_ERR_CONNECT },
+        { ECONNABORTED, TLSD_ERR_CONNECT },
         /* Not in the switch: internal. */
         { EFAULT, TLSD_ERR_INTERNAL },
         { EXDEV, TLSD_ERR_INTERNAL },
@@ -2351,6 +2502,15 @@ START_TEST(test_error_from_errno) {
                       "-%d maps to %s, expected %s", errno_map[_i].errno_value,
                       tlsd_error_name(tlsd_error_from_errno(-errno_map[_i].errno_value)),
                       tlsd_error_name(errno_map[_i].error));
+}
+END_TEST
+
+/* The daemon maps its errnos with tlsd_error_from_errno(); none may become "connection to tlsd
+ * lost", which only libtlsclient can know (a peer's reset was reported as that). */
+START_TEST(test_error_never_disconnected) {
+        for (int e = 1; e < 4096; e++)
+                ck_assert_msg(tlsd_error_from_errno(-e) != TLSD_ERR_DISCONNECTED,
+                              "errno %d maps to Disconnected", e);
 }
 END_TEST
 
@@ -2370,6 +2530,10 @@ START_TEST(test_error_to_errno) {
                         ck_assert_int_eq(err, 0);
                 else
                         ck_assert_int_gt(err, 0);
+                /* Disconnected is the client's own connection to tlsd: no errno of the daemon
+                 * maps to it (test_error_never_disconnected), so it cannot round-trip. */
+                if (e == TLSD_ERR_DISCONNECTED)
+                        continue;
                 ck_assert_msg(tlsd_error_from_errno(-err) == (enum tlsd_error) e,
                               "%s -> errno %d -> %s", tlsd_error_name(e), err,
                               tlsd_error_name(tlsd_error_from_errno(-err)));
@@ -2395,8 +2559,7 @@ START_TEST(test_error_strings) {
                         ck_assert_msg((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
                                               (*c >= '0' && *c <= '9'),
                                       "bad name %s", name);
-                ck_assert_msg(strncmp(embedded, "TLS_", 4) == 0, "bad embedded name %s",
-                              embedded);
+                ck_assert_msg(strncmp(embedded, "TLS_", 4) == 0, "bad embedded name %s", embedded);
 
                 for (int f = 0; f < e; f++) {
                         ck_assert_str_ne(name, tlsd_error_name(f));
@@ -2457,8 +2620,7 @@ static const struct {
         { "VersionMax", TLSD_A_VERSION_MAX, "u", false, OPT_FIELD(version_max),
           OPT_FIELD(has_versions), OPT_NONE },
         { "Ciphers", TLSD_A_CIPHERS, "s", false, OPT_FIELD(ciphers), OPT_NONE, OPT_NONE },
-        { "Legacy", TLSD_A_LEGACY, "b", false, OPT_FIELD(legacy), OPT_FIELD(has_legacy),
-          OPT_NONE },
+        { "Legacy", TLSD_A_LEGACY, "b", false, OPT_FIELD(legacy), OPT_FIELD(has_legacy), OPT_NONE },
         { "Groups", TLSD_A_GROUPS, "s", false, OPT_FIELD(groups), OPT_NONE, OPT_NONE },
         { "Certificate", TLSD_A_CERT, "ay", false, OPT_FIELD(cert), OPT_NONE,
           OPT_FIELD(cert_size) },
@@ -2480,12 +2642,12 @@ static const struct {
           OPT_NONE },
         { "Compression", TLSD_A_COMPRESSION, "u", false, OPT_FIELD(compression),
           OPT_FIELD(has_compression), OPT_NONE },
-        { "HandshakeTimeout", TLSD_A_HANDSHAKE_TIMEOUT, "u", false,
-          OPT_FIELD(handshake_timeout_ms), OPT_FIELD(has_handshake_timeout), OPT_NONE },
+        { "HandshakeTimeout", TLSD_A_HANDSHAKE_TIMEOUT, "u", false, OPT_FIELD(handshake_timeout_ms),
+          OPT_FIELD(has_handshake_timeout), OPT_NONE },
         { "ClientAuth", TLSD_A_CLIENT_AUTH, "u", false, OPT_FIELD(client_auth),
           OPT_FIELD(has_client_auth), OPT_NONE },
-        { "Transport", TLSD_A_TRANSPORT, "u", true, OPT_FIELD(transport),
-          OPT_FIELD(has_transport), OPT_NONE },
+        { "Transport", TLSD_A_TRANSPORT, "u", true, OPT_FIELD(transport), OPT_FIELD(has_transport),
+          OPT_NONE },
         { "DtlsTimeoutInitial", TLSD_A_DTLS_TIMEOUT_INITIAL, "u", false,
           OPT_FIELD(dtls_timeout_initial_ms), OPT_FIELD(has_dtls_timeout_initial), OPT_NONE },
         { "DtlsTimeoutMax", TLSD_A_DTLS_TIMEOUT_MAX, "u", false, OPT_FIELD(dtls_timeout_max_ms),
@@ -2497,8 +2659,7 @@ static const struct {
           OPT_NONE },
         { "IdleTimeout", TLSD_A_IDLE_TIMEOUT, "u", false, OPT_FIELD(idle_timeout_ms),
           OPT_FIELD(has_idle_timeout), OPT_NONE },
-        { "Resume", TLSD_A_RESUME, "b", false, OPT_FIELD(resume), OPT_FIELD(has_resume),
-          OPT_NONE },
+        { "Resume", TLSD_A_RESUME, "b", false, OPT_FIELD(resume), OPT_FIELD(has_resume), OPT_NONE },
 };
 
 /* The table agrees with the copy above, with the protocol's tables (spec_attrs and the
@@ -2615,10 +2776,10 @@ static int options_through_wire(const TlsdSessionOptions *o, bool create, TlsdMs
                                 TlsdMsgView *v, TlsdSessionOptions *ret) {
         int r;
 
-        ck_assert_int_eq(tlsd_msg_begin(m, create ? TLSD_MSG_SESSION_CREATE
-                                                  : TLSD_MSG_SESSION_CONFIGURE,
-                                        0, 7),
-                         0);
+        ck_assert_int_eq(
+                tlsd_msg_begin(m, create ? TLSD_MSG_SESSION_CREATE : TLSD_MSG_SESSION_CONFIGURE, 0,
+                               7),
+                0);
         if (create)
                 tlsd_msg_put_u32(m, TLSD_A_ROLE, 0);
         else
@@ -2650,15 +2811,15 @@ static void expect_same_options(const TlsdSessionOptions *a, const TlsdSessionOp
                                       "%s: %s is %u, expected %u", ctx, key,
                                       OPT_AT(b, off, unsigned), OPT_AT(a, off, unsigned));
                 else if (strcmp(sig, "s") == 0) {
-                        const char *x = OPT_AT(a, off, const char *), *y = OPT_AT(b, off,
-                                                                                 const char *);
+                        const char *x = OPT_AT(a, off, const char *),
+                                   *y = OPT_AT(b, off, const char *);
 
                         ck_assert_msg(!x == !y, "%s: %s present on one side only", ctx, key);
                         if (x)
                                 ck_assert_str_eq(x, y);
                 } else {
-                        const void *x = OPT_AT(a, off, const void *), *y = OPT_AT(b, off,
-                                                                                 const void *);
+                        const void *x = OPT_AT(a, off, const void *),
+                                   *y = OPT_AT(b, off, const void *);
                         size_t size = spec_options[k].size;
 
                         ck_assert_msg(!x == !y, "%s: %s present on one side only", ctx, key);
@@ -2697,9 +2858,10 @@ START_TEST(test_session_options_round_trip) {
                         break;
                 case TLSD_OPTION_U32:
                 case TLSD_OPTION_VERSION:
-                        tlsd_session_option_set_u32(&o, row, variant == 0   ? 0x0304
-                                                             : variant == 1 ? 0
-                                                                            : UINT32_MAX);
+                        tlsd_session_option_set_u32(&o, row,
+                                                    variant == 0   ? 0x0304
+                                                    : variant == 1 ? 0
+                                                                   : UINT32_MAX);
                         break;
                 case TLSD_OPTION_STRING:
                         size = variant == 0 ? 5 : variant == 1 ? max : max + 1;
@@ -2734,11 +2896,11 @@ START_TEST(test_session_options_round_trip) {
                                 continue;
                         }
                         for (unsigned a = 1; a < _TLSD_A_MAX; a++) {
-                                bool expected = a == row->attr ||
-                                                a == (create ? TLSD_A_ROLE : TLSD_A_SESSION_ID) ||
-                                                (row->type == TLSD_OPTION_VERSION &&
-                                                 (a == TLSD_A_VERSION_MIN ||
-                                                  a == TLSD_A_VERSION_MAX));
+                                bool expected =
+                                        a == row->attr ||
+                                        a == (create ? TLSD_A_ROLE : TLSD_A_SESSION_ID) ||
+                                        (row->type == TLSD_OPTION_VERSION &&
+                                         (a == TLSD_A_VERSION_MIN || a == TLSD_A_VERSION_MAX));
 
                                 /* SystemTrust (no has_): false is written as absent */
                                 if (a == row->attr && row->has == TLSD_OPTION_NO_FIELD &&
@@ -2808,7 +2970,7 @@ START_TEST(test_session_options_versions) {
         ck_assert_uint_eq(o.version_min, 0x0303);
         ck_assert_uint_eq(o.version_max, 0x0303);
 
-        o = (TlsdSessionOptions) {};
+        o = (TlsdSessionOptions){};
         tlsd_session_option_set_u32(&o, min, 0x0304);
         ck_assert_uint_eq(o.version_min, 0x0304);
         ck_assert_uint_eq(o.version_max, 0x0304);
@@ -2816,7 +2978,7 @@ START_TEST(test_session_options_versions) {
         ck_assert_uint_eq(o.version_min, 0x0304);
         ck_assert_uint_eq(o.version_max, 0xfefc);
 
-        o = (TlsdSessionOptions) {};
+        o = (TlsdSessionOptions){};
         tlsd_session_option_set_u32(&o, max, 0xfefc);
         tlsd_session_option_set_u32(&o, min, 0xfefd);
         ck_assert_uint_eq(o.version_min, 0xfefd);
@@ -2915,6 +3077,7 @@ static Suite *proto_suite(void) {
         tc = tcase_create("errors");
         tcase_add_loop_test(tc, test_error_from_errno, 0, ELEMENTSOF(errno_map));
         tcase_add_test(tc, test_error_from_errno_positive);
+        tcase_add_test(tc, test_error_never_disconnected);
         tcase_add_test(tc, test_error_to_errno);
         tcase_add_test(tc, test_error_strings);
         tcase_add_test(tc, test_error_out_of_range);

@@ -431,7 +431,8 @@ bad_listen "on port 65536" 2 "^tlsctl: invalid port '65536'$" 127.0.0.1:65536 $e
 bad_listen "on a host name" 1 "'localhost' is not a numeric IP address$" localhost:0 $ecdsa
 bad_listen "with a key that does not match" 1 "private key does not match the certificate$" \
   127.0.0.1:0 --cert="$PKI/client.pem" --key="$PKI/server-ecdsa.key"
-bad_listen "with --handshake-timeout=5" 1 "handshake timeout must be 100\.\.600000 ms$" \
+# out of tlsd's range: a usage error, found before tlsd is asked (it was exit 1 with tlsd's word)
+bad_listen "with --handshake-timeout=5" 2 "^tlsctl: --handshake-timeout needs a number 100\.\.600000$" \
   127.0.0.1:0 $ecdsa --handshake-timeout=5
 bad_listen "with --count=-1" 2 "^tlsctl: invalid --count '-1'$" 127.0.0.1:0 $ecdsa --count=-1
 

@@ -61,9 +61,9 @@ static uint64_t wait_ticket(tlsc_client **clients, uint64_t conn) {
 }
 
 static void check_dtls_tickets(unsigned version) {
-        tlsc_session_options so = { .transport = TLSC_TRANSPORT_DTLS },
-                             co = { .transport = TLSC_TRANSPORT_DTLS, .version_min = version,
-                                    .version_max = version };
+        tlsc_session_options so = { .transport = TLSC_TRANSPORT_DTLS }, co = {
+                .transport = TLSC_TRANSPORT_DTLS, .version_min = version, .version_max = version
+        };
         const char *name = version == DTLS13 ? "DTLSv1.3" : "DTLSv1.2";
         tlsc_ticket_stats st0, st1;
         tlsc_connection_info info;
@@ -111,7 +111,8 @@ static void check_dtls_tickets(unsigned version) {
                       (unsigned long long) st0.stored, (unsigned long long) st1.stored,
                       (unsigned long long) st0.hits, (unsigned long long) st1.hits);
 
-        /* explicit resumption with a ticket id (1.3: the first ticket was not used; 1.2: reusable) */
+        /* explicit resumption with a ticket id (1.3: the first ticket was not used; 1.2: reusable)
+         */
         ck_assert_int_eq(tlsc_connection_create(cc, cs, AF_INET, &conn[2]), 0);
         fd = tlsc_connect_ticket(cc, conn[2], "localhost", port, NULL, ticket, &info);
         if (fd == -TLSD_ERR_NOT_FOUND && version == DTLS13) {
@@ -120,8 +121,7 @@ static void check_dtls_tickets(unsigned version) {
                 ticket = wait_ticket(both, conn[1]);
                 fd = tlsc_connect_ticket(cc, conn[2], "localhost", port, NULL, ticket, &info);
         }
-        ck_assert_msg(fd >= 0, "%s connect_ticket: %s: %s", name, tlsd_strerror(fd),
-                      info.message);
+        ck_assert_msg(fd >= 0, "%s connect_ticket: %s: %s", name, tlsd_strerror(fd), info.message);
         ck_assert_msg(info.resumed == 1, "%s: tlsc_connect_ticket did not resume", name);
         acc = tk_wait_nth(both, &se, TLSC_EVENT_ACCEPTED, 3, "Accepted (3)");
         dtls_echo(fd, acc->fd, "explicit");

@@ -28,6 +28,15 @@
 PY=/usr/bin/python3
 tarball="$top_srcdir/../shared/tools/tlsfuzzer.tar.xz"
 full=${TLSD_TLSFUZZER_FULL:-0}
+# The scripts that run a random sample of their probes (-n) draw it from Python's random module:
+# seeded per script and listener, so a run is repeatable (TLSD_TLSFUZZER_SEED= for another draw;
+# the full runs draw nothing).
+seed=${TLSD_TLSFUZZER_SEED:-tlsd}
+# shellcheck disable=SC2016 # Python, not shell
+seeded='import random, runpy, sys
+random.seed(sys.argv[1])
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name="__main__")'
 
 if [ ! -r "$tarball" ]; then
   skip "tlsfuzzer: $tarball is not there (the tlsfuzzer and tlslite-ng sources, see shared/tools/README.md)"
@@ -190,6 +199,9 @@ script|test-tls13-minerva|a timing side-channel measurement, not a conformance c
 xfail|*|test-tls13-0rtt-garbage|undecryptable record later in handshake together with early_data|Timeout|wolfSSL skips records that fail to decrypt while 0-RTT could still arrive (up to 16 KiB) and cannot tell them from early data; it ends the handshake once over that, nothing is decrypted or delivered
 xfail|*|test-tls13-0rtt-garbage|handshake with invalid 0-RTT and HRR|unexpected_message|after a HelloRetryRequest wolfSSL no longer skips the client's 0-RTT records (RFC 8446 4.2.10) and ends the handshake with unexpected_message; none is accepted
 xfail|*|test-tls13-0rtt-garbage|handshake with 0-RTT, HRR and early data after 2nd Client Hello|unexpected_message|the same: early data after a HelloRetryRequest is refused with unexpected_message, not skipped
+xfail|rsa|test-tls13-large-number-of-extensions|empty unassigned extensions, ids in range from 2 to 4120|decode_error|a valid ClientHello of 4119 empty extensions (16 KiB, over one record) is refused with decode_error by the patched wolfSSL 5.9.2 (its extension parser, not yet found); refused, never accepted. The script runs a random sample (-n 6), so this probe is not in every run
+xfail|rsa|test-tls13-keyupdate|4/1 fragmented keyupdate msg, appdata between||(an abrupt close, which carries no text) wolfSSL 5.9.2 closes without an alert when application data arrives between the fragments of a KeyUpdate (RFC 8446 5.1: unexpected_message); reassembling post-handshake fragments and answering with the alert was in progress on a branch and did not land this session
+xfail|*|test-tls13-keyupdate|two KeyUpdates, first fragmented, second fragment under new keys together with second KeyUpdate|bad_record_mac|wolfSSL ends it with unexpected_message (a handshake message across a key change, RFC 8446 5.1) where the script wants bad_record_mac; the record is not accepted
 xfail|*|test-tls13-unencrypted-alert|unencrypted Alert|unexpected_message|wolfSSL answers a plaintext alert that arrives where records must be protected with unexpected_message and closes; the script wants the close alone
 xfail|*|test-renegotiation-disabled|try insecure (legacy) renegotiation with incomplete GET|no_renegotiation|a renegotiation without renegotiation_info is refused with a fatal unexpected_message (RFC 5746 3.7: abort) instead of the warning no_renegotiation the script wants; it is refused either way
 xfail|*|test-renegotiation-disabled|try insecure (legacy) renegotiation with GET after 2nd CH|no_renegotiation|the same
@@ -428,8 +440,8 @@ run_script() {
     set --
     while IFS= read -r a; do set -- "$@" "$a"; done <"$tmp/argv"
     cd "$fuzzer" &&
-      PYTHONPATH="$fuzzer:$tmp/tlslite-ng" timeout 600 "$PY" "scripts/$script.py" \
-        -h 127.0.0.1 -p "$port" $args $sample "$@"
+      PYTHONPATH="$fuzzer:$tmp/tlslite-ng" timeout 600 "$PY" -c "$seeded" \
+        "$seed/$script/$id" "scripts/$script.py" -h 127.0.0.1 -p "$port" $args $sample "$@"
   ) >"$log" 2>&1 </dev/null && rc=0 || rc=$?
   s_total=$(sed -n 's/^TOTAL: //p' "$log")
   s_pass=$(sed -n 's/^PASS: //p' "$log")

@@ -142,7 +142,7 @@ long tk_rss_kib(pid_t pid) {
 }
 
 uint64_t tk_client_session(tlsc_client *c, const tlsc_session_options *o) {
-        tlsc_session_options opt = o ? *o : (tlsc_session_options) {};
+        tlsc_session_options opt = o ? *o : (tlsc_session_options){};
         size_t n;
         char *ca = tk_slurp(tk_pki("ca.pem"), &n);
         uint64_t s;
@@ -160,7 +160,7 @@ uint64_t tk_client_session(tlsc_client *c, const tlsc_session_options *o) {
 }
 
 uint64_t tk_server_session(tlsc_client *c, const tlsc_session_options *o) {
-        tlsc_session_options opt = o ? *o : (tlsc_session_options) {};
+        tlsc_session_options opt = o ? *o : (tlsc_session_options){};
         size_t nc, nk;
         char *cert = tk_slurp(tk_pki("server-ecdsa-chain.pem"), &nc);
         char *key = tk_slurp(tk_pki("server-ecdsa.key"), &nk);
@@ -242,8 +242,8 @@ void tk_pump(tlsc_client **clients, bool (*done)(void *arg), void *arg, long tim
                 ck_assert_msg(now_ms() < deadline, "timed out waiting for %s", what);
                 for (; clients[n]; n++) {
                         ck_assert_uint_lt(n, 8);
-                        p[n] = (struct pollfd) { .fd = tlsc_get_fd(clients[n]),
-                                                 .events = tlsc_get_events(clients[n]) };
+                        p[n] = (struct pollfd){ .fd = tlsc_get_fd(clients[n]),
+                                                .events = tlsc_get_events(clients[n]) };
                 }
                 (void) poll(p, n, 100);
                 for (unsigned i = 0; i < n; i++) {
@@ -286,8 +286,7 @@ static bool nth_seen(void *arg) {
         return tk_count(w->e, w->type) >= w->nth;
 }
 
-TkEvent *tk_wait_nth(tlsc_client **clients, TkEvents *e, int type, unsigned nth,
-                     const char *what) {
+TkEvent *tk_wait_nth(tlsc_client **clients, TkEvents *e, int type, unsigned nth, const char *what) {
         NthWait w = { e, type, nth };
 
         tk_pump(clients, nth_seen, &w, 20000, what);
@@ -435,7 +434,8 @@ int tk_run(const char *command, char *out, size_t size) {
 }
 
 static int bound_socket(int type, unsigned *ret_port) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        struct sockaddr_in sa = { .sin_family = AF_INET,
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         socklen_t len = sizeof(sa);
         int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
 

@@ -79,19 +79,17 @@ void tk_pump(tlsc_client **clients, bool (*done)(void *arg), void *arg, long tim
 TkEvent *tk_wait_event(tlsc_client **clients, TkEvents *e, int type, uint64_t connection,
                        const char *what);
 /* Dispatches until the nth (1-based) event of this type (any connection) was recorded. */
-TkEvent *tk_wait_nth(tlsc_client **clients, TkEvents *e, int type, unsigned nth,
-                     const char *what);
+TkEvent *tk_wait_nth(tlsc_client **clients, TkEvents *e, int type, unsigned nth, const char *what);
 /* Dispatches until *counter >= want. */
-void tk_wait_count(tlsc_client **clients, const unsigned *counter, unsigned want,
-                   const char *what);
+void tk_wait_count(tlsc_client **clients, const unsigned *counter, unsigned want, const char *what);
 
 /* ---- peers and sockets ---- */
 
 typedef struct TkPeer {
         pid_t pid;
         unsigned port;
-        int in;       /* its stdin, held open: s_server quits at the end of its input */
-        int out;      /* its stdout and stderr */
+        int in;         /* its stdin, held open: s_server quits at the end of its input */
+        int out;        /* its stdout and stderr */
         char log[8192]; /* what it printed while the port was read */
 } TkPeer;
 

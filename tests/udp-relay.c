@@ -370,8 +370,10 @@ static Packet *relay_packet_new(Relay *r, unsigned client, Direction d, const vo
                 r->stats.queue_overflow++;
                 relay_count_drop(r, d);
                 if (r->stats.queue_overflow == 1 || r->verbose)
-                        fprintf(stderr, "udp-relay: %u datagrams queued, dropping more "
-                                "(queue_overflow)\n", QUEUE_MAX);
+                        fprintf(stderr,
+                                "udp-relay: %u datagrams queued, dropping more "
+                                "(queue_overflow)\n",
+                                QUEUE_MAX);
                 return NULL;
         }
         p = malloc(sizeof(Packet) + size);
@@ -380,7 +382,7 @@ static Packet *relay_packet_new(Relay *r, unsigned client, Direction d, const vo
                 fprintf(stderr, "udp-relay: out of memory, datagram dropped\n");
                 return NULL;
         }
-        *p = (Packet) {
+        *p = (Packet){
                 .delay = delay,
                 .seq = r->next_seq++,
                 .client = client,
@@ -420,8 +422,7 @@ static uint64_t relay_draw_delay(Relay *r, uint64_t draw) {
         return ms * NSEC_PER_MSEC;
 }
 
-static void relay_datagram(Relay *r, unsigned client, Direction d, const void *data,
-                           size_t size) {
+static void relay_datagram(Relay *r, unsigned client, Direction d, const void *data, size_t size) {
         Client *c = &r->clients[client];
         Packet *held_before = c->held[d];
         uint64_t draw[5], now, last_due;
@@ -526,7 +527,7 @@ static int relay_client(Relay *r, const struct sockaddr_storage *address, sockle
                 return -ENOSPC;
 
         c = &r->clients[k];
-        *c = (Client) { .address_size = size, .upstream_fd = -EBADF };
+        *c = (Client){ .address_size = size, .upstream_fd = -EBADF };
         memcpy(&c->address, address, size);
         q = relay_upstream_open(r, &fd, &c->upstream_port);
         if (q < 0)
@@ -549,8 +550,8 @@ static void relay_rebind(Relay *r, const char *why) {
         char buf[64];
 
         r->stats.rebinds++;
-        fprintf(stderr, "udp-relay: rebind %" PRIu64 " (%s): %u client(s)\n", r->stats.rebinds,
-                why, r->n_clients);
+        fprintf(stderr, "udp-relay: rebind %" PRIu64 " (%s): %u client(s)\n", r->stats.rebinds, why,
+                r->n_clients);
         for (unsigned k = 0; k < r->n_clients; k++) {
                 Client *c = &r->clients[k];
                 unsigned port;
@@ -698,8 +699,8 @@ static int relay_start(Relay *r) {
 
         /* one upstream socket per client, one more during a rebind, and a few of our own */
         if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < CLIENTS_MAX + 16) {
-                limit.rlim_cur = limit.rlim_max < CLIENTS_MAX + 16 ? limit.rlim_max
-                                                                    : CLIENTS_MAX + 16;
+                limit.rlim_cur =
+                        limit.rlim_max < CLIENTS_MAX + 16 ? limit.rlim_max : CLIENTS_MAX + 16;
                 (void) setrlimit(RLIMIT_NOFILE, &limit);
         }
 
@@ -719,8 +720,8 @@ static int relay_start(Relay *r) {
                 return q;
         }
 
-        r->listen_fd = socket(r->listen_address.ss_family,
-                              SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        r->listen_fd =
+                socket(r->listen_address.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (r->listen_fd < 0) {
                 q = -errno;
                 fprintf(stderr, "udp-relay: socket: %s\n", strerror(-q));
@@ -769,17 +770,17 @@ static int relay_loop(Relay *r) {
                 relay_run_timers(r);
                 if (r->n_queue > 0) {
                         uint64_t now = now_ns(), due = r->queue[0]->due;
-                        uint64_t ms = due > now ? (due - now + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC
-                                                : 0;
+                        uint64_t ms =
+                                due > now ? (due - now + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC : 0;
 
                         timeout = ms > INT_MAX ? INT_MAX : (int) ms;
                 }
 
-                r->pollfds[0] = (struct pollfd) { .fd = r->signal_fd, .events = POLLIN };
-                r->pollfds[1] = (struct pollfd) { .fd = r->listen_fd, .events = POLLIN };
+                r->pollfds[0] = (struct pollfd){ .fd = r->signal_fd, .events = POLLIN };
+                r->pollfds[1] = (struct pollfd){ .fd = r->listen_fd, .events = POLLIN };
                 n_upstream = r->n_clients;
                 for (unsigned k = 0; k < n_upstream; k++)
-                        r->pollfds[2 + k] = (struct pollfd) {
+                        r->pollfds[2 + k] = (struct pollfd){
                                 .fd = r->clients[k].upstream_fd,
                                 .events = POLLIN,
                         };
@@ -914,8 +915,7 @@ static int parse_percent(const char *option, const char *s, uint64_t *ret) {
         return 0;
 }
 
-static int parse_u64(const char *option, const char *s, uint64_t min, uint64_t max,
-                     uint64_t *ret) {
+static int parse_u64(const char *option, const char *s, uint64_t min, uint64_t max, uint64_t *ret) {
         unsigned long long v;
         char *e;
 
@@ -967,11 +967,10 @@ static int parse_argv(int argc, char *argv[], Relay *r) {
                 switch (opt) {
                 case O_LISTEN:
                 case O_TARGET:
-                        if (opt == O_LISTEN
-                                    ? parse_address(optarg, true, &r->listen_address,
-                                                    &r->listen_address_size) < 0
-                                    : parse_address(optarg, false, &r->target,
-                                                    &r->target_size) < 0) {
+                        if (opt == O_LISTEN ? parse_address(optarg, true, &r->listen_address,
+                                                            &r->listen_address_size) < 0
+                                            : parse_address(optarg, false, &r->target,
+                                                            &r->target_size) < 0) {
                                 fprintf(stderr,
                                         "udp-relay: %s: '%s' is not ADDR:PORT (a numeric IPv4 "
                                         "address, or IPv6 in brackets as [::1]:4433; port "
@@ -1013,8 +1012,8 @@ static int parse_argv(int argc, char *argv[], Relay *r) {
                         r->stats_file = optarg;
                         break;
                 case O_REBIND_AFTER:
-                        if (parse_u64("--rebind-after", optarg, 1, UINT64_MAX,
-                                      &r->rebind_after) < 0)
+                        if (parse_u64("--rebind-after", optarg, 1, UINT64_MAX, &r->rebind_after) <
+                            0)
                                 return -EINVAL;
                         break;
                 case 'v':

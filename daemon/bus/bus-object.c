@@ -147,7 +147,7 @@ static int path_reply_add(uint64_t id, void *userdata) {
 int bus_object_append_paths(Bus *b, const BusObjectType *type, const Peer *caller,
                             sd_bus_message *reply) {
         return core_foreach_id(bus_core(b), caller, type->core_kind, path_reply_add,
-                               &(PathReply) { .kind = type->kind, .reply = reply });
+                               &(PathReply){ .kind = type->kind, .reply = reply });
 }
 
 /* ---- registration ---- */
@@ -170,7 +170,7 @@ int bus_object_register(Bus *b, const BusObjectType *type, BusObject *o) {
         _cleanup_free_ char *prefix = NULL;
         int r;
 
-        *o = (BusObject) { .bus = b, .type = type };
+        *o = (BusObject){ .bus = b, .type = type };
         if (asprintf(&prefix, BUS_OBJECT_ROOT "/%s", type->kind) < 0)
                 return -ENOMEM;
         /* sd-bus keeps its own copy of the path */

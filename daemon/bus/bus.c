@@ -38,7 +38,7 @@ struct BusStream {
         int fd;
         sd_event_source *io; /* DataReady while in message mode */
         char *path;
-        char *owner;         /* unique name the signals go to */
+        char *owner; /* unique name the signals go to */
 };
 
 /* The objects under /org/tlsd1 besides the Manager, one per live core object of each kind. */
@@ -136,7 +136,7 @@ const Peer *bus_caller(Bus *b, Peer *buffer) {
                         return bp->peer;
         /* Someone who has not called a method yet (Introspect, Properties, ObjectManager): no
          * Peer is made for that, the sender's uid is enough. */
-        *buffer = (Peer) {};
+        *buffer = (Peer){};
         if (caller_uid(b, m, &buffer->uid) < 0)
                 return NULL;
         return buffer;
@@ -517,10 +517,10 @@ static int method_stats(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         if (!p)
                 return -EACCES;
         core_stats(b->core, p, &st);
-        return sd_bus_reply_method_return(
-                m, "a{st}", 6, "HandshakesOk", st.handshakes_ok, "HandshakesFailed",
-                st.handshakes_failed, "Clients", st.clients, "Sessions", st.sessions,
-                "Connections", st.connections, "Listeners", st.listeners);
+        return sd_bus_reply_method_return(m, "a{st}", 6, "HandshakesOk", st.handshakes_ok,
+                                          "HandshakesFailed", st.handshakes_failed, "Clients",
+                                          st.clients, "Sessions", st.sessions, "Connections",
+                                          st.connections, "Listeners", st.listeners);
 }
 
 /* The client ticket cache's counters for the caller's uid (root: all uids). */
@@ -531,10 +531,10 @@ static int method_ticket_stats(sd_bus_message *m, void *userdata, sd_bus_error *
         if (!p)
                 return -EACCES;
         core_ticket_stats(p, &st);
-        return sd_bus_reply_method_return(m, "a{st}", 7, "Entries", (uint64_t) st.entries,
-                                          "Stored", st.stored, "Hits", st.hits, "Misses",
-                                          st.misses, "Expired", st.expired, "Evicted",
-                                          st.evicted, "Rejected", st.rejected);
+        return sd_bus_reply_method_return(m, "a{st}", 7, "Entries", (uint64_t) st.entries, "Stored",
+                                          st.stored, "Hits", st.hits, "Misses", st.misses,
+                                          "Expired", st.expired, "Evicted", st.evicted, "Rejected",
+                                          st.rejected);
 }
 
 static int method_set_log_level(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -550,13 +550,20 @@ static int method_set_log_level(sd_bus_message *m, void *userdata, sd_bus_error 
         if (r < 0)
                 return r;
         r = log_level_from_string(level);
-        if (r < 0)
-                return bus_error(error, -EINVAL, "unknown log level");
+        if (r < 0) {
+                char message[256];
+
+                (void) snprintf(message, sizeof(message),
+                                "unknown log level \"%s\": expected debug, info, notice, warning, "
+                                "err, crit, alert, emerg or 0..7",
+                                level);
+                tlsd_utf8_make_valid(message); /* the caller's bytes, maybe not UTF-8 */
+                return bus_error(error, -EINVAL, message);
+        }
         log_set_max_level(r);
         log_info("log level set to %s over D-Bus", log_level_to_string(r));
         return sd_bus_reply_method_return(m, NULL);
 }
-
 
 static int method_create_session(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return session_bus_create(userdata, m, error);
@@ -579,9 +586,8 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED | SD_BUS_VTABLE_SENSITIVE),
         SD_BUS_METHOD_WITH_ARGS("ListSessions", SD_BUS_NO_ARGS, SD_BUS_RESULT("ao", sessions),
                                 method_list_sessions, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("ListConnections", SD_BUS_NO_ARGS,
-                                SD_BUS_RESULT("ao", connections), method_list_connections,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListConnections", SD_BUS_NO_ARGS, SD_BUS_RESULT("ao", connections),
+                                method_list_connections, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Stats", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{st}", counters),
                                 method_stats, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("TicketStats", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{st}", counters),
@@ -601,13 +607,47 @@ static bool auto_is_system(void) {
         return geteuid() == 0 || (getenv("INVOCATION_ID") && !getenv("MANAGERPID"));
 }
 
-static const char *bus_kind(const Config *c) {
+static bool bus_is_system(const Config *c) {
+        return c->dbus_mode == CONFIG_DBUS_SYSTEM ||
+               (c->dbus_mode == CONFIG_DBUS_AUTO && auto_is_system());
+}
+
+/* Which bus, and where, for the log: "the system bus at unix:path=...". The address is the one
+ * sd-bus uses (Address=, else $DBUS_SYSTEM_BUS_ADDRESS or its default, else
+ * $DBUS_SESSION_BUS_ADDRESS or $XDG_RUNTIME_DIR/bus), so an error names what was tried. */
+static const char *bus_kind(const Config *c, char *buf, size_t size) {
+        const char *e;
+
         if (c->dbus_address)
-                return "the bus at Address=";
-        if (c->dbus_mode == CONFIG_DBUS_SYSTEM ||
-            (c->dbus_mode == CONFIG_DBUS_AUTO && auto_is_system()))
-                return "the system bus";
-        return "the session bus";
+                (void) snprintf(buf, size, "the bus at %s (Address=)", c->dbus_address);
+        else if (bus_is_system(c))
+                (void) snprintf(buf, size, "the system bus at %s",
+                                (e = getenv("DBUS_SYSTEM_BUS_ADDRESS")) && *e
+                                        ? e
+                                        : "unix:path=/run/dbus/system_bus_socket");
+        else if ((e = getenv("DBUS_SESSION_BUS_ADDRESS")) && *e)
+                (void) snprintf(buf, size, "the session bus at %s", e);
+        else if ((e = getenv("XDG_RUNTIME_DIR")) && *e)
+                (void) snprintf(buf, size, "the session bus at unix:path=%s/bus", e);
+        else
+                (void) snprintf(buf, size,
+                                "the session bus (neither DBUS_SESSION_BUS_ADDRESS "
+                                "nor XDG_RUNTIME_DIR is set)");
+        return buf;
+}
+
+/* Why the name cannot be ours, in words: sd-bus says only "File exists" or "Permission denied". */
+static const char *request_name_hint(int r) {
+        switch (r) {
+        case -EEXIST:
+        case -EALREADY:
+                return ": another process owns it (a second tlsd?)";
+        case -EACCES:
+        case -EPERM:
+                return ": the bus policy does not allow it (is dbus/org.tlsd1.conf installed?)";
+        default:
+                return "";
+        }
 }
 
 static int open_bus(const Config *c, sd_bus **ret) {
@@ -623,8 +663,7 @@ static int open_bus(const Config *c, sd_bus **ret) {
                         r = sd_bus_set_bus_client(bus, true);
                 if (r >= 0)
                         r = sd_bus_start(bus);
-        } else if (c->dbus_mode == CONFIG_DBUS_SYSTEM ||
-                   (c->dbus_mode == CONFIG_DBUS_AUTO && auto_is_system()))
+        } else if (bus_is_system(c))
                 r = sd_bus_open_system(&bus);
         else
                 r = sd_bus_open_user(&bus);
@@ -636,6 +675,7 @@ static int open_bus(const Config *c, sd_bus **ret) {
 
 int bus_new(Core *core, Bus **ret) {
         const Config *config = core->config;
+        char kind[512];
         Bus *b;
         int r;
 
@@ -649,11 +689,14 @@ int bus_new(Core *core, Bus **ret) {
         if (r < 0) {
                 free(b);
                 if (config->dbus_mode == CONFIG_DBUS_AUTO && !config->dbus_address) {
-                        log_notice_errno(r, "No D-Bus (%s: %m): serving on the Unix socket "
-                                            "only", bus_kind(config));
+                        log_notice_errno(r,
+                                         "No D-Bus (%s: %m): serving on the Unix socket "
+                                         "only",
+                                         bus_kind(config, kind, sizeof(kind)));
                         return 0;
                 }
-                return log_error_errno(r, "Cannot connect to %s: %m", bus_kind(config));
+                return log_error_errno(r, "Cannot connect to %s: %m",
+                                       bus_kind(config, kind, sizeof(kind)));
         }
         r = sd_bus_add_object_vtable(b->bus, &b->manager_slot, "/org/tlsd1", "org.tlsd1.Manager",
                                      manager_vtable, b);
@@ -672,18 +715,22 @@ int bus_new(Core *core, Bus **ret) {
                 bus_free(b);
                 if (optional) {
                         /* e.g. another tlsd owns it, or the bus policy says no */
-                        log_notice_errno(r, "Cannot own org.tlsd1 on %s (%m): serving on the "
-                                            "Unix socket only", bus_kind(config));
+                        log_notice_errno(r,
+                                         "Cannot own org.tlsd1 on %s (%m%s): serving on "
+                                         "the Unix socket only",
+                                         bus_kind(config, kind, sizeof(kind)),
+                                         request_name_hint(r));
                         return 0;
                 }
-                return log_error_errno(r, "Cannot own org.tlsd1 on %s: %m", bus_kind(config));
+                return log_error_errno(r, "Cannot own org.tlsd1 on %s: %m%s",
+                                       bus_kind(config, kind, sizeof(kind)), request_name_hint(r));
         }
         r = sd_bus_attach_event(b->bus, core->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0) {
                 bus_free(b);
                 return log_error_errno(r, "Cannot attach D-Bus to the event loop: %m");
         }
-        log_info("serving org.tlsd1 on D-Bus, %s", bus_kind(config));
+        log_info("serving org.tlsd1 on D-Bus, %s", bus_kind(config, kind, sizeof(kind)));
         *ret = b;
         return 1;
 }

@@ -42,12 +42,12 @@ static const char *utf8(char *buf, size_t size, const char *s) {
 /* The longest of them: EngineInfo's 256-byte names, error messages. */
 #define UTF8_MAX 512
 /* A converted copy in a buffer that lives until the end of the caller's block. */
-#define UTF8(s) utf8((char[UTF8_MAX]) {}, UTF8_MAX, (s))
+#define UTF8(s) utf8((char[UTF8_MAX]){}, UTF8_MAX, (s))
 
 #define CALLER_CONNECTION(c)                                                                       \
         Connection *c = bus_object_from_message(userdata, &connection_bus_object, m, error);       \
         if (!c)                                                                                    \
-                return -ENOENT
+        return -ENOENT
 
 static int method_bind(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         char message[ERROR_MESSAGE_MAX] = "";
@@ -126,8 +126,9 @@ static int method_open_stream(sd_bus_message *m, void *userdata, sd_bus_error *e
 
         s = bus_stream_find(userdata, c->id);
         if (!s || bus_stream_fd(s) < 0)
-                return bus_error(error, -EBUSY, "no data stream to hand out: not established, "
-                                                "or already taken");
+                return bus_error(error, -EBUSY,
+                                 "no data stream to hand out: not established, "
+                                 "or already taken");
         fd = bus_stream_take_fd(s);
         /* blocking, as a fresh socket would be */
         (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
@@ -151,8 +152,9 @@ static int method_send(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                 return r;
         s = bus_stream_find(userdata, c->id);
         if (!s || bus_stream_fd(s) < 0)
-                return bus_error(error, -EBUSY, "connection is not established (or its stream "
-                                                "was taken with OpenStream)");
+                return bus_error(error, -EBUSY,
+                                 "connection is not established (or its stream "
+                                 "was taken with OpenStream)");
         if (c->dtls) {
                 ConnectionInfo i;
 
@@ -192,13 +194,13 @@ static int method_receive(sd_bus_message *m, void *userdata, sd_bus_error *error
                 return r;
         s = bus_stream_find(userdata, c->id);
         if (!s || bus_stream_fd(s) < 0)
-                return bus_error(error, -EBUSY, "connection is not established (or its stream "
-                                                "was taken with OpenStream)");
+                return bus_error(error, -EBUSY,
+                                 "connection is not established (or its stream "
+                                 "was taken with OpenStream)");
         if (c->dtls && max > 0) {
                 /* One message per call, whole: its size first (MSG_TRUNC), it stays queued if
                  * it does not fit. */
-                ssize_t size = recv(bus_stream_fd(s), NULL, 0,
-                                    MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+                ssize_t size = recv(bus_stream_fd(s), NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
 
                 if (size > 0 && (size_t) size > (max < sizeof(buf) ? max : sizeof(buf))) {
                         char message[ERROR_MESSAGE_MAX];
@@ -206,7 +208,8 @@ static int method_receive(sd_bus_message *m, void *userdata, sd_bus_error *error
                         bus_stream_rearm(s);
                         (void) snprintf(message, sizeof(message),
                                         "the next message has %zd bytes, more than max (%u); it "
-                                        "stays queued", size, max);
+                                        "stays queued",
+                                        size, max);
                         return bus_error(error, -EMSGSIZE, message);
                 }
         }
@@ -237,6 +240,19 @@ static int method_retry(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         CALLER_CONNECTION(c);
 
         r = connection_retry(c, message);
+        if (r < 0)
+                return bus_error(error, r, message);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+/* The clean end of the caller's data (in message mode: after what Send wrote): close_notify
+ * follows it. */
+static int method_shutdown(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        char message[ERROR_MESSAGE_MAX] = "";
+        int r;
+        CALLER_CONNECTION(c);
+
+        r = connection_shutdown(c, message);
         if (r < 0)
                 return bus_error(error, r, message);
         return sd_bus_reply_method_return(m, NULL);
@@ -292,6 +308,15 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
                 return sd_bus_message_append(reply, "u", (uint32_t) i.engine.max_message);
         if (strcmp(property, "CidInUse") == 0)
                 return sd_bus_message_append(reply, "b", i.engine.cid_in_use);
+        /* The last failure: a failed Connect leaves it for those who get no signals (busctl,
+         * persistent objects); "" while there is none. */
+        if (strcmp(property, "LastError") == 0)
+                return sd_bus_message_append(reply, "s", UTF8(i.last_error_message));
+        if (strcmp(property, "LastErrorName") == 0)
+                return sd_bus_message_append(
+                        reply, "s",
+                        i.last_error ? tlsd_error_name((int) tlsd_error_from_errno(i.last_error))
+                                     : "");
         if (strcmp(property, "Session") == 0) {
                 _cleanup_free_ char *p = bus_object_path("session", c->session->id);
 
@@ -322,6 +347,10 @@ static const sd_bus_vtable connection_vtable[] = {
         SD_BUS_PROPERTY("CidInUse", "b", property_get, 0,
                         SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
         SD_BUS_PROPERTY("Session", "o", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("LastError", "s", property_get, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+        SD_BUS_PROPERTY("LastErrorName", "s", property_get, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
         SD_BUS_METHOD_WITH_ARGS("Bind", SD_BUS_ARGS("s", address, "u", port), SD_BUS_NO_RESULT,
                                 method_bind, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Connect", SD_BUS_ARGS("s", host, "u", port, "s", server_name),
@@ -331,9 +360,8 @@ static const sd_bus_vtable connection_vtable[] = {
                                 SD_BUS_NO_RESULT, method_connect, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetTicket", SD_BUS_NO_ARGS, SD_BUS_RESULT("t", ticket),
                                 method_get_ticket, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("CertificateResponse", SD_BUS_ARGS("b", accept),
-                                SD_BUS_NO_RESULT, method_certificate_response,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CertificateResponse", SD_BUS_ARGS("b", accept), SD_BUS_NO_RESULT,
+                                method_certificate_response, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("OpenStream", SD_BUS_NO_ARGS, SD_BUS_RESULT("h", stream),
                                 method_open_stream, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Send", SD_BUS_ARGS("ay", data), SD_BUS_RESULT("u", written),
@@ -343,18 +371,19 @@ static const sd_bus_vtable connection_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Retry", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_retry,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Shutdown", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_shutdown,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Disconnect", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_disconnect,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Destroy", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_destroy,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_SIGNAL_WITH_ARGS("HandshakeDone",
-                                SD_BUS_ARGS("s", version, "s", cipher, "s", group, "s", alpn, "s",
-                                            peer_subject),
-                                0),
-        SD_BUS_SIGNAL_WITH_ARGS("HandshakeFailed",
-                                SD_BUS_ARGS("s", error, "s", message, "i", alert, "s",
-                                            verification),
-                                0),
+        SD_BUS_SIGNAL_WITH_ARGS(
+                "HandshakeDone",
+                SD_BUS_ARGS("s", version, "s", cipher, "s", group, "s", alpn, "s", peer_subject),
+                0),
+        SD_BUS_SIGNAL_WITH_ARGS(
+                "HandshakeFailed",
+                SD_BUS_ARGS("s", error, "s", message, "i", alert, "s", verification), 0),
         SD_BUS_SIGNAL_WITH_ARGS("CertificateIndication",
                                 SD_BUS_ARGS("s", verification, "ay", chain_pem), 0),
         SD_BUS_SIGNAL_WITH_ARGS("Disconnected", SD_BUS_ARGS("s", reason, "i", alert), 0),
@@ -378,8 +407,9 @@ const BusObjectType connection_bus_object = {
 
 /* What an event may change: the properties marked EMITS_INVALIDATION. */
 static const char *const changing_properties[] = {
-        "State",   "Version",       "Cipher",     "Group",    "ALPN", "PeerSubject", "Verification",
-        "Resumed", "HandshakeTime", "MaxMessage", "CidInUse", NULL,
+        "State",         "Version", "Cipher",        "Group",      "ALPN",     "PeerSubject",
+        "Verification",  "Resumed", "HandshakeTime", "MaxMessage", "CidInUse", "LastError",
+        "LastErrorName", NULL,
 };
 
 /* Core events -> signals to the owner. */
@@ -400,10 +430,10 @@ void connection_bus_emit(Bus *b, Peer *p, const CoreEvent *e) {
         case CORE_EVENT_HANDSHAKE_DONE:
                 r = bus_stream_add(b, p, e->connection, e->fd);
                 if (r >= 0)
-                        r = bus_send_signal(b, owner, path, "org.tlsd1.Connection",
-                                            "HandshakeDone", "sssss", UTF8(e->info->version),
-                                            UTF8(e->info->cipher), UTF8(e->info->group),
-                                            UTF8(e->info->alpn), UTF8(e->info->peer_subject));
+                        r = bus_send_signal(b, owner, path, "org.tlsd1.Connection", "HandshakeDone",
+                                            "sssss", UTF8(e->info->version), UTF8(e->info->cipher),
+                                            UTF8(e->info->group), UTF8(e->info->alpn),
+                                            UTF8(e->info->peer_subject));
                 break;
         case CORE_EVENT_ACCEPTED: {
                 _cleanup_free_ char *lpath = bus_object_path("listener", e->listener);
@@ -419,8 +449,7 @@ void connection_bus_emit(Bus *b, Peer *p, const CoreEvent *e) {
         case CORE_EVENT_HANDSHAKE_FAILED:
                 r = bus_send_signal(b, owner, path, "org.tlsd1.Connection", "HandshakeFailed",
                                     "ssis", tlsd_error_name((int) tlsd_error_from_errno(e->error)),
-                                    UTF8(e->message), e->alert,
-                                    tlsc_verify_result_name(e->verify));
+                                    UTF8(e->message), e->alert, tlsc_verify_result_name(e->verify));
                 break;
         case CORE_EVENT_CERTIFICATE:
                 r = bus_send_signal_chain(b, owner, path, tlsc_verify_result_name(e->verify),
@@ -435,9 +464,26 @@ void connection_bus_emit(Bus *b, Peer *p, const CoreEvent *e) {
                                     e->retries, UTF8(e->message));
                 break;
         case CORE_EVENT_MESSAGE_TOO_LARGE:
-                r = bus_send_signal(b, owner, path, "org.tlsd1.Connection", "MessageTooLarge",
-                                    "uu", (uint32_t) e->size, (uint32_t) e->max_message);
+                r = bus_send_signal(b, owner, path, "org.tlsd1.Connection", "MessageTooLarge", "uu",
+                                    (uint32_t) e->size, (uint32_t) e->max_message);
                 break;
+        case CORE_EVENT_ACCEPT_FAILED: {
+                /* The listener's: its connection never was announced (no object, no
+                 * properties to invalidate). Rate-limited by the core. */
+                _cleanup_free_ char *lpath = bus_object_path("listener", e->listener);
+
+                if (lpath)
+                        r = bus_send_signal(b, owner, lpath, "org.tlsd1.Listener",
+                                            "HandshakeFailed", "sussisu", e->peer_address,
+                                            e->peer_port,
+                                            tlsd_error_name((int) tlsd_error_from_errno(e->error)),
+                                            UTF8(e->message), e->alert,
+                                            tlsc_verify_result_name(e->verify), e->suppressed);
+                if (r < 0)
+                        log_debug_errno(r, "listener %" PRIu64 ": cannot signal its owner: %m",
+                                        e->listener);
+                return;
+        }
         }
         if (r < 0)
                 log_debug_errno(r, "connection %" PRIu64 ": cannot signal its owner: %m",

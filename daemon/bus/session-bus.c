@@ -75,7 +75,7 @@ static int read_options(sd_bus_message *m, SessionOptions *o, int *persistent,
                         sd_bus_error *error) {
         int r;
 
-        *o = (SessionOptions) {};
+        *o = (SessionOptions){};
         r = sd_bus_message_enter_container(m, 'a', "{sv}");
         if (r < 0)
                 return r;
@@ -99,15 +99,15 @@ static int read_options(sd_bus_message *m, SessionOptions *o, int *persistent,
                 if (!persistent && (is_persistent || (opt && opt->create_only)))
                         return sd_bus_error_setf(error, "org.tlsd1.Error.InvalidArgument",
                                                  "option '%s' is fixed when the session is "
-                                                 "created (CreateSession only)", key);
+                                                 "created (CreateSession only)",
+                                                 key);
                 if (is_persistent && strcmp(contents, "b") == 0)
                         r = sd_bus_message_read(m, "b", persistent);
                 else if (opt && strcmp(contents, tlsd_session_option_signature(opt)) == 0)
                         r = read_option(m, opt, o, error);
                 else
                         return sd_bus_error_setf(error, "org.tlsd1.Error.InvalidArgument",
-                                                 "unknown option '%s' of type '%s'", key,
-                                                 contents);
+                                                 "unknown option '%s' of type '%s'", key, contents);
                 if (r < 0)
                         return r;
                 r = sd_bus_message_exit_container(m);
@@ -143,8 +143,9 @@ int session_bus_create(Bus *b, sd_bus_message *m, sd_bus_error *error) {
         if (persistent) {
                 /* outlives its creator's bus connection: an administrator's decision */
                 if (p->uid != 0)
-                        return bus_error(error, -EPERM, "only root may create persistent "
-                                                        "sessions");
+                        return bus_error(error, -EPERM,
+                                         "only root may create persistent "
+                                         "sessions");
                 p = bus_persistent_peer(b, p->uid, error);
                 if (!p)
                         return -ENOMEM;
@@ -217,8 +218,7 @@ static int method_listen(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
         if (!s)
                 return -ENOENT;
-        r = sd_bus_message_read(m, "suuu", &address, &o.port, &o.max_pending,
-                                &o.max_connections);
+        r = sd_bus_message_read(m, "suuu", &address, &o.port, &o.max_pending, &o.max_connections);
         if (r < 0)
                 return r;
         if (bus_check_size(error, "address", strlen(address), TLSD_ADDRESS_MAX) < 0)
@@ -292,11 +292,10 @@ static const sd_bus_vtable session_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("CreateConnection", SD_BUS_ARGS("u", family),
                                 SD_BUS_RESULT("o", connection), method_create_connection,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("Listen",
-                                SD_BUS_ARGS("s", address, "u", port, "u", max_pending, "u",
-                                            max_connections),
-                                SD_BUS_RESULT("o", listener, "u", port), method_listen,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(
+                "Listen",
+                SD_BUS_ARGS("s", address, "u", port, "u", max_pending, "u", max_connections),
+                SD_BUS_RESULT("o", listener, "u", port), method_listen, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Adopt", SD_BUS_ARGS("h", socket, "s", host, "s", server_name),
                                 SD_BUS_RESULT("o", connection), method_adopt,
                                 SD_BUS_VTABLE_UNPRIVILEGED),

@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -47,8 +46,10 @@ static void timeout_reached(Connection *c) {
                 .message = msg,
         };
 
-        (void) snprintf(msg, sizeof(msg), "no answer from the peer after %u retransmissions "
-                                          "(%s)", c->rtx_count,
+        (void) snprintf(msg, sizeof(msg),
+                        "no answer from the peer after %u retransmissions "
+                        "(%s)",
+                        c->rtx_count,
                         c->state == CONNECTION_HANDSHAKE ? "handshake" : "unacknowledged records");
         if (c->accepted && c->state == CONNECTION_HANDSHAKE) {
                 /* Nobody to ask yet: an unannounced handshake just fails (counted, logged). */
@@ -57,8 +58,8 @@ static void timeout_reached(Connection *c) {
         }
         /* The app decides: Retry, or Disconnect/Destroy. Nothing is dropped silently. */
         c->rtx_paused = true;
-        log_info("connection %" PRIu64 " (uid %u): %s", c->id,
-                 (unsigned) c->session->owner->uid, msg);
+        log_info("connection %" PRIu64 " (uid %u): %s", c->id, (unsigned) c->session->owner->uid,
+                 msg);
         connection_emit(c, &e);
 }
 
@@ -137,8 +138,10 @@ static void note_input(Connection *c) {
 int connection_retry(Connection *c, char *error) {
         /* Only the DTLS retransmission schedule pauses (TCP has none). */
         if (!c->rtx_paused || !c->tls) {
-                (void) snprintf(error, 256, "connection %" PRIu64 " has no retransmission "
-                                            "timeout to retry", c->id);
+                (void) snprintf(error, 256,
+                                "connection %" PRIu64 " has no retransmission "
+                                "timeout to retry",
+                                c->id);
                 return -EBUSY;
         }
         c->rtx_paused = false;
@@ -187,8 +190,7 @@ static int on_linger(sd_event_source *s, uint64_t usec, void *userdata) {
 static void dtls_operating(Connection *c) {
         c->last_activity_us = now_usec(CLOCK_MONOTONIC);
         if (c->session->idle_timeout_ms > 0 && !c->idle_timer)
-                (void) sd_event_add_time_relative(c->core->event, &c->idle_timer,
-                                                  CLOCK_MONOTONIC,
+                (void) sd_event_add_time_relative(c->core->event, &c->idle_timer, CLOCK_MONOTONIC,
                                                   (uint64_t) c->session->idle_timeout_ms * 1000,
                                                   10000, on_idle_timer, c);
 }
@@ -206,7 +208,8 @@ static void too_large(Connection *c, size_t size) {
 
         c->n_too_large++;
         log_debug("connection %" PRIu64 ": app message of %zu bytes over the %u-byte limit "
-                  "dropped", c->id, size, c->info.max_message);
+                  "dropped",
+                  c->id, size, c->info.max_message);
         connection_emit(c, &e);
 }
 
@@ -229,20 +232,8 @@ static void deliver(Connection *c, const uint8_t *data, size_t size) {
                 c->app_gone = true;
 }
 
-static bool app_shut(int fd) {
-        struct pollfd p = { .fd = fd, .events = POLLRDHUP };
-
-        return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP));
-}
-
 static void update_events(Connection *c) {
-        uint32_t app = 0;
-
-        if (!c->app_eof && !c->app_gone && buffer_empty(&c->to_net))
-                app |= EPOLLIN | EPOLLRDHUP;
-        if (!buffer_empty(&c->to_app))
-                app |= EPOLLOUT;
-        (void) sd_event_source_set_io_events(c->app_io, app);
+        connection_watch_app(c);
         if (c->net_io) {
                 uint32_t net = 0;
 
@@ -296,8 +287,7 @@ static int dtls_to_app(Connection *c, Pump *p) {
                 dtls_flush_to_app(c, p);
         /* A shared socket's datagram is read now or never; an own socket waits. */
         if (!c->peer_closed && (buffer_empty(&c->to_app) || c->dtls_port) &&
-            (c->net_readable || engine_conn_fed_pending(c->tls) ||
-             engine_conn_pending(c->tls) > 0))
+            (c->net_readable || engine_conn_fed_pending(c->tls) || engine_conn_pending(c->tls) > 0))
                 return dtls_read_message(c, p);
         return 0;
 }
@@ -321,7 +311,8 @@ static int dtls_from_app(Connection *c, Pump *p) {
         } else if (n == 0) {
                 /* SOCK_SEQPACKET: 0 is an empty message (it carries nothing), or EOF, which
                  * repeats: the socket's state tells them apart. */
-                if (c->app_rdhup || app_shut(c->app_fd))
+                connection_app_end_check(c);
+                if (c->app_rdhup || c->app_end != APP_END_OPEN)
                         c->app_eof = true;
                 p->progress = true;
         } else
@@ -436,8 +427,11 @@ static void dtls_close_socket(Connection *c) {
 }
 
 static void dtls_handshake_waits(Connection *c, EngineWait wait) {
-        if (c->addr_next && engine_conn_dgram_refused(c->tls)) {
-                /* Nothing listens at this address: the name's next one may be the server. */
+        if (engine_conn_dgram_refused(c->tls)) {
+                /* Nothing listens at this address (the kernel got ICMP port unreachable back
+                 * before any answer): the name's next one may be the server, and when every
+                 * address has refused, Connect fails with ECONNREFUSED now, as TCP's does,
+                 * instead of retransmitting into the void until the Timeout. */
                 dtls_stop(c);
                 reset_backoff(c);
                 connection_next_address(c, -ECONNREFUSED);

@@ -49,6 +49,12 @@ typedef struct Pump {
 int connection_pump_encrypt(Connection *c, Pump *p, size_t size);
 /* A read from the app's end failed with errno. */
 void connection_pump_app_error(Connection *c, Pump *p);
+/* The events the app's end is watched for, and its source on or off (app_hup). */
+void connection_watch_app(Connection *c);
+/* The app's end showed these epoll (or poll) bits: how its data ends, if that is still open
+ * (app_end). connection_app_end_check() looks itself, with poll(). */
+void connection_app_end_seen(Connection *c, uint32_t events);
+void connection_app_end_check(Connection *c);
 /* The peer's close_notify: the app reads EOF. */
 void connection_pump_peer_closed(Connection *c, Pump *p);
 
@@ -69,7 +75,7 @@ int connection_pump_failed(Connection *c, PumpFailure what, int error, const Eng
 struct ConnectionTransport {
         int data_socket_type;        /* the app's end: SOCK_STREAM, or SOCK_SEQPACKET so that
                                       * one app message stays one record */
-        uint32_t data_socket_events; /* what the app's end is watched for first */
+        uint32_t data_socket_events; /* what the app's end is watched for with input */
         unsigned pump_budget;        /* passes one pump makes before it yields to the loop and
                                       * continues from a deferred event; 0: no limit */
         /* The transport has an end of its own (TCP's FIN and RST): a read failing on it before
@@ -81,8 +87,8 @@ struct ConnectionTransport {
         bool retry_refused_ticket;
 
         /* Connect (client side): the connection's own socket to the peer. */
-        int net_socket_type; /* SOCK_STREAM, SOCK_DGRAM */
-        int net_protocol;    /* IPPROTO_TCP, IPPROTO_UDP */
+        int net_socket_type;               /* SOCK_STREAM, SOCK_DGRAM */
+        int net_protocol;                  /* IPPROTO_TCP, IPPROTO_UDP */
         void (*socket_options)(int fd);    /* before bind() and connect() */
         void (*connecting)(Connection *c); /* connect() is under way on c->net_fd */
         /* Retransmissions and the Timeout event bound the handshake: the handshake timeout

@@ -23,6 +23,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +53,7 @@ static bool connection_scope(Connection *c, TicketScope *ret) {
 
         if (s->role != ENGINE_CLIENT || !c->host)
                 return false;
-        *ret = (TicketScope) {
+        *ret = (TicketScope){
                 .uid = (uint32_t) s->owner->uid,
                 .host = c->host,
                 .port = c->port,
@@ -124,9 +125,19 @@ void connection_save_ticket(Connection *c) {
 }
 
 int connection_get_ticket(Connection *c, uint64_t *ret, char *error) {
+        if (c->ticket_id == 0 && c->session->role == ENGINE_CLIENT && !c->session->resume) {
+                /* Not a matter of waiting: nothing is kept (Resume=false, no_resume). */
+                error_message_set(error,
+                                  "no ticket for connection %" PRIu64 ": its session has "
+                                  "resumption off, so tlsd keeps no tickets",
+                                  c->id);
+                return -ENOENT;
+        }
         if (c->ticket_id == 0) {
-                error_message_set(error, "no ticket yet for connection %" PRIu64 " (TLS 1.3 "
-                                  "tickets arrive after the handshake, with data)", c->id);
+                error_message_set(error,
+                                  "no ticket yet for connection %" PRIu64 " (TLS 1.3 "
+                                  "tickets arrive after the handshake, with data)",
+                                  c->id);
                 return -ENOENT;
         }
         *ret = c->ticket_id;
@@ -164,8 +175,24 @@ static void close_io(Connection *c) {
         c->app_fd = safe_close(c->app_fd);
         free(c->to_app.data);
         free(c->to_net.data);
-        c->to_app = c->to_net = (Buffer) {};
+        c->to_app = c->to_net = (Buffer){};
         pending_done(c);
+}
+
+/* HOST:PORT for messages, an IPv6 address in brackets ([::1]:443): "::1:443" reads as an
+ * address without a port. */
+static const char *host_port(char *buf, size_t size, const char *host, unsigned port) {
+        (void) snprintf(buf, size, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+        return buf;
+}
+#define HOST_PORT_MAX (256 + 8)
+
+/* What went wrong last, kept for those who get no events (D-Bus LastError, persistent objects
+ * included): the error and the same message the event carries. */
+static void record_error(Connection *c, int error, const char *message) {
+        c->last_error = error;
+        (void) snprintf(c->last_error_message, sizeof(c->last_error_message), "%s",
+                        message ? message : "");
 }
 
 void connection_emit(Connection *c, const CoreEvent *e) {
@@ -235,7 +262,7 @@ static bool linger_start(Connection *c) {
 }
 
 void connection_fail_handshake(Connection *c, int error, const char *message, int alert,
-                           int verify) {
+                               int verify) {
         CoreEvent e = {
                 .type = CORE_EVENT_HANDSHAKE_FAILED,
                 .connection = c->id,
@@ -246,6 +273,7 @@ void connection_fail_handshake(Connection *c, int error, const char *message, in
                 .verify = verify,
         };
 
+        char where[HOST_PORT_MAX];
         /* An accepted TLS client that was sent an alert gets the lingering close. */
         bool linger = c->accepted && alert >= 0 && c->net_fd >= 0 &&
                       c->transport == &connection_transport_tcp;
@@ -253,6 +281,7 @@ void connection_fail_handshake(Connection *c, int error, const char *message, in
 
         core_count_handshake(c->core, c->session->owner->uid, false);
         c->info.verify = verify; /* GetInfo and properties tell why, too */
+        record_error(c, error, message);
         if (linger) {
                 /* Everything but the socket goes now (the engine: the alert is written). */
                 fd = c->net_fd;
@@ -262,11 +291,13 @@ void connection_fail_handshake(Connection *c, int error, const char *message, in
         c->net_fd = fd;
         c->state = CONNECTION_CLOSED;
         if (c->accepted) {
-                /* Not announced: counted on the listener, logged, gone. */
+                /* Not announced: counted on the listener, which logs it at info and tells its
+                 * owner (both rate-limited), and gone. At debug every one is logged. */
                 log_debug("connection %" PRIu64 " from %s port %u: handshake failed: %s", c->id,
                           c->peer_address, c->peer_port, message);
                 if (c->listener)
-                        listener_handshake_done(c->listener, false);
+                        listener_handshake_failed(c->listener, c->id, c->peer_address, c->peer_port,
+                                                  error, message, alert, verify);
                 if (linger) {
                         if (linger_start(c))
                                 return;
@@ -275,9 +306,11 @@ void connection_fail_handshake(Connection *c, int error, const char *message, in
                 schedule_release(c);
                 return;
         }
-        log_info("connection %" PRIu64 " (uid %u) %s %s:%u: handshake failed: %s", c->id,
+        log_info("connection %" PRIu64 " (uid %u) %s %s: handshake failed: %s", c->id,
                  (unsigned) c->session->owner->uid, c->adopted ? "adopted from" : "to",
-                 c->host ? c->host : c->peer_address, c->host ? c->port : c->peer_port, message);
+                 host_port(where, sizeof(where), c->host ? c->host : c->peer_address,
+                           c->host ? c->port : c->peer_port),
+                 message);
         connection_emit(c, &e);
 }
 
@@ -295,15 +328,85 @@ void connection_finish(Connection *c, int reason, int alert) {
 
         if (c->state == CONNECTION_CLOSED)
                 return;
+        if (reason == TLSC_DISCONNECT_ALERT && alert >= 0) {
+                char m[ERROR_MESSAGE_MAX];
+
+                (void) snprintf(m, sizeof(m), "connection ended by alert %s (%d)",
+                                tlsc_alert_name(alert), alert);
+                record_error(c, -EPROTO, m);
+        } else if (reason == TLSC_DISCONNECT_RESET)
+                record_error(c, -ECONNRESET, "connection reset");
+        else if (reason == TLSC_DISCONNECT_TRUNCATED)
+                record_error(c, -ECONNRESET, "connection closed by the peer without close_notify");
+        else if (reason == TLSC_DISCONNECT_TIMEOUT)
+                record_error(c, -ETIMEDOUT, "connection timed out");
         log_debug("connection %" PRIu64 ": closed (%s), %" PRIu64 " bytes in, %" PRIu64
-                  " bytes out", c->id, tlsc_disconnect_reason_name(reason), c->bytes_in,
-                  c->bytes_out);
+                  " bytes out",
+                  c->id, tlsc_disconnect_reason_name(reason), c->bytes_in, c->bytes_out);
         c->disconnect_reason = reason;
         close_io(c);
         c->state = CONNECTION_CLOSED;
         connection_emit(c, &e);
         if (c->accepted)
                 schedule_release(c);
+}
+
+/* ---- the app's end ----
+ *
+ * How the app's data ends decides whether close_notify follows it. A clean end: the app shuts
+ * down its sending side, shutdown(SHUT_WR), while its end stays open, or it asks for it
+ * (connection_shutdown(), which also lets it close its end right away). Anything else is an
+ * abort: the end closed, by close(), exit, a crash or a kill, or shut both ways; the peer then
+ * gets what the app wrote and no close_notify, and sees the stream cut.
+ *
+ * Only the socket pair's state tells, and the kernel keeps no trace of a shutdown(SHUT_WR) once
+ * the end is closed as well: the first state seen decides, and stays. While our side is open
+ * that is exact up to one race: a shutdown(SHUT_WR) followed at once by close() may be seen
+ * only as the close (the app must keep its end open until it read EOF, or use
+ * connection_shutdown()). Once our side is shut (the peer's close_notify reached the app) the
+ * app's shutdown and its close look the same (EPOLLHUP, a read of 0): either counts as clean,
+ * except a close with our data unread (the read fails with ECONNRESET).
+ */
+
+void connection_app_end_seen(Connection *c, uint32_t events) {
+        if (c->app_end != APP_END_OPEN)
+                return;
+        if (events & EPOLLERR)
+                c->app_end = APP_END_ABORT; /* closed with our data unread (ECONNRESET) */
+        else if ((events & EPOLLHUP) && !c->peer_closed)
+                c->app_end = APP_END_ABORT; /* with our side open: the app's side is closed */
+        else if (events & (EPOLLRDHUP | EPOLLHUP))
+                c->app_end = APP_END_CLEAN;
+}
+
+void connection_app_end_check(Connection *c) {
+        struct pollfd p = { .fd = c->app_fd, .events = POLLIN | POLLRDHUP };
+
+        /* poll()'s bits are epoll's */
+        if (c->app_end == APP_END_OPEN && poll(&p, 1, 0) > 0)
+                connection_app_end_seen(c, (uint32_t) p.revents);
+}
+
+int connection_shutdown(Connection *c, char *error) {
+        if (c->state != CONNECTION_OPERATING && c->state != CONNECTION_CLOSING) {
+                error_message_set(error, "connection %" PRIu64 " is not established", c->id);
+                return -EBUSY;
+        }
+        connection_app_end_check(c);
+        if (c->app_end == APP_END_ABORT) {
+                error_message_set(error,
+                                  "connection %" PRIu64 ": the application's end was "
+                                  "closed before: it ends without close_notify",
+                                  c->id);
+                return -EBUSY;
+        }
+        c->app_end = APP_END_CLEAN;
+        /* Its data ends here: what it writes from now on fails (EPIPE), what it wrote before is
+         * read up to the end that this makes. */
+        (void) shutdown(c->app_fd, SHUT_RD);
+        c->app_readable = true;
+        (void) connection_pump(c);
+        return 0;
 }
 
 /* ---- the bridge ---- */
@@ -325,13 +428,14 @@ int connection_pump_failed(Connection *c, PumpFailure what, int error, const Eng
                         return error;
                 }
                 log_debug("connection %" PRIu64 ": read failed: %s", c->id, fail->message);
-                connection_finish(c, fail->alert >= 0 ? TLSC_DISCONNECT_ALERT
-                                                      : TLSC_DISCONNECT_RESET,
+                connection_finish(c,
+                                  fail->alert >= 0 ? TLSC_DISCONNECT_ALERT : TLSC_DISCONNECT_RESET,
                                   fail->alert);
                 return error;
         case PUMP_WRITE_FAILED:
-                connection_finish(c, ends && error != -ECONNRESET ? TLSC_DISCONNECT_ALERT
-                                                                  : TLSC_DISCONNECT_RESET,
+                connection_finish(c,
+                                  ends && error != -ECONNRESET ? TLSC_DISCONNECT_ALERT
+                                                               : TLSC_DISCONNECT_RESET,
                                   fail->alert);
                 return error;
         case PUMP_NO_MEMORY:
@@ -362,12 +466,18 @@ void connection_pump_app_error(Connection *c, Pump *p) {
         if (errno == EAGAIN)
                 c->app_readable = false; /* until epoll says otherwise */
         else if (errno != EINTR) {
+                /* ECONNRESET: the app closed its end with data of ours unread (reported once
+                 * what it wrote was read). Nothing more comes from it, nor can it read. */
+                connection_app_end_seen(c, EPOLLHUP | EPOLLERR); /* closed, not ended */
                 c->app_gone = true;
+                c->app_eof = true;
                 p->progress = true;
         }
 }
 
 void connection_pump_peer_closed(Connection *c, Pump *p) {
+        /* The last moment the app's close and its shutdown differ (app_end). */
+        connection_app_end_check(c);
         c->peer_closed = true;
         (void) shutdown(c->app_fd, SHUT_WR);
         p->progress = true;
@@ -393,25 +503,35 @@ static int flush_to_network(Connection *c, Pump *p) {
 static int pump_to_network(Connection *c, Pump *p) {
         if (!buffer_empty(&c->to_net))
                 return flush_to_network(c, p);
-        if (c->app_eof || c->app_gone || !c->app_readable)
+        /* Also after the app's end closed: what it wrote before is read up to the end. */
+        if (c->app_eof || !c->app_readable)
                 return 0;
         return c->transport->from_app(c, p);
 }
 
-/* The app is done sending: close_notify once everything it sent is out. */
-static void pump_close(Connection *c, Pump *p) {
+/* The app is done sending and everything it sent is out: close_notify if it ended cleanly; if
+ * it went away instead, the connection ends without one (the peer sees it cut). < 0: ended. */
+static int pump_close(Connection *c, Pump *p) {
         EngineWait w = ENGINE_WAIT_NONE;
         int r;
 
-        if (!(c->app_eof || c->app_gone) || c->close_sent || !buffer_empty(&c->to_net))
-                return;
+        if (!c->app_eof || c->close_sent || !buffer_empty(&c->to_net))
+                return 0;
+        if (c->app_end != APP_END_CLEAN) {
+                log_debug("connection %" PRIu64 ": the application's end closed without a "
+                          "clean end: no close_notify",
+                          c->id);
+                connection_finish(c, TLSC_DISCONNECT_LOCAL, -1);
+                return -ECONNABORTED;
+        }
         r = engine_conn_shutdown(c->tls, &w);
         if (r == -EAGAIN) {
                 c->write_wait = w;
-                return;
+                return 0;
         }
         c->close_sent = true;
         c->transport->close_notify_sent(c, p, r);
+        return 0;
 }
 
 static int on_pump_again(sd_event_source *s, void *userdata) {
@@ -438,7 +558,9 @@ int connection_pump(Connection *c) {
                 r = pump_to_network(c, &p);
                 if (r < 0)
                         return r;
-                pump_close(c, &p);
+                r = pump_close(c, &p);
+                if (r < 0)
+                        return r;
         } while (p.progress && (t->pump_budget == 0 || --p.budget > 0));
         if (t->pump_budget > 0 && p.budget == 0 && !c->pump_again)
                 /* More may be waiting where epoll cannot see it (records wolfSSL already holds):
@@ -447,9 +569,9 @@ int connection_pump(Connection *c) {
 
         if (c->close_sent && (c->peer_closed || c->app_gone)) {
                 /* Both directions are closed (or nobody is left to read): done. */
-                connection_finish(c, c->peer_closed ? TLSC_DISCONNECT_CLOSE_NOTIFY
-                                                    : TLSC_DISCONNECT_LOCAL,
-                                  -1);
+                connection_finish(
+                        c, c->peer_closed ? TLSC_DISCONNECT_CLOSE_NOTIFY : TLSC_DISCONNECT_LOCAL,
+                        -1);
                 return -ESHUTDOWN;
         }
         t->watch(c);
@@ -468,20 +590,27 @@ static uint32_t net_events(Connection *c) {
         return ev;
 }
 
-static uint32_t app_events(Connection *c) {
+void connection_watch_app(Connection *c) {
         uint32_t ev = 0;
 
-        if (!c->app_eof && buffer_empty(&c->to_net) && !c->app_gone)
-                ev |= EPOLLIN;
+        /* Input only while nothing waits for the network: a slow peer stalls the app. */
+        if (!c->app_eof && buffer_empty(&c->to_net))
+                ev |= EPOLLIN | c->transport->data_socket_events;
+        /* The app's shutdown is seen as it happens, also while input waits: the close that
+         * may follow must not be taken for its end (app_end). */
+        if (c->app_end == APP_END_OPEN)
+                ev |= EPOLLRDHUP;
         if (!buffer_empty(&c->to_app))
                 ev |= EPOLLOUT;
-        return ev;
+        (void) sd_event_source_set_io_events(c->app_io, ev);
+        (void) sd_event_source_set_enabled(c->app_io,
+                                           ev != 0 || !c->app_hup ? SD_EVENT_ON : SD_EVENT_OFF);
 }
 
 /* What the app did not take yet goes first; it may take part of it. */
 static void tcp_flush_to_app(Connection *c, Pump *p) {
-        ssize_t w = write(c->app_fd, c->to_app.data + c->to_app.start,
-                          c->to_app.end - c->to_app.start);
+        ssize_t w =
+                write(c->app_fd, c->to_app.data + c->to_app.start, c->to_app.end - c->to_app.start);
 
         if (w > 0) {
                 c->to_app.start += (size_t) w;
@@ -560,6 +689,7 @@ static int tcp_from_app(Connection *c, Pump *p) {
                 return r < 0 ? r : 0;
         }
         if (n == 0) {
+                connection_app_end_check(c);
                 c->app_eof = true;
                 p->progress = true;
         } else
@@ -582,7 +712,7 @@ static void tcp_watch(Connection *c) {
         else if (c->read_wait == ENGINE_WAIT_NONE)
                 c->read_wait = ENGINE_WAIT_READ;
         (void) sd_event_source_set_io_events(c->net_io, net_events(c));
-        (void) sd_event_source_set_io_events(c->app_io, app_events(c));
+        connection_watch_app(c);
 }
 
 /* TCP needs no timers of its own: the kernel retransmits, and idle TCP connections stay. */
@@ -614,14 +744,23 @@ const ConnectionTransport connection_transport_tcp = {
         .close_socket = tcp_close_socket,
 };
 
+/* A hang-up says that both directions of the socket pair are shut, not that the app's data has
+ * been read: it comes without EPOLLIN whenever input is not polled (a record waits for the
+ * network), with the app's last data still queued, and it also follows the app's
+ * shutdown(SHUT_WR) once our side is shut (the peer's close_notify). Only the read finds the
+ * end. */
 static int on_app_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Connection *c = userdata;
 
-        if ((revents & (EPOLLERR | EPOLLHUP)) && !(revents & EPOLLIN))
-                c->app_gone = true;
+        connection_app_end_seen(c, revents);
+        if (revents & (EPOLLERR | EPOLLHUP)) {
+                c->app_hup = true;
+                if (!c->peer_closed)
+                        c->app_gone = true; /* our side is open: the app's end is closed */
+        }
         if (revents & (EPOLLRDHUP | EPOLLHUP))
                 c->app_rdhup = true;
-        if (revents & (EPOLLIN | EPOLLHUP))
+        if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
                 c->app_readable = true;
         (void) connection_pump(c);
         return 0;
@@ -641,7 +780,8 @@ static int start_operating(Connection *c) {
         if (socketpair(AF_UNIX, c->transport->data_socket_type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
                        pair) < 0) {
                 r = -errno;
-                connection_fail_handshake(c, r, "cannot create the data socketpair", -1, TLSC_VERIFY_OK);
+                connection_fail_handshake(c, r, "cannot create the data socketpair", -1,
+                                          TLSC_VERIFY_OK);
                 return r;
         }
         c->app_fd = pair[0];
@@ -655,8 +795,8 @@ static int start_operating(Connection *c) {
                 (void) setsockopt(pair[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
         }
 
-        r = sd_event_add_io(c->core->event, &c->app_io, c->app_fd,
-                            c->transport->data_socket_events, on_app_io, c);
+        r = sd_event_add_io(c->core->event, &c->app_io, c->app_fd, c->transport->data_socket_events,
+                            on_app_io, c);
         if (r < 0) {
                 safe_close(pair[1]);
                 connection_fail_handshake(c, r, "cannot watch the data socket", -1, TLSC_VERIFY_OK);
@@ -668,9 +808,11 @@ static int start_operating(Connection *c) {
         c->net_readable = c->app_readable = true;
         c->t_handshake_us = now_usec(CLOCK_MONOTONIC) - c->t_start_us;
         core_count_handshake(c->core, c->session->owner->uid, true);
-        log_debug("connection %" PRIu64 ": %s %s established with %s:%u in %" PRIu64 " us",
-                  c->id, c->info.version, c->info.cipher, c->host ? c->host : c->peer_address,
-                  c->host ? c->port : c->peer_port, c->t_handshake_us);
+        log_debug("connection %" PRIu64 ": %s %s established with %s in %" PRIu64 " us", c->id,
+                  c->info.version, c->info.cipher,
+                  host_port((char[HOST_PORT_MAX]){}, HOST_PORT_MAX,
+                            c->host ? c->host : c->peer_address, c->host ? c->port : c->peer_port),
+                  c->t_handshake_us);
 
         e.fd = pair[1];
         e.handshake_us = c->t_handshake_us;
@@ -743,6 +885,8 @@ void connection_handshake_complete(Connection *c) {
 static void try_next_address(Connection *c);
 
 void connection_next_address(Connection *c, int error) {
+        log_debug("connection %" PRIu64 ": %s port %u refused (%s)%s", c->id, c->peer_address,
+                  c->peer_port, strerror(-error), c->addr_next ? ", trying the next address" : "");
         c->last_connect_error = error;
         c->net_io = sd_event_source_disable_unref(c->net_io);
         c->tls = engine_conn_free(c->tls);
@@ -756,13 +900,14 @@ void connection_next_address(Connection *c, int error) {
  * without the session, and count the refusal. Not for DTLS (no fresh socket needed there, and
  * DTLS 1.2 servers answer a refused ticket with a full handshake) nor adopted sockets. */
 static bool ticket_retry(Connection *c, int error, const char *message) {
-        if (!c->transport->retry_refused_ticket || c->accepted || c->adopted ||
-            c->ticket_retried || !c->addrs || !engine_conn_session_offered(c->tls) ||
+        if (!c->transport->retry_refused_ticket || c->accepted || c->adopted || c->ticket_retried ||
+            !c->addrs || !engine_conn_session_offered(c->tls) ||
             !(error == -EPROTO || error == -ECONNRESET || error == -EPIPE))
                 return false;
-        log_info("connection %" PRIu64 " (uid %u) to %s:%u: resumption failed (%s), full "
-                 "handshake on a new connection", c->id, (unsigned) c->session->owner->uid,
-                 c->host, c->port, message);
+        log_info("connection %" PRIu64 " (uid %u) to %s: resumption failed (%s), full "
+                 "handshake on a new connection",
+                 c->id, (unsigned) c->session->owner->uid,
+                 host_port((char[HOST_PORT_MAX]){}, HOST_PORT_MAX, c->host, c->port), message);
         ticket_refused(c);
         c->ticket_retried = true;
         c->tls = engine_conn_free(c->tls);
@@ -849,7 +994,8 @@ static int begin_handshake(Connection *c) {
                 /* Connect checked the ticket against the policy of then; a Configure since
                  * changed it, and a ticket is only ever offered under its own policy. */
                 log_info("connection %" PRIu64 ": the session was configured since Connect: "
-                         "its ticket is not offered, full handshake", c->id);
+                         "its ticket is not offered, full handshake",
+                         c->id);
                 wipe_free(c->ticket_blob, c->ticket_size);
                 c->ticket_blob = NULL;
         }
@@ -862,7 +1008,8 @@ static int begin_handshake(Connection *c) {
                 r = engine_conn_set_session(c->tls, c->ticket_blob, c->ticket_size);
                 if (r < 0)
                         log_warning("connection %" PRIu64 ": the ticket does not parse, full "
-                                    "handshake", c->id);
+                                    "handshake",
+                                    c->id);
                 wipe_free(c->ticket_blob, c->ticket_size);
                 c->ticket_blob = NULL;
         } else if (p.tickets && !c->ticket_retried && c->core->ticket_cache &&
@@ -952,14 +1099,14 @@ static void try_next_address(Connection *c) {
                         /* Not for UDP: there it would let the socket share a port (and its
                          * datagrams) with another socket that set it too. */
                         if (!c->dtls)
-                                (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
-                                                  sizeof(one));
+                                (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
                         if (bind(fd, (struct sockaddr *) &c->bind_addr, c->bind_len) < 0) {
                                 c->last_connect_error = -errno;
                                 safe_close(fd);
                                 continue;
                         }
                 }
+                connection_format_peer(c, a->ai_addr); /* the address tried, for the log */
                 if (connect(fd, a->ai_addr, a->ai_addrlen) < 0 && errno != EINPROGRESS) {
                         c->last_connect_error = -errno;
                         safe_close(fd);
@@ -1007,8 +1154,7 @@ static void free_addrinfo_copy(struct addrinfo *a) {
         }
 }
 
-static void on_resolved(ResolveQuery *q, int error, const struct addrinfo *result,
-                        void *userdata) {
+static void on_resolved(ResolveQuery *q, int error, const struct addrinfo *result, void *userdata) {
         Connection *c = userdata;
         char msg[256];
 
@@ -1052,9 +1198,10 @@ int connection_new(Session *s, int family, char *error, Connection **ret) {
                 return -EAFNOSUPPORT;
         }
         if (u->n_connections >= core->config->max_connections_per_uid) {
-                error_message_set(error, "too many connections for this user "
-                                     "(MaxConnectionsPerUser=%u)",
-                         core->config->max_connections_per_uid);
+                error_message_set(error,
+                                  "too many connections for this user "
+                                  "(MaxConnectionsPerUser=%u)",
+                                  core->config->max_connections_per_uid);
                 return -EUSERS;
         }
         /* Its network socket and the app's end of the data socketpair, for its whole life. */
@@ -1102,8 +1249,8 @@ void connection_format_peer(Connection *c, const struct sockaddr *sa) {
 
 int connection_arm_handshake_timer(Connection *c) {
         return sd_event_add_time_relative(c->core->event, &c->timer, CLOCK_MONOTONIC,
-                                          (uint64_t) c->session->handshake_timeout_ms * 1000,
-                                          1000, on_timeout, c);
+                                          (uint64_t) c->session->handshake_timeout_ms * 1000, 1000,
+                                          on_timeout, c);
 }
 
 /* Shared by accept and adopt: the socket is connected, the handshake starts now. */
@@ -1152,8 +1299,8 @@ int connection_new_accepted(Session *s, Listener *l, int fd, const struct sockad
 }
 
 void connection_evict(Connection *c) {
-        connection_fail_handshake(c, -ETIMEDOUT, "evicted: the listener's handshake slots are full", -1,
-                       TLSC_VERIFY_OK);
+        connection_fail_handshake(c, -ETIMEDOUT, "evicted: the listener's handshake slots are full",
+                                  -1, TLSC_VERIFY_OK);
 }
 
 int connection_adopt(Session *s, int fd, const char *host, const char *sni, char *error,
@@ -1289,44 +1436,42 @@ int connection_bind(Connection *c, const char *address, unsigned port, char *err
 }
 
 /* Connect's ticket argument: taken from the cache (single-use ones leave it) if the owner's,
- * unexpired, and issued for this very peer and policy. */
+ * unexpired, and issued for this very peer and policy. One that is not stays in the cache: a
+ * refused offer does not use it up. */
 static int take_explicit_ticket(Connection *c, uint64_t id, char *error) {
         Core *core = c->core;
         TicketScopeCopy stored = {};
         TicketScope want;
         void *blob = NULL;
         size_t size = 0;
-        bool same;
         int r;
 
         if (!core->ticket_cache || !connection_scope(c, &want)) {
                 error_message_set(error, "tickets are for client sessions");
                 return -EINVAL;
         }
-        r = ticket_cache_take_id(core->ticket_cache, want.uid, id, now_usec(CLOCK_REALTIME), &blob, &size,
-                                 &stored);
+        r = ticket_cache_take_id(core->ticket_cache, want.uid, id, &want, now_usec(CLOCK_REALTIME),
+                                 &blob, &size, &stored);
         if (r == -ENOENT) {
-                error_message_set(error, "ticket %" PRIu64 " not found (unknown, expired, used "
-                                  "up, or another user's)", id);
+                error_message_set(error,
+                                  "ticket %" PRIu64 " not found (unknown, expired, used "
+                                  "up, or another user's)",
+                                  id);
+                return r;
+        }
+        if (r == -EPERM) {
+                error_message_set(error,
+                                  "ticket %" PRIu64 " was issued for %s port %u under "
+                                  "another session policy or peer name; it is not offered to "
+                                  "%s port %u",
+                                  id, stored.host ? stored.host : "?", stored.port, want.host,
+                                  want.port);
+                ticket_scope_copy_done(&stored);
                 return r;
         }
         if (r < 0)
                 return r;
         core_ticket_cache_changed(core);
-        same = stored.port == want.port && stored.dtls == want.dtls &&
-               memcmp(stored.policy, want.policy, sizeof(want.policy)) == 0 &&
-               strcmp(stored.host ? stored.host : "", want.host) == 0 &&
-               strcmp(stored.sni ? stored.sni : "", want.sni) == 0 &&
-               strcmp(stored.alpn ? stored.alpn : "", want.alpn) == 0;
-        if (!same) {
-                error_message_set(error, "ticket %" PRIu64 " was issued for %s port %u under "
-                                  "another session policy or peer name; it is not offered to "
-                                  "%s port %u", id, stored.host ? stored.host : "?",
-                                  stored.port, want.host, want.port);
-                ticket_scope_copy_done(&stored);
-                wipe_free(blob, size);
-                return -EPERM;
-        }
         ticket_scope_copy_done(&stored);
         wipe_free(c->ticket_blob, c->ticket_size);
         c->ticket_blob = blob;
@@ -1342,8 +1487,10 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
         int r;
 
         if (c->started) {
-                error_message_set(error, "connection %" PRIu64 " was already started; create a new "
-                                     "one", c->id);
+                error_message_set(error,
+                                  "connection %" PRIu64 " was already started; create a new "
+                                  "one",
+                                  c->id);
                 return -EBUSY;
         }
         if (!host || !*host || strlen(host) > 253) {
@@ -1362,9 +1509,10 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
                 c->session->trust_configured = true;
         }
         if (u->n_pending >= core->config->max_pending_handshakes_per_uid) {
-                error_message_set(error, "too many handshakes in progress for this user "
-                                     "(MaxPendingHandshakesPerUser=%u)",
-                         core->config->max_pending_handshakes_per_uid);
+                error_message_set(error,
+                                  "too many handshakes in progress for this user "
+                                  "(MaxPendingHandshakesPerUser=%u)",
+                                  core->config->max_pending_handshakes_per_uid);
                 return -EUSERS;
         }
 
@@ -1391,15 +1539,16 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
                 if (r < 0)
                         goto fail;
         }
+        r = resolve_start(core->resolver, c->session->owner->uid, host, port, c->family,
+                          on_resolved, c, error, &c->resolve);
+        if (r < 0)
+                goto fail;
+        /* Last: a single-use ticket taken leaves the cache, so nothing may fail after it. */
         if (ticket != 0) {
                 r = take_explicit_ticket(c, ticket, error);
                 if (r < 0)
                         goto fail;
         }
-        r = resolve_start(core->resolver, c->session->owner->uid, host, port, c->family,
-                          on_resolved, c, error, &c->resolve);
-        if (r < 0)
-                goto fail;
         c->started = true;
         c->state = CONNECTION_CONNECTING;
         c->t_start_us = now_usec(CLOCK_MONOTONIC);
@@ -1409,6 +1558,7 @@ int connection_connect(Connection *c, const char *host, unsigned port, const cha
 
 fail:
         c->timer = sd_event_source_disable_unref(c->timer);
+        c->resolve = resolve_cancel(c->resolve);
         wipe_free(c->ticket_blob, c->ticket_size);
         c->ticket_blob = NULL;
         c->ticket_size = 0;
@@ -1419,13 +1569,16 @@ fail:
 
 int connection_certificate_response(Connection *c, bool accept, char *error) {
         if (c->state != CONNECTION_CERT_PENDING) {
-                error_message_set(error, "connection %" PRIu64 " is not waiting for a certificate "
-                                     "decision (state %s)", c->id, tlsc_state_name(c->state));
+                error_message_set(error,
+                                  "connection %" PRIu64 " is not waiting for a certificate "
+                                  "decision (state %s)",
+                                  c->id, tlsc_state_name(c->state));
                 return -EBUSY;
         }
         if (!accept) {
-                connection_fail_handshake(c, -EKEYREJECTED, "certificate rejected by the application", -1,
-                               c->info.verify);
+                connection_fail_handshake(c, -EKEYREJECTED,
+                                          "certificate rejected by the application", -1,
+                                          c->info.verify);
                 return 0;
         }
         c->info.verify = TLSC_VERIFY_OK; /* the app vouched for it */
@@ -1452,17 +1605,19 @@ int connection_disconnect(Connection *c) {
                 return 0;
         default:
                 connection_fail_handshake(c, -ECANCELED, "cancelled by the application", -1,
-                               TLSC_VERIFY_OK);
+                                          TLSC_VERIFY_OK);
                 return 0;
         }
 }
 
 void connection_get_info(Connection *c, ConnectionInfo *ret) {
-        *ret = (ConnectionInfo) {
+        *ret = (ConnectionInfo){
                 .state = c->state,
                 .engine = c->info,
                 .bytes_in = c->bytes_in,
                 .bytes_out = c->bytes_out,
                 .handshake_us = c->t_handshake_us,
+                .last_error = c->last_error,
+                .last_error_message = c->last_error_message,
         };
 }

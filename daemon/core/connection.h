@@ -31,6 +31,15 @@ typedef enum ConnectionState {
         CONNECTION_CLOSING = TLSC_STATE_CLOSING,
 } ConnectionState;
 
+/* How the app's data ends (connection.c, "the app's end"): only a clean end sends close_notify;
+ * an app whose end closed before it ended cleanly (it exited, crashed, was killed) gets none, so
+ * the peer sees the stream cut instead of complete. */
+typedef enum AppEnd {
+        APP_END_OPEN,  /* not decided yet */
+        APP_END_CLEAN, /* shutdown(SHUT_WR) seen while its end was open, or Shutdown asked */
+        APP_END_ABORT, /* its end closed (or shut both ways) first */
+} AppEnd;
+
 /* What differs between TLS over TCP and DTLS over UDP (connection-internal.h). */
 typedef struct ConnectionTransport ConnectionTransport;
 
@@ -44,8 +53,8 @@ struct Connection {
         Core *core;
         Session *session;
         Listener *listener; /* accepted by it (NULL once it closed, or not accepted) */
-        bool accepted;       /* announced by Accepted and freed after it ends */
-        bool adopted;        /* on a socket the app handed over */
+        bool accepted;      /* announced by Accepted and freed after it ends */
+        bool adopted;       /* on a socket the app handed over */
         char peer_address[64];
         unsigned peer_port;
         sd_event_source *release;
@@ -78,34 +87,40 @@ struct Connection {
         Buffer to_app; /* decrypted, not yet written to the app */
         Buffer to_net; /* from the app, not yet accepted by the engine */
         EngineWait read_wait, write_wait;
-        bool app_eof;        /* app shut its write side: close_notify goes out */
+        bool app_eof; /* a read of the app's end found its end: nothing more to send */
         bool close_sent;
-        bool peer_closed;    /* close_notify received: app reads EOF */
+        bool peer_closed;       /* close_notify received: app reads EOF (our side is shut) */
         bool close_notify_seen; /* received behind data not yet handed to the app */
-        bool app_gone;       /* app closed its end entirely */
+        bool app_gone;          /* nobody reads the app's end any more: the peer's data is
+                                 * dropped (what the app wrote is still read up to its end) */
+        /* epoll said EPOLLHUP (or EPOLLERR): both directions of the app's end are shut, which
+         * stays so; with nothing else to wait for there, its source is off (epoll reports a
+         * hang-up whatever it was asked for, over and over). */
+        bool app_hup;
+        AppEnd app_end;
         /* Whether a read may find data: set by epoll, cleared by EAGAIN. Saves the syscall that
          * would only say EAGAIN after every record (epoll is level-triggered: nothing is lost). */
         bool net_readable, app_readable;
-        sd_event_source *pump_again;      /* the pump used its budget: it goes on from here */
+        sd_event_source *pump_again; /* the pump used its budget: it goes on from here */
 
         /* DTLS (connection-dtls.c) */
         bool dtls;
-        struct DtlsPort *dtls_port;       /* server side: the listener's shared UDP socket */
-        struct sockaddr_storage peer_sa;  /* server side: where the peer is now */
+        struct DtlsPort *dtls_port;      /* server side: the listener's shared UDP socket */
+        struct sockaddr_storage peer_sa; /* server side: where the peer is now */
         socklen_t peer_sa_len;
-        uint8_t cid[2];                   /* server side: the CID the peer sends to us */
+        uint8_t cid[2]; /* server side: the CID the peer sends to us */
         bool has_cid;
-        Connection *port_next;            /* in the port's hash chains */
+        Connection *port_next; /* in the port's hash chains */
         Connection *port_cid_next;
         sd_event_source *rtx_timer;
-        EngineTimer rtx_kind;             /* what the armed timer is for */
-        unsigned rtx_count;               /* retransmissions of the current flight */
-        uint64_t rtx_current_ms;          /* current timeout, doubling up to the maximum */
-        bool rtx_paused;                  /* Timeout was reported: waiting for Retry */
-        bool app_rdhup;                   /* the app shut its end: a 0-byte read is EOF */
-        sd_event_source *idle_timer;      /* idle timeout; after close_notify: the linger */
+        EngineTimer rtx_kind;        /* what the armed timer is for */
+        unsigned rtx_count;          /* retransmissions of the current flight */
+        uint64_t rtx_current_ms;     /* current timeout, doubling up to the maximum */
+        bool rtx_paused;             /* Timeout was reported: waiting for Retry */
+        bool app_rdhup;              /* the app shut its end: a 0-byte read is EOF */
+        sd_event_source *idle_timer; /* idle timeout; after close_notify: the linger */
         uint64_t last_activity_us;
-        uint64_t n_app_dropped;           /* messages the app could not take in time */
+        uint64_t n_app_dropped; /* messages the app could not take in time */
         uint64_t n_too_large;
 
         EngineInfo info;
@@ -113,17 +128,19 @@ struct Connection {
         size_t linger_left;           /* a refused handshake's reads before the close */
         uint64_t t_start_us, t_handshake_us;
         int disconnect_reason;
+        int last_error;               /* negative errno of the last failure, 0: none */
+        char last_error_message[256]; /* and its message (ERROR_MESSAGE_MAX) */
 
         /* Resumption (client side) */
-        void *ticket_blob;      /* Connect's explicit ticket, until the handshake takes it */
+        void *ticket_blob; /* Connect's explicit ticket, until the handshake takes it */
         size_t ticket_size;
-        bool ticket_retried;    /* a refused ticket's full-handshake retry happened */
-        uint64_t ticket_id;     /* the newest ticket saved from this connection, 0: none */
-        uint64_t ticket_offered; /* the cache's ticket offered automatically, 0: none */
+        bool ticket_retried;       /* a refused ticket's full-handshake retry happened */
+        uint64_t ticket_id;        /* the newest ticket saved from this connection, 0: none */
+        uint64_t ticket_offered;   /* the cache's ticket offered automatically, 0: none */
         uint8_t ticket_policy[32]; /* the session policy Connect checked its explicit ticket
                                     * against */
-        bool ticket_deferred;   /* app-decides: the handshake's ticket is kept if the app
-                                 * accepts the certificate */
+        bool ticket_deferred;      /* app-decides: the handshake's ticket is kept if the app
+                                    * accepts the certificate */
         /* The session's policy hash and ALPN list as the handshake began (begin_handshake):
          * the ticket cache scope its tickets are filed under, whatever a Configure changed
          * since (TLS 1.3 tickets come after the handshake). */
@@ -168,13 +185,18 @@ int connection_get_ticket(Connection *c, uint64_t *ret, char *error);
 int connection_certificate_response(Connection *c, bool accept, char *error);
 /* Sends close_notify and closes; the Disconnected event says "local". */
 int connection_disconnect(Connection *c);
+/* The app's data ends cleanly here (what it wrote before goes out, then close_notify), as with
+ * shutdown(SHUT_WR) on its end, but the app may close its end right after: -EBUSY (message in
+ * error) if the connection is not operating or the app's end closed before. */
+int connection_shutdown(Connection *c, char *error);
 
 typedef struct ConnectionInfo {
         ConnectionState state;
         EngineInfo engine;
         uint64_t bytes_in, bytes_out;
         uint64_t handshake_us;
+        int last_error;                 /* why the connect failed or the connection ended */
+        const char *last_error_message; /* (valid while the connection lives) */
 } ConnectionInfo;
-
 
 void connection_get_info(Connection *c, ConnectionInfo *ret);

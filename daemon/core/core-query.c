@@ -68,7 +68,7 @@ int core_foreach_id(Core *c, const Peer *caller, CoreObjectKind kind,
 }
 
 void core_stats(Core *c, const Peer *caller, CoreStats *ret) {
-        *ret = (CoreStats) {
+        *ret = (CoreStats){
                 .handshakes_ok = c->handshakes_ok,
                 .handshakes_failed = c->handshakes_failed,
         };
@@ -92,7 +92,7 @@ void core_stats(Core *c, const Peer *caller, CoreStats *ret) {
 }
 
 void core_version(Core *c, CoreVersion *ret) {
-        *ret = (CoreVersion) {
+        *ret = (CoreVersion){
                 .version = PACKAGE_VERSION,
                 .protocol = TLSD_PROTO_VERSION,
                 .tls_library = engine_library_version(),
@@ -100,13 +100,13 @@ void core_version(Core *c, CoreVersion *ret) {
 }
 
 void core_whoami(const Peer *p, CoreIdentity *ret) {
-        *ret = (CoreIdentity) { .uid = p->uid, .gid = p->gid, .pid = p->pid };
+        *ret = (CoreIdentity){ .uid = p->uid, .gid = p->gid, .pid = p->pid };
 }
 
 void core_ticket_stats(const Peer *p, TicketCacheStats *ret) {
-        *ret = (TicketCacheStats) {};
+        *ret = (TicketCacheStats){};
         if (!p->core->ticket_cache)
                 return;
-        ticket_cache_stats(p->core->ticket_cache,
-                           p->uid == 0 ? TICKET_UID_ALL : (uint32_t) p->uid, ret);
+        ticket_cache_stats(p->core->ticket_cache, p->uid == 0 ? TICKET_UID_ALL : (uint32_t) p->uid,
+                           ret);
 }

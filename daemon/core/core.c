@@ -97,7 +97,7 @@ int core_peer_admit(Core *c, uid_t uid) {
                         c->allocated_uids = n;
                 }
                 u = &c->uids[c->n_uids++];
-                *u = (UidCount) { .uid = uid };
+                *u = (UidCount){ .uid = uid };
         }
         u->n_peers++;
         c->n_peers++;
@@ -120,8 +120,10 @@ int core_check_port(Core *c, uid_t uid, unsigned port, char *error) {
         for (size_t i = 0; i < c->config->n_privileged_port_users; i++)
                 if (c->config->privileged_port_users[i] == uid)
                         return 0;
-        error_message_set(error, "port %u is privileged: allowed only for users listed in "
-                                 "PrivilegedPortUsers=", port);
+        error_message_set(error,
+                          "port %u is privileged: allowed only for users listed in "
+                          "PrivilegedPortUsers=",
+                          port);
         return -EPERM;
 }
 
@@ -149,17 +151,20 @@ int core_fds_charge(Core *c, uid_t uid, unsigned n, char *error) {
         used = (unsigned long long) c->n_fds_base + c->n_fds + c->n_peers +
                (unsigned long long) FDS_PER_LOOKUP * resolver_n_running(c->resolver);
         if (used + n + reserve > soft) {
-                error_message_set(error, "tlsd is short of file descriptors: about %llu of %u "
+                error_message_set(error,
+                                  "tlsd is short of file descriptors: about %llu of %u "
                                   "(RLIMIT_NOFILE) in use, and the last %u are kept for its "
-                                  "control socket", used, soft, reserve);
+                                  "control socket",
+                                  used, soft, reserve);
                 return -EMFILE;
         }
         share = soft > c->n_fds_base + reserve ? (soft - c->n_fds_base - reserve) / 2 : 0;
         if (!u || u->n_fds + n > share) {
-                error_message_set(error, "this user holds %u of tlsd's file descriptors, the "
+                error_message_set(error,
+                                  "this user holds %u of tlsd's file descriptors, the "
                                   "most one user may (half of what tlsd's RLIMIT_NOFILE of %u "
-                                  "leaves for listeners and connections)", u ? u->n_fds : 0,
-                                  soft);
+                                  "leaves for listeners and connections)",
+                                  u ? u->n_fds : 0, soft);
                 return -EMFILE;
         }
         u->n_fds += n;

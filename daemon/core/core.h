@@ -32,7 +32,7 @@ typedef struct UidCount {
         unsigned n_connections;
         unsigned n_pending; /* handshakes in progress */
         unsigned n_listeners;
-        unsigned n_fds;     /* descriptors charged to its listeners and connections */
+        unsigned n_fds; /* descriptors charged to its listeners and connections */
         /* Handshakes of the uid's sessions since tlsd started (Manager.Stats for a non-root
          * caller): the entry outlives the uid's last client while these are not zero. */
         uint64_t handshakes_ok, handshakes_failed;
@@ -114,27 +114,31 @@ typedef enum CoreEventType {
         CORE_EVENT_ACCEPTED, /* a listener's connection is up: like HANDSHAKE_DONE plus where */
         CORE_EVENT_TIMEOUT,  /* DTLS: retransmission limit reached; the app decides */
         CORE_EVENT_MESSAGE_TOO_LARGE, /* DTLS: an app message over the record limit, dropped */
+        /* A listener's client failed its handshake (never announced; rate-limited per
+         * listener: listener.c) */
+        CORE_EVENT_ACCEPT_FAILED,
 } CoreEventType;
 
 struct EngineInfo;
 
 struct CoreEvent {
         CoreEventType type;
-        uint64_t connection;
+        uint64_t connection;           /* ACCEPT_FAILED: the id it had in the log; gone */
         const struct EngineInfo *info; /* HANDSHAKE_DONE */
         uint64_t handshake_us;         /* HANDSHAKE_DONE */
         int fd;              /* HANDSHAKE_DONE: the app's data end; the adapter sends a copy */
-        int error;           /* HANDSHAKE_FAILED: negative errno */
-        const char *message; /* HANDSHAKE_FAILED */
-        int alert;           /* HANDSHAKE_FAILED, DISCONNECTED: -1 when none */
-        int verify;          /* HANDSHAKE_FAILED, CERTIFICATE */
+        int error;           /* HANDSHAKE_FAILED, ACCEPT_FAILED: negative errno */
+        const char *message; /* HANDSHAKE_FAILED, ACCEPT_FAILED */
+        int alert;           /* HANDSHAKE_FAILED, ACCEPT_FAILED, DISCONNECTED: -1 when none */
+        int verify;          /* HANDSHAKE_FAILED, ACCEPT_FAILED, CERTIFICATE */
         const char *chain;   /* CERTIFICATE: PEM */
         size_t chain_size;
-        int reason;          /* DISCONNECTED */
+        int reason; /* DISCONNECTED */
         uint64_t bytes_in, bytes_out;
-        uint64_t listener;        /* ACCEPTED */
-        const char *peer_address; /* ACCEPTED */
+        uint64_t listener;        /* ACCEPTED, ACCEPT_FAILED */
+        const char *peer_address; /* ACCEPTED, ACCEPT_FAILED */
         unsigned peer_port;
+        unsigned suppressed;      /* ACCEPT_FAILED: failures before this one not reported */
         unsigned retries;         /* TIMEOUT */
         size_t size, max_message; /* MESSAGE_TOO_LARGE */
 };

@@ -181,8 +181,8 @@ static int acceptor_new(DtlsPort *p) {
         return r;
 }
 
-static void from_unknown_peer(DtlsPort *p, const uint8_t *d, size_t n,
-                              const struct sockaddr *from, socklen_t from_len) {
+static void from_unknown_peer(DtlsPort *p, const uint8_t *d, size_t n, const struct sockaddr *from,
+                              socklen_t from_len) {
         EngineConn *tls;
         Connection *c;
         int r;
@@ -263,8 +263,8 @@ static int on_datagram(sd_event_source *es, int fd, uint32_t revents, void *user
         for (unsigned i = 0; i < BATCH && p->io; i++) {
                 struct sockaddr_storage from;
                 socklen_t len = sizeof(from);
-                ssize_t n = recvfrom(fd, buf, DATAGRAM_MAX, MSG_TRUNC, (struct sockaddr *) &from,
-                                     &len);
+                ssize_t n =
+                        recvfrom(fd, buf, DATAGRAM_MAX, MSG_TRUNC, (struct sockaddr *) &from, &len);
 
                 if (n < 0) {
                         if (errno != EAGAIN && errno != EINTR && errno != ECONNREFUSED)
@@ -338,9 +338,10 @@ DtlsPort *dtls_port_unref(DtlsPort *p) {
         if (!p || --p->refs > 0)
                 return NULL;
         log_debug("DTLS port closed: %" PRIu64 " datagrams, %" PRIu64 " garbage, %" PRIu64
-                  " from unknown peers, %" PRIu64 " cookie exchanges, %" PRIu64 " accepted, %" PRIu64
-                  " refused", p->n_datagrams, p->n_garbage, p->n_unknown, p->n_cookie_exchanges,
-                  p->n_promoted, p->n_refused);
+                  " from unknown peers, %" PRIu64 " cookie exchanges, %" PRIu64
+                  " accepted, %" PRIu64 " refused",
+                  p->n_datagrams, p->n_garbage, p->n_unknown, p->n_cookie_exchanges, p->n_promoted,
+                  p->n_refused);
         p->io = sd_event_source_disable_unref(p->io);
         p->acceptor = engine_conn_free(p->acceptor);
         close_socket(p->core, p->session, p->fd);

@@ -15,9 +15,11 @@
 #include "core/dtls-port.h"
 #include "util/error-message.h"
 #include "core/listener.h"
+#include "core/peer.h"
 #include "list.h"
 #include "util/log.h"
 #include "core/core.h"
+#include "time-util.h"
 
 /* All handshake slots taken: the client that has been silent longest gives way, so clients that
  * connect and never speak (slowloris) cannot lock out fresh ones; they can only cycle. */
@@ -52,8 +54,10 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
                                  * pause the loop would spin on it (and log each time) until a
                                  * descriptor frees up. Try again at most every 100 ms. */
                                 if (sd_event_source_get_ratelimit(es, NULL, NULL) < 0) {
-                                        log_warning_errno(r, "listener %" PRIu64 ": accept: %m; "
-                                                          "retrying every 100 ms", l->id);
+                                        log_warning_errno(r,
+                                                          "listener %" PRIu64 ": accept: %m; "
+                                                          "retrying every 100 ms",
+                                                          l->id);
                                         (void) sd_event_source_set_ratelimit(es, 100000, 1);
                                 }
                         } else if (r != -EAGAIN && r != -EINTR && r != -ECONNABORTED)
@@ -72,8 +76,7 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
                 (void) setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
                 r = connection_new_accepted(l->session, l, cfd, (struct sockaddr *) &sa, len, &c);
                 if (r < 0) {
-                        log_debug_errno(r, "listener %" PRIu64 ": refusing connection: %m",
-                                        l->id);
+                        log_debug_errno(r, "listener %" PRIu64 ": refusing connection: %m", l->id);
                         continue; /* connection_new_accepted() closed cfd and undid admit */
                 }
         }
@@ -184,8 +187,10 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
                 return r;
         u = core_uid_counts(core, s->owner->uid);
         if (u->n_listeners >= core->config->max_listeners_per_uid) {
-                error_message_set(error, "too many listeners for this user "
-                                  "(MaxListenersPerUser=%u)", core->config->max_listeners_per_uid);
+                error_message_set(error,
+                                  "too many listeners for this user "
+                                  "(MaxListenersPerUser=%u)",
+                                  core->config->max_listeners_per_uid);
                 return -EUSERS;
         }
         if (core->n_listeners >= core->config->max_listeners) {
@@ -208,8 +213,8 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
         l->id = core_next_id(core);
         l->fd = -EBADF;
         l->max_pending = o->max_pending ? o->max_pending : core->config->listener_max_pending;
-        l->max_connections = o->max_connections ? o->max_connections
-                                                : core->config->listener_max_connections;
+        l->max_connections =
+                o->max_connections ? o->max_connections : core->config->listener_max_connections;
         r = make_socket(o, s->dtls, &l->fd, error);
         if (r < 0) {
                 core_fds_uncharge(core, s->owner->uid, 1);
@@ -246,11 +251,13 @@ int listener_new(Session *s, const ListenerOptions *o, char *error, Listener **r
         u->n_listeners++;
         core->n_listeners++;
         LIST_PREPEND(s->listeners, l);
-        log_info("listener %" PRIu64 " (uid %u) on %s %s port %u", l->id,
-                 (unsigned) s->owner->uid, s->dtls ? "UDP (DTLS)" : "TCP", l->address, l->port);
+        log_info("listener %" PRIu64 " (uid %u) on %s %s port %u", l->id, (unsigned) s->owner->uid,
+                 s->dtls ? "UDP (DTLS)" : "TCP", l->address, l->port);
         *ret = l;
         return 0;
 }
+
+static void log_suppressed(Listener *l);
 
 Listener *listener_free(Listener *l) {
         if (!l)
@@ -260,6 +267,8 @@ Listener *listener_free(Listener *l) {
                 if (c->listener == l)
                         c->listener = NULL;
         l->io = sd_event_source_disable_unref(l->io);
+        log_suppressed(l);
+        l->report_timer = sd_event_source_disable_unref(l->report_timer);
         if (l->fd >= 0) {
                 l->fd = safe_close(l->fd);
                 core_fds_uncharge(l->core, l->session->owner->uid, 1);
@@ -270,8 +279,8 @@ Listener *listener_free(Listener *l) {
         l->core->n_listeners--;
         LIST_REMOVE(l->session->listeners, l);
         log_debug("listener %" PRIu64 " closed: %" PRIu64 " accepted, %" PRIu64
-                  " failed handshakes, %" PRIu64 " refused", l->id, l->n_accepted, l->n_failed,
-                  l->n_refused);
+                  " failed handshakes, %" PRIu64 " refused",
+                  l->id, l->n_accepted, l->n_failed, l->n_refused);
         free(l);
         return NULL;
 }
@@ -283,6 +292,71 @@ void listener_handshake_done(Listener *l, bool ok) {
                 l->n_accepted++;
         else
                 l->n_failed++;
+}
+
+/* ---- failed handshakes: logged and reported, within the rate limit ---- */
+
+static void log_suppressed(Listener *l) {
+        if (l->n_log_suppressed == 0)
+                return;
+        log_info("listener %" PRIu64 " (uid %u, %s port %u): %u more failed handshakes not "
+                 "logged (at most %u a second)",
+                 l->id, (unsigned) l->session->owner->uid, l->address, l->port, l->n_log_suppressed,
+                 LISTENER_REPORTS_PER_SECOND);
+        l->n_log_suppressed = 0;
+}
+
+static int on_report_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        log_suppressed(userdata);
+        return 0;
+}
+
+void listener_handshake_failed(Listener *l, uint64_t connection, const char *peer_address,
+                               unsigned peer_port, int error, const char *message, int alert,
+                               int verify) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC), window_end;
+        CoreEvent e = {
+                .type = CORE_EVENT_ACCEPT_FAILED,
+                .connection = connection,
+                .fd = -EBADF,
+                .listener = l->id,
+                .peer_address = peer_address,
+                .peer_port = peer_port,
+                .error = error,
+                .message = message,
+                .alert = alert,
+                .verify = verify,
+        };
+
+        listener_handshake_done(l, false);
+        if (now - l->report_window_us >= USEC_PER_SEC) {
+                l->report_window_us = now;
+                l->n_reported = 0;
+        }
+        if (l->n_reported >= LISTENER_REPORTS_PER_SECOND) {
+                /* Counted; the log's summary comes at the window's end, the event's count
+                 * with the next event. */
+                l->n_log_suppressed++;
+                l->n_event_suppressed++;
+                window_end = l->report_window_us + USEC_PER_SEC;
+                if (!l->report_timer)
+                        (void) sd_event_add_time(l->core->event, &l->report_timer, CLOCK_MONOTONIC,
+                                                 window_end, 0, on_report_timer, l);
+                else if (sd_event_source_set_time(l->report_timer, window_end) >= 0)
+                        (void) sd_event_source_set_enabled(l->report_timer, SD_EVENT_ONESHOT);
+                return;
+        }
+        l->n_reported++;
+        log_suppressed(l); /* what the last window left, before the new line */
+        log_info("listener %" PRIu64 " (uid %u, %s port %u): handshake of connection %" PRIu64
+                 " from %s port %u failed: %s%s%s",
+                 l->id, (unsigned) l->session->owner->uid, l->address, l->port, connection,
+                 peer_address, peer_port, message,
+                 verify != TLSC_VERIFY_OK ? "; verification: " : "",
+                 verify != TLSC_VERIFY_OK ? tlsc_verify_result_name(verify) : "");
+        e.suppressed = l->n_event_suppressed;
+        l->n_event_suppressed = 0;
+        peer_emit(l->session->owner, &e);
 }
 
 void listener_connection_gone(Listener *l) {

@@ -23,7 +23,7 @@ int peer_new(Core *core, PeerTransport transport, uid_t uid, gid_t gid, pid_t pi
                 core_peer_release(core, uid);
                 return -ENOMEM;
         }
-        *p = (Peer) {
+        *p = (Peer){
                 .core = core,
                 .id = core_next_id(core),
                 .transport = transport,

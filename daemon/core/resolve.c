@@ -53,10 +53,10 @@ typedef struct ResolveUid {
 struct Resolver {
         pthread_mutex_t lock;
         /* under the lock */
-        ResolveQuery *done;  /* finished, not yet collected */
-        unsigned n_threads;  /* threads that still hold their query */
-        bool detached;       /* resolver_free() ran: the last thread frees the rest */
-        int pipe[2];         /* a byte after each addition to done */
+        ResolveQuery *done; /* finished, not yet collected */
+        unsigned n_threads; /* threads that still hold their query */
+        bool detached;      /* resolver_free() ran: the last thread frees the rest */
+        int pipe[2];        /* a byte after each addition to done */
 
         /* the loop's */
         sd_event_source *io;
@@ -107,7 +107,7 @@ static int uid_charge(Resolver *r, uid_t uid) {
                         r->allocated_uids = n;
                 }
                 u = &r->uids[r->n_uids++];
-                *u = (ResolveUid) { .uid = uid };
+                *u = (ResolveUid){ .uid = uid };
         }
         u->n_running++;
         r->n_running++;
@@ -137,7 +137,7 @@ static int map_gai_error(int e) {
 }
 
 static struct addrinfo hints_for(int family, bool numeric) {
-        return (struct addrinfo) {
+        return (struct addrinfo){
                 .ai_family = family,
                 .ai_socktype = SOCK_STREAM,
                 /* AI_ADDRCONFIG dumps the host's addresses over netlink: not for literals. */
@@ -305,14 +305,17 @@ int resolve_start(Resolver *r, uid_t uid, const char *host, unsigned port, int f
         q->result = NULL;
 
         if (r->n_running >= r->max_total) {
-                error_message_set(error, "too many name lookups in progress on this tlsd "
-                                  "(MaxNameLookups=%u); try again later", r->max_total);
+                error_message_set(error,
+                                  "too many name lookups in progress on this tlsd "
+                                  "(MaxNameLookups=%u); try again later",
+                                  r->max_total);
                 query_free(q);
                 return -EUSERS;
         }
         u = uid_find(r, uid);
         if (u && u->n_running >= r->max_per_uid) {
-                error_message_set(error, "too many name lookups in progress for this user "
+                error_message_set(error,
+                                  "too many name lookups in progress for this user "
                                   "(MaxNameLookupsPerUser=%u); a lookup counts until the name "
                                   "servers answer, even when its connection is gone",
                                   r->max_per_uid);

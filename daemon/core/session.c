@@ -167,7 +167,7 @@ static int validate(Session *s, const SessionOptions *o, char *error) {
 
         if (o->has_compression && o->compression != 0) {
                 error_message_set(error, "compression is refused: only method 0 (none) is allowed "
-                                     "(CRIME)");
+                                         "(CRIME)");
                 return -EPROTONOSUPPORT;
         }
         if (o->has_verify && o->verify >= _TLSC_VERIFY_MODE_MAX) {
@@ -246,8 +246,8 @@ static int validate(Session *s, const SessionOptions *o, char *error) {
                         error_message_set(error, "an identity needs both certificate and key");
                         return -EINVAL;
                 }
-                r = engine_ctx_check_identity(s->engine, o->cert, o->cert_size, o->key,
-                                              o->key_size, o->key_password, error);
+                r = engine_ctx_check_identity(s->engine, o->cert, o->cert_size, o->key, o->key_size,
+                                              o->key_password, error);
                 if (r < 0)
                         return r;
         }
@@ -256,17 +256,19 @@ static int validate(Session *s, const SessionOptions *o, char *error) {
                 unsigned n = engine_trust_count(o->ca, o->ca_size);
 
                 if (n > config->max_trust_anchors_per_session - s->n_trust_anchors) {
-                        error_message_set(error, "too many CA certificates for one session: %u "
-                                                 "more than the %u it has is over "
-                                                 "MaxTrustAnchorsPerSession=%u",
+                        error_message_set(error,
+                                          "too many CA certificates for one session: %u "
+                                          "more than the %u it has is over "
+                                          "MaxTrustAnchorsPerSession=%u",
                                           n, s->n_trust_anchors,
                                           config->max_trust_anchors_per_session);
                         return -EUSERS;
                 }
                 if (o->ca_size > config->max_trust_bytes_per_session - s->trust_bytes) {
-                        error_message_set(error, "too much CA data for one session: %zu bytes "
-                                                 "more than the %zu it has is over "
-                                                 "MaxTrustBytesPerSession=%zu",
+                        error_message_set(error,
+                                          "too much CA data for one session: %zu bytes "
+                                          "more than the %zu it has is over "
+                                          "MaxTrustBytesPerSession=%zu",
                                           o->ca_size, s->trust_bytes,
                                           config->max_trust_bytes_per_session);
                         return -EUSERS;
@@ -322,7 +324,8 @@ static int apply(Session *s, const SessionOptions *o, char **alpn, char **server
                         return r;
                 if (s->legacy)
                         log_notice("session %" PRIu64 " (uid %u): legacy cipher suites enabled: "
-                                   "%s", s->id, (unsigned) s->owner->uid, o->ciphers);
+                                   "%s",
+                                   s->id, (unsigned) s->owner->uid, o->ciphers);
         }
         if (o->groups) {
                 r = engine_ctx_set_groups(s->engine, o->groups, error);
@@ -330,8 +333,8 @@ static int apply(Session *s, const SessionOptions *o, char **alpn, char **server
                         return r;
         }
         if (o->cert) {
-                r = engine_ctx_set_identity(s->engine, o->cert, o->cert_size, o->key,
-                                            o->key_size, o->key_password, error);
+                r = engine_ctx_set_identity(s->engine, o->cert, o->cert_size, o->key, o->key_size,
+                                            o->key_password, error);
                 if (r < 0)
                         return r;
         }
@@ -402,8 +405,8 @@ int session_configure(Session *s, const SessionOptions *o, char *error) {
                 /* Part of the options is in force and the hash does not say which: make it
                  * match no policy, so nothing cached under another is ever offered here. */
                 (void) policy_mix_u32(s, UINT32_MAX, (uint32_t) core_next_id(s->core));
-                log_warning("session %" PRIu64 ": Configure failed after validation: %s",
-                            s->id, strerror(-r));
+                log_warning("session %" PRIu64 ": Configure failed after validation: %s", s->id,
+                            strerror(-r));
         }
         return r;
 }
@@ -419,7 +422,7 @@ int session_new(Peer *owner, unsigned role, const SessionOptions *o, char *error
         }
         if (owner->n_sessions >= core->config->max_sessions_per_client) {
                 error_message_set(error, "too many sessions (MaxSessionsPerClient=%u)",
-                         core->config->max_sessions_per_client);
+                                  core->config->max_sessions_per_client);
                 return -EUSERS;
         }
 

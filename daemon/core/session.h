@@ -67,4 +67,3 @@ typedef struct Session {
 int session_new(Peer *owner, unsigned role, const SessionOptions *o, char *error, Session **ret);
 Session *session_free(Session *s);
 int session_configure(Session *s, const SessionOptions *o, char *error);
-

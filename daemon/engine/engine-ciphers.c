@@ -17,7 +17,11 @@
 #include "util/error-message.h"
 #include "macro.h"
 
-typedef enum SuiteClass { SUITE_DEFAULT, SUITE_ALLOWED, SUITE_LEGACY } SuiteClass;
+typedef enum SuiteClass {
+        SUITE_DEFAULT,
+        SUITE_ALLOWED,
+        SUITE_LEGACY
+} SuiteClass;
 
 typedef struct Suite {
         const char *iana;
@@ -33,12 +37,16 @@ static const Suite suites[] = {
         { "TLS_AES_128_CCM_SHA256", "TLS13-AES128-CCM-SHA256", SUITE_ALLOWED },
         { "TLS_AES_128_CCM_8_SHA256", "TLS13-AES128-CCM-8-SHA256", SUITE_ALLOWED },
         /* TLS 1.2, ephemeral key exchange, AEAD */
-        { "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256", SUITE_DEFAULT },
+        { "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256",
+          SUITE_DEFAULT },
         { "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "ECDHE-RSA-AES128-GCM-SHA256", SUITE_DEFAULT },
-        { "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384", SUITE_DEFAULT },
+        { "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384",
+          SUITE_DEFAULT },
         { "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE-RSA-AES256-GCM-SHA384", SUITE_DEFAULT },
-        { "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305", SUITE_DEFAULT },
-        { "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-RSA-CHACHA20-POLY1305", SUITE_DEFAULT },
+        { "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305",
+          SUITE_DEFAULT },
+        { "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-RSA-CHACHA20-POLY1305",
+          SUITE_DEFAULT },
         { "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256", "DHE-RSA-AES128-GCM-SHA256", SUITE_ALLOWED },
         { "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384", "DHE-RSA-AES256-GCM-SHA384", SUITE_ALLOWED },
         { "TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "DHE-RSA-CHACHA20-POLY1305", SUITE_ALLOWED },
@@ -48,7 +56,8 @@ static const Suite suites[] = {
         { "TLS_ECDHE_PSK_WITH_AES_128_GCM_SHA256", "ECDHE-PSK-AES128-GCM-SHA256", SUITE_ALLOWED },
         { "TLS_DHE_PSK_WITH_AES_128_GCM_SHA256", "DHE-PSK-AES128-GCM-SHA256", SUITE_ALLOWED },
         { "TLS_DHE_PSK_WITH_AES_256_GCM_SHA384", "DHE-PSK-AES256-GCM-SHA384", SUITE_ALLOWED },
-        { "TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-PSK-CHACHA20-POLY1305", SUITE_ALLOWED },
+        { "TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-PSK-CHACHA20-POLY1305",
+          SUITE_ALLOWED },
         { "TLS_DHE_PSK_WITH_CHACHA20_POLY1305_SHA256", "DHE-PSK-CHACHA20-POLY1305", SUITE_ALLOWED },
         /* TLS 1.2 ECDHE with CBC: legacy opt-in only */
         { "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256", "ECDHE-ECDSA-AES128-SHA256", SUITE_LEGACY },
@@ -86,7 +95,6 @@ static const struct {
         { "SRP", "SRP suites are not supported" },
 };
 
-
 const char *engine_default_cipher_list(void) {
         static char buf[1024];
 
@@ -106,7 +114,8 @@ const char *engine_default_dtls_cipher_list(void) {
         static char buf[1200];
 
         if (!buf[0])
-                (void) snprintf(buf, sizeof(buf), "%s:TLS13-AES128-CCM-SHA256:ECDHE-ECDSA-AES128-CCM",
+                (void) snprintf(buf, sizeof(buf),
+                                "%s:TLS13-AES128-CCM-SHA256:ECDHE-ECDSA-AES128-CCM",
                                 engine_default_cipher_list());
         return buf;
 }
@@ -163,33 +172,40 @@ int engine_ciphers_translate(const char *list, bool legacy, char **ret, char *er
                         upper[k] = 0;
                         for (size_t i = 0; i < ELEMENTSOF(refused); i++)
                                 if (strstr(upper, refused[i].needle)) {
-                                        error_message_set(error, "cipher suite '%s' refused: %s", name,
-                                                  refused[i].why);
+                                        error_message_set(error, "cipher suite '%s' refused: %s",
+                                                          name, refused[i].why);
                                         return -EPROTONOSUPPORT;
                                 }
                         if (is_openssl_static_rsa(upper)) {
-                                error_message_set(error, "cipher suite '%s' refused: static RSA key "
-                                                 "exchange has no forward secrecy", name);
+                                error_message_set(error,
+                                                  "cipher suite '%s' refused: static RSA key "
+                                                  "exchange has no forward secrecy",
+                                                  name);
                                 return -EPROTONOSUPPORT;
                         }
                         if (openssl_static_dh(upper)) {
-                                error_message_set(error, "cipher suite '%s' refused: static %s key "
-                                                 "exchange has no forward secrecy", name,
-                                                 openssl_static_dh(upper));
+                                error_message_set(error,
+                                                  "cipher suite '%s' refused: static %s key "
+                                                  "exchange has no forward secrecy",
+                                                  name, openssl_static_dh(upper));
                                 return -EPROTONOSUPPORT;
                         }
                         if (is_openssl_static_psk(upper)) {
-                                error_message_set(error, "cipher suite '%s' refused: plain PSK key "
-                                                 "exchange has no forward secrecy (use DHE-PSK "
-                                                 "or ECDHE-PSK)", name);
+                                error_message_set(error,
+                                                  "cipher suite '%s' refused: plain PSK key "
+                                                  "exchange has no forward secrecy (use DHE-PSK "
+                                                  "or ECDHE-PSK)",
+                                                  name);
                                 return -EPROTONOSUPPORT;
                         }
                         error_message_set(error, "unknown cipher suite '%s'", name);
                         return -EINVAL;
                 }
                 if (s->class == SUITE_LEGACY && !legacy) {
-                        error_message_set(error, "cipher suite '%s' is CBC mode: allowed only with the "
-                                         "session's legacy opt-in", name);
+                        error_message_set(error,
+                                          "cipher suite '%s' is CBC mode: allowed only with the "
+                                          "session's legacy opt-in",
+                                          name);
                         return -EPROTONOSUPPORT;
                 }
                 if (strstr(out, s->openssl))

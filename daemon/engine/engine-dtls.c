@@ -45,17 +45,22 @@ static int dgram_recv(WOLFSSL *ssl, char *buf, int size, void *ctx) {
         }
         for (;;) {
                 n = recv(c->fd, buf, (size_t) size, 0);
-                if (n > 0)
+                if (n > 0) {
+                        c->answered = true;
                         return (int) n;
+                }
                 if (n == 0)
                         continue; /* an empty datagram carries nothing */
                 if (errno == EINTR)
                         continue;
-                /* ICMP port unreachable on a connected socket: the peer may not be up yet;
-                 * retransmission decides, not one ICMP message (the connection may try the
-                 * name's next address, though). */
+                /* ICMP port unreachable on a connected socket. Before the peer ever answered it
+                 * means nobody listens there: the connection gives up on the address
+                 * (engine_conn_dgram_refused()), as a TCP connect() would. Once the peer has
+                 * answered, one unauthenticated ICMP message does not end the association:
+                 * retransmission decides. */
                 if (errno == ECONNREFUSED) {
-                        c->refused = true;
+                        if (!c->answered)
+                                c->refused = true;
                         return WOLFSSL_CBIO_ERR_WANT_READ;
                 }
                 if (errno == EAGAIN)
@@ -114,8 +119,8 @@ int engine_dtls_conn_setup(EngineConn *c, const EngineConnParams *p) {
         if (c->ctx->dtls_max == 0x0303 &&
             wolfSSL_set_max_proto_version(ssl, DTLS1_2_VERSION) != WOLFSSL_SUCCESS)
                 return -EINVAL;
-        if (c->ctx->dtls_min == 0x0304 && wolfSSL_SetMinVersion(ssl, WOLFSSL_DTLSV1_3) !=
-                                                  WOLFSSL_SUCCESS)
+        if (c->ctx->dtls_min == 0x0304 &&
+            wolfSSL_SetMinVersion(ssl, WOLFSSL_DTLSV1_3) != WOLFSSL_SUCCESS)
                 return -EINVAL;
 #ifdef WOLFSSL_DTLS_CID
         if (p->cid) {
@@ -172,7 +177,7 @@ static int on_client_hello_good(WOLFSSL *ssl, void *userdata) {
 
 int engine_dtls_acceptor_arm(EngineConn *c) {
         return wolfDTLS_SetChGoodCb(c->ssl, on_client_hello_good, c) == WOLFSSL_SUCCESS ? 0
-                                                                                          : -EINVAL;
+                                                                                        : -EINVAL;
 }
 
 int engine_dtls_accept_input(EngineConn *c, const void *datagram, size_t size,

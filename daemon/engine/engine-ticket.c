@@ -64,8 +64,8 @@ static int ticket_encrypt(const EngineTicketBinding *b, const uint8_t *policy,
                 ticket_aad(b, policy, key_name, iv, aad);
                 /* Nonce: the first 12 bytes of the random iv (the rest is covered by the AAD).
                  * Random 96-bit nonces are safe for far more tickets than a key lives for. */
-                if (wc_ChaCha20Poly1305_Encrypt(key.key, iv, aad, sizeof(aad), ticket,
-                                                (word32) len, ticket, mac) != 0)
+                if (wc_ChaCha20Poly1305_Encrypt(key.key, iv, aad, sizeof(aad), ticket, (word32) len,
+                                                ticket, mac) != 0)
                         r = -EIO;
                 /* mac is 32 bytes, sized for an HMAC-SHA256; the AEAD tag takes 16. */
                 memset(mac + TAG_SIZE, 0, WOLFSSL_TICKET_MAC_SZ - TAG_SIZE);

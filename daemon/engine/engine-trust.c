@@ -286,7 +286,8 @@ static int system_trust_read(EngineSystemTrust *t) {
                 t->dir = dir;
                 t->mtime = st.st_mtim;
                 log_info("System trust store: %zu CA certificates from %s, shared by every "
-                         "session that trusts it", loaded, dir);
+                         "session that trusts it",
+                         loaded, dir);
                 return 0;
         }
         return -ENOENT;
@@ -307,7 +308,8 @@ static int system_trust_get(EngineSystemTrust *t, char *error) {
         r = system_trust_read(t);
         if (r < 0 && t->store) {
                 log_warning("System trust store %s changed but cannot be read again (%s): "
-                            "keeping the certificates read before", t->dir, strerror(-r));
+                            "keeping the certificates read before",
+                            t->dir, strerror(-r));
                 return 0;
         }
         if (r < 0) {
@@ -331,11 +333,23 @@ unsigned engine_trust_count(const void *ca, size_t size) {
         return n;
 }
 
-/* Loads CA certificates into a context; wolfSSL's message when they do not parse. */
+/* Loads CA certificates into a context; wolfSSL's message when they do not parse. The common
+ * mistakes get words of their own: the library calls an empty file "not valid DER" and a key
+ * file "no PEM header". */
 static int load_ca(WOLFSSL_CTX *ctx, const void *ca, size_t size, char *error) {
         int fmt = engine_looks_pem(ca, size) ? WOLFSSL_FILETYPE_PEM : WOLFSSL_FILETYPE_ASN1;
-        int r = wolfSSL_CTX_load_verify_buffer(ctx, ca, (long) size, fmt);
+        int r;
 
+        if (size == 0) {
+                error_message_set(error, "CA file is empty");
+                return -EKEYEXPIRED;
+        }
+        if (fmt == WOLFSSL_FILETYPE_PEM && memmem(ca, size, "PRIVATE KEY-----", 16) &&
+            !memmem(ca, size, "-----BEGIN CERTIFICATE-----", 27)) {
+                error_message_set(error, "CA file contains a private key, not a certificate");
+                return -EKEYEXPIRED;
+        }
+        r = wolfSSL_CTX_load_verify_buffer(ctx, ca, (long) size, fmt);
         if (r != WOLFSSL_SUCCESS) {
                 error_message_set(error, "CA certificates are not valid %s (%s)",
                                   fmt == WOLFSSL_FILETYPE_PEM ? "PEM" : "DER",

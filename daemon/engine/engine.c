@@ -55,7 +55,7 @@ const char *engine_library_version(void) {
 }
 
 void engine_features(EngineFeatures *ret) {
-        *ret = (EngineFeatures) {
+        *ret = (EngineFeatures){
 #ifdef WOLFSSL_AESNI
                 .aesni = true,
 #endif
@@ -70,8 +70,6 @@ void engine_features(EngineFeatures *ret) {
 #endif
         };
 }
-
-
 
 /* An external PSK has no hash of its own: SHA-256 unless agreed otherwise (RFC 9258), which is
  * what OpenSSL and GnuTLS assume. So TLS 1.3 offers it with the first SHA-256 suite of the list
@@ -94,7 +92,9 @@ static void pick_psk13_suite(EngineCtx *c, const char *list) {
                                 sha256 = s;
                 }
         (void) snprintf(c->psk13_suite, sizeof(c->psk13_suite), "%s",
-                        sha256 ? sha256 : first ? first : "TLS13-AES128-GCM-SHA256");
+                        sha256  ? sha256
+                        : first ? first
+                                : "TLS13-AES128-GCM-SHA256");
 }
 
 /* ---- policy ---- */
@@ -118,8 +118,8 @@ static WOLFSSL_METHOD *method_for(EngineCtx *c) {
 
 /* A fresh WOLFSSL_CTX for c's role, transport and versions, with tlsd's defaults. */
 static int ctx_setup(EngineCtx *c) {
-        const char *ciphers = c->dtls ? engine_default_dtls_cipher_list()
-                                      : engine_default_cipher_list();
+        const char *ciphers =
+                c->dtls ? engine_default_dtls_cipher_list() : engine_default_cipher_list();
         int r;
 
         c->ctx = wolfSSL_CTX_new(method_for(c));
@@ -324,13 +324,16 @@ int engine_ctx_check_versions(EngineCtx *c, unsigned min, unsigned max, char *er
                 return 0;
         }
         if (min < 0x0303 || max < 0x0303) {
-                error_message_set(error, "TLS versions before 1.2 are refused: they lack modern AEAD "
-                                 "suites and have known attacks");
+                error_message_set(error,
+                                  "TLS versions before 1.2 are refused: they lack modern AEAD "
+                                  "suites and have known attacks");
                 return -EPROTONOSUPPORT;
         }
         if (min > 0x0304 || max > 0x0304 || min > max) {
-                error_message_set(error, "invalid version range 0x%04x..0x%04x (TLS 1.2 = 0x0303, "
-                                 "TLS 1.3 = 0x0304)", min, max);
+                error_message_set(error,
+                                  "invalid version range 0x%04x..0x%04x (TLS 1.2 = 0x0303, "
+                                  "TLS 1.3 = 0x0304)",
+                                  min, max);
                 return -EINVAL;
         }
         return 0;
@@ -419,8 +422,8 @@ typedef struct EngineGroup {
 static const EngineGroup engine_groups[] = {
 #ifdef ENGINE_HAVE_X25519MLKEM768
         { "X25519MLKEM768", "x25519mlkem768", "X25519MLKEM768", WOLFSSL_X25519MLKEM768, true },
-        { "SecP256r1MLKEM768", "secp256r1mlkem768", "SecP256r1MLKEM768",
-          WOLFSSL_SECP256R1MLKEM768, true },
+        { "SecP256r1MLKEM768", "secp256r1mlkem768", "SecP256r1MLKEM768", WOLFSSL_SECP256R1MLKEM768,
+          true },
         { "SecP384r1MLKEM1024", "secp384r1mlkem1024", "SecP384r1MLKEM1024",
           WOLFSSL_SECP384R1MLKEM1024, true },
 #endif
@@ -471,8 +474,10 @@ static int groups_into(WOLFSSL_CTX *ctx, const char *list, uint16_t key_shares[2
                                 (void) snprintf(known + strlen(known),
                                                 sizeof(known) - strlen(known), "%s%s",
                                                 i ? ", " : "", engine_groups[i].name);
-                        error_message_set(error, "unknown or unsupported key-exchange group '%s' "
-                                         "(supported: %s)", g, known);
+                        error_message_set(error,
+                                          "unknown or unsupported key-exchange group '%s' "
+                                          "(supported: %s)",
+                                          g, known);
                         return -EINVAL;
                 }
                 if (!first)
@@ -509,11 +514,16 @@ static const char *group_iana_name(const char *wolf) {
         static const struct {
                 const char *wolf, *iana;
         } names[] = {
-                { "SECP256R1", "secp256r1" }, { "SECP384R1", "secp384r1" },
-                { "SECP521R1", "secp521r1" }, { "X25519", "x25519" },
-                { "X448", "x448" },           { "FFDHE_2048", "ffdhe2048" },
-                { "FFDHE_3072", "ffdhe3072" }, { "FFDHE_4096", "ffdhe4096" },
-                { "FFDHE_6144", "ffdhe6144" }, { "FFDHE_8192", "ffdhe8192" },
+                { "SECP256R1", "secp256r1" },
+                { "SECP384R1", "secp384r1" },
+                { "SECP521R1", "secp521r1" },
+                { "X25519", "x25519" },
+                { "X448", "x448" },
+                { "FFDHE_2048", "ffdhe2048" },
+                { "FFDHE_3072", "ffdhe3072" },
+                { "FFDHE_4096", "ffdhe4096" },
+                { "FFDHE_6144", "ffdhe6144" },
+                { "FFDHE_8192", "ffdhe8192" },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
@@ -522,12 +532,12 @@ static const char *group_iana_name(const char *wolf) {
         return wolf; /* the hybrids: wolfSSL already uses their IANA names */
 }
 
-int engine_ctx_set_min_key_bits(EngineCtx *c, unsigned rsa_bits, unsigned ecc_bits,
-                                char *error) {
+int engine_ctx_set_min_key_bits(EngineCtx *c, unsigned rsa_bits, unsigned ecc_bits, char *error) {
         if (rsa_bits < ENGINE_MIN_RSA_BITS || ecc_bits < ENGINE_MIN_ECC_BITS) {
-                error_message_set(error, "minimum key sizes can only be raised (RSA >= %u, "
-                                         "ECC >= %u bits)", ENGINE_MIN_RSA_BITS,
-                                  ENGINE_MIN_ECC_BITS);
+                error_message_set(error,
+                                  "minimum key sizes can only be raised (RSA >= %u, "
+                                  "ECC >= %u bits)",
+                                  ENGINE_MIN_RSA_BITS, ENGINE_MIN_ECC_BITS);
                 return -EINVAL;
         }
         if (rsa_bits > 16384 || ecc_bits > 521) {
@@ -731,15 +741,16 @@ static int own_key_strong_enough(const EngineCtx *c, const void *cert, size_t ce
         char why[96];
         bool weak;
 
-        leaf = wolfSSL_X509_load_certificate_buffer(cert, (int) cert_size,
-                                                    looks_pem(cert, cert_size)
-                                                            ? WOLFSSL_FILETYPE_PEM
-                                                            : WOLFSSL_FILETYPE_ASN1);
+        leaf = wolfSSL_X509_load_certificate_buffer(
+                cert, (int) cert_size,
+                looks_pem(cert, cert_size) ? WOLFSSL_FILETYPE_PEM : WOLFSSL_FILETYPE_ASN1);
         weak = leaf && key_too_small(c, leaf, why, sizeof(why));
         wolfSSL_X509_free(leaf);
         if (weak) {
-                error_message_set(error, "the certificate has %s (MinRSAKeyBits=, "
-                                         "MinECCKeyBits= in tlsd.conf)", why);
+                error_message_set(error,
+                                  "the certificate has %s (MinRSAKeyBits=, "
+                                  "MinECCKeyBits= in tlsd.conf)",
+                                  why);
                 return -EPROTONOSUPPORT;
         }
         return 0;
@@ -794,8 +805,7 @@ static int ctx_set_identity(EngineCtx *c, const void *cert, size_t cert_size, co
 
                 if (!check)
                         return -ENOMEM;
-                r = load_identity_into_ctx(check, cert, cert_size, key, key_size, password,
-                                           error);
+                r = load_identity_into_ctx(check, cert, cert_size, key, key_size, password, error);
                 wolfSSL_CTX_free(check);
                 if (r < 0)
                         return r;
@@ -805,8 +815,7 @@ static int ctx_set_identity(EngineCtx *c, const void *cert, size_t cert_size, co
                 }
                 r = identity_new(cert, cert_size, key, key_size, password, false, error, &id);
         } else {
-                r = load_identity_into_ctx(c->ctx, cert, cert_size, key, key_size, password,
-                                           error);
+                r = load_identity_into_ctx(c->ctx, cert, cert_size, key, key_size, password, error);
                 if (r < 0)
                         return r;
                 if (c->role == ENGINE_CLIENT)
@@ -868,7 +877,6 @@ bool engine_ctx_has_identity(EngineCtx *c) {
         return c->n_identities > 0;
 }
 
-
 /* Called by wolfSSL once the ClientHello is parsed: pick the identity by SNI and by what the
  * client can verify (RSA and ECDSA side by side). */
 static int choose_identity(WOLFSSL *ssl, void *arg) {
@@ -918,10 +926,10 @@ static int choose_identity(WOLFSSL *ssl, void *arg) {
 
         for (EngineIdentity *id = c->identities; id; id = id->next) {
                 bool key_ok = (id->key_type == EVP_PKEY_RSA && rsa_ok) ||
-                               (id->key_type == EVP_PKEY_EC && ecdsa_ok);
-                bool name_ok = sni && sni_len > 0 &&
-                               wolfSSL_X509_check_host(id->leaf, sni, sni_len, 0, NULL) ==
-                                       WOLFSSL_SUCCESS;
+                              (id->key_type == EVP_PKEY_EC && ecdsa_ok);
+                bool name_ok =
+                        sni && sni_len > 0 &&
+                        wolfSSL_X509_check_host(id->leaf, sni, sni_len, 0, NULL) == WOLFSSL_SUCCESS;
                 int score = (name_ok ? 2 : 0) + (key_ok ? 1 : 0);
 
                 if (score > best_score) {
@@ -975,8 +983,7 @@ static int choose_alpn(WOLFSSL *ssl, int *alert, void *arg) {
                 return 0; /* no ALPN configured, or chosen already (a second ClientHello) */
         ours = c->server_alpn;
         c->server_alpn = NULL;
-        if (wolfSSL_ALPN_GetPeerProtocol(ssl, &theirs, &theirs_size) != WOLFSSL_SUCCESS ||
-            !theirs)
+        if (wolfSSL_ALPN_GetPeerProtocol(ssl, &theirs, &theirs_size) != WOLFSSL_SUCCESS || !theirs)
                 return 0; /* the client offers no ALPN: none is negotiated */
         for (char *p = ours; p && !pick;) {
                 char *end = strchr(p, ',');
@@ -1151,7 +1158,7 @@ static bool der_next(Der *d, uint8_t *tag, Der *contents) {
         }
         if (len > d->n - hdr)
                 return false;
-        *contents = (Der) { d->p + hdr, len };
+        *contents = (Der){ d->p + hdr, len };
         d->p += hdr + len;
         d->n -= hdr + len;
         return true;
@@ -1167,9 +1174,8 @@ static bool cert_tbs(WOLFSSL_X509 *cert, Der *tbs) {
         der = wolfSSL_X509_get_der(cert, &der_size);
         if (!der || der_size <= 0)
                 return false;
-        d = (Der) { der, (size_t) der_size };
-        return der_next(&d, &tag, &crt) && tag == 0x30 && der_next(&crt, &tag, tbs) &&
-               tag == 0x30;
+        d = (Der){ der, (size_t) der_size };
+        return der_next(&d, &tag, &crt) && tag == 0x30 && der_next(&crt, &tag, tbs) && tag == 0x30;
 }
 
 /* Whether the certificate names the address in an iPAddress subjectAltName (RFC 6125: the only
@@ -1234,10 +1240,67 @@ static bool pin_matches(EngineConn *c, WOLFSSL_X509 *cert) {
                         continue;
                 if (++i < 6)
                         continue;
-                if (tag != 0x30 ||
-                    wc_Sha256Hash(start, (word32) (tbs.p - start), hash) != 0)
+                if (tag != 0x30 || wc_Sha256Hash(start, (word32) (tbs.p - start), hash) != 0)
                         return false;
                 return memcmp(hash, c->pin, sizeof(hash)) == 0;
+        }
+}
+
+/* A certificate name as "/CN=x/O=y" (the form of PeerSubject), cut to fit. */
+static void x509_name(WOLFSSL_X509_NAME *n, char *buf, size_t size) {
+        char *s = n ? wolfSSL_X509_NAME_oneline(n, NULL, 0) : NULL;
+
+        (void) snprintf(buf, size, "%s", s ? s : "?");
+        if (s)
+                XFREE(s, NULL, DYNAMIC_TYPE_OPENSSL);
+}
+
+/* Which certificate failed first, for the message: "verification failed" alone does not say
+ * which CA to add or which name was wrong. */
+static void note_failed_cert(EngineConn *c, WOLFSSL_X509 *cert) {
+        if (!cert)
+                return;
+        x509_name(wolfSSL_X509_get_subject_name(cert), c->verify_subject,
+                  sizeof(c->verify_subject));
+        x509_name(wolfSSL_X509_get_issuer_name(cert), c->verify_issuer, sizeof(c->verify_issuer));
+}
+
+/* The reason of a failed verification, with the certificate it is about; the error code says
+ * "verification failed" already (tlsd_strerror()), so the message does not say it again. */
+static void verify_message(const EngineConn *c, char *buf, size_t size) {
+        const char *name = tlsc_verify_result_name(c->verify);
+
+        if (c->verify == TLSC_VERIFY_WEAK_KEY && c->verify_detail[0]) {
+                (void) snprintf(buf, size, "%s: %s has %s", name,
+                                c->verify_subject[0] ? c->verify_subject : "the peer's certificate",
+                                c->verify_detail);
+                return;
+        }
+        if (!c->verify_subject[0]) {
+                (void) snprintf(buf, size, "%s", name);
+                return;
+        }
+        switch (c->verify) {
+        case TLSC_VERIFY_UNKNOWN_ISSUER:
+                (void) snprintf(buf, size, "%s: the issuer %s of %s is not a trusted CA", name,
+                                c->verify_issuer, c->verify_subject);
+                break;
+        case TLSC_VERIFY_SELF_SIGNED:
+                (void) snprintf(buf, size, "%s: %s is its own issuer and not a trusted CA", name,
+                                c->verify_subject);
+                break;
+        case TLSC_VERIFY_HOSTNAME_MISMATCH:
+                (void) snprintf(buf, size, "%s: %s is not valid for %s", name, c->verify_subject,
+                                c->peer_name ? c->peer_name : "the name asked for");
+                break;
+        case TLSC_VERIFY_PIN_MISMATCH:
+                (void) snprintf(buf, size, "%s: the public key of %s is not the pinned one", name,
+                                c->verify_subject);
+                break;
+        default:
+                (void) snprintf(buf, size, "%s: %s (issuer %s)", name, c->verify_subject,
+                                c->verify_issuer);
+                break;
         }
 }
 
@@ -1271,16 +1334,21 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store) {
                         return 1;
                 if (!cert || !pin_matches(c, cert)) {
                         c->verify = TLSC_VERIFY_PIN_MISMATCH;
+                        note_failed_cert(c, cert);
                         return 0;
                 }
                 return 1;
         }
 
-        if (!preverify && c->verify == TLSC_VERIFY_OK)
+        if (!preverify && c->verify == TLSC_VERIFY_OK) {
                 c->verify = verify_result_from(err, cert);
+                note_failed_cert(c, cert);
+        }
         if (depth == 0 && c->ip_size > 0 && (!cert || !cert_has_ip(cert, c->ip, c->ip_size))) {
-                if (c->verify == TLSC_VERIFY_OK)
+                if (c->verify == TLSC_VERIFY_OK) {
                         c->verify = TLSC_VERIFY_HOSTNAME_MISMATCH;
+                        note_failed_cert(c, cert);
+                }
                 preverify = 0;
         }
 
@@ -1329,7 +1397,10 @@ int engine_conn_new(EngineCtx *ctx, int fd, const EngineConnParams *p, EngineCon
         }
         c->ssl = wolfSSL_new(ctx->ctx);
         if (!c->ssl)
-                do { line = __LINE__; goto oom; } while (0);
+                do {
+                        line = __LINE__;
+                        goto oom;
+                } while (0);
         /* How the verify, PSK, identity and ticket callbacks find this object (this build has
          * no ex_data). */
         wolfSSL_SetCertCbCtx(c->ssl, c);
@@ -1344,7 +1415,10 @@ int engine_conn_new(EngineCtx *ctx, int fd, const EngineConnParams *p, EngineCon
                         return r;
                 }
         } else if (wolfSSL_set_fd(c->ssl, fd) != WOLFSSL_SUCCESS)
-                do { line = __LINE__; goto oom; } while (0);
+                do {
+                        line = __LINE__;
+                        goto oom;
+                } while (0);
         wolfSSL_set_using_nonblock(c->ssl, 1);
 
         if (ctx->role == ENGINE_CLIENT) {
@@ -1358,7 +1432,10 @@ int engine_conn_new(EngineCtx *ctx, int fd, const EngineConnParams *p, EngineCon
                 if (p->peer_name) {
                         c->peer_name = strdup(p->peer_name);
                         if (!c->peer_name)
-                                do { line = __LINE__; goto oom; } while (0);
+                                do {
+                                        line = __LINE__;
+                                        goto oom;
+                                } while (0);
                         if (p->verify != TLSC_VERIFY_PINNED) {
                                 /* An address is matched by verify_cb (see cert_has_ip). */
                                 if (inet_pton(AF_INET, p->peer_name, c->ip) == 1)
@@ -1367,7 +1444,10 @@ int engine_conn_new(EngineCtx *ctx, int fd, const EngineConnParams *p, EngineCon
                                         c->ip_size = 16;
                                 else if (wolfSSL_check_domain_name(c->ssl, p->peer_name) !=
                                          WOLFSSL_SUCCESS)
-                                        do { line = __LINE__; goto oom; } while (0);
+                                        do {
+                                                line = __LINE__;
+                                                goto oom;
+                                        } while (0);
                         }
                         if (!sni && !is_ip_literal(p->peer_name))
                                 sni = p->peer_name;
@@ -1380,7 +1460,10 @@ int engine_conn_new(EngineCtx *ctx, int fd, const EngineConnParams *p, EngineCon
                 }
                 if (sni && wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, sni,
                                           (unsigned short) strlen(sni)) != WOLFSSL_SUCCESS)
-                        do { line = __LINE__; goto oom; } while (0);
+                        do {
+                                line = __LINE__;
+                                goto oom;
+                        } while (0);
                 if (ctx->n_key_shares > 0 && (wolfSSL_version(c->ssl) == TLS1_3_VERSION ||
                                               wolfSSL_version(c->ssl) == DTLS1_3_VERSION)) {
                         /* Key shares for the policy's first group and, after a hybrid, a
@@ -1388,14 +1471,20 @@ int engine_conn_new(EngineCtx *ctx, int fd, const EngineConnParams *p, EngineCon
                         for (unsigned i = 0; i < ctx->n_key_shares; i++)
                                 if (wolfSSL_UseKeyShare(c->ssl, ctx->key_shares[i]) !=
                                     WOLFSSL_SUCCESS)
-                                        do { line = __LINE__; goto oom; } while (0);
+                                        do {
+                                                line = __LINE__;
+                                                goto oom;
+                                        } while (0);
                         scrub_stack(); /* the private halves were made on it */
                 }
                 if (p->tickets) {
                         if (wolfSSL_UseSessionTicket(c->ssl) != WOLFSSL_SUCCESS ||
                             wolfSSL_set_SessionTicket_cb(c->ssl, on_session_ticket, c) !=
                                     WOLFSSL_SUCCESS)
-                                do { line = __LINE__; goto oom; } while (0);
+                                do {
+                                        line = __LINE__;
+                                        goto oom;
+                                } while (0);
                 }
         }
         if (ctx->role == ENGINE_SERVER && ctx->ticket.refuse) {
@@ -1403,7 +1492,10 @@ int engine_conn_new(EngineCtx *ctx, int fd, const EngineConnParams *p, EngineCon
                  * refuses the ones offered). The TLS 1.3 call fails harmlessly on a DTLS 1.2
                  * object, which has no TLS 1.3 tickets to send. */
                 if (wolfSSL_NoTicketTLSv12(c->ssl) != WOLFSSL_SUCCESS)
-                        do { line = __LINE__; goto oom; } while (0);
+                        do {
+                                line = __LINE__;
+                                goto oom;
+                        } while (0);
                 (void) wolfSSL_no_ticket_TLSv13(c->ssl);
         }
         if (p->alpn && *p->alpn && ctx->role == ENGINE_SERVER) {
@@ -1411,14 +1503,19 @@ int engine_conn_new(EngineCtx *ctx, int fd, const EngineConnParams *p, EngineCon
                  * client that offers none of them gets no_application_protocol. */
                 c->server_alpn = strdup(p->alpn);
                 if (!c->server_alpn)
-                        do { line = __LINE__; goto oom; } while (0);
+                        do {
+                                line = __LINE__;
+                                goto oom;
+                        } while (0);
         } else if (p->alpn && *p->alpn) {
                 _cleanup_free_ char *list = strdup(p->alpn);
 
-                if (!list ||
-                    wolfSSL_UseALPN(c->ssl, list, (unsigned) strlen(list),
-                                    WOLFSSL_ALPN_FAILED_ON_MISMATCH) != WOLFSSL_SUCCESS)
-                        do { line = __LINE__; goto oom; } while (0);
+                if (!list || wolfSSL_UseALPN(c->ssl, list, (unsigned) strlen(list),
+                                             WOLFSSL_ALPN_FAILED_ON_MISMATCH) != WOLFSSL_SUCCESS)
+                        do {
+                                line = __LINE__;
+                                goto oom;
+                        } while (0);
         }
         *ret = c;
         return 0;
@@ -1440,27 +1537,10 @@ EngineConn *engine_conn_free(EngineConn *c) {
         return NULL;
 }
 
-/* RFC 8446 names; wolfSSL 5.7.2 has none for some (certificate_required among them) and
- * returns NULL. */
+/* The names come from the one table libtlsclient users get too (tlsc_alert_name(); wolfSSL
+ * 5.7.2 has none for some, certificate_required among them). */
 static const char *alert_name(int code) {
-        static const struct {
-                int code;
-                const char *name;
-        } names[] = {
-                { 21, "decryption_failed" }, { 60, "decompression_failure" },
-                { 86, "inappropriate_fallback" }, { 109, "missing_extension" },
-                { 110, "unsupported_extension" }, { 111, "certificate_unobtainable" },
-                { 114, "bad_certificate_hash_value" }, { 115, "unknown_psk_identity" },
-                { 116, "certificate_required" },
-        };
-        const char *s = wolfSSL_alert_desc_string_long(code);
-
-        if (s)
-                return s;
-        for (size_t i = 0; i < ELEMENTSOF(names); i++)
-                if (names[i].code == code)
-                        return names[i].name;
-        return "unknown alert";
+        return tlsc_alert_name(code);
 }
 
 static int alert_of(WOLFSSL *ssl, EngineFailure *fail) {
@@ -1507,15 +1587,11 @@ static int map_error(EngineConn *c, int ret, EngineWait *wait, EngineFailure *fa
                                 err == RSA_KEY_SIZE_E ? c->ctx->min_rsa_bits
                                                       : c->ctx->min_ecc_bits);
         }
-        *fail = (EngineFailure) { .alert = -1, .verify = c->verify };
+        *fail = (EngineFailure){ .alert = -1, .verify = c->verify };
         (void) alert_of(c->ssl, fail);
         wolfSSL_ERR_error_string_n((unsigned long) err, buf, sizeof(buf));
         if (c->verify != TLSC_VERIFY_OK) {
-                (void) snprintf(fail->message, sizeof(fail->message),
-                                "certificate verification failed: %s%s%s%s",
-                                tlsc_verify_result_name(c->verify),
-                                c->verify_detail[0] ? " (the peer's certificate has " : "",
-                                c->verify_detail, c->verify_detail[0] ? ")" : "");
+                verify_message(c, fail->message, sizeof(fail->message));
                 return -EKEYREJECTED;
         }
         if (err == WOLFSSL_ERROR_SYSCALL || err == SOCKET_PEER_CLOSED_E || err == SOCKET_ERROR_E) {
@@ -1633,7 +1709,8 @@ void engine_conn_info(EngineConn *c, EngineInfo *ret) {
                         s ? engine_cipher_iana_name(s) : "");
         /* In TLS 1.2 only ECDHE suites use a group; for DHE ones wolfSSL names the key share it
          * offered for TLS 1.3, which was not used. */
-        s = wolfSSL_version(c->ssl) == TLS1_3_VERSION || wolfSSL_version(c->ssl) == DTLS1_3_VERSION ||
+        s = wolfSSL_version(c->ssl) == TLS1_3_VERSION ||
+                            wolfSSL_version(c->ssl) == DTLS1_3_VERSION ||
                             strstr(ret->cipher, "_ECDHE_")
                     ? wolfSSL_get_curve_name(c->ssl)
                     : NULL;
@@ -1642,8 +1719,8 @@ void engine_conn_info(EngineConn *c, EngineInfo *ret) {
                 (void) snprintf(ret->alpn, sizeof(ret->alpn), "%.*s", (int) proto_size, proto);
         peer = wolfSSL_get_peer_certificate(c->ssl);
         if (peer) {
-                char *name = wolfSSL_X509_NAME_oneline(wolfSSL_X509_get_subject_name(peer), NULL,
-                                                       0);
+                char *name =
+                        wolfSSL_X509_NAME_oneline(wolfSSL_X509_get_subject_name(peer), NULL, 0);
 
                 if (name) {
                         (void) snprintf(ret->peer_subject, sizeof(ret->peer_subject), "%s", name);
@@ -1667,9 +1744,52 @@ void engine_conn_info(EngineConn *c, EngineInfo *ret) {
         }
 }
 
+/* The chain as the peer sent it, its own certificate first (SESSION_CERTS keeps it); the
+ * verify callback sees only the certificates it was called for, often just the leaf. */
+static int peer_chain_as_sent(EngineConn *c, char **ret, size_t *ret_size) {
+        WOLFSSL_X509_CHAIN *chain = wolfSSL_get_peer_chain(c->ssl);
+        int n = chain ? wolfSSL_get_chain_count(chain) : 0;
+        char *buf = NULL;
+        size_t size = 0;
+
+        for (int i = 0; i < n; i++) {
+                const unsigned char *der = wolfSSL_get_chain_cert(chain, i);
+                int der_size = wolfSSL_get_chain_length(chain, i);
+                int pem_size = der && der_size > 0
+                                       ? wc_DerToPem(der, (word32) der_size, NULL, 0, CERT_TYPE)
+                                       : 0;
+                char *p;
+
+                if (pem_size <= 0)
+                        continue;
+                p = realloc(buf, size + (size_t) pem_size + 1);
+                if (!p) {
+                        free(buf);
+                        return -ENOMEM;
+                }
+                buf = p;
+                pem_size = wc_DerToPem(der, (word32) der_size, (byte *) buf + size,
+                                       (word32) pem_size, CERT_TYPE);
+                if (pem_size > 0)
+                        size += (size_t) pem_size;
+                buf[size] = 0;
+        }
+        if (size == 0) {
+                free(buf);
+                return -ENODATA;
+        }
+        *ret = buf;
+        *ret_size = size;
+        return 0;
+}
+
 int engine_conn_peer_chain_pem(EngineConn *c, char **ret, size_t *ret_size) {
         char *p;
+        int r;
 
+        r = peer_chain_as_sent(c, ret, ret_size);
+        if (r != -ENODATA)
+                return r;
         if (!c->chain_pem)
                 return -ENODATA;
         p = malloc(c->chain_size + 1);
@@ -1714,8 +1834,8 @@ bool engine_conn_ticket_arrived(EngineConn *c) {
         return r;
 }
 
-int engine_conn_export_session(EngineConn *c, void **ret, size_t *ret_size,
-                               uint32_t *lifetime_sec, bool *tls13) {
+int engine_conn_export_session(EngineConn *c, void **ret, size_t *ret_size, uint32_t *lifetime_sec,
+                               bool *tls13) {
         WOLFSSL_SESSION *s;
         unsigned char *buf, *p;
         int v = wolfSSL_version(c->ssl), n;

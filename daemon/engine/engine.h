@@ -47,8 +47,14 @@ unsigned engine_trust_count(const void *ca, size_t size);
 
 typedef struct EngineCtx EngineCtx;
 
-typedef enum EngineRole { ENGINE_CLIENT, ENGINE_SERVER } EngineRole;
-typedef enum EngineTransport { ENGINE_TLS = 0, ENGINE_DTLS = 1 } EngineTransport;
+typedef enum EngineRole {
+        ENGINE_CLIENT,
+        ENGINE_SERVER
+} EngineRole;
+typedef enum EngineTransport {
+        ENGINE_TLS = 0,
+        ENGINE_DTLS = 1
+} EngineTransport;
 
 /* Errors carry a human message in `error` (at least 256 bytes) where one helps.
  *
@@ -88,8 +94,7 @@ const char *engine_default_groups(void);
  * them (-EINVAL below). A smaller peer key fails verification as TLSC_VERIFY_WEAK_KEY. */
 #define ENGINE_MIN_RSA_BITS 2048u
 #define ENGINE_MIN_ECC_BITS 256u
-int engine_ctx_set_min_key_bits(EngineCtx *c, unsigned rsa_bits, unsigned ecc_bits,
-                                char *error);
+int engine_ctx_set_min_key_bits(EngineCtx *c, unsigned rsa_bits, unsigned ecc_bits, char *error);
 /* Own certificate chain and key, PEM or DER (detected), key optionally encrypted. A server
  * session may have several (up to 16): the first is the default, the others are chosen per
  * handshake by SNI and by the key types the client accepts (RSA and ECDSA side by side). */
@@ -132,19 +137,19 @@ int engine_ctx_set_ticket_keys(EngineCtx *c, const struct EngineTicketKeys *keys
 typedef struct EngineConn EngineConn;
 
 typedef struct EngineConnParams {
-        const char *peer_name;   /* verified against the certificate (DNS name or IP); may be NULL */
-        const char *sni;         /* server_name to send; NULL: peer_name if it is a DNS name */
-        const char *alpn;        /* comma separated, or NULL */
+        const char *peer_name; /* verified against the certificate (DNS name or IP); may be NULL */
+        const char *sni;       /* server_name to send; NULL: peer_name if it is a DNS name */
+        const char *alpn;      /* comma separated, or NULL */
         enum tlsc_verify_mode verify;
-        const uint8_t *pin;      /* SHA-256 of the peer's SubjectPublicKeyInfo, for PINNED */
-        bool tickets;            /* client: ask for session tickets (TLS 1.2) and note arrivals */
+        const uint8_t *pin; /* SHA-256 of the peer's SubjectPublicKeyInfo, for PINNED */
+        bool tickets;       /* client: ask for session tickets (TLS 1.2) and note arrivals */
         /* DTLS */
-        unsigned mtu;                 /* path MTU; 0: 1400 */
-        bool cid;                     /* negotiate a Connection ID */
-        const uint8_t *cid_value;     /* server: the CID the client puts on records to us */
+        unsigned mtu;             /* path MTU; 0: 1400 */
+        bool cid;                 /* negotiate a Connection ID */
+        const uint8_t *cid_value; /* server: the CID the client puts on records to us */
         size_t cid_size;
-        const struct sockaddr *peer;  /* shared (listener) socket: where to send; NULL when the
-                                       * socket is connected */
+        const struct sockaddr *peer; /* shared (listener) socket: where to send; NULL when the
+                                      * socket is connected */
         unsigned peer_len;
         const uint8_t *cookie_secret; /* server: the listener's cookie secret */
         size_t cookie_secret_size;
@@ -155,7 +160,11 @@ int engine_conn_new(EngineCtx *c, int fd, const EngineConnParams *p, EngineConn 
 EngineConn *engine_conn_free(EngineConn *c);
 
 /* What a call waits for when it returns -EAGAIN. */
-typedef enum EngineWait { ENGINE_WAIT_NONE, ENGINE_WAIT_READ, ENGINE_WAIT_WRITE } EngineWait;
+typedef enum EngineWait {
+        ENGINE_WAIT_NONE,
+        ENGINE_WAIT_READ,
+        ENGINE_WAIT_WRITE
+} EngineWait;
 
 typedef struct EngineFailure {
         enum tlsc_verify_result verify; /* why verification failed, if it did */
@@ -196,8 +205,8 @@ bool engine_conn_ticket_arrived(EngineConn *c);
 /* The resumable session now (malloc'd; it holds secrets: wipe and free). *lifetime_sec: the
  * ticket's lifetime (0 if unknown); *tls13: single-use ticket. -ENODATA when there is nothing
  * resumable (TLS 1.3 without a ticket yet, no ticket and no session id). */
-int engine_conn_export_session(EngineConn *c, void **ret, size_t *ret_size,
-                               uint32_t *lifetime_sec, bool *tls13);
+int engine_conn_export_session(EngineConn *c, void **ret, size_t *ret_size, uint32_t *lifetime_sec,
+                               bool *tls13);
 
 typedef struct EngineInfo EngineInfo;
 struct EngineInfo {
@@ -206,7 +215,7 @@ struct EngineInfo {
         char group[32];
         char alpn[64];
         char peer_subject[256];
-        char sni[256];           /* server side: the name the client asked for */
+        char sni[256]; /* server side: the name the client asked for */
         bool resumed;
         enum tlsc_verify_result verify;
         bool dtls;
@@ -215,7 +224,8 @@ struct EngineInfo {
 };
 
 void engine_conn_info(EngineConn *c, EngineInfo *ret);
-/* The peer's chain as concatenated PEM (malloc'd), captured during verification. */
+/* The peer's chain as concatenated PEM (malloc'd), as the peer sent it (its own certificate
+ * first), else what the verification callback saw. */
 int engine_conn_peer_chain_pem(EngineConn *c, char **ret, size_t *ret_size);
 /* The verification result as seen during the handshake (app-decides mode lets it complete). */
 enum tlsc_verify_result engine_conn_verify_result(EngineConn *c);
@@ -242,14 +252,19 @@ bool engine_dtls_acceptor_promoted(EngineConn *c);
 
 /* Which retransmission timer the association needs now. QUICK: DTLS 1.3 acknowledgements
  * (a quarter of the current timeout); RETRANSMIT: a flight is unacknowledged. */
-typedef enum EngineTimer { ENGINE_TIMER_NONE, ENGINE_TIMER_QUICK, ENGINE_TIMER_RETRANSMIT } EngineTimer;
+typedef enum EngineTimer {
+        ENGINE_TIMER_NONE,
+        ENGINE_TIMER_QUICK,
+        ENGINE_TIMER_RETRANSMIT
+} EngineTimer;
 EngineTimer engine_conn_dtls_timer(EngineConn *c);
 /* The timer fired: retransmit the flight (retransmit) or send ACKs. < 0: fatal. */
 int engine_conn_dtls_timeout(EngineConn *c, bool retransmit);
 /* The largest app message one record carries (after the handshake). */
 size_t engine_conn_max_message(EngineConn *c);
 bool engine_conn_cid_in_use(EngineConn *c);
-/* A connected socket got "port unreachable" back: nobody listens at that address. */
+/* A connected socket got "port unreachable" back before any datagram from the peer: nobody
+ * listens at that address. */
 bool engine_conn_dgram_refused(EngineConn *c);
 /* The policy allows DTLS 1.3 (Connection IDs need it in this wolfSSL). */
 bool engine_ctx_dtls13_allowed(EngineCtx *c);

@@ -120,9 +120,8 @@ static bool string_valid(const char *s, size_t len, bool may_be_empty) {
 static bool entry_data_valid(const EntryData *d) {
         return d->uid != TICKET_UID_ALL && d->port <= 65535 &&
                string_valid(d->host, d->host_len, false) &&
-               string_valid(d->sni, d->sni_len, true) &&
-               string_valid(d->alpn, d->alpn_len, true) && d->size > 0 &&
-               d->size <= TICKET_BLOB_MAX;
+               string_valid(d->sni, d->sni_len, true) && string_valid(d->alpn, d->alpn_len, true) &&
+               d->size > 0 && d->size <= TICKET_BLOB_MAX;
 }
 
 static bool scope_matches(const TicketEntry *e, const TicketScope *s) {
@@ -155,7 +154,7 @@ static UidStats *uid_stats(TicketCache *c, uint32_t uid, bool create) {
         while (i < c->n_uids && c->uids[i].uid < uid)
                 i++;
         memmove(c->uids + i + 1, c->uids + i, (c->n_uids - i) * sizeof(UidStats));
-        c->uids[i] = (UidStats) { .uid = uid };
+        c->uids[i] = (UidStats){ .uid = uid };
         c->n_uids++;
         return c->uids + i;
 }
@@ -200,7 +199,11 @@ static void cache_unlink(TicketCache *c, TicketEntry *e) {
                 u->stats.entries--;
 }
 
-typedef enum DropReason { DROP_REMOVED, DROP_EXPIRED, DROP_EVICTED } DropReason;
+typedef enum DropReason {
+        DROP_REMOVED,
+        DROP_EXPIRED,
+        DROP_EVICTED
+} DropReason;
 
 static void cache_drop(TicketCache *c, TicketEntry *e, DropReason why) {
         if (why == DROP_EXPIRED)
@@ -292,7 +295,7 @@ void ticket_scope_copy_done(TicketScopeCopy *s) {
         free(s->host);
         free(s->sni);
         free(s->alpn);
-        *s = (TicketScopeCopy) {};
+        *s = (TicketScopeCopy){};
 }
 
 int ticket_cache_store(TicketCache *c, const TicketScope *s, const void *blob, size_t size,
@@ -398,8 +401,9 @@ static int scope_copy(const TicketEntry *e, TicketScopeCopy *ret) {
         return 0;
 }
 
-int ticket_cache_take_id(TicketCache *c, uint32_t uid, uint64_t id, uint64_t now, void **ret_blob,
-                         size_t *ret_size, TicketScopeCopy *ret_scope) {
+int ticket_cache_take_id(TicketCache *c, uint32_t uid, uint64_t id, const TicketScope *want,
+                         uint64_t now, void **ret_blob, size_t *ret_size,
+                         TicketScopeCopy *ret_scope) {
         TicketEntry *e = cache_find_id(c, id);
         TicketScopeCopy scope = {};
         int r;
@@ -416,6 +420,13 @@ int ticket_cache_take_id(TicketCache *c, uint32_t uid, uint64_t id, uint64_t now
                 r = scope_copy(e, &scope);
                 if (r < 0)
                         return r;
+        }
+        if (want && !scope_matches(e, want)) {
+                /* Checked before the hand-out: a single-use ticket would leave the cache. */
+                COUNT(c, uid, misses);
+                if (ret_scope)
+                        *ret_scope = scope;
+                return -EPERM;
         }
         r = cache_hand_out(c, e, ret_blob, ret_size, NULL);
         if (r < 0) {
@@ -452,7 +463,7 @@ void ticket_cache_stats(TicketCache *c, uint32_t uid, TicketCacheStats *ret) {
                 return;
         }
         u = uid_stats(c, uid, false);
-        *ret = u ? u->stats : (TicketCacheStats) {};
+        *ret = u ? u->stats : (TicketCacheStats){};
 }
 
 void ticket_cache_count_rejected(TicketCache *c, uint32_t uid) {
@@ -531,8 +542,8 @@ static bool entry_read(TicketReader *r, EntryData *d) {
         d->sni = (const char *) ticket_reader_get(r, d->sni_len);
         d->alpn = (const char *) ticket_reader_get(r, d->alpn_len);
         d->blob = ticket_reader_get(r, d->size);
-        return !r->bad && d->id != 0 &&
-               (flags & ~(ENTRY_FLAG_DTLS | ENTRY_FLAG_SINGLE_USE)) == 0 && entry_data_valid(d);
+        return !r->bad && d->id != 0 && (flags & ~(ENTRY_FLAG_DTLS | ENTRY_FLAG_SINGLE_USE)) == 0 &&
+               entry_data_valid(d);
 }
 
 static int id_cmp(const void *a, const void *b) {

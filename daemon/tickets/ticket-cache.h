@@ -81,10 +81,14 @@ int ticket_cache_store(TicketCache *c, const TicketScope *s, const void *blob, s
 int ticket_cache_take_auto(TicketCache *c, const TicketScope *s, uint64_t now, void **ret_blob,
                            size_t *ret_size, uint64_t *ret_id);
 /* Explicit resumption: ticket id if uid owns it and it has not expired; -ENOENT otherwise,
- * whether absent or another uid's (no oracle). *ret_scope (may be NULL) gets the stored scope;
- * free it with ticket_scope_copy_done(). A single-use ticket leaves the cache. */
-int ticket_cache_take_id(TicketCache *c, uint32_t uid, uint64_t id, uint64_t now, void **ret_blob,
-                         size_t *ret_size, TicketScopeCopy *ret_scope);
+ * whether absent or another uid's (no oracle). With want (may be NULL), only if it was issued
+ * for exactly that scope: -EPERM if not, and the ticket stays in the cache (a refused offer
+ * does not use it up). *ret_scope (may be NULL) gets the stored scope, also with -EPERM (to
+ * say what the ticket is for); free it with ticket_scope_copy_done(). A single-use ticket
+ * handed out leaves the cache. */
+int ticket_cache_take_id(TicketCache *c, uint32_t uid, uint64_t id, const TicketScope *want,
+                         uint64_t now, void **ret_blob, size_t *ret_size,
+                         TicketScopeCopy *ret_scope);
 /* -ENOENT as for take_id. */
 int ticket_cache_remove(TicketCache *c, uint32_t uid, uint64_t id);
 /* Drops every entry with expires_at <= now. */

@@ -35,7 +35,7 @@ void ticket_writer_begin(TicketWriter *w, const char magic[TICKET_FILE_MAGIC_SIZ
                          uint32_t version, size_t max) {
         uint8_t header[TICKET_FILE_HEADER_SIZE] = {};
 
-        *w = (TicketWriter) { .max = max };
+        *w = (TicketWriter){ .max = max };
         memcpy(header, magic, TICKET_FILE_MAGIC_SIZE);
         put_le(header + 8, version, 4);
         ticket_writer_put(w, header, sizeof(header)); /* count and size come in finish */
@@ -114,7 +114,7 @@ int ticket_writer_finish(TicketWriter *w, uint32_t count, void **ret, size_t *re
         }
         *ret = TAKE_PTR(w->data);
         *ret_size = w->size;
-        *w = (TicketWriter) {};
+        *w = (TicketWriter){};
         return 0;
 }
 
@@ -122,7 +122,7 @@ void ticket_writer_done(TicketWriter *w) {
         if (w->data)
                 explicit_bzero(w->data, w->allocated);
         free(w->data);
-        *w = (TicketWriter) {};
+        *w = (TicketWriter){};
 }
 
 const uint8_t *ticket_reader_get(TicketReader *r, size_t n) {
@@ -188,7 +188,7 @@ int ticket_file_open(const void *buf, size_t size, const char magic[TICKET_FILE_
                 return -EBADMSG;
         }
         *ret_count = (uint32_t) get_le(b + 12, 4);
-        *ret_payload = (TicketReader) { .p = b + TICKET_FILE_HEADER_SIZE, .left = payload };
+        *ret_payload = (TicketReader){ .p = b + TICKET_FILE_HEADER_SIZE, .left = payload };
         return 0;
 }
 

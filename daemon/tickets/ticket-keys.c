@@ -25,8 +25,8 @@
 #define KEYS_MAGIC "TLSD-TK\n"
 #define KEYS_VERSION 1u
 #define KEY_FILE_SIZE (TICKET_KEY_NAME_SIZE + TICKET_KEY_SIZE + 8)
-#define KEYS_FILE_MAX (TICKET_FILE_HEADER_SIZE + TICKET_KEYS_MAX * KEY_FILE_SIZE + \
-                       TICKET_FILE_TRAILER_SIZE)
+#define KEYS_FILE_MAX                                                                              \
+        (TICKET_FILE_HEADER_SIZE + TICKET_KEYS_MAX * KEY_FILE_SIZE + TICKET_FILE_TRAILER_SIZE)
 
 _Static_assert(TICKET_KEY_NAME_SIZE == ENGINE_TICKET_NAME_SIZE, "key name size");
 _Static_assert(TICKET_KEY_SIZE == ENGINE_TICKET_KEY_SIZE, "key size");
@@ -78,7 +78,7 @@ static int keys_rotate(TicketKeys *k, uint64_t now) {
                         return r;
                 }
                 /* An all-zero name is what wolfSSL takes for "not set". */
-        } while (!memcmp(key.name, (uint8_t[TICKET_KEY_NAME_SIZE]) {}, TICKET_KEY_NAME_SIZE));
+        } while (!memcmp(key.name, (uint8_t[TICKET_KEY_NAME_SIZE]){}, TICKET_KEY_NAME_SIZE));
 
         while (expired < k->n && !key_valid(k, &k->keys[expired], now))
                 expired++;
@@ -139,7 +139,7 @@ int ticket_keys_new(uint64_t rotate_usec, uint64_t grace_usec, TicketKeys **ret)
                 return -ENOMEM;
         k->rotate_usec = rotate_usec;
         k->grace_usec = grace_usec;
-        k->engine = (EngineTicketKeys) {
+        k->engine = (EngineTicketKeys){
                 .userdata = k,
                 .now = engine_now,
                 .current = engine_current,
@@ -319,7 +319,7 @@ static int keys_parse(const void *buf, size_t size, TicketKey keys[TICKET_KEYS_M
                        TICKET_KEY_NAME_SIZE);
                 memcpy(keys[i].key, ticket_reader_get(&r, TICKET_KEY_SIZE), TICKET_KEY_SIZE);
                 keys[i].created = ticket_reader_get_u64(&r);
-                if (!memcmp(keys[i].name, (uint8_t[TICKET_KEY_NAME_SIZE]) {},
+                if (!memcmp(keys[i].name, (uint8_t[TICKET_KEY_NAME_SIZE]){},
                             TICKET_KEY_NAME_SIZE)) {
                         *reason = "key without a name";
                         return -EBADMSG;
@@ -349,7 +349,8 @@ int ticket_keys_load(TicketKeys *k, const char *path, uint64_t now) {
         }
         if (r == -EBADMSG)
                 log_warning("Ticket keys %s: %s; discarding them, tickets issued before will not "
-                            "resume", path, reason);
+                            "resume",
+                            path, reason);
         else if (r < 0 && r != -ENOENT) {
                 explicit_bzero(keys, sizeof(keys));
                 return r;

@@ -41,10 +41,10 @@ struct OutPacket {
 typedef struct UnixRequest {
         UnixClient *client;
         const TlsdMsgView *msg;
-        int *fds;          /* received descriptors; a handler that keeps one sets it to -EBADF */
+        int *fds; /* received descriptors; a handler that keeps one sets it to -EBADF */
         unsigned n_fds;
-        TlsdMsg *reply;    /* begun by the dispatcher with type, REPLY flag and id */
-        char error[256];   /* optional human message for an error result */
+        TlsdMsg *reply;  /* begun by the dispatcher with type, REPLY flag and id */
+        char error[256]; /* optional human message for an error result */
 } UnixRequest;
 
 typedef int (*UnixHandler)(UnixRequest *req);
@@ -95,8 +95,7 @@ static Connection *find_connection(UnixRequest *req) {
         uint64_t id = 0;
 
         (void) get_u64_id(req, TLSD_A_CONNECTION_ID, &id);
-        return core_find_connection(unix_server_core(req->client->server), req->client->peer,
-                                    id);
+        return core_find_connection(unix_server_core(req->client->server), req->client->peer, id);
 }
 
 #define NOT_FOUND(req, what)                                                                       \
@@ -273,6 +272,14 @@ static int handle_connection_disconnect(UnixRequest *req) {
         return connection_disconnect(c);
 }
 
+static int handle_connection_shutdown(UnixRequest *req) {
+        Connection *c = find_connection(req);
+
+        if (!c)
+                return NOT_FOUND(req, "connection");
+        return connection_shutdown(c, req->error);
+}
+
 static int handle_connection_destroy(UnixRequest *req) {
         Connection *c = find_connection(req);
 
@@ -362,6 +369,7 @@ static const UnixHandler handlers[_TLSD_MSG_MAX] = {
         [TLSD_MSG_CONNECTION_DISCONNECT] = handle_connection_disconnect,
         [TLSD_MSG_CONNECTION_DESTROY] = handle_connection_destroy,
         [TLSD_MSG_CONNECTION_RETRY] = handle_connection_retry,
+        [TLSD_MSG_CONNECTION_SHUTDOWN] = handle_connection_shutdown,
         [TLSD_MSG_GET_TICKET] = handle_get_ticket,
         [TLSD_MSG_TICKET_STATS] = handle_ticket_stats,
 };
@@ -432,6 +440,21 @@ static void unix_client_emit(Peer *p, const CoreEvent *e, void *userdata) {
                 if (e->message)
                         tlsd_msg_put_str_lossy(&m, TLSD_A_MESSAGE, e->message);
                 break;
+        case CORE_EVENT_ACCEPT_FAILED:
+                tlsd_msg_begin(&m, TLSD_MSG_EVENT_ACCEPT_FAILED, TLSD_F_EVENT, 0);
+                tlsd_msg_put_u64(&m, TLSD_A_LISTENER_ID, e->listener);
+                tlsd_msg_put_u64(&m, TLSD_A_CONNECTION_ID, e->connection);
+                tlsd_msg_put_str(&m, TLSD_A_PEER_ADDRESS, e->peer_address);
+                tlsd_msg_put_u32(&m, TLSD_A_PEER_PORT, e->peer_port);
+                tlsd_msg_put_u32(&m, TLSD_A_ERROR, (uint32_t) tlsd_error_from_errno(e->error));
+                tlsd_msg_put_u32(&m, TLSD_A_ERRNO, (uint32_t) -e->error);
+                if (e->message && *e->message)
+                        tlsd_msg_put_str_lossy(&m, TLSD_A_MESSAGE, e->message);
+                if (e->alert >= 0)
+                        tlsd_msg_put_u32(&m, TLSD_A_ALERT, (uint32_t) e->alert);
+                tlsd_msg_put_u32(&m, TLSD_A_VERIFY_RESULT, (uint32_t) e->verify);
+                tlsd_msg_put_u32(&m, TLSD_A_SUPPRESSED, e->suppressed);
+                break;
         case CORE_EVENT_MESSAGE_TOO_LARGE:
                 tlsd_msg_begin(&m, TLSD_MSG_EVENT_MESSAGE_TOO_LARGE, TLSD_F_EVENT, 0);
                 tlsd_msg_put_u64(&m, TLSD_A_CONNECTION_ID, e->connection);
@@ -492,7 +515,8 @@ int unix_client_send(UnixClient *c, const void *buf, size_t size, const int *fds
 
         if (c->out_bytes + size > core->config->client_queue_bytes) {
                 log_warning("client %" PRIu64 " (uid %u) does not read its replies, "
-                            "disconnecting", c->peer->id, (unsigned) c->peer->uid);
+                            "disconnecting",
+                            c->peer->id, (unsigned) c->peer->uid);
                 return -ENOBUFS;
         }
 
@@ -551,8 +575,8 @@ static int protocol_error(UnixClient *c, const TlsdMsgView *v) {
                 return r;
         if (++c->n_protocol_errors >= core->config->max_protocol_errors) {
                 log_notice("client %" PRIu64 " (uid %u) sent %u malformed messages, "
-                           "disconnecting", c->peer->id, (unsigned) c->peer->uid,
-                           c->n_protocol_errors);
+                           "disconnecting",
+                           c->peer->id, (unsigned) c->peer->uid, c->n_protocol_errors);
                 return -EBADMSG;
         }
         return 0;

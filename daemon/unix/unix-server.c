@@ -2,8 +2,8 @@
 /*
  * Listening side of the Unix-socket control plane. The socket is created in the runtime
  * directory (mode 0660, group from SocketGroup= or "tlsd" when that group exists), which must
- * be the daemon's own, or taken from systemd socket activation. A stale socket from a crashed daemon is replaced; a live one
- * is refused, so two daemons never fight over one path.
+ * be the daemon's own, or taken from systemd socket activation. A stale socket from a crashed
+ * daemon is replaced; a live one is refused, so two daemons never fight over one path.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -75,23 +75,27 @@ static int runtime_dir_open(const char *dir) {
         fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0 && (errno == ELOOP || errno == ENOTDIR) && lstat(path, &st) == 0 &&
             S_ISLNK(st.st_mode))
-                return log_error_errno(-ELOOP, "Runtime directory %s is a symbolic link: "
-                                               "refusing to follow it (name the directory "
-                                               "itself, if it is tlsd's own)", path);
+                return log_error_errno(-ELOOP,
+                                       "Runtime directory %s is a symbolic link: "
+                                       "refusing to follow it (name the directory "
+                                       "itself, if it is tlsd's own)",
+                                       path);
         if (fd < 0)
                 return log_error_errno(-errno, "Cannot open runtime directory %s: %m", path);
         if (fstat(fd, &st) < 0)
                 return log_error_errno(-errno, "Cannot stat runtime directory %s: %m", path);
         if (st.st_uid != geteuid())
-                return log_error_errno(-EPERM, "Runtime directory %s is owned by uid %u, not "
-                                               "by tlsd's uid %u: refusing to use it", path,
-                                       (unsigned) st.st_uid, (unsigned) geteuid());
+                return log_error_errno(-EPERM,
+                                       "Runtime directory %s is owned by uid %u, not "
+                                       "by tlsd's uid %u: refusing to use it",
+                                       path, (unsigned) st.st_uid, (unsigned) geteuid());
         if (created) {
                 if (fchmod(fd, 0755) < 0)
                         return log_error_errno(-errno, "Cannot set mode of %s: %m", path);
         } else if (st.st_mode & 0022)
-                return log_error_errno(-EPERM, "Runtime directory %s is writable by other users "
-                                               "(mode %04o): refusing to use it",
+                return log_error_errno(-EPERM,
+                                       "Runtime directory %s is writable by other users "
+                                       "(mode %04o): refusing to use it",
                                        path, (unsigned) (st.st_mode & 07777));
         return TAKE_FD(fd);
 }
@@ -144,8 +148,8 @@ static int bind_socket(UnixServer *s, const Config *c) {
                 /* Someone answering there? Then it is not ours to take. */
                 probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
                 if (probe >= 0 && connect(probe, (struct sockaddr *) &sa, sizeof(sa)) == 0)
-                        return log_error_errno(-EADDRINUSE,
-                                               "Another tlsd is already serving on %s", s->path);
+                        return log_error_errno(-EADDRINUSE, "Another tlsd is already serving on %s",
+                                               s->path);
                 log_notice("Removing stale socket %s", s->path);
                 if (unlinkat(s->dir_fd, SOCKET_NAME, 0) < 0 && errno != ENOENT)
                         return log_error_errno(-errno, "Cannot remove stale %s: %m", s->path);
@@ -157,8 +161,9 @@ static int bind_socket(UnixServer *s, const Config *c) {
          * (only someone who controls a component above it could have swapped it since). From
          * here on the directory's fd is used, and nobody else can write in it. */
         if (fstatat(s->dir_fd, SOCKET_NAME, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(st.st_mode))
-                return log_error_errno(-EXDEV, "Runtime directory %s was replaced while tlsd "
-                                               "bound its socket there: refusing to use it",
+                return log_error_errno(-EXDEV,
+                                       "Runtime directory %s was replaced while tlsd "
+                                       "bound its socket there: refusing to use it",
                                        c->runtime_dir);
 
         r = socket_group(c, &gid);
@@ -222,7 +227,8 @@ static bool refuse_with_spare(UnixServer *s, int fd) {
                 /* Logged once per power of two: a storm of them cannot flood the log. */
                 if ((s->n_refused_no_fd & (s->n_refused_no_fd - 1)) == 0)
                         log_warning("Control socket: out of file descriptors, hung up on a "
-                                    "client (%" PRIu64 " so far)", s->n_refused_no_fd);
+                                    "client (%" PRIu64 " so far)",
+                                    s->n_refused_no_fd);
         }
         s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         return cfd >= 0;
@@ -247,7 +253,7 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *userda
                          * the socket readable; retry at most every 100 ms instead of spinning. */
                         if (sd_event_source_get_ratelimit(es, NULL, NULL) < 0) {
                                 log_warning_errno(r, "accept() on control socket failed: "
-                                                          "%m; retrying every 100 ms");
+                                                     "%m; retrying every 100 ms");
                                 (void) sd_event_source_set_ratelimit(es, 100000, 1);
                         }
                         return 0;

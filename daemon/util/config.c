@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/config.h"
@@ -71,6 +72,7 @@ typedef struct Parser {
         const char *path;
         unsigned line;
         unsigned n_errors;
+        unsigned bus_line, address_line; /* where [DBus] Bus= and Address= were set */
 } Parser;
 
 static char *counting_reader(char *str, int num, void *stream) {
@@ -127,6 +129,7 @@ typedef enum KeyType {
         KEY_DBUS,
         KEY_BOOL,
         KEY_EARLY_DATA,
+        KEY_BUS_ADDRESS,
 } KeyType;
 
 typedef struct Key {
@@ -137,7 +140,8 @@ typedef struct Key {
         unsigned long long min, max;
 } Key;
 
-#define KEY(s, n, t, field, lo, hi) { s, n, t, offsetof(Config, field), lo, hi }
+#define KEY(s, n, t, field, lo, hi)                                                                \
+        { s, n, t, offsetof(Config, field), lo, hi }
 
 static const Key keys[] = {
         KEY("Daemon", "RuntimeDirectory", KEY_PATH, runtime_dir, 0, 0),
@@ -154,10 +158,9 @@ static const Key keys[] = {
             1000000),
         KEY("Limits", "MaxTrustBytesPerSession", KEY_SIZE, max_trust_bytes_per_session, 1024,
             1024ULL * 1024 * 1024),
-        KEY("Limits", "MaxConnectionsPerUser", KEY_UNSIGNED, max_connections_per_uid, 1,
-            10000000),
-        KEY("Limits", "MaxPendingHandshakesPerUser", KEY_UNSIGNED,
-            max_pending_handshakes_per_uid, 1, 1000000),
+        KEY("Limits", "MaxConnectionsPerUser", KEY_UNSIGNED, max_connections_per_uid, 1, 10000000),
+        KEY("Limits", "MaxPendingHandshakesPerUser", KEY_UNSIGNED, max_pending_handshakes_per_uid,
+            1, 1000000),
         KEY("Limits", "HandshakeTimeoutMSec", KEY_UNSIGNED, handshake_timeout_ms, 100, 600000),
         KEY("Limits", "ListenerMaxPending", KEY_UNSIGNED, listener_max_pending, 1, 1000000),
         KEY("Limits", "ListenerMaxConnections", KEY_UNSIGNED, listener_max_connections, 1,
@@ -168,21 +171,77 @@ static const Key keys[] = {
         KEY("Limits", "MaxNameLookups", KEY_UNSIGNED, max_lookups, 1, 10000),
         KEY("Listen", "PrivilegedPortUsers", KEY_USERS, privileged_port_users, 0, 0),
         KEY("DBus", "Bus", KEY_DBUS, dbus_mode, 0, 0),
-        KEY("DBus", "Address", KEY_STRING, dbus_address, 0, 0),
+        KEY("DBus", "Address", KEY_BUS_ADDRESS, dbus_address, 0, 0),
         KEY("Tickets", "Persist", KEY_BOOL, tickets_persist, 0, 0),
         KEY("Tickets", "CacheEntriesPerUser", KEY_UNSIGNED, ticket_cache_entries_per_uid, 1,
             1000000),
         KEY("Tickets", "CacheEntries", KEY_UNSIGNED, ticket_cache_entries, 1, 10000000),
         /* RFC 8446 4.6.1: no TLS 1.3 ticket may be used after 7 days */
         KEY("Tickets", "MaxTicketAgeSec", KEY_UNSIGNED, ticket_max_age_sec, 1, 7 * 24 * 3600),
-        KEY("Tickets", "KeyRotationSec", KEY_UNSIGNED, ticket_key_rotation_sec, 60,
-            30 * 24 * 3600),
+        KEY("Tickets", "KeyRotationSec", KEY_UNSIGNED, ticket_key_rotation_sec, 60, 30 * 24 * 3600),
         KEY("Tickets", "KeyGraceSec", KEY_UNSIGNED, ticket_key_grace_sec, 0, 30 * 24 * 3600),
         KEY("Tickets", "EarlyData", KEY_EARLY_DATA, early_data, 0, 0),
         /* Raise only: below these a key is weak (NIST SP 800-57: 112-bit security) */
         KEY("Tls", "MinRSAKeyBits", KEY_UNSIGNED, min_rsa_key_bits, 2048, 16384),
         KEY("Tls", "MinECCKeyBits", KEY_UNSIGNED, min_ecc_key_bits, 256, 521),
 };
+
+/* A D-Bus address as sd-bus takes it: one or more "transport:key=value,..." separated by ';'
+ * (the D-Bus specification's syntax), with a transport sd-bus knows. sd-bus has no validator of
+ * its own and reports a malformed address only when tlsd starts; this catches the mistakes
+ * --check-config can (a path where an address belongs, a misspelt transport, a missing "=").
+ * On failure *why says what is wrong. */
+static bool bus_address_valid(const char *address, const char **why) {
+        static const char *const transports[] = { "unix", "tcp", "unixexec", "x-machine-unix" };
+        static const char allowed[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789-_/\\.%*";
+        const char *p = address;
+
+        do {
+                size_t n = strcspn(p, ":;");
+                bool known = false;
+
+                if (p[n] != ':') {
+                        *why = "expected TRANSPORT:KEY=VALUE, e.g. unix:path=/run/dbus/"
+                               "system_bus_socket";
+                        return false;
+                }
+                for (size_t i = 0; i < ELEMENTSOF(transports); i++)
+                        if (strlen(transports[i]) == n && strncmp(p, transports[i], n) == 0)
+                                known = true;
+                if (!known) {
+                        *why = "unknown transport: expected unix:, tcp:, unixexec: or "
+                               "x-machine-unix:";
+                        return false;
+                }
+                p += n + 1;
+                /* KEY=VALUE pairs, ',' between them; values are escaped with %XX */
+                for (;;) {
+                        size_t k = strcspn(p, "=,;"), v;
+
+                        if (k == 0 || p[k] != '=') {
+                                *why = "expected KEY=VALUE after the transport, pairs separated "
+                                       "by ','";
+                                return false;
+                        }
+                        p += k + 1;
+                        v = strspn(p, allowed);
+                        if (v == 0 || (p[v] && p[v] != ',' && p[v] != ';')) {
+                                *why = p[v] && v > 0 ? "a value has a character that must be "
+                                                       "%-escaped"
+                                                     : "a key has an empty value";
+                                return false;
+                        }
+                        p += v;
+                        if (*p != ',')
+                                break;
+                        p++;
+                }
+                if (*p == ';')
+                        p++;
+        } while (*p);
+        return true;
+}
 
 /* 1 yes, 0 no, -EINVAL neither. */
 static int parse_boolean(const char *v) {
@@ -256,7 +315,8 @@ static int set_key(Parser *p, const Key *k, const char *value) {
 
                 if (!copy)
                         return 0;
-                for (char *w = strtok_r(copy, " \t,", &save); w; w = strtok_r(NULL, " \t,", &save)) {
+                for (char *w = strtok_r(copy, " \t,", &save); w;
+                     w = strtok_r(NULL, " \t,", &save)) {
                         struct passwd *pw = getpwnam(w);
                         char *end;
                         unsigned long uid;
@@ -283,6 +343,7 @@ static int set_key(Parser *p, const Key *k, const char *value) {
                 for (size_t i = 0; i < ELEMENTSOF(names); i++)
                         if (strcmp(value, names[i]) == 0) {
                                 *(int *) field = (int) i;
+                                p->bus_line = p->line;
                                 return 1;
                         }
                 return parse_error(p, "%s=%s is invalid: expected auto, system, session or none",
@@ -308,6 +369,21 @@ static int set_key(Parser *p, const Key *k, const char *value) {
                                            k->name, value);
                 *(bool *) field = false;
                 return 1;
+        case KEY_BUS_ADDRESS: {
+                const char *why = NULL;
+                char **dst = field, *copy;
+
+                if (!bus_address_valid(value, &why))
+                        return parse_error(p, "%s=%s is not a D-Bus address: %s", k->name, value,
+                                           why);
+                copy = strdup(value);
+                if (!copy)
+                        return 0;
+                free(*dst);
+                *dst = copy;
+                p->address_line = p->line;
+                return 1;
+        }
         case KEY_LOG_LEVEL:
                 r = log_level_from_string(value);
                 if (r < 0)
@@ -343,6 +419,7 @@ static int handler(void *user, const char *section, const char *name, const char
 int config_load_file(Config *c, const char *path, FILE *errors) {
         _cleanup_(fclosep) FILE *f = NULL;
         Parser p = { .config = c, .errors = errors, .path = path };
+        struct stat st = {};
         int r;
 
         f = fopen(path, "re");
@@ -350,6 +427,14 @@ int config_load_file(Config *c, const char *path, FILE *errors) {
                 r = -errno;
                 if (errors)
                         fprintf(errors, "%s: cannot open: %s\n", path, strerror(-r));
+                return r;
+        }
+        /* fopen() opens a directory too, and reading it looks like an empty file. */
+        if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+                r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+                if (errors)
+                        fprintf(errors, "%s: not a configuration file: %s\n", path,
+                                S_ISDIR(st.st_mode) ? "it is a directory" : "not a regular file");
                 return r;
         }
         p.file = f;
@@ -361,6 +446,12 @@ int config_load_file(Config *c, const char *path, FILE *errors) {
                 parse_error(&p, "syntax error: expected [Section] or Key=Value");
         } else if (r < 0) {
                 parse_error(&p, "cannot parse file");
+        }
+        /* An address for a bus that is switched off would be ignored without a word. */
+        if (c->dbus_mode == CONFIG_DBUS_NONE && c->dbus_address && (p.bus_line || p.address_line)) {
+                p.line = p.bus_line > p.address_line ? p.bus_line : p.address_line;
+                parse_error(&p, "[DBus] Bus=none turns D-Bus off, Address= names a bus to use: "
+                                "remove one of them");
         }
         return p.n_errors > 0 ? -EINVAL : 0;
 }

@@ -13,22 +13,22 @@
 #define TLSD_DEFAULT_CONFIG_FILE SYSCONFDIR "/tlsd/tlsd.conf"
 
 typedef enum ConfigDBus {
-        CONFIG_DBUS_AUTO,    /* system bus as root, session bus otherwise; none if unreachable */
+        CONFIG_DBUS_AUTO, /* system bus as root, session bus otherwise; none if unreachable */
         CONFIG_DBUS_SYSTEM,
         CONFIG_DBUS_SESSION,
         CONFIG_DBUS_NONE,
 } ConfigDBus;
 
 typedef struct Config {
-        char *runtime_dir;         /* NULL: derived at start, see config_resolve_runtime_dir() */
-        char *state_dir;           /* NULL: derived, see config_state_directory() */
-        int log_level;             /* syslog priority */
-        char *socket_group;        /* group of tlsd.sock; NULL: the daemon's own */
-        unsigned max_clients;      /* control connections, all users */
+        char *runtime_dir;    /* NULL: derived at start, see config_resolve_runtime_dir() */
+        char *state_dir;      /* NULL: derived, see config_state_directory() */
+        int log_level;        /* syslog priority */
+        char *socket_group;   /* group of tlsd.sock; NULL: the daemon's own */
+        unsigned max_clients; /* control connections, all users */
         unsigned max_clients_per_uid;
-        size_t client_queue_bytes; /* replies/events queued to a slow client before it is cut */
+        size_t client_queue_bytes;    /* replies/events queued to a slow client before it is cut */
         unsigned max_protocol_errors; /* malformed messages before a client is cut */
-        unsigned max_sessions_per_client;  /* per control connection (client), see session_new() */
+        unsigned max_sessions_per_client; /* per control connection (client), see session_new() */
         unsigned max_trust_anchors_per_session; /* CA certificates a session is given */
         size_t max_trust_bytes_per_session;     /* and their bytes (the shared system store
                                                  * counts for neither) */
@@ -46,13 +46,13 @@ typedef struct Config {
         char *dbus_address;                /* a specific bus (tests, containers); fatal if down */
         size_t n_privileged_port_users;
         /* [Tickets]: session resumption (ticket-cache.h, ticket-keys.h) */
-        bool tickets_persist;              /* cache and server keys kept in state_dir */
+        bool tickets_persist; /* cache and server keys kept in state_dir */
         unsigned ticket_cache_entries_per_uid;
         unsigned ticket_cache_entries;
-        unsigned ticket_max_age_sec;       /* cap on a cached ticket's life, on top of its own */
+        unsigned ticket_max_age_sec; /* cap on a cached ticket's life, on top of its own */
         unsigned ticket_key_rotation_sec;
         unsigned ticket_key_grace_sec;
-        bool early_data;                   /* always false: no 0-RTT without anti-replay */
+        bool early_data; /* always false: no 0-RTT without anti-replay */
         /* [Tls]: the smallest peer (and own) keys, for every session; floors 2048 and 256 */
         unsigned min_rsa_key_bits;
         unsigned min_ecc_key_bits;

@@ -23,7 +23,7 @@ static int max_level = LOG_INFO;
 static bool to_journal;
 
 static const char *const level_names[] = {
-        [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit",
+        [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert",     [LOG_CRIT] = "crit",
         [LOG_ERR] = "err",     [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
         [LOG_INFO] = "info",   [LOG_DEBUG] = "debug",
 };
@@ -124,9 +124,8 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         (void) log_escape(escaped, sizeof(escaped), buf);
 
         if (to_journal)
-                (void) sd_journal_send("MESSAGE=%s", escaped, "PRIORITY=%i", level,
-                                       "CODE_FILE=%s", file, "CODE_LINE=%i", line,
-                                       "CODE_FUNC=%s", func,
+                (void) sd_journal_send("MESSAGE=%s", escaped, "PRIORITY=%i", level, "CODE_FILE=%s",
+                                       file, "CODE_LINE=%i", line, "CODE_FUNC=%s", func,
                                        error ? "ERRNO=%i" : NULL, abs(error), NULL);
         else
                 fprintf(stderr, "tlsd[%s]: %s\n", level_names[level & LOG_PRIMASK], escaped);

@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h> /* AF_UNSPEC, AF_INET, AF_INET6 for tlsc_connection_create() */
 #include <sys/types.h>
 
 #include <tlsd/error.h>
@@ -59,7 +60,8 @@ typedef struct tlsc_ticket_stats {
  * exists, else $XDG_RUNTIME_DIR/tlsd/tlsd.sock. Returned string is static or from getenv. */
 const char *tlsc_default_socket_path(void);
 
-/* Connect to tlsd at `path` (NULL: the default). */
+/* Connect to tlsd at `path` (NULL: the default). On failure errno holds the system's reason
+ * (ENOENT: no socket there, ECONNREFUSED: nobody listens, EACCES: no permission, ...). */
 int tlsc_open(const char *path, tlsc_client **ret);
 /* Disconnect; pending async callbacks run with -TLSD_ERR_DISCONNECTED. Takes NULL. */
 void tlsc_close(tlsc_client *c);
@@ -107,41 +109,41 @@ int tlsc_get_ticket_stats_async(tlsc_client *c, tlsc_ticket_stats_cb cb, void *u
 /* All fields optional: a zeroed struct means tlsd's secure defaults (TLS 1.2-1.3, AEAD suites,
  * strict verification against the system trust store). Buffers are copied by the call. */
 typedef struct tlsc_session_options {
-        unsigned version_min;        /* 0x0303 TLS 1.2, 0x0304 TLS 1.3; 0: default */
+        unsigned version_min; /* 0x0303 TLS 1.2, 0x0304 TLS 1.3; 0: default */
         unsigned version_max;
-        const char *ciphers;         /* IANA or OpenSSL names, ':' separated */
-        int legacy;                  /* allow ECDHE CBC suites (logged) */
-        const char *groups;          /* "X25519:P-256" */
-        const void *cert;            /* own certificate chain, PEM or DER */
+        const char *ciphers; /* IANA or OpenSSL names, ':' separated */
+        int legacy;          /* allow ECDHE CBC suites (logged) */
+        const char *groups;  /* "X25519:P-256" */
+        const void *cert;    /* own certificate chain, PEM or DER */
         size_t cert_size;
-        const void *key;             /* its private key, PEM or DER, maybe encrypted */
+        const void *key; /* its private key, PEM or DER, maybe encrypted */
         size_t key_size;
         const char *key_password;
-        const char *psk_identity;    /* external PSK */
+        const char *psk_identity; /* external PSK */
         const void *psk_key;
         size_t psk_key_size;
-        const void *ca;              /* trusted CAs, PEM bundle or DER (adds to the trust) */
+        const void *ca; /* trusted CAs, PEM bundle or DER (adds to the trust) */
         size_t ca_size;
-        int system_trust;            /* also trust the system store */
-        int verify_mode;             /* enum tlsc_verify_mode; 0 = strict */
-        const unsigned char *pin;    /* 32 bytes: SHA-256 of the peer's SubjectPublicKeyInfo */
-        const char *alpn;            /* "h2,http/1.1" */
-        const char *server_name;     /* name to verify and send as SNI (default: the host) */
+        int system_trust;              /* also trust the system store */
+        int verify_mode;               /* enum tlsc_verify_mode; 0 = strict */
+        const unsigned char *pin;      /* 32 bytes: SHA-256 of the peer's SubjectPublicKeyInfo */
+        const char *alpn;              /* "h2,http/1.1" */
+        const char *server_name;       /* name to verify and send as SNI (default: the host) */
         unsigned handshake_timeout_ms; /* 0: the daemon's default (DTLS clients: none, the
                                         * retransmission schedule bounds the handshake) */
-        int client_auth;             /* servers: enum tlsc_client_auth; trust from `ca` */
+        int client_auth;               /* servers: enum tlsc_client_auth; trust from `ca` */
         /* Set at creation only. DTLS versions: 0xfefd = DTLS 1.2, 0xfefc = DTLS 1.3 (the TLS
          * codes 0x0303/0x0304 mean the same there). */
-        int transport;               /* enum tlsc_transport; 0 = TLS */
+        int transport; /* enum tlsc_transport; 0 = TLS */
         /* DTLS retransmission (RFC 6347/9147): the first timeout, doubling up to the maximum;
          * after `dtls_retries` retransmissions of one flight the Timeout event comes and the
          * connection waits for tlsc_connection_retry() or Disconnect. 0: 1000 ms, 60000 ms, 6. */
         unsigned dtls_timeout_initial_ms;
         unsigned dtls_timeout_max_ms;
         unsigned dtls_retries;
-        unsigned mtu;                /* DTLS path MTU in bytes; 0: 1400 */
-        int dtls_cid;                /* negotiate a DTLS Connection ID (survives NAT rebinding) */
-        unsigned idle_timeout_ms;    /* close connections silent this long; 0: never */
+        unsigned mtu;             /* DTLS path MTU in bytes; 0: 1400 */
+        int dtls_cid;             /* negotiate a DTLS Connection ID (survives NAT rebinding) */
+        unsigned idle_timeout_ms; /* close connections silent this long; 0: never */
         /* Client sessions resume automatically: tlsd keeps the tickets servers send, per user,
          * session policy and peer (host, port, SNI, ALPN), in its cache (which survives tlsd
          * restarts) and offers the newest on the next connect to the same peer, whichever
@@ -158,21 +160,21 @@ int tlsc_session_destroy(tlsc_client *c, uint64_t session);
 /* ---- connections ---- */
 
 typedef struct tlsc_connection_info {
-        int state;                   /* enum tlsc_state */
-        char version[16];            /* "TLSv1.3" */
-        char cipher[64];             /* IANA name */
+        int state;        /* enum tlsc_state */
+        char version[16]; /* "TLSv1.3" */
+        char cipher[64];  /* IANA name */
         char group[32];
         char alpn[256];
         char peer_subject[1024];
-        int verify_result;           /* enum tlsc_verify_result */
+        int verify_result; /* enum tlsc_verify_result */
         int resumed;
-        int transport;               /* enum tlsc_transport */
-        unsigned max_message;        /* DTLS: largest message one record carries */
-        int cid_in_use;              /* DTLS: a Connection ID was negotiated */
+        int transport;        /* enum tlsc_transport */
+        unsigned max_message; /* DTLS: largest message one record carries */
+        int cid_in_use;       /* DTLS: a Connection ID was negotiated */
         uint64_t bytes_in, bytes_out, handshake_us;
         /* why a connect failed (tlsc_connect()) */
-        int error;                   /* negated enum tlsd_error */
-        int alert;                   /* TLS alert, -1 if none */
+        int error; /* negated enum tlsd_error */
+        int alert; /* TLS alert, -1 if none */
         char message[1024];
 } tlsc_connection_info;
 
@@ -186,8 +188,9 @@ int tlsc_connection_connect(tlsc_client *c, uint64_t connection, const char *hos
                             const char *sni);
 /* Blocking: connects and waits for the outcome. Returns the plaintext data fd (yours to close)
  * or a negated error, with details in *ret (may be NULL). A DTLS Timeout event ends the wait
- * with -TLSD_ERR_TIMEOUT; the connection is kept (tlsc_connection_retry() or destroy it). In app-decides mode the certificate
- * event goes to the event handler, which answers with tlsc_certificate_response(). */
+ * with -TLSD_ERR_TIMEOUT; the connection is kept (tlsc_connection_retry() or destroy it). In
+ * app-decides mode the certificate event goes to the event handler, which answers with
+ * tlsc_certificate_response(). */
 int tlsc_connect(tlsc_client *c, uint64_t connection, const char *host, unsigned port,
                  const char *sni, tlsc_connection_info *ret);
 /* Resumption with a ticket chosen by the app: ticket is an id from tlsc_get_ticket() (0: none,
@@ -213,6 +216,10 @@ int tlsc_certificate_response(tlsc_client *c, uint64_t connection, int accept);
 int tlsc_connection_info_get(tlsc_client *c, uint64_t connection, tlsc_connection_info *ret);
 /* Sends close_notify and closes; a Disconnected event (reason "local") follows. */
 int tlsc_connection_disconnect(tlsc_client *c, uint64_t connection);
+/* The clean end of the app's data, like shutdown(fd, SHUT_WR), but the data fd may be closed
+ * as soon as this returns: what was written before goes out, then close_notify; writes after it
+ * fail (EPIPE). Closing the fd without either is an abort: no close_notify. */
+int tlsc_connection_shutdown(tlsc_client *c, uint64_t connection);
 /* DTLS, after a TIMEOUT event: retransmit now and run the schedule again. */
 int tlsc_connection_retry(tlsc_client *c, uint64_t connection);
 int tlsc_connection_destroy(tlsc_client *c, uint64_t connection);
@@ -251,8 +258,7 @@ int tlsc_session_create_async(tlsc_client *c, int role, const tlsc_session_optio
                               tlsc_id_cb cb, void *userdata);
 int tlsc_session_configure_async(tlsc_client *c, uint64_t session, const tlsc_session_options *o,
                                  tlsc_done_cb cb, void *userdata);
-int tlsc_session_destroy_async(tlsc_client *c, uint64_t session, tlsc_done_cb cb,
-                               void *userdata);
+int tlsc_session_destroy_async(tlsc_client *c, uint64_t session, tlsc_done_cb cb, void *userdata);
 int tlsc_connection_create_async(tlsc_client *c, uint64_t session, int family, tlsc_id_cb cb,
                                  void *userdata);
 int tlsc_connection_bind_async(tlsc_client *c, uint64_t connection, const char *address,
@@ -260,8 +266,7 @@ int tlsc_connection_bind_async(tlsc_client *c, uint64_t connection, const char *
 /* The callback says whether the daemon accepted the request; the connection's outcome follows as
  * an event. */
 int tlsc_connection_connect_async(tlsc_client *c, uint64_t connection, const char *host,
-                                  unsigned port, const char *sni, tlsc_done_cb cb,
-                                  void *userdata);
+                                  unsigned port, const char *sni, tlsc_done_cb cb, void *userdata);
 int tlsc_connection_connect_ticket_async(tlsc_client *c, uint64_t connection, const char *host,
                                          unsigned port, const char *sni, uint64_t ticket,
                                          tlsc_done_cb cb, void *userdata);
@@ -284,36 +289,43 @@ int tlsc_adopt_async(tlsc_client *c, uint64_t session, int fd, const char *host,
 enum tlsc_event_type {
         TLSC_EVENT_HANDSHAKE_DONE = 0,
         TLSC_EVENT_HANDSHAKE_FAILED = 1,
-        TLSC_EVENT_CERTIFICATE = 2,  /* app-decides: answer with tlsc_certificate_response() */
+        TLSC_EVENT_CERTIFICATE = 2, /* app-decides: answer with tlsc_certificate_response() */
         TLSC_EVENT_DISCONNECTED = 3,
-        TLSC_EVENT_ACCEPTED = 4,     /* a listener's new connection, with its plaintext fd */
-        TLSC_EVENT_TIMEOUT = 5,      /* DTLS: no answer after `retries` retransmissions; the
-                                      * connection waits: tlsc_connection_retry() or destroy */
+        TLSC_EVENT_ACCEPTED = 4,          /* a listener's new connection, with its plaintext fd */
+        TLSC_EVENT_TIMEOUT = 5,           /* DTLS: no answer after `retries` retransmissions; the
+                                           * connection waits: tlsc_connection_retry() or destroy */
         TLSC_EVENT_MESSAGE_TOO_LARGE = 6, /* DTLS: a message over max_message was dropped
                                            * (EMSGSIZE), never cut */
+        TLSC_EVENT_ACCEPT_FAILED = 7,     /* a listener's client failed its handshake (never
+                                           * announced; at most 10 a second per listener) */
 };
 
 typedef struct tlsc_event {
-        int type;                    /* enum tlsc_event_type */
+        int type; /* enum tlsc_event_type */
         uint64_t connection;
         /* HANDSHAKE_DONE, ACCEPTED: the plaintext fd. Set it to -1 to keep it; otherwise it is
          * closed when the callback returns. */
         int fd;
         const tlsc_connection_info *info; /* HANDSHAKE_DONE, HANDSHAKE_FAILED, ACCEPTED (the
-                                           * client's certificate subject in peer_subject) */
-        uint64_t listener;           /* ACCEPTED */
-        const char *peer_address;    /* ACCEPTED: numeric IP of the client */
+                                           * client's certificate subject in peer_subject),
+                                           * ACCEPT_FAILED (error, message, alert,
+                                           * verify_result) */
+        uint64_t listener;                /* ACCEPTED, ACCEPT_FAILED */
+        const char *peer_address;         /* ACCEPTED, ACCEPT_FAILED: numeric IP of the client */
         unsigned peer_port;
-        const char *sni;             /* ACCEPTED: the name the client asked for, or NULL */
-        int verify_result;           /* CERTIFICATE */
-        const char *chain;           /* CERTIFICATE: the peer's chain as PEM */
+        const char *sni;   /* ACCEPTED: the name the client asked for, or NULL */
+        int verify_result; /* CERTIFICATE, ACCEPT_FAILED */
+        const char *chain; /* CERTIFICATE: the peer's chain as PEM */
         size_t chain_size;
-        int reason;                  /* DISCONNECTED: enum tlsc_disconnect_reason */
-        int alert;                   /* DISCONNECTED with reason alert */
+        int reason; /* DISCONNECTED: enum tlsc_disconnect_reason */
+        int alert;  /* DISCONNECTED with reason alert, ACCEPT_FAILED (-1:
+                     * none) */
         uint64_t bytes_in, bytes_out;
-        unsigned retries;            /* TIMEOUT */
-        const char *message;         /* TIMEOUT */
-        size_t size, max_message;    /* MESSAGE_TOO_LARGE */
+        unsigned retries;         /* TIMEOUT */
+        const char *message;      /* TIMEOUT, ACCEPT_FAILED */
+        size_t size, max_message; /* MESSAGE_TOO_LARGE */
+        unsigned suppressed;      /* ACCEPT_FAILED: the listener's failures since the last
+                                   * such event that were not reported (rate limit) */
 } tlsc_event;
 
 typedef void (*tlsc_event_cb)(tlsc_client *c, tlsc_event *event, void *userdata);

@@ -10,7 +10,10 @@
 extern "C" {
 #endif
 
-enum tlsc_role { TLSC_ROLE_CLIENT = 0, TLSC_ROLE_SERVER = 1 };
+enum tlsc_role {
+        TLSC_ROLE_CLIENT = 0,
+        TLSC_ROLE_SERVER = 1
+};
 
 /* How a client connection checks the server's certificate. */
 enum tlsc_verify_mode {
@@ -42,14 +45,14 @@ enum tlsc_verify_result {
         TLSC_VERIFY_PIN_MISMATCH = 9,
         TLSC_VERIFY_NO_CERTIFICATE = 10,
         TLSC_VERIFY_OTHER = 11,
-        TLSC_VERIFY_WEAK_KEY = 12,   /* a key below the minimum size (RSA 2048, ECC 256 bits) */
+        TLSC_VERIFY_WEAK_KEY = 12, /* a key below the minimum size (RSA 2048, ECC 256 bits) */
         _TLSC_VERIFY_RESULT_MAX,
 };
 
 /* Connection states. */
 enum tlsc_state {
         TLSC_STATE_CLOSED = 0,
-        TLSC_STATE_CONNECTING = 1,   /* resolving, TCP connect */
+        TLSC_STATE_CONNECTING = 1, /* resolving, TCP connect */
         TLSC_STATE_HANDSHAKE = 2,
         TLSC_STATE_CERT_PENDING = 3, /* waiting for the app's certificate decision */
         TLSC_STATE_OPERATING = 4,
@@ -71,7 +74,7 @@ enum tlsc_disconnect_reason {
         TLSC_DISCONNECT_ALERT = 2,        /* fatal TLS alert */
         TLSC_DISCONNECT_RESET = 3,        /* TCP reset or I/O error */
         TLSC_DISCONNECT_TIMEOUT = 4,
-        TLSC_DISCONNECT_LOCAL = 5,        /* Disconnect/Destroy by the app, or the app went away */
+        TLSC_DISCONNECT_LOCAL = 5, /* Disconnect/Destroy by the app, or the app went away */
         _TLSC_DISCONNECT_MAX,
 };
 
@@ -79,6 +82,9 @@ const char *tlsc_state_name(int state);
 const char *tlsc_disconnect_reason_name(int reason);
 /* "expired", "hostname-mismatch", ... */
 const char *tlsc_verify_result_name(int result);
+/* The TLS alert description's name: 116 -> "certificate_required"; "unknown_alert" for a code
+ * without one. */
+const char *tlsc_alert_name(int alert);
 
 #ifdef __cplusplus
 }

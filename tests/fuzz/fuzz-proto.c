@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_ASSERT(x)                                                                             \
         do {                                                                                       \
                 if (!(x)) {                                                                        \
-                        fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #x); \
+                        fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #x);  \
                         abort();                                                                   \
                 }                                                                                  \
         } while (0)
@@ -213,8 +213,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         FUZZ_ASSERT(v.error == TLSD_PROTO_OK);
                         FUZZ_ASSERT(v.header_valid);
                         FUZZ_ASSERT(size >= TLSD_HEADER_SIZE && size <= TLSD_MSG_MAX);
-                        FUZZ_ASSERT(n_fds <= tlsd_msg_max_fds(v.header.type, dirs[d],
-                                                              v.header.flags));
+                        FUZZ_ASSERT(n_fds <=
+                                    tlsd_msg_max_fds(v.header.type, dirs[d], v.header.flags));
                         read_all(&v);
                         rebuild(data, size, dirs[d], &v);
                         session_options_again(&v, dirs[d]);

@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_ASSERT(x)                                                                             \
         do {                                                                                       \
                 if (!(x)) {                                                                        \
-                        fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #x); \
+                        fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #x);  \
                         abort();                                                                   \
                 }                                                                                  \
         } while (0)
@@ -214,10 +214,12 @@ static int write_seed(const char *dir, const char *name, const void *data, size_
  * empty cache, and damaged copies of the first. */
 static int write_seeds(const char *dir) {
         static const TicketCacheLimits limits = { .max_per_uid = 64, .max_total = 4096 };
-        TicketScope a = { .uid = 1000, .host = "example.org", .port = 443, .sni = "example.org",
-                          .alpn = "h2" };
-        TicketScope b = { .uid = 1001, .host = "192.0.2.7", .port = 5684, .sni = "", .alpn = "",
-                          .dtls = true };
+        TicketScope a = {
+                .uid = 1000, .host = "example.org", .port = 443, .sni = "example.org", .alpn = "h2"
+        };
+        TicketScope b = {
+                .uid = 1001, .host = "192.0.2.7", .port = 5684, .sni = "", .alpn = "", .dtls = true
+        };
         TicketCache *c = NULL;
         uint8_t *image = NULL, *empty = NULL;
         size_t size = 0, empty_size = 0;
