@@ -204,7 +204,6 @@ xfail|*|test-renegotiation-disabled|try insecure (legacy) renegotiation with inc
 xfail|*|test-renegotiation-disabled|try insecure (legacy) renegotiation with GET after 2nd CH|no_renegotiation|the same
 xfail|ecdsa|test-ecdsa-sig-flexibility|connect with sha1+ecdsa only|handshake_failure|wolfSSL signs TLS 1.2 key exchanges with SHA-256 or stronger: a client that offers only SHA-1 gets handshake_failure, nothing weak is signed
 xfail|ecdsa|test-ecdsa-sig-flexibility|connect with sha224+ecdsa only|handshake_failure|the same for SHA-224
-xfail|*|test-version-numbers|high version (4, 1)|protocol_version|a ClientHello with major version 4 gets protocol_version where RFC 5246 E.1 would answer with TLS 1.2; no connection is made
 # --- probes excluded (what tlsd refuses on purpose) ---
 exclude|*|test-tls13-finished|padding - cipher TLS_AES_128_GCM_SHA256, pad_byte 0, pad_left 0, pad_right 16777183|a 16 MiB Finished: after refusing a client tlsd reads and drops at most 1 MiB (or 2 s) of what it still sends, a limit on what a refused client can make it do; the client's later writes then fail before it reads the alert
 exclude|*|test-tls13-finished|padding - cipher TLS_AES_256_GCM_SHA384, pad_byte 0, pad_left 0, pad_right 16777167|the same (16 MiB)
