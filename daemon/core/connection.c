@@ -211,6 +211,56 @@ static void schedule_release(Connection *c) {
                 (void) sd_event_add_defer(c->core->event, &c->release, on_release, c);
 }
 
+/* A refused client's failure alert is on its way; the client may still be sending (the rest of
+ * a long ClientHello or Finished, records it queued behind them). Closing now would answer
+ * those with a reset, and a client whose next write fails on it, or whose kernel drops the
+ * alert with the reset, never reads why it was refused. So the write side is shut (the alert
+ * and a FIN are out) and what still arrives is read and dropped until the client closes,
+ * LINGER_BYTES were read or LINGER_USEC passed; then the usual close. The connection is
+ * released only then: it stays counted against its listener's uid until its socket is closed. */
+#define LINGER_USEC (2 * USEC_PER_SEC)
+#define LINGER_BYTES ((size_t) 1024 * 1024)
+
+static void linger_done(Connection *c) {
+        c->net_io = sd_event_source_disable_unref(c->net_io);
+        c->timer = sd_event_source_disable_unref(c->timer);
+        c->transport->close_socket(c);
+        schedule_release(c);
+}
+
+static int on_linger_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Connection *c = userdata;
+        ssize_t n;
+
+        do {
+                n = recv(fd, core_scratch(c->core), 65536, MSG_DONTWAIT);
+                if (n > 0)
+                        c->linger_left -= (size_t) n < c->linger_left ? (size_t) n : c->linger_left;
+        } while (n > 0 && c->linger_left > 0);
+        if (n == 0 || c->linger_left == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+                linger_done(c);
+        return 0;
+}
+
+static int on_linger_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        linger_done(userdata);
+        return 0;
+}
+
+/* Returns false when the socket could not be watched: then it is closed at once. */
+static bool linger_start(Connection *c) {
+        c->linger_left = LINGER_BYTES;
+        if (shutdown(c->net_fd, SHUT_WR) < 0 ||
+            sd_event_add_io(c->core->event, &c->net_io, c->net_fd, EPOLLIN, on_linger_io, c) < 0 ||
+            sd_event_add_time_relative(c->core->event, &c->timer, CLOCK_MONOTONIC, LINGER_USEC, 0,
+                                       on_linger_timeout, c) < 0) {
+                c->net_io = sd_event_source_disable_unref(c->net_io);
+                c->timer = sd_event_source_disable_unref(c->timer);
+                return false;
+        }
+        return true;
+}
+
 void connection_fail_handshake(Connection *c, int error, const char *message, int alert,
                                int verify) {
         CoreEvent e = {
@@ -224,11 +274,21 @@ void connection_fail_handshake(Connection *c, int error, const char *message, in
         };
 
         char where[HOST_PORT_MAX];
+        /* An accepted TLS client that was sent an alert gets the lingering close. */
+        bool linger = c->accepted && alert >= 0 && c->net_fd >= 0 &&
+                      c->transport == &connection_transport_tcp;
+        int fd = -EBADF;
 
         core_count_handshake(c->core, c->session->owner->uid, false);
         c->info.verify = verify; /* GetInfo and properties tell why, too */
         record_error(c, error, message);
+        if (linger) {
+                /* Everything but the socket goes now (the engine: the alert is written). */
+                fd = c->net_fd;
+                c->net_fd = -EBADF;
+        }
         close_io(c);
+        c->net_fd = fd;
         c->state = CONNECTION_CLOSED;
         if (c->accepted) {
                 /* Not announced: counted on the listener, which logs it at info and tells its
@@ -238,6 +298,11 @@ void connection_fail_handshake(Connection *c, int error, const char *message, in
                 if (c->listener)
                         listener_handshake_failed(c->listener, c->id, c->peer_address, c->peer_port,
                                                   error, message, alert, verify);
+                if (linger) {
+                        if (linger_start(c))
+                                return;
+                        c->transport->close_socket(c);
+                }
                 schedule_release(c);
                 return;
         }

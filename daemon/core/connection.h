@@ -125,6 +125,7 @@ struct Connection {
 
         EngineInfo info;
         uint64_t bytes_in, bytes_out; /* plaintext */
+        size_t linger_left;           /* a refused handshake's reads before the close */
         uint64_t t_start_us, t_handshake_us;
         int disconnect_reason;
         int last_error;               /* negative errno of the last failure, 0: none */
