@@ -420,8 +420,7 @@ run_script() {
   eval "port=\$port_$id"
   ident=$(ident_of "$id")
   args=$(printf '%s' "$args" | sed -e "s/@SUITE@/$(suite_of "$id")/g" -e "s/@SIG@/$(sig_of "$id")/g")
-  # -n 0 is "all" to the scripts: without -n some still stop at their own default (60, 40).
-  [ "$full" = 1 ] && [ -n "$sample" ] && sample="-n 0"
+  [ "$full" = 1 ] && sample=""
   log="$logs/$id-$script.log"
   # The exclusions and expected failures of this script and identity, as arguments.
   : >"$tmp/argv"
